@@ -1,0 +1,672 @@
+"""Shared foundation of the KServe model servers: limits, v1/v2 parsing, model base class, app, CLI.
+
+Every server (lstm, lora, guard, caption) is a thin `ServingModel` subclass: it parses a request
+with the pure helpers below, runs inference in a worker thread (the event loop stays free for
+health checks), and shapes the answer for KServe v1 (`{"predictions": [...]}`) or v2 (Open
+Inference Protocol `InferResponse`). Bad requests raise `kserve.errors.InvalidInput` (HTTP 400
+`{"error": "..."}`) with a message that says what was expected and what was found.
+
+`serve()` runs kserve's own REST endpoints (v1, v2, `/metrics`) under uvicorn bound to a chosen
+address: kserve 0.21's `ModelServer.start()` always binds 0.0.0.0, which we do not want locally.
+"""
+
+from __future__ import annotations
+
+import abc
+import argparse
+import asyncio
+import dataclasses
+import logging
+import math
+import struct
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+from fastapi import FastAPI
+from kserve import Model, ModelServer
+from kserve.errors import InferenceError, InvalidInput
+from kserve.protocol.dataplane import DataPlane
+from kserve.protocol.infer_type import InferInput, InferOutput, InferRequest, InferResponse
+from kserve.utils.utils import generate_uuid
+
+log = logging.getLogger(__name__)
+
+# Local ports of the four servers (127.0.0.1:<port>); in a cluster each is its own
+# InferenceService on the runtime's port.
+PORTS: dict[str, int] = {"lstm": 8001, "lora": 8002, "guard": 8003, "caption": 8004}
+
+DEFAULT_BIND_ADDRESS = "127.0.0.1"  # containers pass --bind_address 0.0.0.0
+MAX_INSTANCES = 256  # instances (v1) or tensor rows (v2) per request
+MAX_TEXT_CHARS = 100_000  # characters per text; transformer servers truncate to tokens anyway
+MAX_TOTAL_CHARS = 2_000_000  # characters per request, all texts together
+MAX_BODY_BYTES = 16 * 1024 * 1024  # HTTP request body; larger bodies get 413 before parsing
+GRACE_PERIOD_S = 30  # graceful shutdown: in-flight requests may finish within this time
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+# --------------------------------------------------------------------------- limits
+@dataclasses.dataclass(frozen=True)
+class RequestLimits:
+    """Per-request limits; anything beyond them is answered with a 4xx, never processed.
+
+    Attributes:
+        max_instances: most instances (v1) or tensor rows (v2) in one request.
+        max_text_chars: most characters in one text field.
+        max_total_chars: most characters in all text fields of one request together.
+    """
+
+    max_instances: int = MAX_INSTANCES
+    max_text_chars: int = MAX_TEXT_CHARS
+    max_total_chars: int = MAX_TOTAL_CHARS
+
+    def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{field.name} must be a positive integer, got {value!r}")
+
+
+# --------------------------------------------------------------------------- v1 parsing
+def describe(value: Any, limit: int = 40) -> str:
+    """Say briefly what a JSON value is, for error messages: type and a clipped repr."""
+    kind = type(value).__name__
+    if isinstance(value, list | tuple | dict):
+        return f"{kind} of {len(value)}"
+    text = repr(value)
+    return f"{kind} {text[:limit]}{'...' if len(text) > limit else ''}"
+
+
+def check_count(n: int, limits: RequestLimits, what: str = "instances") -> None:
+    """Require 1 <= n <= limits.max_instances.
+
+    Raises:
+        InvalidInput: n is zero or above the limit.
+    """
+    if n == 0:
+        raise InvalidInput(f"expected at least one item in {what}, got an empty list")
+    if n > limits.max_instances:
+        raise InvalidInput(f"too many {what}: {n}, this server accepts at most "
+                           f"{limits.max_instances} per request (split the batch)")
+
+
+def v1_instances(payload: Any, limits: RequestLimits) -> list[Any]:
+    """The `instances` list of a v1 request body, checked for presence, type and length.
+
+    Args:
+        payload: the decoded request body.
+        limits: request limits (`max_instances`).
+
+    Returns:
+        The instances, unchanged.
+
+    Raises:
+        InvalidInput: the body is not an object with a non-empty `instances` list within limits.
+    """
+    if not isinstance(payload, dict):
+        raise InvalidInput('expected a JSON object {"instances": [...]}, '
+                           f"got {describe(payload)}")
+    if "instances" not in payload:
+        keys = ", ".join(sorted(map(str, payload))) or "none"
+        raise InvalidInput(f'expected a JSON object with an "instances" list, found keys: {keys}')
+    instances = payload["instances"]
+    if not isinstance(instances, list):
+        raise InvalidInput(f'expected "instances" to be a list, got {describe(instances)}')
+    check_count(len(instances), limits)
+    return instances
+
+
+def check_text(value: Any, where: str, limits: RequestLimits) -> str:
+    """Require a non-blank string of at most `limits.max_text_chars` characters.
+
+    Args:
+        value: the candidate text.
+        where: where it was found, for the message (e.g. "instances[3]").
+        limits: request limits.
+
+    Returns:
+        The text, unchanged.
+
+    Raises:
+        InvalidInput: not a string, blank, or too long.
+    """
+    if not isinstance(value, str):
+        raise InvalidInput(f"{where}: expected a string, got {describe(value)}")
+    if not value.strip():
+        raise InvalidInput(f"{where}: expected a non-empty text, got {value!r}")
+    if len(value) > limits.max_text_chars:
+        raise InvalidInput(f"{where}: text has {len(value)} characters, this server accepts at "
+                           f"most {limits.max_text_chars}")
+    return value
+
+
+def check_total_chars(texts: Sequence[str], limits: RequestLimits) -> None:
+    """Require the texts of one request to hold at most `limits.max_total_chars` characters.
+
+    Raises:
+        InvalidInput: the request holds more text than allowed.
+    """
+    total = sum(len(t) for t in texts)
+    if total > limits.max_total_chars:
+        raise InvalidInput(f"request holds {total} characters of text, this server accepts at "
+                           f"most {limits.max_total_chars} per request (split the batch)")
+
+
+def parse_text_instances(payload: Any, limits: RequestLimits) -> list[str]:
+    """Texts of a v1 request `{"instances": ["text", ...]}`.
+
+    Raises:
+        InvalidInput: see `v1_instances`, `check_text` and `check_total_chars`.
+    """
+    texts = [check_text(item, f"instances[{i}]", limits)
+             for i, item in enumerate(v1_instances(payload, limits))]
+    check_total_chars(texts, limits)
+    return texts
+
+
+# --------------------------------------------------------------------------- v2 parsing
+@dataclasses.dataclass(frozen=True)
+class TensorSpec:
+    """One v2 input or output tensor, for model metadata (`GET /v2/models/<name>`).
+
+    Attributes:
+        name: tensor name.
+        datatype: Open Inference Protocol datatype (BYTES, FP32, BOOL...).
+        shape: shape, -1 for variable dimensions.
+    """
+
+    name: str
+    datatype: str
+    shape: tuple[int, ...] = (-1,)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "datatype": self.datatype, "shape": list(self.shape)}
+
+
+def v2_inputs(request: InferRequest, required: Sequence[str],
+              optional: Sequence[str] = ()) -> dict[str, InferInput]:
+    """The request's input tensors by name, checked against the names this model takes.
+
+    Args:
+        request: the v2 request.
+        required: names that must be present.
+        optional: names that may be present.
+
+    Returns:
+        name -> InferInput for every input present.
+
+    Raises:
+        InvalidInput: an input is missing, unknown or given twice.
+    """
+    expected = list(required) + list(optional)
+    found: dict[str, InferInput] = {}
+    for tensor in request.inputs:
+        if tensor.name in found:
+            raise InvalidInput(f"input tensor {tensor.name!r} is given twice")
+        if tensor.name not in expected:
+            raise InvalidInput(f"unknown input tensor {tensor.name!r}: this model takes "
+                               f"{', '.join(map(repr, expected))}")
+        found[tensor.name] = tensor
+    missing = [name for name in required if name not in found]
+    if missing:
+        got = ", ".join(repr(t.name) for t in request.inputs) or "none"
+        raise InvalidInput(f"missing input tensor {', '.join(map(repr, missing))}: "
+                           f"this model takes {', '.join(map(repr, expected))}, got {got}")
+    return found
+
+
+def _flatten(data: Any, depth: int = 0) -> list[Any]:
+    if isinstance(data, np.ndarray):
+        return list(data.reshape(-1))
+    if isinstance(data, list | tuple):
+        if depth > 8:
+            raise InvalidInput("tensor data is nested too deeply")
+        out: list[Any] = []
+        for item in data:
+            out.extend(_flatten(item, depth + 1) if isinstance(item, list | tuple) else [item])
+        return out
+    raise InvalidInput(f"expected tensor data to be a list, got {describe(data)}")
+
+
+def v2_bytes_values(tensor: InferInput, limits: RequestLimits, *,
+                    decode: bool = True) -> list[Any]:
+    """The elements of a BYTES tensor of shape [N] or [N, 1], one per row.
+
+    JSON requests carry strings; binary requests (the tensor binary extension) carry bytes,
+    which are decoded as UTF-8 when `decode` is set. Numbers, booleans and nulls are refused:
+    kserve itself would accept them as text.
+
+    Args:
+        tensor: the input tensor.
+        limits: request limits (`max_instances`).
+        decode: decode bytes elements to str.
+
+    Returns:
+        N elements (str, or str/bytes when `decode` is false).
+
+    Raises:
+        InvalidInput: wrong datatype, shape, element count or element type.
+    """
+    name = tensor.name
+    if tensor.datatype != "BYTES":
+        raise InvalidInput(f"input {name!r}: expected datatype BYTES, got {tensor.datatype}")
+    shape = list(tensor.shape or [])
+    if not (len(shape) == 1 or (len(shape) == 2 and shape[1] == 1)) or any(
+            not isinstance(d, int) or d < 0 for d in shape):
+        raise InvalidInput(f"input {name!r}: expected shape [N] or [N, 1], got {shape}")
+    values = _flatten(tensor.data if tensor.data is not None else [])
+    if len(values) != math.prod(shape):
+        raise InvalidInput(f"input {name!r}: shape {shape} needs {math.prod(shape)} elements, "
+                           f"data holds {len(values)}")
+    check_count(len(values), limits, what=f"input {name!r} rows")
+    out = []
+    for i, value in enumerate(values):
+        if isinstance(value, np.generic):
+            value = value.item()
+        if isinstance(value, bytes) and decode:
+            try:
+                value = value.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise InvalidInput(f"input {name!r}[{i}]: bytes are not valid UTF-8 text "
+                                   f"({exc.reason} at byte {exc.start})") from exc
+        if not isinstance(value, str | bytes):
+            raise InvalidInput(f"input {name!r}[{i}]: expected a string element, "
+                               f"got {describe(value)}")
+        out.append(value)
+    return out
+
+
+def parse_text_tensor(request: InferRequest, name: str, limits: RequestLimits) -> list[str]:
+    """Texts of a v2 request whose single input is the BYTES tensor `name`.
+
+    Raises:
+        InvalidInput: see `v2_inputs`, `v2_bytes_values`, `check_text`, `check_total_chars`.
+    """
+    tensor = v2_inputs(request, required=[name])[name]
+    texts = [check_text(v, f"input {name!r}[{i}]", limits)
+             for i, v in enumerate(v2_bytes_values(tensor, limits))]
+    check_total_chars(texts, limits)
+    return texts
+
+
+def bytes_output(name: str, values: Sequence[str]) -> InferOutput:
+    """A BYTES output tensor of shape [N] holding `values`."""
+    return InferOutput(name=name, shape=[len(values)], datatype="BYTES",
+                       data=np.array(list(values), dtype=np.object_))
+
+
+def fp32_output(name: str, array: np.ndarray) -> InferOutput:
+    """An FP32 output tensor with the array's shape."""
+    array = np.ascontiguousarray(array, dtype=np.float32)
+    return InferOutput(name=name, shape=list(array.shape), datatype="FP32", data=array)
+
+
+def bool_output(name: str, values: Sequence[bool]) -> InferOutput:
+    """A BOOL output tensor of shape [N]."""
+    return InferOutput(name=name, shape=[len(values)], datatype="BOOL",
+                       data=np.array(list(values), dtype=bool))
+
+
+# --------------------------------------------------------------------------- model base
+@dataclasses.dataclass
+class Batch:
+    """What flows from preprocess to postprocess: parsed items, results, and the v2 request.
+
+    Attributes:
+        items: parsed, validated inputs (one per instance / row).
+        request: the v2 request, or None for v1.
+        results: one result per item, set by predict.
+    """
+
+    items: list[Any]
+    request: InferRequest | None = None
+    results: list[Any] | None = None
+
+
+class ServingModel(Model, abc.ABC):
+    """A kserve.Model whose pre/post-processing is shared and whose work runs off the event loop.
+
+    Subclasses implement `load` (set `self.ready = True`), `parse_v1`, `parse_v2`, `infer`
+    (synchronous: it runs in a worker thread), `v1_prediction` and `v2_outputs`, and declare
+    `INPUTS` / `OUTPUTS` for v2 model metadata.
+    """
+
+    INPUTS: ClassVar[tuple[TensorSpec, ...]] = ()
+    OUTPUTS: ClassVar[tuple[TensorSpec, ...]] = ()
+
+    def __init__(self, name: str, limits: RequestLimits | None = None):
+        super().__init__(name)
+        self.limits = limits or RequestLimits()
+
+    # -- hooks for subclasses
+    @abc.abstractmethod
+    def load(self) -> bool:
+        """Load weights; set and return `self.ready`."""
+
+    @abc.abstractmethod
+    def parse_v1(self, payload: Any) -> list[Any]:
+        """Validated items of a v1 request body (raise InvalidInput otherwise)."""
+
+    @abc.abstractmethod
+    def parse_v2(self, request: InferRequest) -> list[Any]:
+        """Validated items of a v2 request (raise InvalidInput otherwise)."""
+
+    @abc.abstractmethod
+    def infer(self, items: list[Any]) -> list[Any]:
+        """Run the model on parsed items: one result per item. Runs in a worker thread."""
+
+    @abc.abstractmethod
+    def v1_prediction(self, result: Any) -> Any:
+        """One element of the v1 `predictions` list."""
+
+    @abc.abstractmethod
+    def v2_outputs(self, results: list[Any]) -> list[InferOutput]:
+        """The v2 output tensors for all results."""
+
+    def v2_parameters(self, results: list[Any]) -> dict[str, Any] | None:
+        """Response-level v2 parameters (none by default)."""
+        return None
+
+    # -- kserve handlers (thin)
+    def get_input_types(self) -> list[dict[str, Any]]:
+        return [spec.to_dict() for spec in self.INPUTS]
+
+    def get_output_types(self) -> list[dict[str, Any]]:
+        return [spec.to_dict() for spec in self.OUTPUTS]
+
+    def validate(self, payload: Any) -> Any:
+        # Requests are validated in preprocess; kserve's own check assumes a dict body.
+        return payload
+
+    async def preprocess(self, payload: Any, headers: dict[str, str] | None = None) -> Batch:
+        if isinstance(payload, InferRequest):
+            return Batch(items=self.parse_v2(payload), request=payload)
+        return Batch(items=self.parse_v1(payload))
+
+    async def predict(self, payload: Batch, headers: dict[str, str] | None = None,
+                      response_headers: dict[str, str] | None = None) -> Batch:
+        results = await asyncio.to_thread(self.infer, payload.items)
+        if len(results) != len(payload.items):
+            raise RuntimeError(f"{type(self).__name__}.infer returned {len(results)} results "
+                               f"for {len(payload.items)} inputs")
+        return dataclasses.replace(payload, results=results)
+
+    async def postprocess(self, result: Batch, headers: dict[str, str] | None = None,
+                          response_headers: dict[str, str] | None = None) -> Any:
+        results = result.results or []
+        request = result.request
+        if request is None:
+            return {"predictions": [self.v1_prediction(r) for r in results]}
+        return InferResponse(
+            response_id=request.id or generate_uuid(), model_name=self.name,
+            infer_outputs=self.v2_outputs(results), parameters=self.v2_parameters(results),
+            use_binary_outputs=request.use_binary_outputs,
+            requested_outputs=request.request_outputs)
+
+
+# --------------------------------------------------------------------------- app + server
+class BodySizeLimit:
+    """ASGI middleware: answer 413 to request bodies over `max_body_bytes`, before buffering them.
+
+    Checks Content-Length up front and counts streamed (chunked) bodies as they arrive.
+    """
+
+    def __init__(self, app: Callable, max_body_bytes: int):
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    def _message(self, size: str) -> bytes:
+        return (f'{{"error": "request body is {size} bytes, this server accepts at most '
+                f'{self.max_body_bytes}"}}').encode()
+
+    async def _reject(self, send: Callable, size: str) -> None:
+        body = self._message(size)
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
+            await self._reject(send, length.decode())
+            return
+        received = 0
+        started = False
+
+        async def counting_receive() -> dict:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise _BodyTooLarge(received)
+            return message
+
+        async def tracking_send(message: dict) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except _BodyTooLarge as exc:
+            if not started:
+                await self._reject(send, f"over {exc.received}")
+
+
+class _BodyTooLarge(Exception):
+    def __init__(self, received: int):
+        super().__init__(received)
+        self.received = received
+
+
+def build_app(server: ModelServer, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
+    """A FastAPI app with kserve's REST endpoints for the models registered on `server`.
+
+    The endpoints, exception handlers and timing middleware are kserve's own (RESTServer's
+    `_register_endpoints`, `_add_exception_handlers`, `_add_middlewares`: private API of
+    kserve 0.21, pinned). A fresh app is built each time, so several can live in one process
+    (tests) without touching kserve's global `kserve.model_server.app`.
+
+    Args:
+        server: a ModelServer (its dataplane and registered models are used; it is not started).
+        max_body_bytes: larger request bodies are answered 413.
+
+    Returns:
+        The ASGI app: `/`, `/metrics`, `/v1/models/...`, `/v2/...`.
+    """
+    from kserve.protocol.rest.server import RESTServer
+
+    app = FastAPI(title="toxic-filter model server", docs_url=None, redoc_url=None)
+    rest = RESTServer("kserve.model_server:app", server.dataplane,
+                      server.model_repository_extension, http_port=server.http_port)
+    rest._add_middlewares(app)
+    rest._register_endpoints(app)
+    rest._add_exception_handlers(app)
+    app.add_middleware(BodySizeLimit, max_body_bytes=max_body_bytes)
+    return app
+
+
+class CheckedDataPlane(DataPlane):
+    """kserve's DataPlane, with malformed binary v2 requests answered 400 instead of 500.
+
+    kserve 0.21 decodes a binary-extension request (`Inference-Header-Content-Length`) without
+    checking it: a missing tensor field, a bad header length or a truncated tensor raise
+    KeyError / ValueError / InferenceError, which kserve answers 500. Any exception while
+    decoding a request is the client's: we turn it into InvalidInput.
+    """
+
+    def decode_inference_request(self, body: Any, headers: dict, model_name: str) -> InferRequest:
+        try:
+            return super().decode_inference_request(body, headers, model_name)
+        except InvalidInput:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, InferenceError,
+                struct.error) as exc:
+            raise InvalidInput(f"malformed v2 request: {type(exc).__name__}: {exc}") from exc
+
+
+def model_server(models: Sequence[Model], *, http_port: int = 0, grpc_port: int = 8081,
+                 enable_grpc: bool = False, max_asyncio_workers: int | None = None,
+                 enable_latency_logging: bool = True) -> ModelServer:
+    """A kserve ModelServer with `models` registered (they must be loaded).
+
+    Raises:
+        RuntimeError: a model is not ready (its `load()` was not called or failed).
+    """
+    server = ModelServer(http_port=http_port, grpc_port=grpc_port, enable_grpc=enable_grpc,
+                         workers=1, max_asyncio_workers=max_asyncio_workers,
+                         enable_latency_logging=enable_latency_logging)
+    server.dataplane = CheckedDataPlane(model_registry=server.registered_models)
+    for model in models:
+        if not model.ready:
+            raise RuntimeError(f"model {model.name!r} is not ready: call load() before serving")
+        server.register_model(model)
+        model.enable_latency_logging = enable_latency_logging
+    return server
+
+
+def serve(models: Sequence[Model], *, bind_address: str = DEFAULT_BIND_ADDRESS,
+          http_port: int = 8080, grpc_port: int = 8081, enable_grpc: bool = False,
+          max_body_bytes: int = MAX_BODY_BYTES, max_asyncio_workers: int | None = None,
+          timeout_keep_alive: int = 65, enable_latency_logging: bool = True,
+          grpc_options: dict[str, Any] | None = None, max_threads: int = 4) -> None:
+    """Serve loaded models over HTTP (kserve v1 + v2 + /metrics) until SIGINT/SIGTERM.
+
+    Args:
+        models: loaded kserve models.
+        bind_address: interface to listen on (127.0.0.1 locally, 0.0.0.0 in a container).
+        http_port: REST port.
+        grpc_port: gRPC port (only with enable_grpc).
+        enable_grpc: also start kserve's gRPC v2 server (it binds [::], a kserve limitation).
+        max_body_bytes: larger request bodies are answered 413.
+        max_asyncio_workers: worker threads for inference (kserve's default when None).
+        timeout_keep_alive: HTTP keep-alive timeout in seconds.
+        enable_latency_logging: log pre/predict/post latency per request (kserve).
+        grpc_options: kserve gRPC options (message length limits).
+        max_threads: gRPC worker threads.
+    """
+    import uvicorn
+
+    server = model_server(models, http_port=http_port, grpc_port=grpc_port,
+                          enable_grpc=enable_grpc, max_asyncio_workers=max_asyncio_workers,
+                          enable_latency_logging=enable_latency_logging)
+    app = build_app(server, max_body_bytes=max_body_bytes)
+    config = uvicorn.Config(app, host=bind_address, port=http_port, log_config=None,
+                            timeout_keep_alive=timeout_keep_alive,
+                            timeout_graceful_shutdown=GRACE_PERIOD_S)
+    http = uvicorn.Server(config)
+
+    async def run() -> None:
+        server.setup_event_loop()  # kserve's thread pool size and loop exception handler
+        tasks = [http.serve()]
+        if enable_grpc:
+            from kserve.protocol.grpc.server import GRPCServer
+
+            if bind_address not in {"0.0.0.0", "::"}:
+                log.warning("gRPC listens on [::]:%d (kserve has no bind option); "
+                            "--bind_address %s applies to HTTP only", grpc_port, bind_address)
+            grpc = GRPCServer(grpc_port, server.dataplane, server.model_repository_extension,
+                              kwargs=grpc_options or {}, grace_period=GRACE_PERIOD_S)
+            tasks.append(grpc.start(max_threads))
+        await asyncio.gather(*tasks)
+
+    log.info("serving %s on http://%s:%d", ", ".join(m.name for m in models), bind_address,
+             http_port)
+    asyncio.run(run())
+
+
+# --------------------------------------------------------------------------- CLI
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def build_parser(server: str, description: str, *, model_dir_required: bool = True,
+                 model_dir_help: str = "model directory (or hub id where the server says so)",
+                 max_instances: int = MAX_INSTANCES, max_body_bytes: int = MAX_BODY_BYTES,
+                 text_limits: bool = True) -> argparse.ArgumentParser:
+    """The CLI of `python -m serving.<server>`: kserve's model-server flags plus ours.
+
+    Args:
+        server: server key in PORTS; also the default model name.
+        description: parser description.
+        model_dir_required: whether --model_dir must be given.
+        model_dir_help: help text of --model_dir.
+        max_instances: default of --max_instances.
+        max_body_bytes: default of --max_body_bytes.
+        text_limits: add --max_text_chars / --max_total_chars.
+
+    Returns:
+        The parser; callers add their own flags and parse inside main().
+    """
+    from kserve.model_server import parser as kserve_parser
+
+    parser = argparse.ArgumentParser(prog=f"python -m serving.{server}", description=description,
+                                     parents=[kserve_parser],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.set_defaults(model_name=server, http_port=PORTS[server], enable_grpc=False)
+    parser.add_argument("--model_dir", required=model_dir_required, default=None,
+                        help=model_dir_help)
+    parser.add_argument("--bind_address", default=DEFAULT_BIND_ADDRESS,
+                        help="interface to listen on; 0.0.0.0 inside a container")
+    parser.add_argument("--max_body_bytes", type=_positive_int, default=max_body_bytes,
+                        help="larger request bodies are answered 413")
+    parser.add_argument("--max_instances", type=_positive_int, default=max_instances,
+                        help="most instances / tensor rows per request")
+    if text_limits:
+        parser.add_argument("--max_text_chars", type=_positive_int, default=MAX_TEXT_CHARS,
+                            help="most characters per text")
+        parser.add_argument("--max_total_chars", type=_positive_int, default=MAX_TOTAL_CHARS,
+                            help="most characters per request, all texts together")
+    parser.add_argument("--log_level", default="INFO",
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="our loggers' level")
+    return parser
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse argv and check the options we do not support.
+
+    Raises:
+        SystemExit: (argparse) on bad flags or --workers other than 1.
+    """
+    args = parser.parse_args(argv)
+    if args.workers != 1:
+        parser.error("--workers must be 1: scale with more replicas (InferenceService "
+                     "minReplicas/maxReplicas) instead of uvicorn workers")
+    return args
+
+
+def limits_from_args(args: argparse.Namespace) -> RequestLimits:
+    """RequestLimits from parsed CLI flags (defaults where a flag is absent)."""
+    return RequestLimits(
+        max_instances=args.max_instances,
+        max_text_chars=getattr(args, "max_text_chars", MAX_TEXT_CHARS),
+        max_total_chars=getattr(args, "max_total_chars", MAX_TOTAL_CHARS))
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """Log our `serving.*` / `components.*` loggers to stderr (kserve configures its own)."""
+    logging.basicConfig(level=getattr(logging, level), format=LOG_FORMAT)
+
+
+def serve_from_args(models: Sequence[Model], args: argparse.Namespace) -> None:
+    """`serve()` with the options of a parsed `build_parser()` command line."""
+    serve(models, bind_address=args.bind_address, http_port=args.http_port,
+          grpc_port=args.grpc_port, enable_grpc=args.enable_grpc,
+          max_body_bytes=args.max_body_bytes, max_asyncio_workers=args.max_asyncio_workers,
+          timeout_keep_alive=args.timeout_keep_alive,
+          enable_latency_logging=args.enable_latency_logging,
+          grpc_options={"grpc_max_send_message_length": args.grpc_max_send_message_length,
+                        "grpc_max_receive_message_length": args.grpc_max_receive_message_length},
+          max_threads=args.max_threads)

@@ -1,0 +1,311 @@
+"""serving.common: request parsing and validation, the served app (v1, v2, metadata, metrics,
+limits), inference off the event loop, and the CLI parser."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import numpy as np
+import pytest
+from kserve.errors import InvalidInput
+from kserve.protocol.infer_type import InferInput, InferRequest
+from starlette.testclient import TestClient
+
+from serving import common
+from tests.serving_utils import assert_rejected, client_for, v1, v2, v2_outputs, v2_request
+
+pytestmark = [
+    pytest.mark.server,
+    # kserve 0.21's v1 endpoint returns ORJSONResponse, which FastAPI 0.165 deprecates.
+    pytest.mark.filterwarnings("ignore::fastapi.exceptions.FastAPIDeprecationWarning"),
+]
+
+LIMITS = common.RequestLimits(max_instances=4, max_text_chars=20, max_total_chars=50)
+
+
+class LengthModel(common.ServingModel):
+    """A tiny server: text in, its length out (FP32), optionally slow."""
+
+    INPUTS = (common.TensorSpec("text", "BYTES"),)
+    OUTPUTS = (common.TensorSpec("length", "FP32"),)
+
+    def __init__(self, name="length", limits=None, delay=0.0, auto_load=True):
+        super().__init__(name, limits)
+        self.delay = delay
+        self.auto_load = auto_load
+
+    def load(self):
+        self.ready = self.auto_load
+        return self.ready
+
+    def parse_v1(self, payload):
+        return common.parse_text_instances(payload, self.limits)
+
+    def parse_v2(self, request):
+        return common.parse_text_tensor(request, "text", self.limits)
+
+    def infer(self, items):
+        time.sleep(self.delay)
+        return [len(t) for t in items]
+
+    def v1_prediction(self, result):
+        return {"length": result}
+
+    def v2_outputs(self, results):
+        return [common.fp32_output("length", np.array(results))]
+
+
+@pytest.fixture(scope="module")
+def client():
+    with client_for(LengthModel(), LengthModel("small", LIMITS), max_body_bytes=4096) as c:
+        yield c
+
+
+def _tensor(data, shape, datatype="BYTES", name="text"):
+    return InferRequest(model_name="m", infer_inputs=[InferInput(name, shape, datatype, data)])
+
+
+# --------------------------------------------------------------------------- pure parsing
+def test_parse_text_instances_accepts_a_list_of_texts():
+    assert common.parse_text_instances({"instances": ["a b", "c"]}, LIMITS) == ["a b", "c"]
+
+
+@pytest.mark.parametrize(("payload", "fragment"), [
+    (None, "expected a JSON object"),
+    ([["a"]], "expected a JSON object"),
+    ("text", "expected a JSON object"),
+    ({}, 'an "instances" list, found keys: none'),
+    ({"inputs": ["a"]}, "found keys: inputs"),
+    ({"instances": "a"}, 'expected "instances" to be a list, got str'),
+    ({"instances": {"a": 1}}, "got dict"),
+    ({"instances": []}, "at least one"),
+    ({"instances": ["a"] * 5}, "too many instances: 5"),
+    ({"instances": [1]}, "instances[0]: expected a string, got int"),
+    ({"instances": ["ok", None]}, "instances[1]: expected a string, got NoneType"),
+    ({"instances": [["a"]]}, "got list"),
+    ({"instances": [""]}, "non-empty"),
+    ({"instances": ["   \n"]}, "non-empty"),
+    ({"instances": ["x" * 21]}, "21 characters"),
+    ({"instances": ["x" * 20] * 3}, "60 characters of text"),
+])
+def test_parse_text_instances_rejects(payload, fragment):
+    with pytest.raises(InvalidInput) as err:
+        common.parse_text_instances(payload, LIMITS)
+    assert fragment in str(err.value)
+
+
+def test_parse_text_tensor_accepts_n_and_n_by_1_shapes_and_binary_bytes():
+    assert common.parse_text_tensor(_tensor(["a", "b"], [2]), "text", LIMITS) == ["a", "b"]
+    assert common.parse_text_tensor(_tensor([["a"], ["b"]], [2, 1]), "text", LIMITS) == ["a", "b"]
+    as_bytes = _tensor(np.array([b"caf\xc3\xa9"], dtype=object), [1])
+    assert common.parse_text_tensor(as_bytes, "text", LIMITS) == ["café"]
+
+
+@pytest.mark.parametrize(("request_", "fragment"), [
+    (_tensor(["a"], [1], "FP32"), "expected datatype BYTES, got FP32"),
+    (_tensor(["a", "b"], [1, 2]), "expected shape [N] or [N, 1]"),
+    (_tensor(["a"], [1, 1, 1]), "expected shape"),
+    (_tensor(["a"], []), "expected shape"),
+    (_tensor(["a"], [-1]), "expected shape"),
+    (_tensor(["a", "b"], [3]), "needs 3 elements, data holds 2"),
+    (_tensor([], [0]), "at least one"),
+    (_tensor(["a"] * 5, [5]), "too many input 'text' rows: 5"),
+    (_tensor([1, 2], [2]), "input 'text'[0]: expected a string element, got int"),
+    (_tensor([1.5], [1]), "got float"),
+    (_tensor([True], [1]), "got bool"),
+    (_tensor([None], [1]), "got NoneType"),
+    (_tensor([""], [1]), "non-empty"),
+    (_tensor(["x" * 21], [1]), "21 characters"),
+    (_tensor(np.array([b"\xff\xfe"], dtype=object), [1]), "not valid UTF-8"),
+    (_tensor(["a"], [1], name="texts"), "unknown input tensor 'texts'"),
+    (InferRequest("m", []), "missing input tensor 'text'"),
+    (InferRequest("m", [InferInput("text", [1], "BYTES", ["a"]),
+                        InferInput("text", [1], "BYTES", ["b"])]), "given twice"),
+])
+def test_parse_text_tensor_rejects(request_, fragment):
+    with pytest.raises(InvalidInput) as err:
+        common.parse_text_tensor(request_, "text", LIMITS)
+    assert fragment in str(err.value)
+
+
+def test_request_limits_must_be_positive():
+    with pytest.raises(ValueError, match="max_instances"):
+        common.RequestLimits(max_instances=0)
+
+
+# --------------------------------------------------------------------------- the app
+def test_v1_and_v2_answer(client):
+    assert v1(client, "length", ["abc", "de"]).json() == {
+        "predictions": [{"length": 3}, {"length": 2}]}
+    response = v2(client, "length", {"text": ["abc", "de"]}, id="req-1")
+    assert v2_outputs(response) == {"length": [3.0, 2.0]}
+    assert response.json()["id"] == "req-1"
+    assert response.json()["model_name"] == "length"
+
+
+@pytest.mark.parametrize(("kind", "body", "status", "fragment"), [
+    ("v1", {"instances": ["x"] * 5}, 400, "too many instances: 5"),
+    ("v1", {"instances": ["x" * 1_000_000]}, 413, "at most 4096"),  # body limit first
+    ("v1", {"instances": [3]}, 400, "expected a string"),
+    ("v1", {"instance": ["a"]}, 400, "found keys: instance"),
+    ("v1", b"{not json", 400, "Unrecognized request format"),
+    ("v1", b"", 400, "Unrecognized request format"),
+    ("v2", v2_request({"text": [1, 2]}), 400, "expected a string element"),
+    ("v2", v2_request({"text": ["a"]}, datatype="INT32"), 400, "expected datatype BYTES"),
+    ("v2", v2_request({"prompt": ["a"]}), 400, "unknown input tensor 'prompt'"),
+    ("v2", {"inputs": [{"name": "text", "shape": [2], "datatype": "BYTES", "data": ["a"]}]},
+     400, "needs 2 elements"),
+    ("v2", b"{not json", 422, "JSON decode error"),
+    ("v2", {"inputs": "text"}, 422, "valid list"),
+    ("v2", {"inputs": [{"name": "text"}]}, 422, "Field required"),
+    ("v2", v2_request({"text": ["a"]}, outputs=[{"name": "nope"}]), 400, "nope"),
+])
+def test_bad_requests_get_4xx_and_the_server_keeps_serving(client, kind, body, status, fragment):
+    path = "/v1/models/small:predict" if kind == "v1" else "/v2/models/small/infer"
+    if isinstance(body, bytes):
+        response = client.post(path, content=body, headers={"content-type": "application/json"})
+    else:
+        response = client.post(path, json=body)
+    assert_rejected(response, fragment, status=status)
+    assert v1(client, "small", ["still fine"]).json() == {"predictions": [{"length": 10}]}
+
+
+def test_big_requests_are_refused_with_4xx_under_default_limits():
+    with client_for(LengthModel()) as c:
+        assert_rejected(v1(c, "length", ["x"] * 10_000), "too many instances: 10000")
+        assert_rejected(v1(c, "length", ["x" * 1_000_000]), "1000000 characters")
+        assert_rejected(v2(c, "length", {"text": ["x" * 1_000_000]}), "1000000 characters")
+        assert v1(c, "length", ["ok"]).status_code == 200
+
+
+_TRUNCATED = (b'{"inputs":[{"name":"text","shape":[1],"datatype":"BYTES",'
+              b'"parameters":{"binary_data_size":9}}]}')
+
+
+@pytest.mark.parametrize(("header_length", "body", "fragment"), [
+    ("15", b'{"inputs":[{}]}', "malformed v2 request: KeyError"),
+    ("abc", b'{"inputs":[]}', "malformed v2 request: ValueError"),
+    ("3", b'{"inputs":[]}', "Unrecognized request format"),
+    (str(len(_TRUNCATED)), _TRUNCATED, "malformed v2 request"),  # no tensor bytes follow
+])
+def test_malformed_binary_v2_requests_get_400(client, header_length, body, fragment):
+    response = client.post("/v2/models/small/infer", content=body,
+                           headers={"inference-header-content-length": header_length,
+                                    "content-type": "application/octet-stream"})
+    assert_rejected(response, fragment)
+    assert v2_outputs(v2(client, "small", {"text": ["ok"]})) == {"length": [2.0]}
+
+
+def test_binary_v2_request_with_a_bytes_tensor_is_served(client):
+    import struct
+
+    payload = b"".join(struct.pack("<I", len(s)) + s for s in (b"abc", b"de"))
+    header = (b'{"inputs":[{"name":"text","shape":[2],"datatype":"BYTES",'
+              b'"parameters":{"binary_data_size":%d}}]}' % len(payload))
+    response = client.post("/v2/models/small/infer", content=header + payload,
+                           headers={"inference-header-content-length": str(len(header)),
+                                    "content-type": "application/octet-stream"})
+    assert v2_outputs(response) == {"length": [3.0, 2.0]}
+
+
+def test_request_body_limit_applies_to_declared_and_streamed_bodies(client):
+    big = b'{"instances": ["' + b"x" * 5000 + b'"]}'
+    assert_rejected(client.post("/v1/models/small:predict", content=big), "at most 4096",
+                    status=413)
+
+    def chunks():
+        for _ in range(10):
+            yield b"x" * 1000
+
+    response = client.post("/v1/models/small:predict", content=chunks())
+    assert_rejected(response, "at most 4096", status=413)
+    assert v1(client, "small", ["ok"]).status_code == 200
+
+
+def test_metadata_readiness_and_metrics(client):
+    meta = client.get("/v2/models/length").json()
+    assert meta["inputs"] == [{"name": "text", "datatype": "BYTES", "shape": [-1]}]
+    assert meta["outputs"] == [{"name": "length", "datatype": "FP32", "shape": [-1]}]
+    assert client.get("/v2/models/length/ready").json() == {"name": "length", "ready": True}
+    assert client.get("/v1/models/length").json() == {"name": "length", "ready": True}
+    assert client.get("/v2/health/live").json() == {"live": True}
+    assert set(client.get("/v2/models").json()["models"]) == {"length", "small"}
+    assert_rejected(client.get("/v2/models/nope/ready"), "does not exist", status=404)
+    assert_rejected(v1(client, "nope", ["a"]), "does not exist", status=404)
+    v1(client, "length", ["counted"])
+    metrics = client.get("/metrics").text
+    assert 'request_predict_seconds_count{model_name="length"}' in metrics
+
+
+def test_a_model_that_is_not_ready_answers_503():
+    warm = LengthModel("warm")
+    warm.load()
+    server = common.model_server([warm])
+    server.register_model(LengthModel("cold", auto_load=False))  # registered, never loaded
+    with TestClient(common.build_app(server), raise_server_exceptions=False) as c:
+        assert c.get("/v2/models/cold/ready").status_code == 503
+        assert_rejected(v1(c, "cold", ["a"]), "not ready", status=503)
+
+
+def test_model_server_refuses_unloaded_models():
+    with pytest.raises(RuntimeError, match="not ready"):
+        common.model_server([LengthModel("cold", auto_load=False)])
+
+
+def test_inference_runs_off_the_event_loop():
+    """While a slow prediction runs, readiness probes still answer at once."""
+    model = LengthModel("slow", delay=1.5)
+    model.load()
+    app = common.build_app(common.model_server([model]))
+
+    async def scenario():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+            predict = asyncio.create_task(
+                c.post("/v1/models/slow:predict", json={"instances": ["abc"]}))
+            await asyncio.sleep(0.2)
+            start = time.perf_counter()
+            ready = await c.get("/v2/models/slow/ready")
+            probe_s = time.perf_counter() - start
+            assert not predict.done()
+            response = await predict
+            return ready.status_code, probe_s, response.json()
+
+    status, probe_s, answer = asyncio.run(scenario())
+    assert status == 200
+    assert probe_s < 0.5, f"readiness took {probe_s:.2f} s during inference"
+    assert answer == {"predictions": [{"length": 3}]}
+
+
+# --------------------------------------------------------------------------- CLI
+def test_parser_extends_kserve_and_defaults_to_loopback():
+    parser = common.build_parser("lora", "test")
+    args = common.parse_args(parser, ["--model_dir", "/m"])
+    assert (args.http_port, args.model_name, args.bind_address) == (8002, "lora", "127.0.0.1")
+    assert args.enable_grpc is False
+    assert common.limits_from_args(args) == common.RequestLimits()
+    args = common.parse_args(parser, ["--model_dir", "/m", "--bind_address", "0.0.0.0",
+                                      "--http_port", "9000", "--model_name", "x",
+                                      "--max_instances", "8", "--enable_grpc", "true"])
+    assert (args.bind_address, args.http_port, args.model_name) == ("0.0.0.0", 9000, "x")
+    assert args.enable_grpc is True
+    assert common.limits_from_args(args).max_instances == 8
+
+
+@pytest.mark.parametrize("argv", [
+    [],  # --model_dir is required
+    ["--model_dir", "/m", "--workers", "2"],
+    ["--model_dir", "/m", "--max_instances", "0"],
+    ["--model_dir", "/m", "--max_text_chars", "many"],
+])
+def test_parser_rejects(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        common.parse_args(common.build_parser("lstm", "test"), argv)
+    assert exc.value.code == 2
+    assert "error" in capsys.readouterr().err
+
+
+def test_ports_are_defined_once():
+    assert common.PORTS == {"lstm": 8001, "lora": 8002, "guard": 8003, "caption": 8004}
