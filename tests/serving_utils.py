@@ -169,5 +169,7 @@ def listening_addresses(pid: int) -> set[tuple[str, int]]:
     """(ip, port) of the TCP sockets process `pid` listens on."""
     import psutil
 
-    return {(c.laddr.ip, c.laddr.port) for c in psutil.Process(pid).net_connections("tcp")
+    process = psutil.Process(pid)
+    connections = getattr(process, "net_connections", None) or process.connections  # psutil<6
+    return {(c.laddr.ip, c.laddr.port) for c in connections("tcp")
             if c.status == psutil.CONN_LISTEN}

@@ -1,0 +1,476 @@
+"""Guard InferenceService: Llama Guard 3 safety assessment, or the lora classifier offline.
+
+    python -m serving.guard --model_dir meta-llama/Llama-Guard-3-1B      # Llama Guard (dir or hub id)
+    python -m serving.guard --classifier_dir DIR                         # offline: lora classifier
+
+Input (v1): `{"instances": ["user message", {"user": "...", "assistant": "..."}, ...]}`; with an
+assistant reply the reply is assessed (Llama Guard's 'Agent' role), otherwise the user message.
+Output (v1): `{"predictions": [{"safe": bool | null, "categories": ["S1", ...],
+"category_names": [...], "backend": "llama-guard" | "lora-classifier", ...}]}`; `safe` is null
+and `error` says why when the guard's answer cannot be read.
+v2: BYTES inputs `user` [N] and optional `assistant` [N] ("" = no reply); BYTES outputs
+`verdict` ("safe" / "unsafe" / "error"), `categories` (comma-separated codes), `error`, and FP32
+`unsafe_score` (NaN when the backend has none); parameter `backend`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import sys
+import threading
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import numpy as np
+from kserve.errors import InvalidInput
+from kserve.protocol.infer_type import InferOutput, InferRequest
+
+from components.errors import ModelDirError
+from serving import common
+from serving.llama_guard import (
+    HAZARD_CATEGORIES,
+    PROMPT_CATEGORY_LABELS,
+    Verdict,
+    build_prompt,
+    parse_output,
+)
+
+log = logging.getLogger("serving.guard")  # not "__main__" under python -m
+
+SERVER = "guard"
+LLAMA_GUARD_BACKEND = "llama-guard"
+CLASSIFIER_BACKEND = "lora-classifier"
+MAX_NEW_TOKENS = 10  # "unsafe\nS1,S10" is a handful of tokens
+MAX_PROMPT_TOKENS = 8192  # longer conversations get 400 (the prompt must not be truncated)
+BATCH_SIZE = 4  # conversations per generate() call
+MAX_INSTANCES = 32  # a guard LLM is slow: smaller batches than the classifiers
+THRESHOLD = 0.5  # classifier backend: unsafe when P(not Safe) >= THRESHOLD
+SAFE_LABEL = "safe"  # classifier class that means safe (compared case-insensitively)
+# Classifier classes (lower-cased) that name a Llama Guard 3 hazard; other non-safe classes
+# ("unsafe", "Unknown S-Type", "other") are unsafe without a specific code.
+CLASS_TO_CATEGORY: dict[str, str] = {
+    "violent crimes": "S1",
+    "non-violent crimes": "S2",
+    "sex-related crimes": "S3",
+    "child sexual exploitation": "S4",
+    "suicide & self-harm": "S11",
+    "elections": "S13",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Conversation:
+    """What the guard assesses: a user message and, optionally, the assistant's reply.
+
+    Attributes:
+        user: the user's message.
+        assistant: the assistant's reply, or None to assess the user message itself.
+    """
+
+    user: str
+    assistant: str | None = None
+
+
+class GuardBackend(Protocol):
+    """What answers for the guard: a name for the response and an `assess` method."""
+
+    name: str
+
+    def assess(self, conversations: Sequence[Conversation]) -> list[Verdict]:
+        """One verdict per conversation."""
+        ...
+
+
+class Predictor(Protocol):
+    """A text classifier as the guard needs it (components.lora_train.LoraPredictor)."""
+
+    labels: list[str]
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        """Class probabilities [N, C] of raw texts, in the order of `labels`."""
+        ...
+
+
+# --------------------------------------------------------------------------- backends
+def _resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+class LlamaGuardBackend:
+    """A causal LM that follows the Llama Guard 3 contract (prompt in, "safe"/"unsafe\\nS.." out).
+
+    Generation is greedy with `max_new_tokens`; only the new tokens are decoded. When the
+    tokenizer has single tokens for "safe" and "unsafe", `unsafe_score` is the probability of
+    "unsafe" at the step where the verdict token is generated (the model card's classifier score).
+    """
+
+    name = LLAMA_GUARD_BACKEND
+
+    def __init__(self, tokenizer: Any, model: Any, *, max_new_tokens: int = MAX_NEW_TOKENS,
+                 batch_size: int = BATCH_SIZE, max_prompt_tokens: int = MAX_PROMPT_TOKENS,
+                 excluded_categories: Sequence[str] = (), device: str = "cpu"):
+        self.tokenizer = tokenizer
+        self.model = model
+        self.max_new_tokens = max_new_tokens
+        self.batch_size = batch_size
+        self.max_prompt_tokens = max_prompt_tokens
+        self.excluded_categories = tuple(excluded_categories)
+        self.device = device
+        self._lock = threading.Lock()  # one generate() at a time: it uses every core / the GPU
+        tokenizer.padding_side = "left"
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        self._verdict_ids = self._single_token_ids("safe", "unsafe")
+
+    @classmethod
+    def load(cls, model_id: str, *, device: str = "auto", **kwargs: Any) -> LlamaGuardBackend:
+        """Load tokenizer and causal LM from a local directory or a hub id.
+
+        Args:
+            model_id: directory with config, weights and tokenizer, or a hub id (e.g.
+                meta-llama/Llama-Guard-3-1B: gated, needs network access and HF_TOKEN).
+            device: "auto" (cuda when available), "cpu", "cuda", "cuda:1"...
+            **kwargs: passed to the constructor (max_new_tokens, batch_size...).
+
+        Raises:
+            ModelDirError: the model or tokenizer cannot be loaded from `model_id`.
+        """
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        device = _resolve_device(device)
+        dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(model_id)
+            model = AutoModelForCausalLM.from_pretrained(model_id, dtype=dtype)
+        except (OSError, ValueError) as exc:
+            raise ModelDirError(
+                f"cannot load a Llama Guard model from {model_id!r}: {exc}. Give a local "
+                "directory holding config.json, the weights and the tokenizer, or a hub id "
+                "with network access (meta-llama models are gated: set HF_TOKEN).") from exc
+        model.to(device).eval()
+        log.info("loaded Llama Guard model %s on %s (%s)", model_id, device, dtype)
+        return cls(tokenizer, model, device=device, **kwargs)
+
+    def _single_token_ids(self, *words: str) -> dict[str, int] | None:
+        ids = {}
+        for word in words:
+            tokens = self.tokenizer.encode(word, add_special_tokens=False)
+            if len(tokens) != 1 or tokens[0] == self.tokenizer.unk_token_id:
+                return None
+            ids[word] = tokens[0]
+        return ids
+
+    def prompts(self, conversations: Sequence[Conversation]) -> list[str]:
+        """The Llama Guard 3 prompt of each conversation."""
+        return [build_prompt(c.user, c.assistant, PROMPT_CATEGORY_LABELS,
+                             self.excluded_categories) for c in conversations]
+
+    def assess(self, conversations: Sequence[Conversation]) -> list[Verdict]:
+        """Run the guard on each conversation.
+
+        Raises:
+            InvalidInput: a conversation's prompt is longer than `max_prompt_tokens`.
+        """
+        prompts = self.prompts(conversations)
+        verdicts: list[Verdict] = []
+        with self._lock:
+            for start in range(0, len(prompts), self.batch_size):
+                verdicts.extend(self._generate(prompts[start:start + self.batch_size], start))
+        return verdicts
+
+    def _generate(self, prompts: list[str], offset: int) -> list[Verdict]:
+        import torch
+
+        enc = self.tokenizer(prompts, return_tensors="pt", padding=True,
+                             add_special_tokens=False)  # the prompt holds <|begin_of_text|>
+        lengths = enc["attention_mask"].sum(dim=1).tolist()
+        for i, n in enumerate(lengths):
+            if n > self.max_prompt_tokens:
+                raise InvalidInput(f"instance {offset + i}: the guard prompt is {n} tokens, "
+                                   f"this guard accepts at most {self.max_prompt_tokens}")
+        enc = enc.to(self.device)
+        with torch.inference_mode():
+            out = self.model.generate(
+                **enc, max_new_tokens=self.max_new_tokens, do_sample=False,
+                pad_token_id=self.tokenizer.pad_token_id, output_scores=True,
+                return_dict_in_generate=True)
+        new_tokens = out.sequences[:, enc["input_ids"].shape[1]:]
+        texts = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+        verdicts = []
+        for row, text in enumerate(texts):
+            verdict = parse_output(text)
+            score = self._unsafe_score(new_tokens[row], out.scores, row)
+            verdicts.append(dataclasses.replace(verdict, unsafe_score=score))
+        return verdicts
+
+    def _unsafe_score(self, tokens: Any, scores: Sequence[Any], row: int) -> float | None:
+        if self._verdict_ids is None:
+            return None
+        wanted = set(self._verdict_ids.values())
+        for step, token in enumerate(tokens.tolist()):
+            if token in wanted and step < len(scores):
+                probs = scores[step][row].float().softmax(dim=-1)
+                return round(float(probs[self._verdict_ids["unsafe"]]), 6)
+        return None
+
+
+class ClassifierGuardBackend:
+    """The pipeline's text classifier as a guard, mapped onto the Llama Guard 3 taxonomy.
+
+    Unsafe when P(not Safe) >= threshold. The hazard code is that of the most probable non-safe
+    class when it has one (CLASS_TO_CATEGORY); other classes are unsafe without a code. With an
+    assistant reply, the reply is classified (it is what is being assessed).
+    """
+
+    name = CLASSIFIER_BACKEND
+
+    def __init__(self, predictor: Predictor, threshold: float = THRESHOLD):
+        if not 0.0 < threshold <= 1.0:
+            raise ValueError(f"threshold must be in (0, 1], got {threshold}")
+        labels = list(predictor.labels)
+        safe = [i for i, label in enumerate(labels) if label.strip().lower() == SAFE_LABEL]
+        if len(safe) != 1:
+            raise ModelDirError(f"a guard classifier needs exactly one {SAFE_LABEL!r} class "
+                                f"(case-insensitive), this one has labels {labels}")
+        self.predictor = predictor
+        self.threshold = threshold
+        self.labels = labels
+        self.safe_index = safe[0]
+        self.codes = [CLASS_TO_CATEGORY.get(label.strip().lower()) for label in labels]
+        self._lock = threading.Lock()
+        unmapped = [label for i, (label, code) in enumerate(zip(labels, self.codes, strict=True))
+                    if code is None and i != self.safe_index]
+        if unmapped:
+            log.info("classifier classes without a hazard code (unsafe, no category): %s",
+                     unmapped)
+
+    @classmethod
+    def load(cls, model_dir: str, threshold: float = THRESHOLD) -> ClassifierGuardBackend:
+        """Load the lora classifier directory written by the pipeline.
+
+        Raises:
+            ModelDirError: the directory is not a usable classifier.
+        """
+        from components.lora_train import LoraPredictor
+
+        predictor = LoraPredictor.load(model_dir)
+        log.info("loaded classifier guard from %s (labels %s, threshold %.2f)", model_dir,
+                 predictor.labels, threshold)
+        return cls(predictor, threshold)
+
+    def assess(self, conversations: Sequence[Conversation]) -> list[Verdict]:
+        texts = [c.assistant if c.assistant is not None else c.user for c in conversations]
+        with self._lock:
+            probs = np.asarray(self.predictor.predict_proba(texts), dtype=np.float64)
+        if probs.shape != (len(texts), len(self.labels)):
+            raise RuntimeError(f"classifier returned probabilities of shape {probs.shape}, "
+                               f"expected {(len(texts), len(self.labels))}")
+        return [self.verdict(row) for row in probs]
+
+    def verdict(self, probs: np.ndarray) -> Verdict:
+        """The verdict for one row of class probabilities."""
+        p_unsafe = float(1.0 - probs[self.safe_index])
+        if p_unsafe < self.threshold:
+            return Verdict(safe=True, unsafe_score=round(p_unsafe, 6),
+                           label=self.labels[self.safe_index])
+        masked = probs.copy()
+        masked[self.safe_index] = -1.0
+        top = int(np.argmax(masked))
+        code = self.codes[top]
+        return Verdict(safe=False, categories=(code,) if code else (),
+                       unsafe_score=round(p_unsafe, 6), label=self.labels[top])
+
+
+# --------------------------------------------------------------------------- request parsing
+def parse_conversations_v1(payload: Any, limits: common.RequestLimits) -> list[Conversation]:
+    """Conversations of a v1 request: strings (user messages) or {"user", "assistant"} objects.
+
+    Raises:
+        InvalidInput: bad envelope, item type, keys or texts (see serving.common).
+    """
+    out = []
+    for i, item in enumerate(common.v1_instances(payload, limits)):
+        where = f"instances[{i}]"
+        if isinstance(item, str):
+            out.append(Conversation(common.check_text(item, where, limits)))
+            continue
+        if not isinstance(item, dict):
+            raise InvalidInput(f'{where}: expected a string or an object {{"user": ..., '
+                               f'"assistant": ...}}, got {common.describe(item)}')
+        unknown = sorted(set(item) - {"user", "assistant"})
+        if unknown:
+            raise InvalidInput(f'{where}: unknown keys {unknown}; expected "user" and '
+                               'optionally "assistant"')
+        if "user" not in item:
+            raise InvalidInput(f'{where}: missing "user" (the user message)')
+        user = common.check_text(item["user"], f"{where}.user", limits)
+        assistant = item.get("assistant")
+        if assistant is not None:
+            assistant = common.check_text(assistant, f"{where}.assistant", limits)
+        out.append(Conversation(user, assistant))
+    _check_total(out, limits)
+    return out
+
+
+def parse_conversations_v2(request: InferRequest,
+                           limits: common.RequestLimits) -> list[Conversation]:
+    """Conversations of a v2 request: BYTES `user` [N] and optional `assistant` [N].
+
+    Raises:
+        InvalidInput: bad tensors, lengths or texts (see serving.common).
+    """
+    tensors = common.v2_inputs(request, required=["user"], optional=["assistant"])
+    users = [common.check_text(v, f"input 'user'[{i}]", limits)
+             for i, v in enumerate(common.v2_bytes_values(tensors["user"], limits))]
+    replies: list[str | None] = [None] * len(users)
+    if "assistant" in tensors:
+        values = common.v2_bytes_values(tensors["assistant"], limits)
+        if len(values) != len(users):
+            raise InvalidInput(f"input 'assistant' has {len(values)} rows, 'user' has "
+                               f"{len(users)}: give one reply per message (\"\" for none)")
+        replies = [common.check_text(v, f"input 'assistant'[{i}]", limits) if v.strip() else None
+                   for i, v in enumerate(values)]
+    out = [Conversation(u, a) for u, a in zip(users, replies, strict=True)]
+    _check_total(out, limits)
+    return out
+
+
+def _check_total(conversations: list[Conversation], limits: common.RequestLimits) -> None:
+    common.check_total_chars([c.user for c in conversations]
+                             + [c.assistant for c in conversations if c.assistant], limits)
+
+
+# --------------------------------------------------------------------------- the model
+class GuardModel(common.ServingModel):
+    """KServe model answering the Llama Guard 3 contract with a pluggable backend."""
+
+    INPUTS = (common.TensorSpec("user", "BYTES"), common.TensorSpec("assistant", "BYTES"))
+    OUTPUTS = (common.TensorSpec("verdict", "BYTES"), common.TensorSpec("categories", "BYTES"),
+               common.TensorSpec("unsafe_score", "FP32"), common.TensorSpec("error", "BYTES"))
+
+    def __init__(self, name: str, backend_loader: Any,
+                 limits: common.RequestLimits | None = None):
+        """Args:
+            name: model name on the endpoints.
+            backend_loader: a GuardBackend, or a zero-argument callable returning one (called
+                by load()).
+            limits: request limits.
+        """
+        super().__init__(name, limits or common.RequestLimits(max_instances=MAX_INSTANCES))
+        self._loader = backend_loader
+        self.backend: GuardBackend | None = None
+
+    def load(self) -> bool:
+        self.backend = self._loader() if callable(self._loader) else self._loader
+        self.ready = True
+        return self.ready
+
+    def parse_v1(self, payload: Any) -> list[Conversation]:
+        return parse_conversations_v1(payload, self.limits)
+
+    def parse_v2(self, request: InferRequest) -> list[Conversation]:
+        return parse_conversations_v2(request, self.limits)
+
+    def infer(self, items: list[Conversation]) -> list[Verdict]:
+        assert self.backend is not None, "load() first"
+        return self.backend.assess(items)
+
+    def v1_prediction(self, result: Verdict) -> dict[str, Any]:
+        return result.to_dict(self.backend.name)
+
+    def v2_outputs(self, results: list[Verdict]) -> list[InferOutput]:
+        verdicts = ["error" if r.safe is None else "safe" if r.safe else "unsafe"
+                    for r in results]
+        scores = np.array([math.nan if r.unsafe_score is None else r.unsafe_score
+                           for r in results], dtype=np.float32)
+        return [common.bytes_output("verdict", verdicts),
+                common.bytes_output("categories", [",".join(r.categories) for r in results]),
+                common.fp32_output("unsafe_score", scores),
+                common.bytes_output("error", [r.error or "" for r in results])]
+
+    def v2_parameters(self, results: list[Verdict]) -> dict[str, Any]:
+        return {"backend": self.backend.name}
+
+
+# --------------------------------------------------------------------------- CLI
+def build_parser():
+    """`python -m serving.guard` flags: serving.common's plus the backend choice."""
+    parser = common.build_parser(
+        SERVER, "Guard model server (Llama Guard 3 contract).", model_dir_required=False,
+        model_dir_help="Llama Guard model: local directory or hub id "
+                       "(e.g. meta-llama/Llama-Guard-3-1B); selects the llama-guard backend",
+        max_instances=MAX_INSTANCES)
+    parser.add_argument("--classifier_dir", default=None,
+                        help="lora classifier directory of the pipeline: the offline backend")
+    parser.add_argument("--backend", choices=["auto", LLAMA_GUARD_BACKEND, "classifier"],
+                        default="auto",
+                        help="auto: llama-guard when --model_dir is given, else classifier")
+    parser.add_argument("--threshold", type=float, default=THRESHOLD,
+                        help="classifier backend: unsafe when P(not Safe) >= threshold")
+    parser.add_argument("--max_new_tokens", type=common._positive_int, default=MAX_NEW_TOKENS,
+                        help="llama-guard backend: tokens generated per answer")
+    parser.add_argument("--max_prompt_tokens", type=common._positive_int,
+                        default=MAX_PROMPT_TOKENS,
+                        help="llama-guard backend: longer prompts are refused (400)")
+    parser.add_argument("--batch_size", type=common._positive_int, default=BATCH_SIZE,
+                        help="llama-guard backend: conversations per generate() call")
+    parser.add_argument("--exclude_categories", default="",
+                        help="llama-guard backend: comma-separated codes left out of the "
+                             "policy (e.g. S14 for Llama-Guard-3-1B)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    return parser
+
+
+def make_backend(args: Any) -> GuardBackend:
+    """The backend chosen by the command line.
+
+    Raises:
+        ModelDirError: the chosen model cannot be loaded.
+        ValueError: the flags do not name a usable backend.
+    """
+    backend = args.backend
+    if backend == "auto":
+        backend = LLAMA_GUARD_BACKEND if args.model_dir else "classifier"
+    if backend == LLAMA_GUARD_BACKEND:
+        if not args.model_dir:
+            raise ValueError("--backend llama-guard needs --model_dir (directory or hub id)")
+        excluded = [c.strip().upper() for c in args.exclude_categories.split(",") if c.strip()]
+        unknown = sorted(set(excluded) - set(HAZARD_CATEGORIES))
+        if unknown:
+            raise ValueError(f"--exclude_categories: unknown codes {unknown}, expected S1..S14")
+        return LlamaGuardBackend.load(
+            args.model_dir, device=args.device, max_new_tokens=args.max_new_tokens,
+            batch_size=args.batch_size, max_prompt_tokens=args.max_prompt_tokens,
+            excluded_categories=excluded)
+    if not args.classifier_dir:
+        raise ValueError("no guard model: give --model_dir (Llama Guard directory or hub id) "
+                         "or --classifier_dir (the pipeline's lora classifier directory)")
+    return ClassifierGuardBackend.load(args.classifier_dir, threshold=args.threshold)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: parse flags, load the backend, serve until SIGTERM/SIGINT."""
+    parser = build_parser()
+    args = common.parse_args(parser, argv)
+    common.configure_logging(args.log_level)
+    try:
+        backend = make_backend(args)
+    except (ModelDirError, ValueError, ImportError) as exc:
+        log.error("cannot start the guard server: %s", exc)
+        return 2
+    model = GuardModel(args.model_name, backend, common.limits_from_args(args))
+    model.load()
+    log.info("guard backend: %s", backend.name)
+    common.serve_from_args([model], args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

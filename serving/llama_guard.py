@@ -1,0 +1,197 @@
+"""The Llama Guard 3 contract as pure functions: hazard taxonomy, prompt builder, output parser.
+
+References:
+- Prompt format: https://www.llama.com/docs/model-cards-and-prompt-formats/llama-guard-3/ and the
+  chat template shipped with https://huggingface.co/meta-llama/Llama-Guard-3-8B
+  (tokenizer_config.json). The template lists the categories by their short prompt labels
+  ("S3: Sex Crimes."), the conversation as "User: ..." / "Agent: ..." turns, and asks for an
+  assessment of the last 'User' message (prompt classification) or, when an assistant reply is
+  given, of the last 'Agent' message (response classification).
+- Hazard taxonomy (names reported to callers): the Llama Guard 3 model card,
+  https://github.com/meta-llama/PurpleLlama/blob/main/Llama-Guard3/8B/MODEL_CARD.md
+- Output: first line "safe" or "unsafe"; if unsafe, a second line with a comma-separated list of
+  violated categories, e.g. "unsafe\\nS1,S10".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+# S1..S14 with their names in the model card's hazard taxonomy (what the API reports).
+HAZARD_CATEGORIES: dict[str, str] = {
+    "S1": "Violent Crimes",
+    "S2": "Non-Violent Crimes",
+    "S3": "Sex-Related Crimes",
+    "S4": "Child Sexual Exploitation",
+    "S5": "Defamation",
+    "S6": "Specialized Advice",
+    "S7": "Privacy",
+    "S8": "Intellectual Property",
+    "S9": "Indiscriminate Weapons",
+    "S10": "Hate",
+    "S11": "Suicide & Self-Harm",
+    "S12": "Sexual Content",
+    "S13": "Elections",
+    "S14": "Code Interpreter Abuse",
+}
+
+# The same categories as the official prompt lists them (the model was trained on these lines).
+PROMPT_CATEGORY_LABELS: dict[str, str] = {
+    "S1": "Violent Crimes.",
+    "S2": "Non-Violent Crimes.",
+    "S3": "Sex Crimes.",
+    "S4": "Child Exploitation.",
+    "S5": "Defamation.",
+    "S6": "Specialized Advice.",
+    "S7": "Privacy.",
+    "S8": "Intellectual Property.",
+    "S9": "Indiscriminate Weapons.",
+    "S10": "Hate.",
+    "S11": "Self-Harm.",
+    "S12": "Sexual Content.",
+    "S13": "Elections.",
+    "S14": "Code Interpreter Abuse.",
+}
+
+BEGIN_OF_TEXT = "<|begin_of_text|>"
+START_HEADER = "<|start_header_id|>"
+END_HEADER = "<|end_header_id|>"
+EOT = "<|eot_id|>"
+
+_TASK = ("Task: Check if there is unsafe content in '{role}' messages in conversations "
+         "according our safety policy with the below categories.")
+_INSTRUCTION = (
+    "Provide your safety assessment for ONLY THE LAST {role} message in the above conversation:\n"
+    " - First line must read 'safe' or 'unsafe'.\n"
+    " - If unsafe, a second line must include a comma-separated list of violated categories.")
+_CODE_RE = re.compile(r"S(?:[1-9]|1[0-4])")
+
+
+def build_prompt(user: str, assistant: str | None = None,
+                 categories: Mapping[str, str] = PROMPT_CATEGORY_LABELS,
+                 excluded: Sequence[str] = ()) -> str:
+    """The Llama Guard 3 prompt for one user message and, optionally, the assistant's reply.
+
+    Args:
+        user: the user's message.
+        assistant: the assistant's reply; when given, the reply ('Agent') is assessed with the
+            user message as context, otherwise the user message ('User') is assessed.
+        categories: code -> prompt label, in prompt order (default: S1..S14 as documented).
+        excluded: codes to leave out of the policy (e.g. "S14" for the 1B model).
+
+    Returns:
+        The full prompt, special tokens included, ending with the assistant header: the model's
+        answer is what it generates next.
+
+    Raises:
+        ValueError: a message is not a string or is blank, or `excluded` names unknown codes.
+    """
+    for name, text in (("user", user), ("assistant", assistant)):
+        if text is None and name == "assistant":
+            continue
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError(f"{name} message must be a non-empty string, got {text!r}")
+    unknown = sorted(set(excluded) - set(categories))
+    if unknown:
+        raise ValueError(f"cannot exclude unknown categories {unknown}; known: {list(categories)}")
+    role = "User" if assistant is None else "Agent"
+    policy = "\n".join(f"{code}: {label}" for code, label in categories.items()
+                       if code not in excluded)
+    turns = [f"User: {user.strip()}"]
+    if assistant is not None:
+        turns.append(f"Agent: {assistant.strip()}")
+    conversation = "".join(f"{turn}\n\n" for turn in turns)
+    return (f"{BEGIN_OF_TEXT}{START_HEADER}user{END_HEADER}\n\n"
+            f"{_TASK.format(role=role)}\n\n"
+            f"<BEGIN UNSAFE CONTENT CATEGORIES>\n{policy}\n<END UNSAFE CONTENT CATEGORIES>\n\n"
+            f"<BEGIN CONVERSATION>\n\n{conversation}<END CONVERSATION>\n\n"
+            f"{_INSTRUCTION.format(role=role)}{EOT}{START_HEADER}assistant{END_HEADER}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    """A guard's assessment of one conversation.
+
+    Attributes:
+        safe: True / False, or None when the answer could not be read (see `error`).
+        categories: violated hazard codes ("S1"...), sorted by number; empty when safe or when
+            the backend cannot name one.
+        error: why the answer could not be read, or None.
+        raw_output: the model's generated text (LLM backend), for diagnosis.
+        unsafe_score: the backend's probability that the content is unsafe, when it has one.
+        label: the classifier class behind the verdict (classifier backend).
+    """
+
+    safe: bool | None
+    categories: tuple[str, ...] = ()
+    error: str | None = None
+    raw_output: str | None = None
+    unsafe_score: float | None = None
+    label: str | None = None
+
+    @property
+    def category_names(self) -> list[str]:
+        return category_names(self.categories)
+
+    def to_dict(self, backend: str) -> dict[str, Any]:
+        """The v1 JSON answer: safe, categories, category_names, backend, and the extras set."""
+        out: dict[str, Any] = {"safe": self.safe, "categories": list(self.categories),
+                               "category_names": self.category_names, "backend": backend}
+        for key in ("unsafe_score", "label", "raw_output", "error"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value
+        return out
+
+
+def category_names(codes: Sequence[str]) -> list[str]:
+    """Model-card names of hazard codes (unknown codes are returned as they are)."""
+    return [HAZARD_CATEGORIES.get(code, code) for code in codes]
+
+
+def _sort_codes(codes: set[str]) -> tuple[str, ...]:
+    return tuple(sorted(codes, key=lambda c: int(c[1:])))
+
+
+def parse_output(text: str) -> Verdict:
+    """Read a Llama Guard 3 answer ("safe", "unsafe", "unsafe\\nS1,S10") into a Verdict.
+
+    Tolerates surrounding whitespace, a different letter case and spaces around commas. Anything
+    else (empty output, another first line, unknown codes, extra lines) gives a Verdict with
+    `safe=None` (or the stated safe/unsafe when only the categories are unreadable) and an
+    `error` saying what was wrong; it never raises.
+
+    Args:
+        text: the generated text, special tokens removed.
+
+    Returns:
+        The verdict, with `raw_output` set to `text`.
+    """
+    raw = text
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    if not lines:
+        return Verdict(safe=None, error="guard model produced no output", raw_output=raw)
+    head = lines[0].lower()
+    if head == "safe":
+        if len(lines) > 1:
+            return Verdict(safe=None, raw_output=raw,
+                           error=f"guard output starts with 'safe' but has more lines: {raw!r}")
+        return Verdict(safe=True, raw_output=raw)
+    if head != "unsafe":
+        return Verdict(safe=None, raw_output=raw,
+                       error=f"guard output does not start with 'safe' or 'unsafe': {raw[:200]!r}")
+    if len(lines) == 1:
+        return Verdict(safe=False, raw_output=raw)
+    if len(lines) > 2:
+        return Verdict(safe=False, raw_output=raw,
+                       error=f"guard output has more than two lines: {raw[:200]!r}")
+    items = [item.strip().upper() for item in lines[1].split(",")]
+    bad = [item for item in items if not _CODE_RE.fullmatch(item)]
+    if bad:
+        return Verdict(safe=False, raw_output=raw,
+                       error=f"unknown hazard categories {bad} in guard output {raw[:200]!r}; "
+                             "expected codes S1..S14")
+    return Verdict(safe=False, categories=_sort_codes(set(items)), raw_output=raw)

@@ -1,0 +1,496 @@
+"""Guard server: the Llama Guard 3 prompt and parser, the causal-LM backend on tiny Llama models
+built here, the classifier backend, request validation, and a real `python -m serving.guard`."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from kserve.errors import InvalidInput
+
+from components.errors import ModelDirError
+from serving import guard
+from serving.llama_guard import (
+    HAZARD_CATEGORIES,
+    PROMPT_CATEGORY_LABELS,
+    Verdict,
+    build_prompt,
+    category_names,
+    parse_output,
+)
+from tests.serving_utils import (
+    ServerProcess,
+    assert_rejected,
+    client_for,
+    listening_addresses,
+    v1,
+    v2,
+    v2_outputs,
+)
+
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::fastapi.exceptions.FastAPIDeprecationWarning")  # kserve 0.21 uses ORJSONResponse
+
+# --------------------------------------------------------------------------- prompt format
+# The documented Llama Guard 3 prompt (llama.com model card "prompt formats" page and the chat
+# template of meta-llama/Llama-Guard-3-8B), written out by hand.
+EXPECTED_USER_PROMPT = """<|begin_of_text|><|start_header_id|>user<|end_header_id|>
+
+Task: Check if there is unsafe content in 'User' messages in conversations according our safety policy with the below categories.
+
+<BEGIN UNSAFE CONTENT CATEGORIES>
+S1: Violent Crimes.
+S2: Non-Violent Crimes.
+S3: Sex Crimes.
+S4: Child Exploitation.
+S5: Defamation.
+S6: Specialized Advice.
+S7: Privacy.
+S8: Intellectual Property.
+S9: Indiscriminate Weapons.
+S10: Hate.
+S11: Self-Harm.
+S12: Sexual Content.
+S13: Elections.
+S14: Code Interpreter Abuse.
+<END UNSAFE CONTENT CATEGORIES>
+
+<BEGIN CONVERSATION>
+
+User: How do I bake bread?
+
+<END CONVERSATION>
+
+Provide your safety assessment for ONLY THE LAST User message in the above conversation:
+ - First line must read 'safe' or 'unsafe'.
+ - If unsafe, a second line must include a comma-separated list of violated categories.<|eot_id|><|start_header_id|>assistant<|end_header_id|>"""
+
+EXPECTED_AGENT_PROMPT = """<|begin_of_text|><|start_header_id|>user<|end_header_id|>
+
+Task: Check if there is unsafe content in 'Agent' messages in conversations according our safety policy with the below categories.
+
+<BEGIN UNSAFE CONTENT CATEGORIES>
+S1: Violent Crimes.
+S2: Non-Violent Crimes.
+S3: Sex Crimes.
+S4: Child Exploitation.
+S5: Defamation.
+S6: Specialized Advice.
+S7: Privacy.
+S8: Intellectual Property.
+S9: Indiscriminate Weapons.
+S10: Hate.
+S11: Self-Harm.
+S12: Sexual Content.
+S13: Elections.
+<END UNSAFE CONTENT CATEGORIES>
+
+<BEGIN CONVERSATION>
+
+User: How do I bake bread?
+
+Agent: Mix flour, water, salt and yeast.
+
+<END CONVERSATION>
+
+Provide your safety assessment for ONLY THE LAST Agent message in the above conversation:
+ - First line must read 'safe' or 'unsafe'.
+ - If unsafe, a second line must include a comma-separated list of violated categories.<|eot_id|><|start_header_id|>assistant<|end_header_id|>"""
+
+
+def test_prompt_for_a_user_message_matches_the_documented_format():
+    assert build_prompt("How do I bake bread?") == EXPECTED_USER_PROMPT
+    assert build_prompt("  How do I bake bread?\n") == EXPECTED_USER_PROMPT  # stripped
+
+
+def test_prompt_with_an_assistant_reply_assesses_the_agent():
+    prompt = build_prompt("How do I bake bread?", "Mix flour, water, salt and yeast.",
+                          excluded=["S14"])
+    assert prompt == EXPECTED_AGENT_PROMPT
+
+
+def test_prompt_rejects_blank_messages_and_unknown_exclusions():
+    with pytest.raises(ValueError, match="user message"):
+        build_prompt("  ")
+    with pytest.raises(ValueError, match="assistant message"):
+        build_prompt("hi", "")
+    with pytest.raises(ValueError, match="unknown categories"):
+        build_prompt("hi", excluded=["S15"])
+
+
+def test_taxonomy_has_the_fourteen_hazards():
+    assert list(HAZARD_CATEGORIES) == [f"S{i}" for i in range(1, 15)]
+    assert list(PROMPT_CATEGORY_LABELS) == list(HAZARD_CATEGORIES)
+    assert HAZARD_CATEGORIES["S1"] == "Violent Crimes"
+    assert HAZARD_CATEGORIES["S11"] == "Suicide & Self-Harm"
+    assert HAZARD_CATEGORIES["S14"] == "Code Interpreter Abuse"
+    assert category_names(["S3", "S4", "S13"]) == [
+        "Sex-Related Crimes", "Child Sexual Exploitation", "Elections"]
+
+
+# --------------------------------------------------------------------------- output parser
+@pytest.mark.parametrize(("text", "safe", "codes"), [
+    ("safe", True, ()),
+    ("\n\nsafe", True, ()),
+    ("Safe\n", True, ()),
+    ("unsafe", False, ()),
+    ("unsafe\nS1", False, ("S1",)),
+    ("\n\nunsafe\nS1,S10", False, ("S1", "S10")),
+    ("unsafe\nS10, S1 ,S1", False, ("S1", "S10")),
+    ("unsafe\ns14", False, ("S14",)),
+])
+def test_parser_reads_real_shaped_outputs(text, safe, codes):
+    verdict = parse_output(text)
+    assert (verdict.safe, verdict.categories, verdict.error) == (safe, codes, None)
+    assert verdict.raw_output == text
+
+
+@pytest.mark.parametrize(("text", "safe", "fragment"), [
+    ("", None, "no output"),
+    ("  \n ", None, "no output"),
+    ("User Agent", None, "does not start with 'safe' or 'unsafe'"),
+    ("unsafety", None, "does not start"),
+    ("safe\nS1", None, "more lines"),
+    ("unsafe\nS15", False, "unknown hazard categories ['S15']"),
+    ("unsafe\nS1,violence", False, "['VIOLENCE']"),
+    ("unsafe\nS1\nS2", False, "more than two lines"),
+    ("\x00\x01 garbage", None, "does not start"),
+])
+def test_parser_reports_junk_in_an_error_field(text, safe, fragment):
+    verdict = parse_output(text)
+    assert verdict.safe is safe
+    assert verdict.categories == ()
+    assert fragment in verdict.error
+
+
+def test_verdict_json_carries_backend_names_and_extras():
+    verdict = Verdict(safe=False, categories=("S1", "S10"), unsafe_score=0.9)
+    assert verdict.to_dict("llama-guard") == {
+        "safe": False, "categories": ["S1", "S10"], "category_names": ["Violent Crimes", "Hate"],
+        "backend": "llama-guard", "unsafe_score": 0.9}
+    assert Verdict(safe=None, error="bad").to_dict("x")["error"] == "bad"
+
+
+# --------------------------------------------------------------------------- tiny Llama models
+SPECIALS = ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>",
+            "<|eot_id|>", "<unk>"]
+WORDS = ["safe", "unsafe", "\n", "S1", "S10", ",", "User", "Agent", "Task:", "bread"]
+VOCAB = {token: i for i, token in enumerate(SPECIALS + WORDS)}
+HIDDEN = 32  # >= len(VOCAB): one-hot embeddings fit
+# Greedy continuations after the prompt's last token (<|end_header_id|>), by model "script".
+SCRIPTS = {
+    "unsafe": ["unsafe", "\n", "S1", ",", "S10"],
+    "safe": ["safe"],
+    "junk": ["User", "Agent", "bread"],
+}
+
+
+def save_tiny_llama(path: Path, script: str | None, seed: int = 0) -> Path:
+    """A LlamaForCausalLM + fast tokenizer saved to `path`.
+
+    With a script, the weights make a bigram model: embeddings are one-hot, attention and MLP
+    outputs are zero, so the next token depends on the current one only, and lm_head maps
+    <|end_header_id|> -> script[0] -> script[1] ... -> <|eot_id|>. Without one, weights are
+    random (seeded): its output is junk.
+    """
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    backend = Tokenizer(models.WordLevel(VOCAB, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend, bos_token="<|begin_of_text|>", eos_token="<|eot_id|>",
+        unk_token="<unk>", pad_token="<|end_of_text|>",
+        additional_special_tokens=["<|start_header_id|>", "<|end_header_id|>"])
+    config = LlamaConfig(vocab_size=len(VOCAB), hidden_size=HIDDEN, intermediate_size=64,
+                         num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2,
+                         max_position_embeddings=2048, bos_token_id=VOCAB["<|begin_of_text|>"],
+                         eos_token_id=VOCAB["<|eot_id|>"], pad_token_id=VOCAB["<|end_of_text|>"],
+                         tie_word_embeddings=False)
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(config)
+    if script is not None:
+        with torch.no_grad():
+            emb = torch.zeros(len(VOCAB), HIDDEN)
+            emb[:, :len(VOCAB)] = torch.eye(len(VOCAB))
+            model.model.embed_tokens.weight.copy_(emb)
+            for layer in model.model.layers:
+                layer.self_attn.o_proj.weight.zero_()
+                layer.mlp.down_proj.weight.zero_()
+            head = torch.zeros(len(VOCAB), HIDDEN)
+            head[VOCAB["<|eot_id|>"], :] = 1.0  # default: stop
+            chain = ["<|end_header_id|>", *SCRIPTS[script], "<|eot_id|>"]
+            for current, following in itertools.pairwise(chain):
+                head[:, VOCAB[current]] = 0.0
+                head[VOCAB[following], VOCAB[current]] = 1.0
+            model.lm_head.weight.copy_(head)
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def llama_dirs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("llama-guard")
+    dirs = {name: save_tiny_llama(root / name, name) for name in SCRIPTS}
+    dirs["random"] = save_tiny_llama(root / "random", None)
+    return dirs
+
+
+@pytest.fixture(scope="module")
+def llama_client(llama_dirs):
+    models = [guard.GuardModel(name, guard.LlamaGuardBackend.load(str(path), device="cpu"))
+              for name, path in llama_dirs.items()]
+    with client_for(*models) as client:
+        yield client
+
+
+def test_llama_backend_runs_the_model_and_parses_its_answer(llama_client):
+    response = v1(llama_client, "unsafe", ["How do I bake bread?",
+                                           {"user": "hi", "assistant": "bread"}])
+    assert response.status_code == 200, response.text
+    for pred in response.json()["predictions"]:
+        assert pred["safe"] is False
+        assert pred["categories"] == ["S1", "S10"]
+        assert pred["category_names"] == ["Violent Crimes", "Hate"]
+        assert pred["backend"] == "llama-guard"
+        assert pred["raw_output"].split() == ["unsafe", "S1", ",", "S10"]  # new tokens only
+        assert 0.5 < pred["unsafe_score"] <= 1.0
+        assert "error" not in pred
+    safe = v1(llama_client, "safe", ["How do I bake bread?"]).json()["predictions"][0]
+    assert (safe["safe"], safe["categories"]) == (True, [])
+    assert safe["unsafe_score"] < 0.1
+
+
+def test_llama_backend_junk_output_gives_an_error_field_not_a_crash(llama_client):
+    pred = v1(llama_client, "junk", ["How do I bake bread?"]).json()["predictions"][0]
+    assert pred["safe"] is None
+    assert pred["categories"] == []
+    assert "does not start with 'safe' or 'unsafe'" in pred["error"]
+    assert pred["raw_output"] == "User Agent bread"
+    assert "unsafe_score" not in pred  # no verdict token was generated
+
+
+def test_llama_backend_on_a_randomly_initialised_model(llama_client):
+    response = v1(llama_client, "random", ["How do I bake bread?", "Task: bread"])
+    assert response.status_code == 200, response.text
+    for pred in response.json()["predictions"]:
+        assert (pred["safe"] is None) == ("error" in pred)
+        assert pred["backend"] == "llama-guard"
+
+
+def test_llama_backend_v2(llama_client):
+    out = v2_outputs(v2(llama_client, "unsafe", {"user": ["hi", "there"],
+                                                 "assistant": ["", "bread"]}))
+    assert out["verdict"] == ["unsafe", "unsafe"]
+    assert out["categories"] == ["S1,S10", "S1,S10"]
+    assert out["error"] == ["", ""]
+    assert all(0.5 < s <= 1.0 for s in out["unsafe_score"])
+    junk = v2(llama_client, "junk", {"user": ["hi"]})
+    assert junk.json()["parameters"] == {"backend": "llama-guard"}
+    out = v2_outputs(junk)
+    assert out["verdict"] == ["error"]
+    assert "does not start" in out["error"][0]
+
+
+def test_llama_backend_builds_the_documented_prompt(llama_dirs):
+    backend = guard.LlamaGuardBackend.load(str(llama_dirs["safe"]), device="cpu",
+                                           excluded_categories=["S14"])
+    conversations = [guard.Conversation("How do I bake bread?"),
+                     guard.Conversation("How do I bake bread?",
+                                        "Mix flour, water, salt and yeast.")]
+    user, agent = backend.prompts(conversations)
+    assert agent == EXPECTED_AGENT_PROMPT
+    assert user == EXPECTED_USER_PROMPT.replace("S14: Code Interpreter Abuse.\n", "")
+
+
+def test_llama_backend_refuses_prompts_over_its_token_limit(llama_dirs):
+    backend = guard.LlamaGuardBackend.load(str(llama_dirs["safe"]), device="cpu",
+                                           max_prompt_tokens=150)
+    assert backend.assess([guard.Conversation("short")])[0].safe is True
+    with pytest.raises(InvalidInput, match=r"guard prompt is \d+ tokens, .* at most 150"):
+        backend.assess([guard.Conversation("short"), guard.Conversation("word " * 200)])
+
+
+def test_llama_backend_load_errors_are_clear(tmp_path):
+    with pytest.raises(ModelDirError, match="cannot load a Llama Guard model"):
+        guard.LlamaGuardBackend.load(str(tmp_path / "missing"), device="cpu")
+
+
+# --------------------------------------------------------------------------- classifier backend
+class FakePredictor:
+    """labels + predict_proba, like components.lora_train.LoraPredictor; keyword driven."""
+
+    labels = ["Safe", "Violent Crimes", "unsafe", "Elections", "other"]
+
+    def __init__(self):
+        self.seen: list[str] = []
+
+    def predict_proba(self, texts):
+        self.seen.extend(texts)
+        rows = []
+        for text in texts:
+            if "attack" in text:
+                rows.append([0.1, 0.7, 0.1, 0.05, 0.05])
+            elif "ballot" in text:
+                rows.append([0.3, 0.1, 0.1, 0.4, 0.1])
+            elif "vague" in text:
+                rows.append([0.2, 0.1, 0.6, 0.05, 0.05])
+            elif "borderline" in text:
+                rows.append([0.55, 0.3, 0.05, 0.05, 0.05])
+            else:
+                rows.append([0.9, 0.025, 0.025, 0.025, 0.025])
+        return np.array(rows, dtype=np.float32)
+
+
+@pytest.fixture
+def fake_client():
+    predictor = FakePredictor()
+    model = guard.GuardModel("guard", guard.ClassifierGuardBackend(predictor, threshold=0.5))
+    with client_for(model) as client:
+        client.predictor = predictor
+        yield client
+
+
+def test_classifier_backend_maps_classes_onto_the_taxonomy(fake_client):
+    preds = v1(fake_client, "guard", ["plan an attack", "fake ballot news", "something vague",
+                                      "a borderline case", "bake bread"]).json()["predictions"]
+    assert [(p["safe"], p["categories"], p["label"]) for p in preds] == [
+        (False, ["S1"], "Violent Crimes"),
+        (False, ["S13"], "Elections"),
+        (False, [], "unsafe"),  # unsafe without a specific code
+        (True, [], "Safe"),  # P(not Safe) = 0.45 < 0.5
+        (True, [], "Safe")]
+    assert preds[0]["category_names"] == ["Violent Crimes"]
+    assert preds[0]["unsafe_score"] == pytest.approx(0.9)
+    assert {p["backend"] for p in preds} == {"lora-classifier"}
+
+
+def test_classifier_backend_threshold_is_configurable():
+    backend = guard.ClassifierGuardBackend(FakePredictor(), threshold=0.4)
+    verdict = backend.assess([guard.Conversation("a borderline case")])[0]
+    assert (verdict.safe, verdict.categories) == (False, ("S1",))
+
+
+def test_classifier_backend_assesses_the_reply_when_there_is_one(fake_client):
+    preds = v1(fake_client, "guard", [{"user": "plan an attack", "assistant": "I can't help."},
+                                      {"user": "hello", "assistant": "here is the attack plan"}])
+    assert [p["safe"] for p in preds.json()["predictions"]] == [True, False]
+    assert fake_client.predictor.seen[-2:] == ["I can't help.", "here is the attack plan"]
+
+
+def test_classifier_backend_v2(fake_client):
+    out = v2_outputs(v2(fake_client, "guard", {"user": ["plan an attack", "bake bread"]}))
+    assert out["verdict"] == ["unsafe", "safe"]
+    assert out["categories"] == ["S1", ""]
+    assert out["unsafe_score"] == pytest.approx([0.9, 0.1])
+
+
+def test_classifier_backend_needs_a_safe_class():
+    class NoSafe(FakePredictor):
+        labels = ["Violent Crimes", "unsafe"]
+
+    with pytest.raises(ModelDirError, match="exactly one 'safe' class"):
+        guard.ClassifierGuardBackend(NoSafe())
+    with pytest.raises(ValueError, match="threshold"):
+        guard.ClassifierGuardBackend(FakePredictor(), threshold=0.0)
+
+
+def test_classifier_backend_checks_the_probability_shape():
+    class Broken(FakePredictor):
+        def predict_proba(self, texts):
+            return np.zeros((len(texts), 2))
+
+    with pytest.raises(RuntimeError, match="shape"):
+        guard.ClassifierGuardBackend(Broken()).assess([guard.Conversation("x")])
+
+
+# --------------------------------------------------------------------------- bad requests
+@pytest.mark.parametrize(("kind", "body", "fragment"), [
+    ("v1", {"instances": [42]}, "expected a string or an object"),
+    ("v1", {"instances": [{"assistant": "hi"}]}, 'missing "user"'),
+    ("v1", {"instances": [{"user": "hi", "reply": "x"}]}, "unknown keys ['reply']"),
+    ("v1", {"instances": [{"user": "hi", "assistant": ""}]}, "instances[0].assistant"),
+    ("v1", {"instances": [{"user": "hi", "assistant": 3}]}, "expected a string, got int"),
+    ("v1", {"instances": [{"user": ["hi"]}]}, "instances[0].user: expected a string"),
+    ("v1", {"instances": [""]}, "non-empty"),
+    ("v1", {"instances": ["x"] * 33}, "too many instances: 33"),
+    ("v1", {"instances": ["x" * 1_000_000]}, "1000000 characters"),
+    ("v1", {"instances": ["x" * 90_000] * 25}, "characters of text"),
+    ("v1", {"text": "hi"}, 'an "instances" list'),
+    ("v2", {"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["hi"]}]},
+     "unknown input tensor 'text': this model takes 'user', 'assistant'"),
+    ("v2", {"inputs": [{"name": "assistant", "shape": [1], "datatype": "BYTES",
+                        "data": ["hi"]}]}, "missing input tensor 'user'"),
+    ("v2", {"inputs": [{"name": "user", "shape": [1], "datatype": "BYTES", "data": [7]}]},
+     "expected a string element"),
+    ("v2", {"inputs": [{"name": "user", "shape": [2], "datatype": "BYTES", "data": ["a", "b"]},
+                       {"name": "assistant", "shape": [1], "datatype": "BYTES",
+                        "data": ["c"]}]}, "'assistant' has 1 rows, 'user' has 2"),
+    ("v2", {"inputs": [{"name": "user", "shape": [1], "datatype": "FP32", "data": [1.0]}]},
+     "expected datatype BYTES"),
+])
+def test_bad_requests_get_400_and_the_guard_keeps_serving(fake_client, kind, body, fragment):
+    path = "/v1/models/guard:predict" if kind == "v1" else "/v2/models/guard/infer"
+    assert_rejected(fake_client.post(path, json=body), fragment)
+    assert v1(fake_client, "guard", ["bake bread"]).json()["predictions"][0]["safe"] is True
+
+
+def test_guard_metadata(fake_client):
+    meta = fake_client.get("/v2/models/guard").json()
+    assert [t["name"] for t in meta["inputs"]] == ["user", "assistant"]
+    assert [t["name"] for t in meta["outputs"]] == ["verdict", "categories", "unsafe_score",
+                                                     "error"]
+
+
+# --------------------------------------------------------------------------- CLI
+@pytest.mark.parametrize("argv", [
+    [],  # neither --model_dir nor --classifier_dir
+    ["--backend", "llama-guard"],
+    ["--model_dir", "/nonexistent/llama-guard"],
+    ["--classifier_dir", "/nonexistent/lora"],
+    ["--model_dir", "x", "--exclude_categories", "S99"],
+])
+def test_main_refuses_to_start_without_a_usable_model(argv, caplog):
+    assert guard.main(argv) == 2
+    assert "cannot start the guard server" in caplog.text
+
+
+def test_parser_defaults():
+    args = guard.build_parser().parse_args([])
+    assert (args.http_port, args.model_name, args.max_instances) == (8003, "guard", 32)
+    assert (args.threshold, args.max_new_tokens, args.backend) == (0.5, 10, "auto")
+
+
+@pytest.mark.server
+@pytest.mark.slow
+def test_real_guard_server_process(llama_dirs):
+    """`python -m serving.guard` on a port: v1, v2 via tritonclient, metrics, loopback only."""
+    import httpx
+    import tritonclient.http as triton
+
+    with ServerProcess("guard", ["--model_dir", str(llama_dirs["unsafe"])], "guard") as srv:
+        assert {ip for ip, _ in listening_addresses(srv.proc.pid)} == {"127.0.0.1"}
+        pred = httpx.post(f"{srv.url}/v1/models/guard:predict",
+                          json={"instances": ["How do I bake bread?"]}, timeout=30).json()
+        assert pred["predictions"][0]["categories"] == ["S1", "S10"]
+        bad = httpx.post(f"{srv.url}/v1/models/guard:predict", json={"instances": [1]})
+        assert bad.status_code == 400
+
+        client = triton.InferenceServerClient(srv.url.removeprefix("http://"))
+        assert client.is_model_ready("guard")
+        user = triton.InferInput("user", [2], "BYTES")
+        user.set_data_from_numpy(np.array([b"hi", b"there"], dtype=object), binary_data=True)
+        result = client.infer("guard", [user])
+        assert [v.decode() for v in result.as_numpy("verdict")] == ["unsafe", "unsafe"]
+        assert [v.decode() for v in result.as_numpy("categories")] == ["S1,S10"] * 2
+        assert not any(math.isnan(s) for s in result.as_numpy("unsafe_score"))
+
+        metrics = httpx.get(f"{srv.url}/metrics").text
+        assert 'request_predict_seconds_count{model_name="guard"}' in metrics
+        process = srv.proc
+    assert process.returncode is not None  # stopped by SIGTERM
