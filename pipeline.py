@@ -1,7 +1,7 @@
 """The toxic-prompt pipeline: KFP components (thin wrappers), the pipeline, and its CLI.
 
-    python pipeline.py run --data PATH_OR_URL [--pipeline-root DIR] [--<param> VALUE ...]
-    python pipeline.py compile --output pipeline.yaml
+    python pipeline.py run --data PATH_OR_URL [--pipeline-root DIR] [--summary PATH] [--<param> VALUE ...]
+    python pipeline.py compile --output pipeline.yaml [--no-gpu | --gpu-node-selector K=V ...]
     python pipeline.py submit --host URL [--experiment NAME] [--<param> VALUE ...]
 
 Each component imports the `components` package INSIDE its body: KFP ships only the function
@@ -11,21 +11,34 @@ venv has it through `pip install -e .`).
 
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from kfp import dsl
-from kfp.dsl import HTML, Artifact, Dataset, Input, Metrics, Output
+from kfp import dsl, kubernetes
+from kfp.dsl import (
+    HTML,
+    Artifact,
+    ClassificationMetrics,
+    Dataset,
+    Input,
+    Markdown,
+    Metrics,
+    Model,
+    Output,
+)
 
 from components import images
 
 PIPELINE_NAME = "toxic-filter"
 LOCAL_PIPELINE_ROOT = "local_outputs"
 SAMPLE_DATA = "data/sample_toxic_prompts.csv"
+CLUSTER_BASE_MODEL = "distilbert-base-uncased"  # = components.lora_train.CLUSTER_BASE_MODEL
+LOCAL_BASE_MODEL = "offline"  # the encoder shipped on PyPI (see ../shared/NOTES.md)
 
 log = logging.getLogger("pipeline")
 
@@ -140,40 +153,258 @@ def augment(
     metrics.log_metric("augmented_rows", res.stats["augmented_rows"])
 
 
-# --------------------------------------------------------------------------- pipeline
-@dsl.pipeline(name=PIPELINE_NAME,
-              description="Toxic-prompt classification: preprocess -> augment.")
-def toxic_pipeline(
-    data: str,
-    text_columns: str = "query,image descriptions",
-    label_column: str = "Toxic Category",
-    min_class_count: int = 20,
-    val_size: float = 0.15,
-    test_size: float = 0.15,
+@dsl.component(base_image=images.image("trainer-tf"), install_kfp_package=False)
+def lstm_train(
+    train_data: Input[Dataset],
+    val_data: Input[Dataset],
+    label_map: Input[Artifact],
+    length_stats: Input[Artifact],
+    model: Output[Model],
+    training_report: Output[HTML],
+    metrics: Output[Metrics],
+    epochs: int = 30,
+    embedding_dim: int = 64,
+    lstm_units: int = 32,
+    dense_units: int = 32,
+    dropout: float = 0.4,
+    l2: float = 1e-4,
+    learning_rate: float = 2e-3,
+    batch_size: int = 32,
+    patience: int = 4,
     seed: int = 42,
-    length_percentile: float = 95.0,
-    drop_invalid_rows: bool = False,
-    encoding: str = "utf-8-sig",
-    alpha_sr: float = 0.1,
-    alpha_ri: float = 0.1,
-    alpha_rs: float = 0.1,
-    alpha_rd: float = 0.1,
-    balance_ratio: float = 0.5,
-    max_aug_per_row: int = 4,
-) -> Dataset:
-    pre = preprocess(
-        data=data, text_columns=text_columns, label_column=label_column,
-        min_class_count=min_class_count, val_size=val_size, test_size=test_size, seed=seed,
-        length_percentile=length_percentile, drop_invalid_rows=drop_invalid_rows,
-        encoding=encoding,
-    ).set_display_name("preprocess")
-    aug = augment(
-        train_data=pre.outputs["train_data"], val_data=pre.outputs["val_data"],
-        test_data=pre.outputs["test_data"], label_map=pre.outputs["label_map"],
-        alpha_sr=alpha_sr, alpha_ri=alpha_ri, alpha_rs=alpha_rs, alpha_rd=alpha_rd,
-        balance_ratio=balance_ratio, max_aug_per_row=max_aug_per_row, seed=seed,
-    ).set_display_name("augment")
-    return aug.outputs["augmented_data"]
+):
+    """Train the (Bi)LSTM baseline (TensorFlow/Keras) on the stemmed LSTM text.
+
+    Args:
+        epochs: maximum epochs (EarlyStopping on validation loss stops earlier).
+        embedding_dim: embedding size.
+        lstm_units: LSTM units per direction.
+        dense_units: hidden dense layer size (L2-regularised).
+        dropout: dropout rate.
+        l2: L2 (ridge) penalty of the dense layers.
+        learning_rate: Adam learning rate.
+        batch_size: batch size.
+        patience: EarlyStopping patience (epochs).
+        seed: random seed.
+    """
+    import logging
+    import shutil
+
+    from components.lstm_train import REPORT_FILE, LstmParams, train_lstm
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    params = LstmParams(epochs=epochs, embedding_dim=embedding_dim, lstm_units=lstm_units,
+                        dense_units=dense_units, dropout=dropout, l2=l2,
+                        learning_rate=learning_rate, batch_size=batch_size, patience=patience,
+                        seed=seed)
+    info = train_lstm(train_data.path, val_data.path, label_map.path, length_stats.path,
+                      model.path, params)
+    shutil.copyfile(f"{model.path}/{REPORT_FILE}", training_report.path)
+    model.metadata.update(framework="keras", model_type="lstm", labels=info["labels"])
+    for key in ("val_accuracy", "val_macro_f1", "best_epoch", "train_seconds"):
+        metrics.log_metric(key, info[key])
+
+
+@dsl.component(base_image=images.image("trainer-gpu"), install_kfp_package=False)
+def lora_train(
+    train_data: Input[Dataset],
+    val_data: Input[Dataset],
+    label_map: Input[Artifact],
+    length_stats: Input[Artifact],
+    model: Output[Model],
+    training_report: Output[HTML],
+    metrics: Output[Metrics],
+    base_model: str = "distilbert-base-uncased",
+    target_modules: str = "auto",
+    r: int = 16,
+    alpha: int = 32,
+    dropout: float = 0.1,
+    learning_rate: float = 1e-3,
+    epochs: int = 8,
+    batch_size: int = 16,
+    max_length: int = 0,
+    seed: int = 42,
+    mixed_precision: bool = True,
+):
+    """Fine-tune a LoRA adapter on a pretrained encoder (CUDA + mixed precision when present).
+
+    Args:
+        base_model: hub id or local directory of the encoder; "offline" = the PyPI-shipped MiniLM.
+        target_modules: comma-separated LoRA targets, or "auto" by architecture.
+        r: LoRA rank.
+        alpha: LoRA alpha.
+        dropout: LoRA dropout.
+        learning_rate: peak learning rate.
+        epochs: epochs; the best one by validation macro-F1 is kept.
+        batch_size: per-device batch size.
+        max_length: tokenizer max length; 0 = the length analysis percentile.
+        seed: random seed.
+        mixed_precision: bf16/fp16 on CUDA.
+    """
+    import logging
+    import shutil
+
+    from components.lora_train import REPORT_FILE, LoraParams, train_lora
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    params = LoraParams(base_model=base_model, target_modules=target_modules, r=r, alpha=alpha,
+                        dropout=dropout, learning_rate=learning_rate, epochs=epochs,
+                        batch_size=batch_size, max_length=max_length, seed=seed,
+                        mixed_precision=mixed_precision)
+    info = train_lora(train_data.path, val_data.path, label_map.path, length_stats.path,
+                      model.path, params)
+    shutil.copyfile(f"{model.path}/{REPORT_FILE}", training_report.path)
+    model.metadata.update(framework="peft", model_type="lora", labels=info["labels"],
+                          base_model=base_model, device=info["device"])
+    for key in ("val_accuracy", "val_macro_f1", "best_epoch", "train_seconds"):
+        metrics.log_metric(key, info[key])
+
+
+# evaluate loads both models (TensorFlow and PyTorch): the serving image has both stacks.
+@dsl.component(base_image=images.image("serving"), install_kfp_package=False)
+def evaluate(
+    test_data: Input[Dataset],
+    train_data: Input[Dataset],
+    label_map: Input[Artifact],
+    lstm_model: Input[Model],
+    lora_model: Input[Model],
+    summary: Output[Artifact],
+    report: Output[HTML],
+    report_md: Output[Markdown],
+    lstm_metrics: Output[Metrics],
+    lora_metrics: Output[Metrics],
+    lstm_confusion: Output[ClassificationMetrics],
+    lora_confusion: Output[ClassificationMetrics],
+) -> NamedTuple("EvaluateOutputs", [("champion", str)]):
+    """Evaluate both models and a majority baseline on the untouched test split.
+
+    Returns:
+        champion: the model with the best test macro-F1.
+    """
+    import logging
+    import shutil
+    import tempfile
+    from collections import namedtuple
+
+    from components.evaluate import FILES
+    from components.evaluate import evaluate as run
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    with tempfile.TemporaryDirectory() as tmp:
+        res = run(test_data.path, train_data.path, label_map.path,
+                  {"lstm": lstm_model.path, "lora": lora_model.path}, f"{tmp}/out")
+        shutil.copyfile(f"{tmp}/out/{FILES['summary']}", summary.path)
+        shutil.copyfile(f"{tmp}/out/{FILES['report']}", report.path)
+        shutil.copyfile(f"{tmp}/out/{FILES['markdown']}", report_md.path)
+    for name, m_out, cm_out in [("lstm", lstm_metrics, lstm_confusion),
+                                ("lora", lora_metrics, lora_confusion)]:
+        m = res["models"][name]
+        for key in ("accuracy", "macro_f1", "weighted_f1"):
+            m_out.log_metric(key, m[key])
+        cm_out.log_confusion_matrix(res["labels"], m["confusion_matrix"])
+    summary.metadata["champion"] = res["champion"]
+    return namedtuple("EvaluateOutputs", ["champion"])(res["champion"])
+
+
+# --------------------------------------------------------------------------- pipeline
+@dataclasses.dataclass(frozen=True)
+class GpuConfig:
+    """Where lora-train runs on a cluster (set at compile time; ignored by kfp.local)."""
+
+    enabled: bool = True
+    accelerator: str = "nvidia.com/gpu"
+    count: int = 1
+    node_selector: tuple[tuple[str, str], ...] = (("nvidia.com/gpu.present", "true"),)
+    tolerations: tuple[tuple[str, str], ...] = (("nvidia.com/gpu", "NoSchedule"),)  # key, effect
+    cpu_limit: str = "8"
+    memory_limit: str = "32G"
+
+
+def build_pipeline(gpu: GpuConfig = GpuConfig()):  # noqa: B008 (frozen dataclass)
+    """The pipeline, with lora-train's GPU request/placement from `gpu`."""
+
+    @dsl.pipeline(name=PIPELINE_NAME,
+                  description="Toxic-prompt classification: preprocess -> augment -> "
+                              "(lstm-train || lora-train) -> evaluate.")
+    def toxic_pipeline(
+        data: str,
+        text_columns: str = "query,image descriptions",
+        label_column: str = "Toxic Category",
+        min_class_count: int = 20,
+        val_size: float = 0.15,
+        test_size: float = 0.15,
+        seed: int = 42,
+        length_percentile: float = 95.0,
+        drop_invalid_rows: bool = False,
+        encoding: str = "utf-8-sig",
+        alpha_sr: float = 0.1,
+        alpha_ri: float = 0.1,
+        alpha_rs: float = 0.1,
+        alpha_rd: float = 0.1,
+        balance_ratio: float = 0.5,
+        max_aug_per_row: int = 4,
+        lstm_epochs: int = 30,
+        lstm_embedding_dim: int = 64,
+        lstm_units: int = 32,
+        lstm_dense_units: int = 32,
+        lstm_dropout: float = 0.4,
+        lstm_learning_rate: float = 2e-3,
+        lora_base_model: str = CLUSTER_BASE_MODEL,
+        lora_target_modules: str = "auto",
+        lora_r: int = 16,
+        lora_alpha: int = 32,
+        lora_dropout: float = 0.1,
+        lora_learning_rate: float = 1e-3,
+        lora_epochs: int = 8,
+        lora_batch_size: int = 16,
+        lora_max_length: int = 0,
+    ) -> Artifact:
+        pre = preprocess(
+            data=data, text_columns=text_columns, label_column=label_column,
+            min_class_count=min_class_count, val_size=val_size, test_size=test_size, seed=seed,
+            length_percentile=length_percentile, drop_invalid_rows=drop_invalid_rows,
+            encoding=encoding,
+        ).set_display_name("preprocess")
+        aug = augment(
+            train_data=pre.outputs["train_data"], val_data=pre.outputs["val_data"],
+            test_data=pre.outputs["test_data"], label_map=pre.outputs["label_map"],
+            alpha_sr=alpha_sr, alpha_ri=alpha_ri, alpha_rs=alpha_rs, alpha_rd=alpha_rd,
+            balance_ratio=balance_ratio, max_aug_per_row=max_aug_per_row, seed=seed,
+        ).set_display_name("augment")
+        lstm = lstm_train(
+            train_data=aug.outputs["augmented_data"], val_data=pre.outputs["val_data"],
+            label_map=pre.outputs["label_map"], length_stats=pre.outputs["length_stats"],
+            epochs=lstm_epochs, embedding_dim=lstm_embedding_dim, lstm_units=lstm_units,
+            dense_units=lstm_dense_units, dropout=lstm_dropout,
+            learning_rate=lstm_learning_rate, seed=seed,
+        ).set_display_name("lstm-train")
+        lstm.set_cpu_limit("4").set_memory_limit("8G")
+        lora = lora_train(
+            train_data=aug.outputs["augmented_data"], val_data=pre.outputs["val_data"],
+            label_map=pre.outputs["label_map"], length_stats=pre.outputs["length_stats"],
+            base_model=lora_base_model, target_modules=lora_target_modules, r=lora_r,
+            alpha=lora_alpha, dropout=lora_dropout, learning_rate=lora_learning_rate,
+            epochs=lora_epochs, batch_size=lora_batch_size, max_length=lora_max_length,
+            seed=seed,
+        ).set_display_name("lora-train")
+        lora.set_cpu_limit(gpu.cpu_limit).set_memory_limit(gpu.memory_limit)
+        if gpu.enabled:
+            lora.set_accelerator_type(gpu.accelerator).set_accelerator_limit(gpu.count)
+            for key, value in gpu.node_selector:
+                kubernetes.add_node_selector(lora, label_key=key, label_value=value)
+            for key, effect in gpu.tolerations:
+                kubernetes.add_toleration(lora, key=key, operator="Exists", effect=effect)
+        ev = evaluate(
+            test_data=pre.outputs["test_data"], train_data=pre.outputs["train_data"],
+            label_map=pre.outputs["label_map"], lstm_model=lstm.outputs["model"],
+            lora_model=lora.outputs["model"],
+        ).set_display_name("evaluate")
+        return ev.outputs["summary"]
+
+    return toxic_pipeline
+
+
+toxic_pipeline = build_pipeline()
 
 
 # --------------------------------------------------------------------------- CLI
@@ -194,19 +425,61 @@ def _bool(s: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true/false, got {s!r}")
 
 
-def _add_param_flags(parser: argparse.ArgumentParser) -> None:
+def _add_param_flags(parser: argparse.ArgumentParser, local: bool = False) -> None:
     group = parser.add_argument_group("pipeline parameters (defaults from the pipeline)")
     for name, (typ, default) in pipeline_parameters().items():
         if name == "data":
             continue
+        shown = LOCAL_BASE_MODEL if (local and name == "lora_base_model") else default
         group.add_argument(f"--{name.replace('_', '-')}", dest=f"param_{name}",
-                           type=_bool if typ is bool else typ, default=None, metavar=typ.__name__.upper(),
-                           help=f"default: {default!r}")
+                           type=_bool if typ is bool else typ, default=None,
+                           metavar=typ.__name__.upper(), help=f"default: {shown!r}")
 
 
 def _collect_params(args: argparse.Namespace) -> dict[str, Any]:
     return {k.removeprefix("param_"): v for k, v in vars(args).items()
             if k.startswith("param_") and v is not None}
+
+
+def _key_value(sep: str):
+    def parse(s: str) -> tuple[str, str]:
+        if s == "none":
+            return ("", "")
+        key, found, value = s.partition(sep)
+        if not (found and key and value):
+            raise argparse.ArgumentTypeError(f"expected KEY{sep}VALUE, got {s!r}")
+        return key, value
+
+    return parse
+
+
+def _add_gpu_flags(parser: argparse.ArgumentParser) -> None:
+    d = GpuConfig()
+    g = parser.add_argument_group("lora-train placement on the cluster (compile time)")
+    g.add_argument("--no-gpu", action="store_true", help="run lora-train on CPU nodes")
+    g.add_argument("--gpu-resource", default=d.accelerator, help="default: %(default)s")
+    g.add_argument("--gpu-count", type=int, default=d.count, help="default: %(default)s")
+    g.add_argument("--gpu-node-selector", action="append", type=_key_value("="),
+                   metavar="KEY=VALUE",
+                   help=f"repeatable; 'none' for no selector (default: "
+                        f"{','.join(f'{k}={v}' for k, v in d.node_selector)})")
+    g.add_argument("--gpu-toleration", action="append", type=_key_value(":"), metavar="KEY:EFFECT",
+                   help=f"repeatable, operator Exists; 'none' for no toleration (default: "
+                        f"{','.join(f'{k}:{e}' for k, e in d.tolerations)})")
+    g.add_argument("--lora-cpu-limit", default=d.cpu_limit, help="default: %(default)s")
+    g.add_argument("--lora-memory-limit", default=d.memory_limit, help="default: %(default)s")
+
+
+def gpu_config(args: argparse.Namespace) -> GpuConfig:
+    d = GpuConfig()
+
+    def pairs(given, default):
+        return default if given is None else tuple(p for p in given if p != ("", ""))
+
+    return GpuConfig(enabled=not args.no_gpu, accelerator=args.gpu_resource, count=args.gpu_count,
+                     node_selector=pairs(args.gpu_node_selector, d.node_selector),
+                     tolerations=pairs(args.gpu_toleration, d.tolerations),
+                     cpu_limit=args.lora_cpu_limit, memory_limit=args.lora_memory_limit)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -219,11 +492,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="CSV/Parquet path or http(s)/s3/gs URI (default: %(default)s)")
     run.add_argument("--pipeline-root", default=LOCAL_PIPELINE_ROOT,
                      help="where runs write their outputs (default: %(default)s)")
+    run.add_argument("--summary", default=None, metavar="PATH",
+                     help="write the evaluation summary (metrics, champion, wall time) as JSON")
     run.add_argument("--cache", action="store_true", help="reuse outputs of identical tasks")
-    _add_param_flags(run)
+    _add_param_flags(run, local=True)
 
     comp = sub.add_parser("compile", help="compile the pipeline to KFP IR YAML")
     comp.add_argument("--output", default="pipeline.yaml", help="default: %(default)s")
+    _add_gpu_flags(comp)
 
     sbm = sub.add_parser("submit", help="submit a run to a Kubeflow Pipelines endpoint")
     sbm.add_argument("--host", required=True, help="KFP API endpoint, e.g. http://localhost:8080")
@@ -232,14 +508,15 @@ def build_parser() -> argparse.ArgumentParser:
     sbm.add_argument("--run-name", default=None, help="default: toxic-filter-<timestamp>")
     sbm.add_argument("--namespace", default=None, help="Kubeflow profile namespace (multi-user)")
     sbm.add_argument("--no-cache", action="store_true", help="disable KFP caching for this run")
+    _add_gpu_flags(sbm)
     _add_param_flags(sbm)
     return parser
 
 
-def cmd_compile(output: str) -> Path:
+def cmd_compile(output: str, gpu: GpuConfig = GpuConfig()) -> Path:  # noqa: B008
     from kfp import compiler
 
-    compiler.Compiler().compile(toxic_pipeline, package_path=output)
+    compiler.Compiler().compile(build_pipeline(gpu), package_path=output)
     return Path(output)
 
 
@@ -251,11 +528,12 @@ def _latest_run_dir(root: Path, before: set[Path]) -> Path | None:
 def cmd_run(args: argparse.Namespace) -> int:
     from kfp import local
 
-    from components.data import is_remote, parse_columns
+    from components.data import is_remote, parse_columns, read_json, write_json
     from components.errors import DatasetError
+    from components.evaluate import comparison_table
     from components.preprocess import load_dataset
 
-    params = _collect_params(args)
+    params = {"lora_base_model": LOCAL_BASE_MODEL, **_collect_params(args)}
     defaults = {k: d for k, (_, d) in pipeline_parameters().items()}
     data = args.data if is_remote(args.data) else str(Path(args.data).resolve())
     p = {**defaults, **params}
@@ -272,24 +550,34 @@ def cmd_run(args: argparse.Namespace) -> int:
     before = set(root.glob(f"{PIPELINE_NAME}-*"))
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root),
                enable_caching=args.cache)
+    log.info("lora-train base model: %s", p["lora_base_model"])
     start = time.perf_counter()
     try:
-        toxic_pipeline(data=data, **params)
+        summary_artifact = toxic_pipeline(data=data, **params)  # a PipelineTask
     except Exception as exc:  # kfp.local raises RuntimeError naming the failed task
         print(f"error: pipeline failed: {exc}. The task's log above says why.", file=sys.stderr)
         return 1
     wall = time.perf_counter() - start
+    summary = read_json(summary_artifact.output.path)
+    summary["wall_seconds"] = round(wall, 1)
+    summary["data"] = data
     run_dir = _latest_run_dir(root, before)
-    print(f"\npipeline finished in {wall:.1f} s; outputs under {run_dir}")
+    print(f"\n{comparison_table(summary)}\n")
+    print(f"pipeline finished in {wall:.1f} s; outputs under {run_dir}")
     if run_dir:
-        for rel in ("preprocess/eda_report", "augment/augment_report",
-                    "augment/augmented_data"):
+        for rel in ("preprocess/eda_report", "augment/augment_report", "lstm-train/model",
+                    "lora-train/model", "evaluate/report"):
             if (run_dir / rel).exists():
                 print(f"  {rel}: {run_dir / rel}")
+    if args.summary:
+        write_json(args.summary, summary)
+        print(f"summary: {args.summary}")
     return 0
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
+    import tempfile
+
     import kfp
 
     from components.data import is_remote
@@ -297,17 +585,14 @@ def cmd_submit(args: argparse.Namespace) -> int:
     if not is_remote(args.data):
         log.warning("--data %r is not a URI: the pipeline's pods must be able to read this path",
                     args.data)
-    with_tmp = Path(f".{PIPELINE_NAME}-submit.yaml")
-    cmd_compile(str(with_tmp))
-    try:
+    with tempfile.TemporaryDirectory() as tmp:
+        package = cmd_compile(f"{tmp}/{PIPELINE_NAME}.yaml", gpu_config(args))
         client = kfp.Client(host=args.host, namespace=args.namespace)
         result = client.create_run_from_pipeline_package(
-            str(with_tmp), arguments={"data": args.data, **_collect_params(args)},
+            str(package), arguments={"data": args.data, **_collect_params(args)},
             run_name=args.run_name or f"{PIPELINE_NAME}-{time.strftime('%Y%m%d-%H%M%S')}",
             experiment_name=args.experiment, namespace=args.namespace,
             enable_caching=False if args.no_cache else None)
-    finally:
-        with_tmp.unlink(missing_ok=True)
     print(json.dumps({"run_id": result.run_id, "host": args.host,
                       "run_url": f"{args.host.rstrip('/')}/#/runs/details/{result.run_id}"}))
     return 0
@@ -318,7 +603,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     if args.command == "compile":
-        print(f"compiled: {cmd_compile(args.output)}")
+        print(f"compiled: {cmd_compile(args.output, gpu_config(args))}")
         return 0
     if args.command == "run":
         return cmd_run(args)

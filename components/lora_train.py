@@ -41,6 +41,7 @@ TARGET_MODULES = {
 HEAD_MODULES = ("pre_classifier", "classifier", "score")
 HISTORY_FILE = "history.json"
 CURVES_FILE = "training_curves.png"
+REPORT_FILE = "training_report.html"
 MAX_LENGTH_CAP = 512
 
 
@@ -91,15 +92,31 @@ def pick_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def load_base_classifier(base_model: str, labels: Sequence[str]):
-    """AutoModelForSequenceClassification + AutoTokenizer with our label names."""
+def load_base_classifier(base_model: str, labels: Sequence[str], quiet: bool = False):
+    """AutoModelForSequenceClassification + AutoTokenizer with our label names.
+
+    Args:
+        base_model: hub id, local directory or "offline".
+        labels: class names (the head is new: transformers reports it as missing weights).
+        quiet: silence that report, for loads where the adapter supplies the head.
+    """
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
     path = resolve_base_model(base_model)
     tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        path, num_labels=len(labels), id2label=dict(enumerate(labels)),
-        label2id={n: i for i, n in enumerate(labels)})
+    verbosity = hf_logging.get_verbosity()
+    if quiet:
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(
+            path, num_labels=len(labels), id2label=dict(enumerate(labels)),
+            label2id={n: i for i, n in enumerate(labels)})
+    finally:
+        if quiet:
+            hf_logging.set_verbosity(verbosity)
+            hf_logging.enable_progress_bar()
     return model, tokenizer, path
 
 
@@ -255,6 +272,7 @@ def train_lora(
             train_seconds=round(train_seconds, 2), train_rows=len(train),
             best_epoch=best_i + 1, val_accuracy=float(best["eval_accuracy"]),
             val_macro_f1=float(best["eval_macro_f1"]))
+        (tmp / REPORT_FILE).write_text(plots.training_report("lora-train", info, tmp / CURVES_FILE))
     return info
 
 
@@ -299,7 +317,7 @@ class LoraPredictor:
                 and Path(info.get("base_model_path", "")).is_dir():
             base = info["base_model_path"]
         try:
-            model, _, _ = load_base_classifier(base, info["labels"])
+            model, _, _ = load_base_classifier(base, info["labels"], quiet=True)
         except OSError as exc:
             raise ModelDirError(f"cannot load base model {base!r} of {model_dir}: {exc}") from exc
         model = PeftModel.from_pretrained(model, str(model_dir)).merge_and_unload()

@@ -25,6 +25,7 @@ KERAS_FILE = "model.keras"
 SAVED_MODEL_DIR = "saved_model"
 HISTORY_FILE = "history.json"
 CURVES_FILE = "training_curves.png"
+REPORT_FILE = "training_report.html"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,6 +189,7 @@ def train_lstm(
             max_length=seq_len, params=dataclasses.asdict(params), vocab_size=len(vocab) + 2,
             best_epoch=best_epoch, epochs_run=len(history["loss"]),
             train_seconds=round(train_seconds, 2), train_rows=len(train), **val_metrics)
+        (tmp / REPORT_FILE).write_text(plots.training_report("lstm-train", info, tmp / CURVES_FILE))
     return info
 
 

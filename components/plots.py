@@ -128,3 +128,32 @@ def html_page(title: str, sections: Sequence[tuple[str, str]]) -> str:
     body = "".join(f"<h2>{html.escape(h)}</h2>\n{b}\n" for h, b in sections)
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{style}</style></head><body><h1>{html.escape(title)}</h1>\n{body}</body></html>\n")
+
+
+def metric_bars(values: Mapping[str, Mapping[str, float]], title: str,
+                path: str | os.PathLike[str]) -> Path:
+    """Grouped vertical bars: one group per metric, one bar per model."""
+    metrics = list(next(iter(values.values())))
+    x = np.arange(len(metrics))
+    width = 0.8 / max(len(values), 1)
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for i, (model, vals) in enumerate(values.items()):
+        bars = ax.bar(x + i * width, [vals[m] for m in metrics], width=width, label=model)
+        ax.bar_label(bars, fmt="%.3f", fontsize=7, padding=2)
+    ax.set_xticks(x + width * (len(values) - 1) / 2, metrics)
+    ax.set_ylim(0, 1.08)
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="lower right")
+    return _save(fig, path)
+
+
+def training_report(title: str, info: Mapping[str, object], curves_png: str | os.PathLike[str]) -> str:
+    """HTML page for a trained model: its curves and the scalar entries of model_info."""
+    rows = [{"": k, "value": v} for k, v in info.items()
+            if isinstance(v, (str, int, float, bool)) and k != "format_version"]
+    params = info.get("params") or {}
+    return html_page(title, [
+        ("Training curves", img_tag(curves_png, "training curves")),
+        ("Model", table(rows)),
+        ("Hyper-parameters", table([{"param": k, "value": v} for k, v in params.items()])),
+    ])

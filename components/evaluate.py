@@ -1,0 +1,156 @@
+"""evaluate step: test-split metrics for each model, a majority baseline, plots, the champion."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.dummy import DummyClassifier
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+
+from components import plots
+from components.data import atomic_dir, read_json, write_json
+from components.errors import ModelDirError
+
+log = logging.getLogger(__name__)
+
+BASELINE = "majority"
+FILES = {"summary": "summary.json", "report": "report.html", "markdown": "report.md"}
+
+
+def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int],
+                           labels: Sequence[str]) -> dict[str, Any]:
+    """Accuracy, macro/weighted F1, per-class precision/recall/F1/support, confusion matrix."""
+    ids = list(range(len(labels)))
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=ids, zero_division=0)
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "macro_f1": float(f1_score(y_true, y_pred, labels=ids, average="macro", zero_division=0)),
+        "weighted_f1": float(f1_score(y_true, y_pred, labels=ids, average="weighted", zero_division=0)),
+        "per_class": {name: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]),
+                             "support": int(s[i])} for i, name in enumerate(labels)},
+        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=ids).tolist(),
+    }
+
+
+def majority_baseline(train_labels: Sequence[int], n: int) -> np.ndarray:
+    """Predictions of scikit-learn's most-frequent-class baseline fitted on the training labels."""
+    clf = DummyClassifier(strategy="most_frequent").fit(np.zeros((len(train_labels), 1)), train_labels)
+    return clf.predict(np.zeros((n, 1)))
+
+
+def load_predictor(model_dir: str | os.PathLike[str]):
+    """LstmPredictor or LoraPredictor, by the model_type in model_info.json."""
+    from components.model_info import load_model_info
+
+    kind = load_model_info(model_dir)["model_type"]
+    if kind == "lstm":
+        from components.lstm_train import LstmPredictor
+
+        return LstmPredictor.load(model_dir)
+    if kind == "lora":
+        from components.lora_train import LoraPredictor
+
+        return LoraPredictor.load(model_dir)
+    raise ModelDirError(f"{model_dir}: unknown model_type {kind!r}")
+
+
+def evaluate(
+    test_path: str | os.PathLike[str],
+    train_path: str | os.PathLike[str],
+    label_map_path: str | os.PathLike[str],
+    model_dirs: Mapping[str, str | os.PathLike[str]],
+    out_dir: str | os.PathLike[str],
+) -> dict[str, Any]:
+    """Evaluate every model on the untouched test split and name the champion by macro-F1.
+
+    Each model predicts from the test rows' RAW text through its own saved preprocessing, the
+    same path a server takes.
+
+    Args:
+        test_path: test split from preprocess (never augmented).
+        train_path: training split (only its labels, for the majority-class baseline).
+        label_map_path: preprocess's label_map.json.
+        model_dirs: model name -> model directory.
+        out_dir: directory to create atomically: summary.json, report.html/.md, PNG plots.
+
+    Returns:
+        The summary: {"models": {name: metrics}, "baseline": metrics, "champion": name, "labels"}.
+    """
+    labels = read_json(label_map_path)["labels"]
+    test = pd.read_parquet(test_path)
+    y_true = test["label_id"].to_numpy()
+    results: dict[str, dict[str, Any]] = {}
+    for name, model_dir in model_dirs.items():
+        predictor = load_predictor(model_dir)
+        if list(predictor.labels) != list(labels):
+            raise ModelDirError(f"model {name!r} was trained with labels {predictor.labels}, "
+                                f"the test split has {labels}")
+        start = time.perf_counter()
+        proba = predictor.predict_proba(test["raw_text"].tolist())
+        seconds = time.perf_counter() - start
+        results[name] = {**classification_metrics(y_true, proba.argmax(axis=1), labels),
+                         "model_dir": str(model_dir),
+                         "predict_seconds": round(seconds, 3), "test_rows": len(test)}
+        log.info("evaluate %s: accuracy %.4f macro-F1 %.4f weighted-F1 %.4f (%d rows, %.1f s)",
+                 name, results[name]["accuracy"], results[name]["macro_f1"],
+                 results[name]["weighted_f1"], len(test), seconds)
+    train_labels = pd.read_parquet(train_path, columns=["label_id"])["label_id"].to_numpy()
+    baseline = classification_metrics(y_true, majority_baseline(train_labels, len(test)), labels)
+    champion = max(results, key=lambda n: (results[n]["macro_f1"], results[n]["accuracy"]))
+    summary = {"models": results, "baseline": {BASELINE: baseline}, "champion": champion,
+               "labels": labels, "test_rows": len(test)}
+    with atomic_dir(out_dir) as tmp:
+        write_json(tmp / FILES["summary"], summary)
+        _write_reports(tmp, summary)
+    log.info("champion by macro-F1: %s", champion)
+    return summary
+
+
+def comparison_rows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One row per model (baseline last) with the headline metrics."""
+    rows = [{"model": n, "accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
+             "weighted_f1": m["weighted_f1"]} for n, m in summary["models"].items()]
+    for n, m in summary["baseline"].items():
+        rows.append({"model": f"{n} (baseline)", "accuracy": m["accuracy"],
+                     "macro_f1": m["macro_f1"], "weighted_f1": m["weighted_f1"]})
+    return rows
+
+
+def comparison_table(summary: Mapping[str, Any]) -> str:
+    """The comparison as a Markdown table (printed by `pipeline.py run`)."""
+    lines = ["| model | accuracy | macro-F1 | weighted-F1 |", "|---|---:|---:|---:|"]
+    for r in comparison_rows(summary):
+        star = " *" if r["model"] == summary["champion"] else ""
+        lines.append(f"| {r['model']}{star} | {r['accuracy']:.4f} | {r['macro_f1']:.4f} | "
+                     f"{r['weighted_f1']:.4f} |")
+    return "\n".join(lines) + f"\n\n* champion (macro-F1): {summary['champion']}"
+
+
+def _write_reports(out: Path, summary: Mapping[str, Any]) -> None:
+    labels = summary["labels"]
+    sections = [("Comparison (test split)", plots.table(comparison_rows(summary))
+                 + f"<p>Champion by macro-F1: <b>{summary['champion']}</b></p>")]
+    md = ["# Model evaluation (test split)", "", comparison_table(summary), ""]
+    for name, m in summary["models"].items():
+        png = plots.confusion_matrix(m["confusion_matrix"], labels, f"{name}: confusion matrix",
+                                     out / f"confusion_{name}.png")
+        per_class = [{"class": c, **v} for c, v in m["per_class"].items()]
+        sections.append((f"{name}", plots.table(per_class) + plots.img_tag(png, name)))
+        md += [f"## {name}", "", "| class | precision | recall | F1 | support |",
+               "|---|---:|---:|---:|---:|"]
+        md += [f"| {c} | {v['precision']:.4f} | {v['recall']:.4f} | {v['f1']:.4f} | {v['support']} |"
+               for c, v in m["per_class"].items()]
+        md += ["", f"![{name} confusion matrix](confusion_{name}.png)", ""]
+    bars = {r["model"]: {"accuracy": r["accuracy"], "macro-F1": r["macro_f1"],
+                         "weighted-F1": r["weighted_f1"]} for r in comparison_rows(summary)}
+    png = plots.metric_bars(bars, "Test metrics by model", out / "comparison.png")
+    sections.insert(1, ("Metrics", plots.img_tag(png, "comparison")))
+    (out / FILES["report"]).write_text(plots.html_page("Evaluation", sections))
+    (out / FILES["markdown"]).write_text("\n".join(md) + "\n")
