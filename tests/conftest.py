@@ -54,3 +54,49 @@ def make_rows(per_class: dict[str, int], prefix: str = "row") -> list[dict[str, 
                          "image descriptions": f"a picture of scene {i % 5}",
                          "Toxic Category": label})
     return rows
+
+
+# ---------------------------------------------------------------- tiny models (session-scoped)
+@pytest.fixture(scope="session")
+def tiny_splits(tmp_path_factory):
+    """preprocess() of the sample dataset."""
+    from model_factories import build_splits
+
+    return build_splits(SAMPLE, tmp_path_factory.mktemp("splits") / "out")
+
+
+@pytest.fixture(scope="session")
+def tiny_vocab(tiny_splits):
+    from model_factories import vocabulary
+
+    return vocabulary(pd.read_parquet(tiny_splits.path("train"))["text"].tolist())
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory, tiny_vocab):
+    from model_factories import build_tiny_encoder
+
+    return build_tiny_encoder(tmp_path_factory.mktemp("bert") / "enc", "bert", tiny_vocab)
+
+
+@pytest.fixture(scope="session")
+def tiny_distilbert_dir(tmp_path_factory, tiny_vocab):
+    from model_factories import build_tiny_encoder
+
+    return build_tiny_encoder(tmp_path_factory.mktemp("distilbert") / "enc", "distilbert", tiny_vocab)
+
+
+@pytest.fixture(scope="session")
+def tiny_lstm_dir(tmp_path_factory, tiny_splits):
+    """A trained (2 epochs, few units) lstm model directory."""
+    from model_factories import build_lstm_dir
+
+    return build_lstm_dir(tiny_splits, tmp_path_factory.mktemp("lstm") / "model")
+
+
+@pytest.fixture(scope="session")
+def tiny_lora_dir(tmp_path_factory, tiny_splits, tiny_bert_dir):
+    """A trained (1 epoch, tiny BERT) lora model directory."""
+    from model_factories import build_lora_dir
+
+    return build_lora_dir(tiny_splits, tmp_path_factory.mktemp("lora") / "model", tiny_bert_dir)
