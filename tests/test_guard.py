@@ -4,6 +4,7 @@ built here, the classifier backend, request validation, and a real `python -m se
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from pathlib import Path
 
@@ -407,6 +408,74 @@ def test_classifier_backend_checks_the_probability_shape():
 
     with pytest.raises(RuntimeError, match="shape"):
         guard.ClassifierGuardBackend(Broken()).assess([guard.Conversation("x")])
+
+
+LORA_LABELS = ["Safe", "Violent Crimes", "Non-Violent Crimes", "Elections",
+               "Suicide & Self-Harm", "unsafe"]
+LORA_WORDS = ["bread", "garden", "attack", "stab", "steal", "scam", "ballot", "vote", "suicide",
+              "overdose", "hack", "forge"]
+
+
+@pytest.fixture(scope="module")
+def lora_dir(tmp_path_factory):
+    """A lora classifier directory written by components.lora_train.train_lora, on a tiny
+    randomly initialised BERT base built here (the pipeline's real training code)."""
+    import pandas as pd
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    from components.lora_train import LoraParams, train_lora
+    from components.text import TextSettings
+
+    root = tmp_path_factory.mktemp("lora")
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "how", "to", "the", *LORA_WORDS]
+    BertTokenizerFast(vocab={w: i for i, w in enumerate(vocab)}).save_pretrained(root / "base")
+    torch.manual_seed(0)
+    BertModel(BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=1,
+                         num_attention_heads=2, intermediate_size=64,
+                         max_position_embeddings=64)).save_pretrained(root / "base")
+    rows = [{"text": f"how to {LORA_WORDS[(2 * i + j) % len(LORA_WORDS)]}", "label_id": i}
+            for i in range(len(LORA_LABELS)) for j in range(4)]
+    pd.DataFrame(rows).to_parquet(root / "train.parquet")
+    pd.DataFrame(rows).to_parquet(root / "val.parquet")
+    (root / "label_map.json").write_text(json.dumps(
+        {"labels": LORA_LABELS, "text_settings": TextSettings().to_dict()}))
+    train_lora(root / "train.parquet", root / "val.parquet", root / "label_map.json", None,
+               root / "lora", LoraParams(base_model=str(root / "base"), epochs=1,
+                                         batch_size=32, max_length=16))
+    return root / "lora"
+
+
+@pytest.mark.server
+@pytest.mark.slow
+def test_classifier_backend_end_to_end_on_a_trained_lora_classifier(lora_dir):
+    from components.lora_train import LoraPredictor
+
+    texts = ["how to stab", "bake bread in the garden", "fake ballot", "HOW TO HACK!!"]
+    probs = LoraPredictor.load(lora_dir).predict_proba(texts)  # the same model, independently
+    args = guard.build_parser().parse_args(["--classifier_dir", str(lora_dir)])
+    backend = guard.make_backend(args)  # what `python -m serving.guard` builds
+    assert backend.name == "lora-classifier"
+    assert backend.labels == LORA_LABELS
+
+    with client_for(guard.GuardModel("guard", backend)) as client:
+        preds = v1(client, "guard", texts).json()["predictions"]
+        out = v2_outputs(v2(client, "guard", {"user": texts}))
+    for i, pred in enumerate(preds):
+        p_unsafe = 1.0 - float(probs[i][0])
+        assert pred["unsafe_score"] == pytest.approx(p_unsafe, abs=1e-5)
+        assert pred["safe"] is (p_unsafe < guard.THRESHOLD)
+        assert pred["backend"] == "lora-classifier"
+        if pred["safe"]:
+            assert (pred["label"], pred["categories"]) == ("Safe", [])
+        else:
+            top = LORA_LABELS[1 + int(np.argmax(probs[i][1:]))]
+            code = guard.CLASS_TO_CATEGORY.get(top.lower())
+            assert pred["label"] == top
+            assert pred["categories"] == ([code] if code else [])
+            assert pred["category_names"] == category_names(pred["categories"])
+        assert out["verdict"][i] == ("safe" if pred["safe"] else "unsafe")
+        assert out["categories"][i] == ",".join(pred["categories"])
 
 
 # --------------------------------------------------------------------------- bad requests
