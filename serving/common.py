@@ -254,7 +254,16 @@ def v2_bytes_values(tensor: InferInput, limits: RequestLimits, *,
     if not (len(shape) == 1 or (len(shape) == 2 and shape[1] == 1)) or any(
             not isinstance(d, int) or d < 0 for d in shape):
         raise InvalidInput(f"input {name!r}: expected shape [N] or [N, 1], got {shape}")
-    values = _flatten(tensor.data if tensor.data is not None else [])
+    if getattr(tensor, "_raw_data", None) is not None:
+        # gRPC raw_input_contents (binary tensors) stay undecoded in kserve 0.21's InferInput.
+        try:
+            data: Any = tensor.as_numpy()
+        except (ValueError, TypeError, struct.error, InferenceError, InvalidInput) as exc:
+            raise InvalidInput(f"input {name!r}: raw tensor contents do not match shape "
+                               f"{shape}: {exc}") from exc
+    else:
+        data = tensor.data if tensor.data is not None else []
+    values = _flatten(data)
     if len(values) != math.prod(shape):
         raise InvalidInput(f"input {name!r}: shape {shape} needs {math.prod(shape)} elements, "
                            f"data holds {len(values)}")
@@ -289,22 +298,24 @@ def parse_text_tensor(request: InferRequest, name: str, limits: RequestLimits) -
     return texts
 
 
+# Output tensors hold plain lists (row-major), not numpy arrays: kserve 0.21 serialises lists for
+# REST JSON, REST binary and gRPC alike, while numpy data breaks its gRPC encoder.
 def bytes_output(name: str, values: Sequence[str]) -> InferOutput:
     """A BYTES output tensor of shape [N] holding `values`."""
-    return InferOutput(name=name, shape=[len(values)], datatype="BYTES",
-                       data=np.array(list(values), dtype=np.object_))
+    return InferOutput(name=name, shape=[len(values)], datatype="BYTES", data=list(values))
 
 
-def fp32_output(name: str, array: np.ndarray) -> InferOutput:
-    """An FP32 output tensor with the array's shape."""
-    array = np.ascontiguousarray(array, dtype=np.float32)
-    return InferOutput(name=name, shape=list(array.shape), datatype="FP32", data=array)
+def fp32_output(name: str, array: Any) -> InferOutput:
+    """An FP32 output tensor with the array's shape (e.g. [N] or [N, C])."""
+    array = np.asarray(array, dtype=np.float32)
+    return InferOutput(name=name, shape=list(array.shape), datatype="FP32",
+                       data=array.reshape(-1).tolist())
 
 
 def bool_output(name: str, values: Sequence[bool]) -> InferOutput:
     """A BOOL output tensor of shape [N]."""
     return InferOutput(name=name, shape=[len(values)], datatype="BOOL",
-                       data=np.array(list(values), dtype=bool))
+                       data=[bool(v) for v in values])
 
 
 # --------------------------------------------------------------------------- model base

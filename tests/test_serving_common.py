@@ -210,6 +210,38 @@ def test_binary_v2_request_with_a_bytes_tensor_is_served(client):
     assert v2_outputs(response) == {"length": [3.0, 2.0]}
 
 
+@pytest.mark.parametrize("raw", [True, False])
+def test_grpc_requests_raw_and_typed_are_served_and_encoded(raw):
+    """kserve's gRPC path: InferRequest.from_grpc -> model -> InferResponse.to_grpc."""
+    from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
+    from kserve.protocol.infer_type import InferResponse, serialize_byte_tensor
+
+    texts = np.array([b"abc", b"de"], dtype=object)
+    tensor = pb.ModelInferRequest.InferInputTensor(name="text", datatype="BYTES", shape=[2])
+    if raw:
+        message = pb.ModelInferRequest(model_name="length", inputs=[tensor],
+                                       raw_input_contents=[serialize_byte_tensor(texts).item()])
+    else:
+        tensor.contents.bytes_contents.extend(texts.tolist())
+        message = pb.ModelInferRequest(model_name="length", inputs=[tensor])
+    model = LengthModel()
+    model.load()
+    response, _ = asyncio.run(model(InferRequest.from_grpc(message)))
+    decoded = InferResponse.from_grpc(response.to_grpc())
+    assert decoded.outputs[0].as_numpy().tolist() == [3.0, 2.0]
+
+
+def test_output_helpers_keep_shapes_for_rest():
+    from kserve.protocol.infer_type import InferResponse
+
+    outputs = [common.fp32_output("p", np.arange(6).reshape(2, 3)),
+               common.bytes_output("label", ["a", "b"]), common.bool_output("ok", [True, False])]
+    rest, _ = InferResponse("1", "m", outputs).to_rest()
+    assert [(o["name"], o["shape"], o["data"]) for o in rest["outputs"]] == [
+        ("p", [2, 3], [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]), ("label", [2], ["a", "b"]),
+        ("ok", [2], [True, False])]
+
+
 def test_request_body_limit_applies_to_declared_and_streamed_bodies(client):
     big = b'{"instances": ["' + b"x" * 5000 + b'"]}'
     assert_rejected(client.post("/v1/models/small:predict", content=big), "at most 4096",
