@@ -3,7 +3,6 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 from unittest import mock
 
 import pandas as pd
@@ -14,26 +13,67 @@ from conftest import ROOT, make_rows
 import pipeline
 
 
-def _compile(tmp_path) -> dict:
-    out = pipeline.cmd_compile(str(tmp_path / "p.yaml"))
-    return yaml.safe_load_all(out.read_text()).__next__()
+def _compile(tmp_path, *flags) -> list[dict]:
+    out = tmp_path / "p.yaml"
+    assert pipeline.main(["compile", "--output", str(out), *flags]) == 0
+    return list(yaml.safe_load_all(out.read_text()))
 
 
-def test_compiles_with_the_data_steps_and_typed_defaults(tmp_path):
-    spec = _compile(tmp_path)
+def _producer(task: dict, name: str) -> str:
+    return task["inputs"]["artifacts"][name]["taskOutputArtifact"]["producerTask"]
+
+
+def test_compiles_the_five_steps_wired_without_leakage(tmp_path):
+    spec = _compile(tmp_path)[0]
     tasks = spec["root"]["dag"]["tasks"]
-    assert {"preprocess", "augment"} <= set(tasks)
-    aug_inputs = tasks["augment"]["inputs"]["artifacts"]
-    assert aug_inputs["train_data"]["taskOutputArtifact"]["producerTask"] == "preprocess"
+    assert set(tasks) == {"preprocess", "augment", "lstm-train", "lora-train", "evaluate"}
+    assert _producer(tasks["augment"], "train_data") == "preprocess"
+    for trainer in ("lstm-train", "lora-train"):
+        assert _producer(tasks[trainer], "train_data") == "augment"
+        assert _producer(tasks[trainer], "val_data") == "preprocess"  # never augmented
+    assert _producer(tasks["evaluate"], "test_data") == "preprocess"
+    assert _producer(tasks["evaluate"], "lora_model") == "lora-train"
+    assert spec["root"]["outputDefinitions"]["artifacts"]
+
+
+def test_lora_train_requests_a_gpu_node(tmp_path):
+    spec, platform = _compile(tmp_path)
+    resources = spec["deploymentSpec"]["executors"]["exec-lora-train"]["container"]["resources"]
+    assert resources["accelerator"]["resourceType"] == "nvidia.com/gpu"
+    assert resources["accelerator"]["resourceCount"] == "1"
+    k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]["exec-lora-train"]
+    assert k8s["nodeSelector"]["labels"] == {"nvidia.com/gpu.present": "true"}
+    assert k8s["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    assert "accelerator" not in (spec["deploymentSpec"]["executors"]["exec-lstm-train"]["container"]
+                                 .get("resources", {}))
+
+
+def test_gpu_placement_is_configurable_at_compile_time(tmp_path):
+    spec, platform = _compile(tmp_path, "--gpu-count", "2", "--gpu-node-selector",
+                              "cloud.google.com/gke-accelerator=nvidia-l4",
+                              "--gpu-toleration", "dedicated:NoExecute")
+    resources = spec["deploymentSpec"]["executors"]["exec-lora-train"]["container"]["resources"]
+    assert resources["accelerator"]["resourceCount"] == "2"
+    k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]["exec-lora-train"]
+    assert k8s["nodeSelector"]["labels"] == {"cloud.google.com/gke-accelerator": "nvidia-l4"}
+    assert k8s["tolerations"][0]["key"] == "dedicated"
+    docs = _compile(tmp_path, "--no-gpu")
+    assert "accelerator" not in docs[0]["deploymentSpec"]["executors"]["exec-lora-train"]["container"]["resources"]
+    assert len(docs) == 1  # no kubernetes platform spec left
+
+
+def test_compiles_with_typed_defaults(tmp_path):
+    spec = _compile(tmp_path)[0]
     params = spec["root"]["inputDefinitions"]["parameters"]
     assert "defaultValue" not in params["data"]  # the dataset is required
     assert params["min_class_count"]["parameterType"] == "NUMBER_INTEGER"
     assert params["min_class_count"]["defaultValue"] == 20
     assert params["val_size"]["defaultValue"] == 0.15
+    assert params["lora_base_model"]["defaultValue"] == "distilbert-base-uncased"
 
 
 def test_components_use_the_project_image_without_pip_installs(tmp_path):
-    spec = _compile(tmp_path)
+    spec = _compile(tmp_path)[0]
     for name, ex in spec["deploymentSpec"]["executors"].items():
         container = ex["container"]
         assert container["image"].startswith("ghcr.io/toxic-filter/toxic-filter-"), name
@@ -90,21 +130,40 @@ def test_run_fails_fast_on_bad_data_without_outputs(tmp_path, content, message):
 
 @pytest.mark.slow
 @pytest.mark.pipeline
-def test_local_run_of_the_data_steps(tmp_path, write_csv):
-    data = write_csv(make_rows({"Safe": 30, "Violent Crimes": 20, "unsafe": 12, "rare": 4}))
+def test_local_run_of_the_whole_pipeline(tmp_path, write_csv, tiny_bert_dir):
+    data = write_csv(make_rows({"Safe": 30, "Violent Crimes": 24, "unsafe": 16, "rare": 4}))
     root = tmp_path / "root"
-    res = _run_cli("run", "--data", str(data), "--pipeline-root", str(root), "--min-class-count", "10")
+    summary_path = tmp_path / "summary.json"
+    res = _run_cli("run", "--data", str(data), "--pipeline-root", str(root), "--summary",
+                   str(summary_path), "--min-class-count", "10", "--lstm-epochs", "2",
+                   "--lstm-embedding-dim", "8", "--lstm-units", "4", "--lstm-dense-units", "4",
+                   "--lora-base-model", str(tiny_bert_dir), "--lora-epochs", "1", "--lora-r", "2")
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     (run_dir,) = root.glob("toxic-filter-*")
+    # data steps
     train = pd.read_parquet(run_dir / "preprocess" / "train_data")
     aug = pd.read_parquet(run_dir / "augment" / "augmented_data")
+    test = pd.read_parquet(run_dir / "preprocess" / "test_data")
     assert set(train["label"]) == {"Safe", "Violent Crimes", "unsafe", "other"}
     assert aug["augmented"].any() and len(aug) > len(train)
-    test = pd.read_parquet(run_dir / "preprocess" / "test_data")
     assert not set(aug["text"]) & set(test["text"])
-    report = Path(run_dir / "preprocess" / "eda_report").read_text()
-    assert "Class balance" in report
+    assert "Class balance" in (run_dir / "preprocess" / "eda_report").read_text()
     executor = json.loads((run_dir / "preprocess" / "executor_output.json").read_text())
     metrics = executor["artifacts"]["metrics"]["artifacts"][0]["metadata"]
     assert metrics["duplicates_dropped"] == 0 and metrics["num_classes"] == 4
-    assert "outputs under" in res.stdout
+    # training and evaluation
+    assert (run_dir / "lstm-train" / "model" / "model.keras").is_file()
+    assert (run_dir / "lora-train" / "model" / "adapter_model.safetensors").is_file()
+    ev = json.loads((run_dir / "evaluate" / "executor_output.json").read_text())
+    cm = ev["artifacts"]["lora_confusion"]["artifacts"][0]["metadata"]["confusionMatrix"]
+    assert len(cm["annotationSpecs"]) == 4
+    summary = json.loads(summary_path.read_text())
+    assert set(summary["models"]) == {"lstm", "lora"}
+    assert summary["champion"] in {"lstm", "lora"}
+    assert ev["parameterValues"]["champion"] == summary["champion"]
+    for m in summary["models"].values():
+        assert {"accuracy", "macro_f1", "weighted_f1", "per_class", "model_dir"} <= set(m)
+        assert sum(c["support"] for c in m["per_class"].values()) == len(test)
+    assert summary["labels"] == sorted(summary["labels"])
+    assert summary["wall_seconds"] > 0
+    assert "| lstm" in res.stdout and "champion" in res.stdout

