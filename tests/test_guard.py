@@ -295,6 +295,7 @@ def test_llama_backend_v2(llama_client):
     assert junk.json()["parameters"] == {"backend": "llama-guard"}
     out = v2_outputs(junk)
     assert out["verdict"] == ["error"]
+    assert out["unsafe_score"] == [None]  # NaN: no verdict token; JSON carries it as null
     assert "does not start" in out["error"][0]
 
 
