@@ -15,6 +15,7 @@ from __future__ import annotations
 import abc
 import argparse
 import asyncio
+import copy
 import dataclasses
 import logging
 import math
@@ -623,8 +624,10 @@ def build_parser(server: str, description: str, *, model_dir_required: bool = Tr
     """
     from kserve.model_server import parser as kserve_parser
 
+    # A copy: argparse shares parent actions, and set_defaults below would otherwise change
+    # kserve's global parser (and every other server's defaults in this process).
     parser = argparse.ArgumentParser(prog=f"python -m serving.{server}", description=description,
-                                     parents=[kserve_parser],
+                                     parents=[copy.deepcopy(kserve_parser)],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.set_defaults(model_name=server, http_port=PORTS[server], enable_grpc=False)
     parser.add_argument("--model_dir", required=model_dir_required, default=None,

@@ -326,6 +326,17 @@ def test_parser_extends_kserve_and_defaults_to_loopback():
     assert common.limits_from_args(args).max_instances == 8
 
 
+def test_parsers_do_not_leak_defaults_into_kserve_or_each_other():
+    from kserve.model_server import parser as kserve_parser
+
+    lora = common.build_parser("lora", "test")
+    caption = common.build_parser("caption", "test")
+    assert common.parse_args(lora, ["--model_dir", "m"]).http_port == 8002
+    assert common.parse_args(caption, ["--model_dir", "m"]).http_port == 8004
+    defaults = {a.dest: a.default for a in kserve_parser._actions}
+    assert (defaults["http_port"], defaults["model_name"]) == (8080, "model")
+
+
 @pytest.mark.parametrize("argv", [
     [],  # --model_dir is required
     ["--model_dir", "/m", "--workers", "2"],
