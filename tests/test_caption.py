@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from kserve.errors import InvalidInput
 from PIL import Image
+from serving_utils import assert_rejected, b64, client_for, v1, v2, v2_outputs
 
 from components.errors import ModelDirError
 from serving import caption
-from tests.serving_utils import assert_rejected, b64, client_for, v1, v2, v2_outputs
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore::fastapi.exceptions.FastAPIDeprecationWarning")  # kserve 0.21 uses ORJSONResponse

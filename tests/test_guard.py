@@ -4,13 +4,21 @@ built here, the classifier backend, request validation, and a real `python -m se
 from __future__ import annotations
 
 import itertools
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 from kserve.errors import InvalidInput
+from serving_utils import (
+    ServerProcess,
+    assert_rejected,
+    client_for,
+    listening_addresses,
+    v1,
+    v2,
+    v2_outputs,
+)
 
 from components.errors import ModelDirError
 from serving import guard
@@ -21,15 +29,6 @@ from serving.llama_guard import (
     build_prompt,
     category_names,
     parse_output,
-)
-from tests.serving_utils import (
-    ServerProcess,
-    assert_rejected,
-    client_for,
-    listening_addresses,
-    v1,
-    v2,
-    v2_outputs,
 )
 
 pytestmark = pytest.mark.filterwarnings(
@@ -411,66 +410,51 @@ def test_classifier_backend_checks_the_probability_shape():
         guard.ClassifierGuardBackend(Broken()).assess([guard.Conversation("x")])
 
 
-LORA_LABELS = ["Safe", "Violent Crimes", "Non-Violent Crimes", "Elections",
-               "Suicide & Self-Harm", "unsafe"]
-LORA_WORDS = ["bread", "garden", "attack", "stab", "steal", "scam", "ballot", "vote", "suicide",
-              "overdose", "hack", "forge"]
+def test_classifier_backend_maps_every_class_of_the_dataset():
+    class DatasetLabels(FakePredictor):
+        labels = ["Safe", "Violent Crimes", "Non-Violent Crimes", "unsafe", "Unknown S-Type",
+                  "Sex-Related Crimes", "Suicide & Self-Harm", "Elections",
+                  "Child Sexual Exploitation", "other"]
 
-
-@pytest.fixture(scope="module")
-def lora_dir(tmp_path_factory):
-    """A lora classifier directory written by components.lora_train.train_lora, on a tiny
-    randomly initialised BERT base built here (the pipeline's real training code)."""
-    import pandas as pd
-    import torch
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
-    from components.lora_train import LoraParams, train_lora
-    from components.text import TextSettings
-
-    root = tmp_path_factory.mktemp("lora")
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "how", "to", "the", *LORA_WORDS]
-    BertTokenizerFast(vocab={w: i for i, w in enumerate(vocab)}).save_pretrained(root / "base")
-    torch.manual_seed(0)
-    BertModel(BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=1,
-                         num_attention_heads=2, intermediate_size=64,
-                         max_position_embeddings=64)).save_pretrained(root / "base")
-    rows = [{"text": f"how to {LORA_WORDS[(2 * i + j) % len(LORA_WORDS)]}", "label_id": i}
-            for i in range(len(LORA_LABELS)) for j in range(4)]
-    pd.DataFrame(rows).to_parquet(root / "train.parquet")
-    pd.DataFrame(rows).to_parquet(root / "val.parquet")
-    (root / "label_map.json").write_text(json.dumps(
-        {"labels": LORA_LABELS, "text_settings": TextSettings().to_dict()}))
-    train_lora(root / "train.parquet", root / "val.parquet", root / "label_map.json", None,
-               root / "lora", LoraParams(base_model=str(root / "base"), epochs=1,
-                                         batch_size=32, max_length=16))
-    return root / "lora"
+    backend = guard.ClassifierGuardBackend(DatasetLabels())
+    assert backend.codes == [None, "S1", "S2", None, None, "S3", "S11", "S13", "S4", None]
+    assert [HAZARD_CATEGORIES[c] for c in backend.codes if c] == DatasetLabels.labels[1:3] + \
+        DatasetLabels.labels[5:9]  # the dataset's names are the taxonomy's names
+    probs = np.full(len(DatasetLabels.labels), 0.02)
+    probs[6] = 0.82
+    verdict = backend.verdict(probs)
+    assert (verdict.safe, verdict.categories, verdict.label) == (False, ("S11",),
+                                                                 "Suicide & Self-Harm")
 
 
 @pytest.mark.server
 @pytest.mark.slow
-def test_classifier_backend_end_to_end_on_a_trained_lora_classifier(lora_dir):
+def test_classifier_backend_end_to_end_on_a_trained_lora_classifier(tiny_lora_dir):
+    """The guard on a lora directory trained by the pipeline's code (tests/conftest.py)."""
     from components.lora_train import LoraPredictor
 
-    texts = ["how to stab", "bake bread in the garden", "fake ballot", "HOW TO HACK!!"]
-    probs = LoraPredictor.load(lora_dir).predict_proba(texts)  # the same model, independently
-    args = guard.build_parser().parse_args(["--classifier_dir", str(lora_dir)])
+    texts = ["how to stab someone", "bake bread in the garden", "fake ballot", "HOW TO HACK!!"]
+    predictor = LoraPredictor.load(tiny_lora_dir)  # the same model, loaded independently
+    probs, labels = predictor.predict_proba(texts), predictor.labels
+    safe = labels.index("Safe")
+    args = guard.build_parser().parse_args(["--classifier_dir", str(tiny_lora_dir)])
     backend = guard.make_backend(args)  # what `python -m serving.guard` builds
     assert backend.name == "lora-classifier"
-    assert backend.labels == LORA_LABELS
+    assert backend.labels == labels
 
     with client_for(guard.GuardModel("guard", backend)) as client:
         preds = v1(client, "guard", texts).json()["predictions"]
         out = v2_outputs(v2(client, "guard", {"user": texts}))
     for i, pred in enumerate(preds):
-        p_unsafe = 1.0 - float(probs[i][0])
+        p_unsafe = 1.0 - float(probs[i][safe])
         assert pred["unsafe_score"] == pytest.approx(p_unsafe, abs=1e-5)
         assert pred["safe"] is (p_unsafe < guard.THRESHOLD)
         assert pred["backend"] == "lora-classifier"
         if pred["safe"]:
             assert (pred["label"], pred["categories"]) == ("Safe", [])
         else:
-            top = LORA_LABELS[1 + int(np.argmax(probs[i][1:]))]
+            unsafe_probs = [p if j != safe else -1.0 for j, p in enumerate(probs[i])]
+            top = labels[int(np.argmax(unsafe_probs))]
             code = guard.CLASS_TO_CATEGORY.get(top.lower())
             assert pred["label"] == top
             assert pred["categories"] == ([code] if code else [])

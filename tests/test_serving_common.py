@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from kserve.errors import InvalidInput
 from kserve.protocol.infer_type import InferInput, InferRequest
+from serving_utils import assert_rejected, client_for, v1, v2, v2_outputs, v2_request
 from starlette.testclient import TestClient
 
 from serving import common
-from tests.serving_utils import assert_rejected, client_for, v1, v2, v2_outputs, v2_request
 
 pytestmark = [
     pytest.mark.server,
