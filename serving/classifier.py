@@ -1,0 +1,312 @@
+"""The lstm and lora classifier servers: one KServe model class over the pipeline's predictors.
+
+    python -m serving.lstm --model_dir .../lstm-train/model     # 127.0.0.1:8001
+    python -m serving.lora --model_dir .../lora-train/model     # 127.0.0.1:8002
+
+A model directory written by the pipeline (`components.lstm_train` / `components.lora_train`)
+carries its labels and text settings (model_info.json); the predictors apply the training-time
+text preprocessing (`components.text`) and the LoRA adapter is merged into its base model.
+
+v1: `{"instances": ["text", ...]}` or objects keyed by the model's text columns,
+`{"instances": [{"query": "...", "image descriptions": "..."}]}` (joined as in training), ->
+`{"predictions": [{"label": "...", "probabilities": {"<class>": p, ...}}, ...]}`.
+v2: BYTES input `text` [N] (or [N, 1]) -> BYTES output `label` [N] and FP32 `probabilities`
+[N, C] (columns in the order of the response parameter `labels`, a JSON list).
+
+Concurrent requests are merged into one forward pass by `serving.batching.MicroBatcher`
+(`--max_batch_size`, `--max_batch_wait_ms`); the forward pass runs in a worker thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+import numpy as np
+import orjson
+from kserve.errors import InvalidInput
+from kserve.protocol.infer_type import InferOutput, InferRequest
+
+from components.errors import ModelDirError, ResourceMissingError
+from components.text import TextSettings, join_fields
+from serving import common
+from serving.batching import BatchSettings, MicroBatcher
+
+log = logging.getLogger("serving.classifier")
+
+INPUT = "text"
+LABEL_OUTPUT = "label"
+PROBA_OUTPUT = "probabilities"
+# Per server: the LSTM forward pass is ~2 ms, so it never waits for company (it still merges
+# what queues up while a pass runs); the transformer waits up to 2 ms to fill a batch.
+DEFAULT_BATCH: dict[str, BatchSettings] = {
+    "lstm": BatchSettings(max_batch_size=64, max_wait_ms=0.0),
+    "lora": BatchSettings(max_batch_size=32, max_wait_ms=2.0),
+}
+# torch intra-op threads of the lora server; 1 leaves the second core to the HTTP event loop
+# (see docs/serving.md, Benchmarks). 0 keeps torch's default (one per core).
+TORCH_THREADS = 1
+WARMUP_TEXTS = ("warm up the model", "a second text, so batch shapes are traced too")
+
+
+class Predictor(Protocol):
+    """What the server needs of a predictor (components.lstm_train.LstmPredictor, LoraPredictor)."""
+
+    labels: list[str]
+    settings: TextSettings
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Class probabilities [N, C] of raw texts, columns in the order of `labels`."""
+        ...
+
+
+# --------------------------------------------------------------------------- pure helpers
+def instance_text(item: Any, where: str, settings: TextSettings,
+                  limits: common.RequestLimits) -> str:
+    """The text of one v1 instance: a string, or an object keyed by the model's text columns.
+
+    An object's values are joined in the model's column order with its separator, exactly as
+    the pipeline built the training text (components.text.join_fields); missing, null and empty
+    fields are skipped.
+
+    Args:
+        item: the instance.
+        where: its position, for messages (e.g. "instances[2]").
+        settings: the model's text settings (text_columns, separator).
+        limits: request limits.
+
+    Returns:
+        The text.
+
+    Raises:
+        InvalidInput: not a string or object, unknown keys, non-string values, blank or too long.
+    """
+    if not isinstance(item, dict):
+        if isinstance(item, str):
+            return common.check_text(item, where, limits)
+        columns = " or ".join(repr(c) for c in settings.text_columns)
+        raise InvalidInput(f"{where}: expected a string or an object with keys {columns}, "
+                           f"got {common.describe(item)}")
+    columns = settings.text_columns
+    unknown = [k for k in item if k not in columns]
+    if unknown:
+        raise InvalidInput(f"{where}: unknown key {unknown[0]!r}, expected keys among "
+                           f"{', '.join(map(repr, columns))}")
+    for key, value in item.items():
+        if value is not None and not isinstance(value, str):
+            raise InvalidInput(f"{where}[{key!r}]: expected a string, got {common.describe(value)}")
+    text = join_fields([item.get(c) for c in columns], settings.separator)
+    if not text:
+        raise InvalidInput(f"{where}: expected a non-empty text in at least one of "
+                           f"{', '.join(map(repr, columns))}")
+    return common.check_text(text, where, limits)
+
+
+def json_body(body: bytes | str) -> Any:
+    """Decode a v1 body sent without a JSON content type (e.g. `curl -d`).
+
+    Raises:
+        InvalidInput: the body is not JSON.
+    """
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(f'expected a JSON body {{"instances": [...]}}, could not parse it: '
+                           f"{exc}") from exc
+
+
+def prediction(labels: Sequence[str], probabilities: np.ndarray) -> dict[str, Any]:
+    """One v1 prediction: the most probable label and every class probability."""
+    return {"label": labels[int(np.argmax(probabilities))],
+            "probabilities": {name: float(p) for name, p in zip(labels, probabilities, strict=True)}}
+
+
+# --------------------------------------------------------------------------- model
+class ClassifierModel(common.ServingModel):
+    """A text classifier served over KServe v1/v2 with micro-batched forward passes.
+
+    Args:
+        name: model name in the URLs.
+        load_predictor: returns the loaded predictor (called by `load()`).
+        limits: request limits.
+        batch: micro-batching settings.
+    """
+
+    INPUTS = (common.TensorSpec(INPUT, "BYTES", (-1,)),)
+
+    def __init__(self, name: str, load_predictor: Callable[[], Predictor],
+                 limits: common.RequestLimits | None = None, batch: BatchSettings | None = None):
+        super().__init__(name, limits)
+        self._load_predictor = load_predictor
+        self.batch_settings = batch or BatchSettings()
+        self.predictor: Predictor | None = None
+        self.labels: list[str] = []
+        self.settings = TextSettings()
+        self.batcher: MicroBatcher | None = None
+
+    def load(self) -> bool:
+        start = time.perf_counter()
+        predictor = self._load_predictor()
+        self.predictor = predictor
+        self.labels = list(predictor.labels)
+        self.settings = predictor.settings
+        self.batcher = MicroBatcher(self.infer, self.batch_settings, self.name)
+        for n in (1, 2):  # first calls trace/allocate: keep that out of the first requests
+            predictor.predict_proba(list(WARMUP_TEXTS[:n]))
+        self.ready = True
+        log.info("%s ready in %.1f s: %d classes %s, batching %s", self.name,
+                 time.perf_counter() - start, len(self.labels), self.labels, self.batch_settings)
+        return self.ready
+
+    def get_output_types(self) -> list[dict[str, Any]]:
+        # The class count is known once the model directory is loaded.
+        return [common.TensorSpec(LABEL_OUTPUT, "BYTES", (-1,)).to_dict(),
+                common.TensorSpec(PROBA_OUTPUT, "FP32", (-1, len(self.labels))).to_dict()]
+
+    # -- parsing
+    def parse_v1(self, payload: Any) -> list[str]:
+        if isinstance(payload, bytes | str):  # kserve passes non-JSON content types as-is
+            payload = json_body(payload)
+        texts = [instance_text(item, f"instances[{i}]", self.settings, self.limits)
+                 for i, item in enumerate(common.v1_instances(payload, self.limits))]
+        common.check_total_chars(texts, self.limits)
+        return texts
+
+    def parse_v2(self, request: InferRequest) -> list[str]:
+        return common.parse_text_tensor(request, INPUT, self.limits)
+
+    # -- inference
+    def infer(self, items: list[str]) -> list[np.ndarray]:
+        """Probabilities [C] per text: one forward pass (runs in a worker thread)."""
+        return list(self.predictor.predict_proba(items))
+
+    async def predict(self, payload: common.Batch, headers: dict[str, str] | None = None,
+                      response_headers: dict[str, str] | None = None) -> common.Batch:
+        results = await self.batcher.submit(payload.items)
+        return dataclasses.replace(payload, results=results)
+
+    # -- answers
+    def v1_prediction(self, result: np.ndarray) -> dict[str, Any]:
+        return prediction(self.labels, result)
+
+    def v2_outputs(self, results: list[np.ndarray]) -> list[InferOutput]:
+        probabilities = np.stack(results)
+        return [common.bytes_output(LABEL_OUTPUT,
+                                    [self.labels[i] for i in probabilities.argmax(axis=1)]),
+                common.fp32_output(PROBA_OUTPUT, probabilities)]
+
+    def v2_parameters(self, results: list[Any]) -> dict[str, Any]:
+        return {"labels": json.dumps(self.labels)}
+
+
+# --------------------------------------------------------------------------- loaders
+def lstm_model(model_dir: str, name: str = "lstm", limits: common.RequestLimits | None = None,
+               batch: BatchSettings | None = None) -> ClassifierModel:
+    """A ClassifierModel over an lstm-train model directory (not loaded yet)."""
+
+    def load() -> Predictor:
+        from components.lstm_train import LstmPredictor
+
+        return LstmPredictor.load(model_dir)
+
+    return ClassifierModel(name, load, limits, batch or DEFAULT_BATCH["lstm"])
+
+
+def lora_model(model_dir: str, name: str = "lora", limits: common.RequestLimits | None = None,
+               batch: BatchSettings | None = None, device: str | None = None,
+               base_model: str | None = None) -> ClassifierModel:
+    """A ClassifierModel over a lora-train model directory (adapter merged at load).
+
+    Args:
+        model_dir: the model directory.
+        name: model name.
+        limits: request limits.
+        batch: micro-batching settings.
+        device: "cpu", "cuda", "cuda:N"; None: cuda when available.
+        base_model: base model to use instead of the one recorded in model_info.json.
+    """
+
+    def load() -> Predictor:
+        from components.lora_train import LoraPredictor
+
+        return LoraPredictor.load(model_dir, device=device, base_model=base_model)
+
+    return ClassifierModel(name, load, limits, batch or DEFAULT_BATCH["lora"])
+
+
+# --------------------------------------------------------------------------- CLI
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
+    return value
+
+
+def build_parser(server: str) -> argparse.ArgumentParser:
+    """`python -m serving.<server>` flags: serving.common's plus batching (and lora's device).
+
+    Args:
+        server: "lstm" or "lora".
+    """
+    kind = "LSTM (TensorFlow/Keras)" if server == "lstm" else "LoRA transformer (merged adapter)"
+    parser = common.build_parser(
+        server, f"{kind} toxic-prompt classifier server (KServe v1 + v2).",
+        model_dir_help=f"model directory written by the pipeline's {server}-train step "
+                       f"(local_outputs/<run>/{server}-train/model)")
+    batch = DEFAULT_BATCH[server]
+    parser.add_argument("--max_batch_size", type=common._positive_int,
+                        default=batch.max_batch_size,
+                        help="most texts per forward pass (1: no merging of requests)")
+    parser.add_argument("--max_batch_wait_ms", type=_non_negative_float,
+                        default=batch.max_wait_ms,
+                        help="longest a request waits for others to join its batch (0: merge "
+                             "only requests already queued)")
+    if server == "lora":
+        parser.add_argument("--device", default=None,
+                            help="cpu, cuda or cuda:N (default: cuda when available)")
+        parser.add_argument("--base_model", default=None,
+                            help="base model (directory or hub id) instead of the one in "
+                                 "model_info.json")
+        parser.add_argument("--torch_threads", type=int, default=TORCH_THREADS,
+                            help="torch intra-op threads (0: torch's default, one per core)")
+    return parser
+
+
+def make_model(server: str, args: argparse.Namespace) -> ClassifierModel:
+    """The (not yet loaded) model a parsed command line asks for."""
+    limits = common.limits_from_args(args)
+    batch = BatchSettings(args.max_batch_size, args.max_batch_wait_ms)
+    if server == "lstm":
+        return lstm_model(args.model_dir, args.model_name, limits, batch)
+    if args.torch_threads > 0:
+        import torch
+
+        torch.set_num_threads(args.torch_threads)
+    return lora_model(args.model_dir, args.model_name, limits, batch, device=args.device,
+                      base_model=args.base_model)
+
+
+def main(server: str, argv: Sequence[str] | None = None) -> int:
+    """Entry point of `python -m serving.lstm` / `serving.lora`: load, then serve until SIGTERM.
+
+    Returns:
+        2 when the model directory cannot be loaded (the reason is logged), else 0.
+    """
+    args = common.parse_args(build_parser(server), argv)
+    common.configure_logging(args.log_level)
+    model = make_model(server, args)
+    try:
+        model.load()
+    except (ModelDirError, ResourceMissingError, OSError) as exc:
+        log.error("cannot start the %s server: %s", server, exc)
+        return 2
+    common.serve_from_args([model], args)
+    return 0

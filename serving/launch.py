@@ -1,0 +1,379 @@
+"""`make serve`: start the model servers as processes on their fixed local ports, stop them on Ctrl-C.
+
+    python -m serving.launch                          # latest run under local_outputs/ with both models
+    python -m serving.launch --models_dir local_outputs/toxic-filter-<timestamp>
+    python -m serving.launch --lstm_model_dir DIR --lora_model_dir DIR
+
+Each server is `python -m serving.<module> ... --http_port <port> --bind_address 127.0.0.1` in its
+own process (lstm 8001, lora 8002: serving.common.PORTS). The launcher waits until every model
+answers `/v2/models/<name>/ready`, prints the URLs, prefixes each server's log lines with its
+name, and on Ctrl-C / SIGTERM sends SIGTERM to every server and waits for them to finish their
+in-flight requests (SIGKILL after a grace period). If one server exits, the others are stopped.
+
+More servers (guard, caption) are one `ServerSpec` each: see `server_specs()`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO
+
+from components.model_info import MODEL_INFO
+from serving import common
+
+log = logging.getLogger("serving.launch")
+
+ROOT = Path(__file__).resolve().parents[1]
+PIPELINE_ROOT = ROOT / "local_outputs"
+RUN_PREFIX = "toxic-filter-"  # kfp.local run directories: <pipeline-name>-<timestamp>
+# Where the pipeline writes each model inside a run: <run>/<task>/<output>.
+MODEL_SUBDIRS = {"lstm": Path("lstm-train") / "model", "lora": Path("lora-train") / "model"}
+STARTUP_TIMEOUT_S = 180.0
+STOP_TIMEOUT_S = common.GRACE_PERIOD_S + 5
+
+
+class LaunchError(RuntimeError):
+    """The servers cannot be started (no models, port taken, a server died while starting)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerSpec:
+    """One model server process.
+
+    Attributes:
+        name: model name (URL path) and log prefix.
+        module: `python -m serving.<module>`.
+        port: HTTP port.
+        args: further command-line flags (e.g. --model_dir DIR).
+        source: what it serves, for the printed summary.
+    """
+
+    name: str
+    module: str
+    port: int
+    args: tuple[str, ...] = ()
+    source: str = ""
+
+    def command(self, bind_address: str = common.DEFAULT_BIND_ADDRESS) -> list[str]:
+        return [sys.executable, "-m", f"serving.{self.module}", *self.args,
+                "--model_name", self.name, "--http_port", str(self.port),
+                "--bind_address", bind_address]
+
+    def url(self, bind_address: str = common.DEFAULT_BIND_ADDRESS) -> str:
+        host = "127.0.0.1" if bind_address in ("0.0.0.0", "") else bind_address
+        return f"http://{host}:{self.port}"
+
+
+# --------------------------------------------------------------------------- model dirs
+def is_model_dir(path: Path) -> bool:
+    return (path / MODEL_INFO).is_file()
+
+
+def run_models(run_dir: Path, names: Sequence[str] = tuple(MODEL_SUBDIRS)) -> dict[str, Path]:
+    """The model directories among `names` that a pipeline run (or a folder with `<name>/`) holds."""
+    found = {}
+    for name in names:
+        for candidate in (run_dir / MODEL_SUBDIRS[name], run_dir / name):
+            if is_model_dir(candidate):
+                found[name] = candidate
+                break
+    return found
+
+
+def latest_run(pipeline_root: Path = PIPELINE_ROOT,
+               names: Sequence[str] = tuple(MODEL_SUBDIRS)) -> Path | None:
+    """The newest `toxic-filter-<timestamp>` run under pipeline_root holding every model in names."""
+    if not pipeline_root.is_dir():
+        return None
+    runs = sorted((p for p in pipeline_root.iterdir() if p.name.startswith(RUN_PREFIX)),
+                  key=lambda p: p.name, reverse=True)  # timestamps sort as text
+    return next((run for run in runs if len(run_models(run, names)) == len(names)), None)
+
+
+def resolve_model_dirs(models_dir: str | None = None, overrides: dict[str, str | None] | None = None,
+                       pipeline_root: Path = PIPELINE_ROOT,
+                       names: Sequence[str] = tuple(MODEL_SUBDIRS)) -> dict[str, Path]:
+    """Model directory per server: explicit directories, else MODELS_DIR, else the latest run.
+
+    Args:
+        models_dir: a pipeline run directory (or a folder with `lstm/` and `lora/`).
+        overrides: name -> model directory given explicitly (None: not given).
+        pipeline_root: where local runs live.
+        names: servers wanted.
+
+    Raises:
+        LaunchError: a directory is not a model directory, or no run has the models.
+    """
+    overrides = {k: v for k, v in (overrides or {}).items() if v}
+    dirs: dict[str, Path] = {}
+    for name, path in overrides.items():
+        if not is_model_dir(Path(path)):
+            raise LaunchError(f"{name}: {path} is not a model directory ({MODEL_INFO} not found)")
+        dirs[name] = Path(path)
+    missing = [n for n in names if n not in dirs]
+    if not missing:
+        return dirs
+    if models_dir:
+        found = run_models(Path(models_dir), missing)
+        absent = [n for n in missing if n not in found]
+        if absent:
+            raise LaunchError(
+                f"{models_dir} does not hold the {' and '.join(absent)} model (expected "
+                + " or ".join(f"{MODEL_SUBDIRS[n]}/{MODEL_INFO}" for n in absent) + ")")
+        return {**dirs, **found}
+    run = latest_run(pipeline_root, missing)
+    if run is None:
+        raise LaunchError(
+            f"no pipeline run under {pipeline_root} holds the {' and '.join(missing)} models: "
+            "run `make run-full` first (or `make run` for quick models on the sample), or pass "
+            "MODELS_DIR=<run dir> / LSTM_MODEL_DIR=<dir> / LORA_MODEL_DIR=<dir>")
+    return {**dirs, **run_models(run, missing)}
+
+
+def server_specs(model_dirs: dict[str, Path], ports: dict[str, int] | None = None,
+                 extra_args: dict[str, Sequence[str]] | None = None) -> list[ServerSpec]:
+    """The classifier servers for the given model directories, on their fixed ports.
+
+    Guard (8003) and caption (8004) are added the same way: `ServerSpec(name, module,
+    common.PORTS[name], ("--model_dir", ...))`.
+    """
+    ports = {**common.PORTS, **(ports or {})}
+    extra_args = extra_args or {}
+    return [ServerSpec(name, name, ports[name],
+                       ("--model_dir", str(path), *extra_args.get(name, ())), str(path))
+            for name, path in model_dirs.items()]
+
+
+# --------------------------------------------------------------------------- processes
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _pump(stream: IO[bytes], prefix: str, out: IO[str]) -> None:
+    for raw in iter(stream.readline, b""):
+        out.write(f"{prefix} | {raw.decode(errors='replace').rstrip()}\n")
+        out.flush()
+    stream.close()
+
+
+class Servers:
+    """Model server processes, started together and stopped together.
+
+    Args:
+        specs: the servers.
+        bind_address: interface they listen on.
+        log_stream: where their prefixed log lines go (None: discard them).
+        env: extra environment variables.
+    """
+
+    def __init__(self, specs: Sequence[ServerSpec], bind_address: str = common.DEFAULT_BIND_ADDRESS,
+                 log_stream: IO[str] | None = sys.stdout, env: dict[str, str] | None = None):
+        self.specs = list(specs)
+        self.bind_address = bind_address
+        self.log_stream = log_stream
+        self.env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+                    "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
+        self.procs: dict[str, subprocess.Popen] = {}
+        self._pumps: list[threading.Thread] = []
+
+    def start(self, timeout: float = STARTUP_TIMEOUT_S,
+              stop_event: threading.Event | None = None) -> None:
+        """Start every server and wait until each model is ready.
+
+        Raises:
+            LaunchError: a port is taken, a server exited, or not ready within `timeout`
+                (the servers started so far are stopped).
+        """
+        host = "127.0.0.1" if self.bind_address in ("0.0.0.0", "") else self.bind_address
+        taken = [f"{s.name} ({s.port})" for s in self.specs if not port_free(s.port, host)]
+        if taken:
+            raise LaunchError(f"port already in use: {', '.join(taken)}; stop what listens "
+                              "there (an earlier `make serve`?) or choose other ports")
+        width = max(len(s.name) for s in self.specs)
+        for spec in self.specs:
+            proc = subprocess.Popen(spec.command(self.bind_address), cwd=ROOT, env=self.env,
+                                    stdout=subprocess.PIPE if self.log_stream else subprocess.DEVNULL,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+            self.procs[spec.name] = proc
+            if self.log_stream is not None:
+                pump = threading.Thread(target=_pump, daemon=True,
+                                        args=(proc.stdout, spec.name.ljust(width), self.log_stream))
+                pump.start()
+                self._pumps.append(pump)
+        try:
+            self._wait_ready(timeout, stop_event)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_ready(self, timeout: float, stop_event: threading.Event | None) -> None:
+        import httpx
+
+        pending = {s.name: f"{s.url(self.bind_address)}/v2/models/{s.name}/ready" for s in self.specs}
+        deadline = time.monotonic() + timeout
+        while pending:
+            if stop_event is not None and stop_event.is_set():
+                raise KeyboardInterrupt
+            for name, url in list(pending.items()):
+                code = self.procs[name].poll()
+                if code is not None:
+                    raise LaunchError(f"{name} server exited with code {code} while starting "
+                                      "(its log is above)")
+                try:
+                    if httpx.get(url, timeout=2).status_code == 200:
+                        del pending[name]
+                except httpx.TransportError:
+                    pass
+            if time.monotonic() > deadline:
+                raise LaunchError(f"not ready after {timeout:.0f} s: {', '.join(pending)}")
+            if pending:
+                time.sleep(0.3)
+
+    def exited(self) -> dict[str, int]:
+        """name -> exit code of the servers that have exited."""
+        return {n: p.returncode for n, p in self.procs.items() if p.poll() is not None}
+
+    def stop(self, timeout: float = STOP_TIMEOUT_S) -> dict[str, int]:
+        """SIGTERM every server, wait for all, SIGKILL those still running after `timeout`.
+
+        Returns:
+            name -> exit code.
+        """
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        codes = {}
+        for name, proc in self.procs.items():
+            try:
+                codes[name] = proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("%s did not stop within %.0f s: killing it", name, timeout)
+                proc.kill()
+                codes[name] = proc.wait(timeout=10)
+        for pump in self._pumps:
+            pump.join(timeout=2)
+        return codes
+
+    def __enter__(self) -> Servers:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _exit_text(code: int) -> str:
+    if code < 0:  # uvicorn re-raises the signal it handled after its graceful shutdown
+        return f"stopped by {signal.Signals(-code).name}"
+    return f"exit {code}"
+
+
+# --------------------------------------------------------------------------- CLI
+def _port_override(text: str) -> tuple[str, int]:
+    name, sep, port = text.partition("=")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"expected NAME=PORT (e.g. lstm=9001), got {text!r}")
+    return name, int(port)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m serving.launch", description=__doc__.split("\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--models_dir", default=os.environ.get("MODELS_DIR") or None,
+                        help="a pipeline run directory (local_outputs/toxic-filter-<timestamp>) or "
+                             "a folder with lstm/ and lora/; default: the latest run with both "
+                             "models (env MODELS_DIR)")
+    for name in MODEL_SUBDIRS:
+        env = f"{name.upper()}_MODEL_DIR"
+        parser.add_argument(f"--{name}_model_dir", default=os.environ.get(env) or None,
+                            help=f"the {name} model directory (env {env}); overrides --models_dir")
+    parser.add_argument("--servers", default=",".join(MODEL_SUBDIRS),
+                        help="comma-separated servers to start")
+    parser.add_argument("--pipeline_root", default=str(PIPELINE_ROOT),
+                        help="where local pipeline runs are")
+    parser.add_argument("--bind_address", default=common.DEFAULT_BIND_ADDRESS,
+                        help="interface the servers listen on")
+    parser.add_argument("--port", type=_port_override, action="append", default=[],
+                        metavar="NAME=PORT", help="another port for a server (repeatable)")
+    parser.add_argument("--startup_timeout", type=float, default=STARTUP_TIMEOUT_S,
+                        help="seconds to wait for every model to be ready")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Start the servers, print their URLs, run until Ctrl-C/SIGTERM or until one exits.
+
+    Returns:
+        0 after a requested stop, 1 when a server died, 2 when they could not be started.
+    """
+    args = build_parser().parse_args(argv)
+    common.configure_logging("INFO")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per readiness probe
+    names = [n.strip() for n in args.servers.split(",") if n.strip()]
+    unknown = [n for n in names if n not in MODEL_SUBDIRS]
+    if unknown or not names:
+        log.error("unknown server %s: choose among %s", unknown, ", ".join(MODEL_SUBDIRS))
+        return 2
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log.info("%s received: stopping the servers", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return _run(args, names, stop)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _run(args: argparse.Namespace, names: list[str], stop: threading.Event) -> int:
+    try:
+        overrides = {n: getattr(args, f"{n}_model_dir") for n in names}
+        dirs = resolve_model_dirs(args.models_dir, overrides, Path(args.pipeline_root), names)
+        specs = server_specs(dirs, dict(args.port))
+        servers = Servers(specs, args.bind_address)
+        log.info("starting %s", ", ".join(f"{s.name} on port {s.port}" for s in specs))
+        servers.start(args.startup_timeout, stop_event=stop)
+    except LaunchError as exc:
+        log.error("%s", exc)
+        return 2
+    except KeyboardInterrupt:  # Ctrl-C while starting: Servers.start stopped them
+        return 0
+    width = max(len(s.name) for s in specs)
+    lines = [f"  {s.name.ljust(width)}  {s.url(args.bind_address)}   "
+             f"v1: POST /v1/models/{s.name}:predict   v2: POST /v2/models/{s.name}/infer   "
+             f"({s.source})" for s in specs]
+    print("\nModel servers ready:\n" + "\n".join(lines) + "\nCtrl-C stops them.\n", flush=True)
+    died: dict[str, int] = {}
+    while not stop.wait(0.5):
+        died = servers.exited()
+        if died:
+            log.error("server exited: %s; stopping the others", died)
+            break
+    codes = servers.stop()
+    log.info("stopped: %s", ", ".join(f"{n} ({_exit_text(c)})" for n, c in codes.items()))
+    return 1 if died else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,518 @@
+"""The lstm and lora model servers on tiny trained model directories: v1, v2, metadata, metrics,
+bad requests, micro-batching, the CLI, a real server process, a third-party v2 client and the
+`make serve` launcher."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+import numpy as np
+import pytest
+
+from components.text import join_fields
+from serving import classifier, common, launch
+from serving.batching import BatchSettings, MicroBatcher
+from tests.serving_utils import (
+    ROOT,
+    ServerProcess,
+    assert_rejected,
+    client_for,
+    free_port,
+    v1,
+    v2,
+    v2_outputs,
+    v2_request,
+)
+
+pytestmark = [
+    pytest.mark.server,
+    # kserve 0.21's v1 endpoint returns ORJSONResponse, which FastAPI 0.165 deprecates.
+    pytest.mark.filterwarnings("ignore::fastapi.exceptions.FastAPIDeprecationWarning"),
+]
+
+TEXTS = ["How do I pick a lock to get into my neighbour's house?. A dark street at night.",
+         "What is a good recipe for pancakes?"]
+SERVERS = ("lstm", "lora")
+
+
+# --------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def models(tiny_lstm_dir, tiny_lora_dir):
+    """Loaded lstm and lora models (tiny, trained by the real training code)."""
+    lstm = classifier.lstm_model(str(tiny_lstm_dir))
+    lora = classifier.lora_model(str(tiny_lora_dir), device="cpu")
+    lstm.load()
+    lora.load()
+    return {"lstm": lstm, "lora": lora}
+
+
+@pytest.fixture(scope="module")
+def client(models):
+    with client_for(*models.values()) as c:
+        yield c
+
+
+@pytest.fixture(params=SERVERS)
+def name(request):
+    return request.param
+
+
+class Spy:
+    """A predictor wrapper that records forward calls, optionally slow or failing on a text."""
+
+    def __init__(self, inner, delay: float = 0.0, fail_on: str | None = None):
+        self.inner, self.delay, self.fail_on = inner, delay, fail_on
+        self.labels, self.settings = inner.labels, inner.settings
+        self.calls: list[list[str]] = []
+
+    def predict_proba(self, texts):
+        self.calls.append(list(texts))
+        time.sleep(self.delay)
+        if self.fail_on is not None and self.fail_on in texts:
+            raise RuntimeError(f"model failed on {self.fail_on!r}")
+        return self.inner.predict_proba(texts)
+
+
+def spy_model(models, name="spy", batch=BatchSettings(8, 50.0), **spy_kw):  # noqa: B008
+    spy = Spy(models["lora"].predictor, **spy_kw)
+    model = classifier.ClassifierModel(name, lambda: spy, batch=batch)
+    model.load()
+    spy.calls.clear()  # forget the warm-up
+    return model, spy
+
+
+async def _concurrently(app, requests):
+    """POST every (path, json) at once through the ASGI app; the responses in order."""
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)  # 500s as a client sees them
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        return await asyncio.gather(*(c.post(path, json=body) for path, body in requests))
+
+
+def _app(*models):
+    return common.build_app(common.model_server(list(models)))
+
+
+# --------------------------------------------------------------------------- v1 / v2
+def test_v1_answers_labels_and_probabilities_as_the_predictor_does(client, models, name):
+    model = models[name]
+    response = v1(client, name, TEXTS)
+    assert response.status_code == 200, response.text
+    predictions = response.json()["predictions"]
+    expected = model.predictor.predict_proba(TEXTS)
+    assert len(predictions) == 2
+    for pred, row in zip(predictions, expected, strict=True):
+        assert list(pred["probabilities"]) == model.labels
+        probs = np.array(list(pred["probabilities"].values()))
+        np.testing.assert_allclose(probs, row, rtol=1e-5, atol=1e-6)
+        assert math.isclose(probs.sum(), 1.0, rel_tol=1e-4)
+        assert pred["label"] == model.labels[int(row.argmax())]
+
+
+def test_v1_object_instances_are_joined_like_the_training_text(client, models, name):
+    settings = models[name].settings
+    query, description = "how to hurt someone", "a knife on a table"
+    joined = join_fields([query, description], settings.separator)
+    by_fields = v1(client, name, [{"query": query, "image descriptions": description},
+                                  {"query": query}, {"query": query, "image descriptions": None}])
+    as_text = v1(client, name, [joined, query, query])
+    assert by_fields.status_code == 200, by_fields.text
+    assert by_fields.json() == as_text.json()
+
+
+def test_v1_accepts_json_sent_without_a_json_content_type(client):
+    response = client.post("/v1/models/lstm:predict", content=json.dumps({"instances": TEXTS}),
+                           headers={"content-type": "application/x-www-form-urlencoded"})
+    assert len(response.json()["predictions"]) == 2
+
+
+def test_v2_answers_label_and_probability_tensors(client, models, name):
+    model = models[name]
+    response = v2(client, name, {"text": TEXTS}, id="r-1")
+    body = response.json()
+    outputs = v2_outputs(response)
+    shapes = {o["name"]: (o["datatype"], o["shape"]) for o in body["outputs"]}
+    assert shapes == {"label": ("BYTES", [2]), "probabilities": ("FP32", [2, len(model.labels)])}
+    probs = np.array(outputs["probabilities"], dtype=np.float32).reshape(2, -1)
+    np.testing.assert_allclose(probs, model.predictor.predict_proba(TEXTS), rtol=1e-5, atol=1e-6)
+    assert outputs["label"] == [model.labels[i] for i in probs.argmax(axis=1)]
+    assert json.loads(body["parameters"]["labels"]) == model.labels
+    assert (body["id"], body["model_name"]) == ("r-1", name)
+
+
+def test_v2_accepts_n_by_1_text_tensors_and_requested_outputs(client, name):
+    body = {"inputs": [{"name": "text", "shape": [2, 1], "datatype": "BYTES",
+                        "data": [[TEXTS[0]], [TEXTS[1]]]}],
+            "outputs": [{"name": "label"}]}
+    response = client.post(f"/v2/models/{name}/infer", json=body)
+    assert list(v2_outputs(response)) == ["label"]
+
+
+def test_long_texts_are_truncated_not_rejected(client, name):
+    long_text = " ".join(["pancakes", "knife", "street"] * 4_000)  # 66k chars: >> max_length
+    text_only_symbols = "😀 ### !!!"  # cleans to almost nothing
+    response = v1(client, name, [long_text, text_only_symbols, TEXTS[0]])
+    assert response.status_code == 200, response.text
+    assert len(response.json()["predictions"]) == 3
+
+
+def test_metadata_readiness_and_metrics(client, models, name):
+    meta = client.get(f"/v2/models/{name}").json()
+    assert meta["name"] == name
+    assert meta["inputs"] == [{"name": "text", "datatype": "BYTES", "shape": [-1]}]
+    assert meta["outputs"] == [
+        {"name": "label", "datatype": "BYTES", "shape": [-1]},
+        {"name": "probabilities", "datatype": "FP32", "shape": [-1, len(models[name].labels)]}]
+    assert client.get(f"/v2/models/{name}/ready").json() == {"name": name, "ready": True}
+    assert client.get(f"/v1/models/{name}").json() == {"name": name, "ready": True}
+    v1(client, name, ["counted"])
+    metrics = client.get("/metrics").text
+    assert f'request_predict_seconds_count{{model_name="{name}"}}' in metrics
+    assert f'toxic_filter_batch_size_count{{model_name="{name}"}}' in metrics
+
+
+# --------------------------------------------------------------------------- bad requests
+BAD_REQUESTS = [
+    # (protocol, body, status, fragment of the message)
+    ("v1", b'{"instances": ["unclosed', 400, "Unrecognized request format"),
+    ("v1", b"", 400, "Unrecognized request format"),
+    ("v1", [TEXTS[0]], 400, "expected a JSON object"),
+    ("v1", {"inputs": TEXTS}, 400, 'an "instances" list, found keys: inputs'),
+    ("v1", {"instances": TEXTS[0]}, 400, 'expected "instances" to be a list'),
+    ("v1", {"instances": []}, 400, "at least one"),
+    ("v1", {"instances": [TEXTS[0], 3]}, 400, "instances[1]: expected a string or an object"),
+    ("v1", {"instances": [None]}, 400, "instances[0]: expected a string or an object"),
+    ("v1", {"instances": [["nested"]]}, 400, "expected a string or an object"),
+    ("v1", {"instances": [""]}, 400, "instances[0]: expected a non-empty text"),
+    ("v1", {"instances": ["  \n "]}, 400, "expected a non-empty text"),
+    ("v1", {"instances": [{"prompt": "x"}]}, 400, "unknown key 'prompt', expected keys among "
+                                                  "'query', 'image descriptions'"),
+    ("v1", {"instances": [{"query": 3}]}, 400, "instances[0]['query']: expected a string"),
+    ("v1", {"instances": [{"query": " ", "image descriptions": ""}]}, 400,
+     "expected a non-empty text in at least one of"),
+    ("v1", {"instances": ["x" * 1_000_000]}, 400, "1000000 characters, this server accepts at most"),
+    ("v1", {"instances": ["a text"] * 10_000}, 400, "too many instances: 10000"),
+    ("v2", b'{"inputs": [', 422, "JSON decode error"),
+    ("v2", {"instances": TEXTS}, 422, "Field required"),
+    ("v2", v2_request({"text": [1, 2]}), 400, "expected a string element"),
+    ("v2", v2_request({"text": ["a"]}, datatype="FP32"), 400, "expected datatype BYTES, got FP32"),
+    ("v2", {"inputs": [{"name": "text", "shape": [1, 2], "datatype": "BYTES",
+                        "data": [["a", "b"]]}]}, 400, "expected shape [N] or [N, 1], got [1, 2]"),
+    ("v2", {"inputs": [{"name": "text", "shape": [3], "datatype": "BYTES", "data": ["a"]}]},
+     400, "shape [3] needs 3 elements, data holds 1"),
+    ("v2", v2_request({"prompt": ["a"]}), 400, "unknown input tensor 'prompt'"),
+    ("v2", v2_request({"text": [""]}), 400, "expected a non-empty text"),
+    ("v2", v2_request({"text": ["x" * 1_000_000]}), 400, "1000000 characters"),
+    ("v2", v2_request({"text": ["a"] * 10_000}), 400, "too many input 'text' rows: 10000"),
+]
+
+
+@pytest.mark.parametrize(("protocol", "body", "status", "fragment"), BAD_REQUESTS,
+                         ids=[f"{p}-{i}" for i, (p, *_) in enumerate(BAD_REQUESTS)])
+def test_bad_requests_get_4xx_and_the_server_keeps_serving(client, name, protocol, body, status,
+                                                           fragment):
+    path = f"/v1/models/{name}:predict" if protocol == "v1" else f"/v2/models/{name}/infer"
+    if isinstance(body, bytes):
+        response = client.post(path, content=body, headers={"content-type": "application/json"})
+    else:
+        response = client.post(path, json=body)
+    assert_rejected(response, fragment, status=status)
+    assert v1(client, name, [TEXTS[1]]).status_code == 200
+
+
+def test_limits_are_configurable(tiny_lstm_dir, tiny_lora_dir):
+    limits = common.RequestLimits(max_instances=2, max_text_chars=30, max_total_chars=40)
+    model = classifier.lora_model(str(tiny_lora_dir), name="small", limits=limits, device="cpu")
+    with client_for(model) as c:
+        assert_rejected(v1(c, "small", ["a", "b", "c"]), "at most 2 per request")
+        assert_rejected(v1(c, "small", ["x" * 31]), "31 characters, this server accepts at most 30")
+        assert_rejected(v1(c, "small", ["x" * 25, "y" * 25]), "50 characters of text")
+        assert_rejected(v1(c, "small", [{"query": "x" * 20, "image descriptions": "y" * 20}]),
+                        "42 characters")  # joined with ". "
+        assert v1(c, "small", ["fine", "too"]).status_code == 200
+
+
+# --------------------------------------------------------------------------- batching
+def test_concurrent_requests_share_one_forward_pass(models):
+    model, spy = spy_model(models)
+    requests = [("/v1/models/spy:predict", {"instances": [t]}) for t in TEXTS * 3]
+    responses = asyncio.run(_concurrently(_app(model), requests))
+    assert [r.status_code for r in responses] == [200] * 6
+    assert len(spy.calls) < 6, spy.calls  # merged
+    assert sorted(t for call in spy.calls for t in call) == sorted(TEXTS * 3)
+    alone = models["lora"].predictor.predict_proba(TEXTS)
+    for r, text in zip(responses, TEXTS * 3, strict=True):
+        row = alone[TEXTS.index(text)]
+        got = list(r.json()["predictions"][0]["probabilities"].values())
+        np.testing.assert_allclose(got, row, rtol=1e-4, atol=1e-5)
+
+
+def test_a_request_is_never_split_and_batches_respect_the_size(models):
+    model, spy = spy_model(models, batch=BatchSettings(4, 50.0))
+    sizes = [3, 3, 6, 1]
+    requests = [("/v1/models/spy:predict", {"instances": [f"text {n} {i}" for i in range(n)]})
+                for n in sizes]
+    responses = asyncio.run(_concurrently(_app(model), requests))
+    assert [len(r.json()["predictions"]) for r in responses] == sizes
+    for call in spy.calls:
+        assert len(call) <= 4 or len(call) == 6, spy.calls  # only the 6-text request runs alone
+        requests_in_call = {t.split()[1] for t in call}
+        for n in requests_in_call:  # every request's texts are all in one call
+            assert sum(t.split()[1] == n for t in call) == int(n), spy.calls
+
+
+def test_batch_size_1_runs_one_request_per_forward_pass(models):
+    model, spy = spy_model(models, batch=BatchSettings(1, 50.0))
+    requests = [("/v1/models/spy:predict", {"instances": [t]}) for t in TEXTS * 2]
+    responses = asyncio.run(_concurrently(_app(model), requests))
+    assert all(r.status_code == 200 for r in responses)
+    assert [len(c) for c in spy.calls] == [1, 1, 1, 1]
+
+
+def test_a_failing_forward_pass_fails_only_its_request_and_the_worker_survives(models):
+    model, spy = spy_model(models, fail_on="poison")
+    requests = [("/v1/models/spy:predict", {"instances": [t]})
+                for t in ["fine one", "poison", "fine two"]]
+    app = _app(model)
+    responses = asyncio.run(_concurrently(app, requests))
+    assert [r.status_code for r in responses] == [200, 500, 200]
+    assert "model failed on 'poison'" in responses[1].json()["error"]
+    assert len(spy.calls[0]) == 3  # merged first, then each request alone
+    again = asyncio.run(_concurrently(app, [("/v1/models/spy:predict", {"instances": ["ok"]})]))
+    assert again[0].status_code == 200
+
+
+def test_health_checks_answer_while_a_batch_runs(models):
+    model, _ = spy_model(models, delay=1.5)
+    app = _app(model)
+
+    async def scenario():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+            predict = asyncio.create_task(
+                c.post("/v1/models/spy:predict", json={"instances": ["slow"]}))
+            await asyncio.sleep(0.3)
+            start = time.perf_counter()
+            ready = await c.get("/v2/models/spy/ready")
+            probe_s = time.perf_counter() - start
+            assert not predict.done()
+            return ready.status_code, probe_s, (await predict).status_code
+
+    status, probe_s, predicted = asyncio.run(scenario())
+    assert (status, predicted) == (200, 200)
+    assert probe_s < 0.5, f"readiness took {probe_s:.2f} s during inference"
+
+
+def test_micro_batcher_waits_at_most_max_wait_and_skips_cancelled_requests():
+    calls = []
+
+    def fn(items):
+        calls.append(list(items))
+        return [x * 2 for x in items]
+
+    async def scenario():
+        batcher = MicroBatcher(fn, BatchSettings(max_batch_size=10, max_wait_ms=30), "unit")
+        start = time.perf_counter()
+        assert await batcher.submit([1]) == [2]  # alone: waits out max_wait, no longer
+        alone_s = time.perf_counter() - start
+        doomed = asyncio.create_task(batcher.submit([100]))
+        results = asyncio.gather(batcher.submit([1, 2]), batcher.submit([3]))
+        await asyncio.sleep(0)
+        doomed.cancel()
+        return alone_s, await results, batcher.forward_calls
+
+    alone_s, results, forward_calls = asyncio.run(scenario())
+    assert 0.025 < alone_s < 0.5
+    assert results == [[2, 4], [6]]
+    assert (forward_calls, calls[-1]) == (2, [1, 2, 3])  # the cancelled request never ran
+
+
+def test_micro_batcher_with_no_wait_merges_what_queues_during_a_forward_pass():
+    calls = []
+
+    def fn(items):
+        calls.append(list(items))
+        time.sleep(0.05)
+        return items
+
+    async def scenario():
+        batcher = MicroBatcher(fn, BatchSettings(max_batch_size=8, max_wait_ms=0), "unit")
+        return await asyncio.gather(*(batcher.submit([i]) for i in range(5)))
+
+    assert asyncio.run(scenario()) == [[i] for i in range(5)]
+    assert calls[0] == [0, 1, 2, 3, 4] or len(calls) <= 2, calls  # queued ones go together
+
+
+def test_batch_settings_are_checked():
+    with pytest.raises(ValueError, match="max_batch_size"):
+        BatchSettings(max_batch_size=0)
+    with pytest.raises(ValueError, match="max_wait_ms"):
+        BatchSettings(max_wait_ms=-1)
+
+
+# --------------------------------------------------------------------------- CLI
+@pytest.mark.parametrize(("server", "port", "size", "wait"), [("lstm", 8001, 64, 0.0),
+                                                               ("lora", 8002, 32, 2.0)])
+def test_cli_extends_kserve_with_fixed_ports_loopback_and_batching(server, port, size, wait):
+    parser = classifier.build_parser(server)
+    args = common.parse_args(parser, ["--model_dir", "/m"])
+    assert (args.http_port, args.model_name, args.bind_address) == (port, server, "127.0.0.1")
+    assert (args.max_batch_size, args.max_batch_wait_ms, args.enable_grpc) == (size, wait, False)
+    args = common.parse_args(parser, ["--model_dir", "/m", "--max_batch_size", "1",
+                                      "--max_batch_wait_ms", "0", "--max_instances", "9",
+                                      "--enable_latency_logging", "false"])
+    model = classifier.make_model(server, args) if server == "lstm" else None
+    assert (args.max_batch_size, args.max_batch_wait_ms) == (1, 0.0)
+    assert model is None or (model.batch_settings, model.limits.max_instances) == (
+        BatchSettings(1, 0.0), 9)
+
+
+@pytest.mark.parametrize("argv", [["--model_dir", "/m", "--max_batch_size", "0"],
+                                  ["--model_dir", "/m", "--max_batch_wait_ms", "-1"],
+                                  ["--max_batch_size", "4"]])
+def test_cli_rejects_bad_flags(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        common.parse_args(classifier.build_parser("lora"), argv)
+    assert exc.value.code == 2
+    assert "error" in capsys.readouterr().err
+
+
+def test_a_wrong_model_directory_exits_2_with_a_message(tiny_lstm_dir, caplog):
+    assert classifier.main("lora", ["--model_dir", str(tiny_lstm_dir), "--torch_threads", "0"]) == 2
+    assert "holds a 'lstm' model, expected 'lora'" in caplog.text
+
+
+# --------------------------------------------------------------------------- real process
+@pytest.mark.slow
+def test_real_lora_server_process_with_a_third_party_v2_client(tiny_lora_dir, models):
+    """`python -m serving.lora` on a free 127.0.0.1 port, called over HTTP by httpx (v1) and by
+    Triton's client (v2, binary tensors), which nobody here wrote."""
+    import tritonclient.http as triton
+
+    labels = models["lora"].labels
+    expected = models["lora"].predictor.predict_proba(TEXTS)
+    with ServerProcess("lora", ["--model_dir", str(tiny_lora_dir), "--max_batch_wait_ms", "1"],
+                       model_name="lora") as server:
+        from tests.serving_utils import listening_addresses
+
+        assert {ip for ip, _ in listening_addresses(server.proc.pid)} == {"127.0.0.1"}
+        answer = httpx.post(f"{server.url}/v1/models/lora:predict", json={"instances": TEXTS})
+        assert [p["label"] for p in answer.json()["predictions"]] == [
+            labels[i] for i in expected.argmax(axis=1)]
+        bad = httpx.post(f"{server.url}/v1/models/lora:predict", json={"instances": [""]})
+        assert_rejected(bad, "non-empty text")
+
+        client = triton.InferenceServerClient(url=server.url.removeprefix("http://"))
+        assert client.is_model_ready("lora")
+        meta = client.get_model_metadata("lora")
+        assert [o["name"] for o in meta["outputs"]] == ["label", "probabilities"]
+        text = triton.InferInput("text", [len(TEXTS)], "BYTES")
+        text.set_data_from_numpy(np.array([t.encode() for t in TEXTS], dtype=np.object_),
+                                 binary_data=True)
+        result = client.infer("lora", [text], outputs=[
+            triton.InferRequestedOutput("label", binary_data=False),
+            triton.InferRequestedOutput("probabilities", binary_data=True)])
+        probs = result.as_numpy("probabilities")
+        assert probs.shape == (2, len(labels)) and probs.dtype == np.float32
+        np.testing.assert_allclose(probs, expected, rtol=1e-4, atol=1e-5)
+        assert [x.decode() if isinstance(x, bytes) else x for x in result.as_numpy("label")] == [
+            labels[i] for i in expected.argmax(axis=1)]
+        assert json.loads(result.get_response()["parameters"]["labels"]) == labels
+        with pytest.raises(Exception, match="expected datatype BYTES"):
+            wrong = triton.InferInput("text", [1], "FP32")
+            wrong.set_data_from_numpy(np.array([1.0], dtype=np.float32))
+            client.infer("lora", [wrong])
+        assert client.is_server_live()
+        assert server.stop() in (0, -signal.SIGTERM)
+
+
+# --------------------------------------------------------------------------- make serve
+def test_resolve_model_dirs_finds_the_latest_complete_run(tmp_path, tiny_lstm_dir, tiny_lora_dir):
+    def run(name, *models):
+        for model in models:
+            target = tmp_path / name / launch.MODEL_SUBDIRS[model]
+            target.parent.mkdir(parents=True)
+            target.symlink_to({"lstm": tiny_lstm_dir, "lora": tiny_lora_dir}[model])
+        return tmp_path / name
+
+    with pytest.raises(launch.LaunchError, match="run `make run-full` first"):
+        launch.resolve_model_dirs(pipeline_root=tmp_path)
+    old = run("toxic-filter-2026-01-01-00-00-00-000001", "lstm", "lora")
+    run("toxic-filter-2026-02-01-00-00-00-000001", "lstm")  # newer, lora missing
+    run("other-pipeline-2027-01-01-00-00-00-000001", "lstm", "lora")
+    dirs = launch.resolve_model_dirs(pipeline_root=tmp_path)
+    assert dirs == {n: old / launch.MODEL_SUBDIRS[n] for n in ("lstm", "lora")}
+    assert launch.resolve_model_dirs(str(old), pipeline_root=tmp_path / "none") == dirs
+    assert launch.resolve_model_dirs(None, {"lstm": str(tiny_lstm_dir)}, tmp_path / "none",
+                                     ["lstm"]) == {"lstm": tiny_lstm_dir}
+    with pytest.raises(launch.LaunchError, match="does not hold the lora"):
+        launch.resolve_model_dirs(str(tmp_path / "toxic-filter-2026-02-01-00-00-00-000001"))
+    with pytest.raises(launch.LaunchError, match="is not a model directory"):
+        launch.resolve_model_dirs(None, {"lora": str(tmp_path)})
+
+
+def test_launch_without_models_says_what_to_do(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "serving.launch", "--pipeline_root",
+                           str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert proc.returncode == 2, proc.stderr
+    assert "run `make run-full` first" in proc.stderr
+
+
+def test_launch_refuses_a_port_in_use(tiny_lstm_dir):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        servers = launch.Servers(launch.server_specs({"lstm": tiny_lstm_dir}, {"lstm": port}))
+        with pytest.raises(launch.LaunchError, match=f"port already in use: lstm \\({port}\\)"):
+            servers.start()
+        assert servers.procs == {}
+
+
+@pytest.mark.slow
+def test_launch_serves_both_models_and_stops_them_on_ctrl_c(tiny_lstm_dir, tiny_lora_dir):
+    """What `make serve` runs: both servers on their ports, URLs printed, Ctrl-C stops all."""
+    ports = {"lstm": free_port(), "lora": free_port()}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "serving.launch", "--lstm_model_dir", str(tiny_lstm_dir),
+         "--lora_model_dir", str(tiny_lora_dir), *(f"--port={n}={p}" for n, p in ports.items())],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    ready = threading.Event()
+
+    def read():
+        for line in proc.stdout:
+            lines.append(line)
+            if "Ctrl-C stops them" in line:
+                ready.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        assert ready.wait(180), "".join(lines[-40:])
+        for name, port in ports.items():
+            assert f"http://127.0.0.1:{port}" in "".join(lines)
+            answer = httpx.post(f"http://127.0.0.1:{port}/v1/models/{name}:predict",
+                                json={"instances": TEXTS})
+            assert answer.status_code == 200, answer.text
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 0, "".join(lines[-40:])
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    reader.join(timeout=5)
+    output = "".join(lines)
+    assert "lstm | " in output and "lora | " in output  # prefixed server logs
+    assert "stopped: lstm (stopped by SIGTERM), lora (stopped by SIGTERM)" in output
+    for port in ports.values():
+        assert launch.port_free(port)
