@@ -16,21 +16,22 @@ import time
 import httpx
 import numpy as np
 import pytest
-
-from components.text import join_fields
-from serving import classifier, common, launch
-from serving.batching import BatchSettings, MicroBatcher
-from tests.serving_utils import (
+from serving_utils import (
     ROOT,
     ServerProcess,
     assert_rejected,
     client_for,
     free_port,
+    listening_addresses,
     v1,
     v2,
     v2_outputs,
     v2_request,
 )
+
+from components.text import join_fields
+from serving import classifier, common, launch
+from serving.batching import BatchSettings, MicroBatcher
 
 pytestmark = [
     pytest.mark.server,
@@ -82,10 +83,15 @@ class Spy:
 
 
 def spy_model(models, name="spy", batch=BatchSettings(8, 50.0), **spy_kw):  # noqa: B008
-    spy = Spy(models["lora"].predictor, **spy_kw)
+    """A model over a Spy of the tiny lora predictor, in the "under load" state (it waits up to
+    the batch wait for company from the first request on)."""
+    spy = Spy(models["lora"].predictor)
     model = classifier.ClassifierModel(name, lambda: spy, batch=batch)
     model.load()
+    model.batcher.under_load = True
     spy.calls.clear()  # forget the warm-up
+    for key, value in spy_kw.items():  # slow / failing from now on
+        setattr(spy, key, value)
     return model, spy
 
 
@@ -284,7 +290,8 @@ def test_a_failing_forward_pass_fails_only_its_request_and_the_worker_survives(m
     responses = asyncio.run(_concurrently(app, requests))
     assert [r.status_code for r in responses] == [200, 500, 200]
     assert "model failed on 'poison'" in responses[1].json()["error"]
-    assert len(spy.calls[0]) == 3  # merged first, then each request alone
+    assert sorted(spy.calls[0]) == ["fine one", "fine two", "poison"]  # merged first,
+    assert sorted(spy.calls[1:]) == [["fine one"], ["fine two"], ["poison"]]  # then alone
     again = asyncio.run(_concurrently(app, [("/v1/models/spy:predict", {"instances": ["ok"]})]))
     assert again[0].status_code == 200
 
@@ -310,28 +317,54 @@ def test_health_checks_answer_while_a_batch_runs(models):
     assert probe_s < 0.5, f"readiness took {probe_s:.2f} s during inference"
 
 
-def test_micro_batcher_waits_at_most_max_wait_and_skips_cancelled_requests():
+def test_micro_batcher_waits_only_under_load_and_runs_full_batches_at_once():
     calls = []
 
     def fn(items):
         calls.append(list(items))
         return [x * 2 for x in items]
 
-    async def scenario():
-        batcher = MicroBatcher(fn, BatchSettings(max_batch_size=10, max_wait_ms=30), "unit")
+    async def timed(awaitable):
         start = time.perf_counter()
-        assert await batcher.submit([1]) == [2]  # alone: waits out max_wait, no longer
-        alone_s = time.perf_counter() - start
+        return await awaitable, time.perf_counter() - start
+
+    async def scenario():
+        batcher = MicroBatcher(fn, BatchSettings(max_batch_size=4, max_wait_ms=300), "unit")
+        alone = await timed(batcher.submit([1]))  # an isolated request does not wait
+        assert await asyncio.gather(batcher.submit([1]), batcher.submit([2])) == [[2], [4]]
+        assert batcher.under_load  # that batch merged two requests
+        full = await timed(asyncio.gather(batcher.submit([1, 2]), batcher.submit([3, 4])))
+        waited = await timed(batcher.submit([7]))  # under load, alone: waits out max_wait
+        return alone, full, waited
+
+    (alone, alone_s), (full, full_s), (waited, waited_s) = asyncio.run(scenario())
+    assert (alone, full, waited) == ([2], [[2, 4], [6, 8]], [14])
+    assert alone_s < 0.2
+    assert full_s < 0.2  # a full batch runs at once
+    assert 0.29 < waited_s < 1.0
+    assert calls == [[1], [1, 2], [1, 2, 3, 4], [7]]
+
+
+def test_micro_batcher_skips_requests_cancelled_while_queued():
+    calls = []
+
+    def fn(items):
+        calls.append(list(items))
+        time.sleep(0.1)
+        return items
+
+    async def scenario():
+        batcher = MicroBatcher(fn, BatchSettings(max_batch_size=8, max_wait_ms=0), "unit")
+        busy = asyncio.create_task(batcher.submit([1]))
+        await asyncio.sleep(0.03)  # the worker is inside fn now
         doomed = asyncio.create_task(batcher.submit([100]))
-        results = asyncio.gather(batcher.submit([1, 2]), batcher.submit([3]))
         await asyncio.sleep(0)
         doomed.cancel()
-        return alone_s, await results, batcher.forward_calls
+        after = await batcher.submit([2])
+        return await busy, after, doomed.cancelled()
 
-    alone_s, results, forward_calls = asyncio.run(scenario())
-    assert 0.025 < alone_s < 0.5
-    assert results == [[2, 4], [6]]
-    assert (forward_calls, calls[-1]) == (2, [1, 2, 3])  # the cancelled request never ran
+    assert asyncio.run(scenario()) == ([1], [2], True)
+    assert calls == [[1], [2]]
 
 
 def test_micro_batcher_with_no_wait_merges_what_queues_during_a_forward_pass():
@@ -348,6 +381,25 @@ def test_micro_batcher_with_no_wait_merges_what_queues_during_a_forward_pass():
 
     assert asyncio.run(scenario()) == [[i] for i in range(5)]
     assert calls[0] == [0, 1, 2, 3, 4] or len(calls) <= 2, calls  # queued ones go together
+
+
+def test_length_sorted_sub_batches_keep_the_request_order(models):
+    assert classifier.length_sorted_chunks(["ccc", "a", "bb", "dddd", "e"], 2) == [
+        [1, 4], [2, 0], [3]]
+    spy = Spy(models["lora"].predictor)
+    model = classifier.ClassifierModel("sub", lambda: spy, sub_batch_size=2)
+    model.load()
+    spy.calls.clear()
+    texts = ["a much longer text about locks, keys and doors at night", "short", "mid size text",
+             "tiny", "another fairly long text about cooking pancakes"]
+    with client_for(model) as c:
+        predictions = v1(c, "sub", texts).json()["predictions"]
+    assert [len(call) for call in spy.calls] == [2, 2, 1]
+    assert spy.calls[0] == ["tiny", "short"]  # the shortest texts run together
+    for text, pred in zip(texts, predictions, strict=True):
+        alone = models["lora"].predictor.predict_proba([text])[0]
+        np.testing.assert_allclose(list(pred["probabilities"].values()), alone, rtol=1e-4,
+                                   atol=1e-5)
 
 
 def test_batch_settings_are_checked():
@@ -400,8 +452,6 @@ def test_real_lora_server_process_with_a_third_party_v2_client(tiny_lora_dir, mo
     expected = models["lora"].predictor.predict_proba(TEXTS)
     with ServerProcess("lora", ["--model_dir", str(tiny_lora_dir), "--max_batch_wait_ms", "1"],
                        model_name="lora") as server:
-        from tests.serving_utils import listening_addresses
-
         assert {ip for ip, _ in listening_addresses(server.proc.pid)} == {"127.0.0.1"}
         answer = httpx.post(f"{server.url}/v1/models/lora:predict", json={"instances": TEXTS})
         assert [p["label"] for p in answer.json()["predictions"]] == [
