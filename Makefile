@@ -12,8 +12,15 @@ ARGS ?=
 PYTEST_ARGS ?=
 REGISTRY ?= ghcr.io/toxic-filter
 TAG ?= 0.1.0
+# Model directories for serve / bench-serve: a run dir, or one dir per model (default: latest run)
+MODELS_DIR ?=
+LSTM_MODEL_DIR ?=
+LORA_MODEL_DIR ?=
+MODEL_DIR_ARGS = --pipeline_root $(PIPELINE_ROOT) $(if $(MODELS_DIR),--models_dir "$(MODELS_DIR)") \
+	$(if $(LSTM_MODEL_DIR),--lstm_model_dir "$(LSTM_MODEL_DIR)") \
+	$(if $(LORA_MODEL_DIR),--lora_model_dir "$(LORA_MODEL_DIR)")
 
-.PHONY: help setup run run-full test test-fast lint compile images clean
+.PHONY: help setup run run-full serve bench-serve test test-fast lint compile images clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -38,6 +45,12 @@ run: setup ## run the pipeline with kfp.local on DATA (default: the sample datas
 
 run-full: ## run the pipeline on the full dataset in ../shared/data
 	$(MAKE) run DATA=../shared/data/toxic_data.csv
+
+serve: setup ## serve lstm (127.0.0.1:8001) + lora (:8002) from the latest run (or MODELS_DIR=); Ctrl-C stops
+	$(PY) -m serving.launch $(MODEL_DIR_ARGS)
+
+bench-serve: setup ## latency/throughput of the lstm + lora servers vs the raw model (~3 min; MODELS_DIR=)
+	$(PY) -m benchmarks.bench_serve $(MODEL_DIR_ARGS)
 
 test: setup ## run every test (unit, component, pipeline, server)
 	$(PY) -m pytest $(PYTEST_ARGS)

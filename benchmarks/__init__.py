@@ -1,0 +1,1 @@
+"""Benchmarks (run with `make bench-serve`; not part of the tests)."""
