@@ -1,20 +1,21 @@
 """`make bench-serve`: latency and throughput of the lstm and lora servers against the raw forward pass.
 
-    python -m benchmarks.bench_serve [--models_dir RUN_DIR] [--duration 6] [--data CSV]
+    python -m benchmarks.bench_serve [--models_dir RUN_DIR] [--duration 5] [--data CSV]
 
 For each model it measures, in one run on this machine:
-- raw: `predictor.predict_proba([text])` in this process, one text at a time (the baseline);
-- the server (`python -m serving.<model>` with its default flags, a real process on 127.0.0.1)
+- raw: `predictor.predict_proba([text])` in this process, one text at a time (the baseline),
+  before and after the server measurements;
+- the server as `make serve` runs it (`python -m serving.<model>`, a real process on 127.0.0.1)
   driven over HTTP (v1, one text per request) by closed-loop clients at concurrency 1, 8, 32;
-- for lora (and lstm) at concurrency 32: the same server with batching off
-  (`--max_batch_size 1`), in alternating rounds with the batched server so that both see the
-  same machine noise.
+- variants at concurrency 32 (VARIANTS: batching off with `--max_batch_size 1`; for lora also
+  `--torch_threads 2`), in rounds that alternate with the default server so that every variant
+  sees the same machine noise;
+- the serving floor: a no-op model behind the same server code (benchmarks.noop_server).
 Prompts are the real dataset's (`query` + ". " + `image descriptions`), read from
 ../shared/data/toxic_data.csv (never copied into the repository).
 
-Results: a table on stdout, JSON + Markdown in bench_results/, and the Benchmarks section of
-docs/serving.md (between the bench-serve markers).
-"""
+Results: a table on stdout, JSON + Markdown in bench_results/, and the block between the
+bench-serve markers in docs/serving.md."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ import logging
 import os
 import platform
 import random
+import socket
 import statistics
 import sys
 import time
@@ -36,15 +38,9 @@ from typing import Any
 
 import numpy as np
 
+from components.model_info import load_model_info
 from serving import classifier, common
-from serving.launch import (
-    PIPELINE_ROOT,
-    LaunchError,
-    Servers,
-    ServerSpec,
-    port_free,
-    resolve_model_dirs,
-)
+from serving.launch import PIPELINE_ROOT, LaunchError, Servers, ServerSpec, resolve_model_dirs
 
 log = logging.getLogger("benchmarks.bench_serve")
 
@@ -55,11 +51,23 @@ DOC = ROOT / "docs" / "serving.md"
 DOC_START = "<!-- bench-serve:start (written by `make bench-serve`) -->"
 DOC_END = "<!-- bench-serve:end -->"
 CONCURRENCY = (1, 8, 32)
-DURATION_S = 6.0  # measured seconds per level
+DURATION_S = 5.0  # measured seconds per level
 WARMUP_S = 1.0  # requests in the first second of a level are not counted
 ROUNDS = 2  # alternating batched/unbatched rounds at the highest concurrency
 PROMPTS = 512
-BENCH_PORTS = {"lstm": 18001, "lora": 18002, "lstm-unbatched": 18011, "lora-unbatched": 18012}
+DEFAULT = "default"  # the server as `make serve` runs it
+# Server variants measured at the top concurrency (flags added to the default command line), and
+# the batched/unbatched pairs whose throughput ratio is the batching gain.
+VARIANTS: dict[str, dict[str, tuple[str, ...]]] = {
+    "lstm": {"unbatched": ("--max_batch_size", "1")},
+    "lora": {"unbatched": ("--max_batch_size", "1"),
+             "torch_threads=2": ("--torch_threads", "2"),
+             "torch_threads=2 unbatched": ("--torch_threads", "2", "--max_batch_size", "1")},
+}
+GAINS: dict[str, list[tuple[str, str]]] = {
+    "lstm": [(DEFAULT, "unbatched")],
+    "lora": [(DEFAULT, "unbatched"), ("torch_threads=2", "torch_threads=2 unbatched")],
+}
 TARGET_C1_RATIO = 1.5  # server p50 at concurrency 1 within 1.5x of the raw forward
 TARGET_BATCH_GAIN = 2.0  # lora batched >= 2x unbatched throughput at concurrency 32
 
@@ -99,7 +107,7 @@ def load_prompts(path: Path, n: int = PROMPTS, seed: int = 0) -> list[str]:
 
 
 # --------------------------------------------------------------------------- raw baseline
-def raw_level(name: str, predictor: Any, prompts: Sequence[str], duration: float) -> Level:
+def raw_level(model: str, predictor: Any, prompts: Sequence[str], duration: float) -> Level:
     """predict_proba([text]) back to back in this process, for `duration` seconds."""
     for text in prompts[:20]:  # warm-up
         predictor.predict_proba([text])
@@ -111,7 +119,7 @@ def raw_level(name: str, predictor: Any, prompts: Sequence[str], duration: float
         predictor.predict_proba([prompts[i % len(prompts)]])
         latencies.append(time.perf_counter() - t0)
         i += 1
-    return Level(f"{name} raw", 1, latencies, time.perf_counter() - start)
+    return Level("raw", 1, latencies, time.perf_counter() - start)
 
 
 def load_predictor(model: str, model_dir: Path) -> Any:
@@ -156,7 +164,7 @@ async def http_level(name: str, url: str, model: str, prompts: Sequence[str], co
             t1 = loop.time()
             if not ok:
                 errors += 1
-            elif t0 >= measure_from and t1 <= stop_at:
+            elif measure_from <= t1 <= stop_at:  # completions in the window: throughput
                 latencies.append(t1 - t0)
 
     connector = aiohttp.TCPConnector(limit=concurrency)
@@ -171,53 +179,81 @@ def drive(*args: Any, **kwargs: Any) -> Level:
 
 
 # --------------------------------------------------------------------------- benchmark
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def bench_floor(prompts: Sequence[str], duration: float, concurrency: Sequence[int]) -> list[dict]:
+    """The no-op model server (benchmarks.noop_server): what serving costs without a model."""
+    spec = ServerSpec("noop", "benchmarks.noop_server", free_port(), ("--model_dir", "none"))
+    log.info("serving floor: no-op model server")
+    with Servers([spec], log_stream=None):
+        levels = [drive("noop server", spec.url(), "noop", prompts, c, duration)
+                  for c in (min(concurrency), max(concurrency))]
+    for lv in levels:
+        log.info("  %s", lv.summary())
+    return [lv.summary() for lv in levels]
+
+
 def bench_model(model: str, model_dir: Path, prompts: Sequence[str], duration: float,
                 rounds: int, concurrency: Sequence[int]) -> dict[str, Any]:
-    """Raw baseline, server at each concurrency, batched vs unbatched at the highest."""
+    """Raw baseline; the default server at each concurrency; every variant (unbatched...) at the
+    top concurrency, in rounds that alternate with the default server."""
     top = max(concurrency)
-    specs = [ServerSpec(model, model, BENCH_PORTS[model], ("--model_dir", str(model_dir))),
-             ServerSpec(f"{model}-unbatched", model, BENCH_PORTS[f"{model}-unbatched"],
-                        ("--model_dir", str(model_dir), "--max_batch_size", "1"))]
+    info = load_model_info(model_dir)
+    if (info.get("train_rows") or 0) < 1000:
+        log.warning("%s: %s was trained on %s rows only: for the real numbers benchmark the "
+                    "full-data models (`make run-full`, then MODELS_DIR=<that run>)", model,
+                    model_dir, info.get("train_rows"))
+    variants = {DEFAULT: (), **VARIANTS[model]}
+    specs = {name: ServerSpec(model, f"serving.{model}", free_port(),
+                              ("--model_dir", str(model_dir), *flags))
+             for name, flags in variants.items()}
     log.info("%s: loading the predictor in-process for the raw baseline", model)
     if model == "lora" and classifier.TORCH_THREADS > 0:
         import torch
 
         torch.set_num_threads(classifier.TORCH_THREADS)  # as the server does
     predictor = load_predictor(model, model_dir)
+    log.info("%s: starting %d servers: %s", model, len(specs), ", ".join(specs))
     levels: list[Level] = []
-    log.info("%s: starting the batched and unbatched servers", model)
-    with Servers(specs, log_stream=None):
+
+    def measure(variant: str, c: int) -> Level:
+        level = drive(f"server {variant}", specs[variant].url(), model, prompts, c, duration)
+        levels.append(level)
+        log.info("  %s", level.summary())
+        return level
+
+    with Servers(list(specs.values()), log_stream=None):
         levels.append(raw_level(model, predictor, prompts, duration))
         log.info("  %s", levels[-1].summary())
+        top_rps: dict[str, list[float]] = {v: [] for v in variants}
         for c in concurrency:
-            levels.append(drive(f"{model} server", specs[0].url(), model, prompts, c, duration))
-            log.info("  %s", levels[-1].summary())
-        batched, unbatched = [levels[-1]], []
+            level = measure(DEFAULT, c)
+        top_rps[DEFAULT].append(level.summary()["rps"])
         for r in range(rounds):
-            unbatched.append(drive(f"{model} server unbatched", specs[1].url(), specs[1].name,
-                                   prompts, top, duration))
-            log.info("  %s", unbatched[-1].summary())
-            if r < rounds - 1:
-                batched.append(drive(f"{model} server", specs[0].url(), model, prompts, top,
-                                     duration))
-                log.info("  %s", batched[-1].summary())
-        levels.append(raw_level(model, predictor, prompts, duration / 2))  # noise check
+            for variant in variants:
+                if variant != DEFAULT or r > 0:
+                    top_rps[variant].append(measure(variant, top).summary()["rps"])
+        levels.append(raw_level(model, predictor, prompts, duration / 2))  # drift check
         log.info("  %s", levels[-1].summary())
-    raw = [lv for lv in levels if lv.name.endswith("raw")]
-    server_c1 = next(lv for lv in levels if lv.name == f"{model} server" and lv.concurrency == 1)
-    raw_p50 = statistics.median([lv.summary()["p50_ms"] for lv in raw])
-    batched_rps = statistics.median([lv.summary()["rps"] for lv in batched])
-    unbatched_rps = statistics.median([lv.summary()["rps"] for lv in unbatched])
+    raw_p50 = round(statistics.median(
+        [lv.summary()["p50_ms"] for lv in levels if lv.name == "raw"]), 2)
+    c1 = next(lv.summary() for lv in levels if lv.name == f"server {DEFAULT}"
+              and lv.concurrency == min(concurrency))
+    rps = {v: round(statistics.median(r), 1) for v, r in top_rps.items()}
     return {
-        "model": model, "model_dir": str(model_dir),
+        "model": model, "model_dir": str(model_dir), "train_rows": info.get("train_rows"),
+        "val_macro_f1": info.get("val_macro_f1"), "max_length": info.get("max_length"),
+        "variants": {v: list(f) for v, f in variants.items()},
         "levels": [lv.summary() for lv in levels],
-        "batched_rounds": [lv.summary() for lv in batched],
-        "unbatched_rounds": [lv.summary() for lv in unbatched],
-        "raw_p50_ms": raw_p50,
-        "server_c1_p50_ms": server_c1.summary()["p50_ms"],
-        "c1_ratio": round(server_c1.summary()["p50_ms"] / raw_p50, 2),
-        "batched_rps": batched_rps, "unbatched_rps": unbatched_rps,
-        "batch_gain": round(batched_rps / unbatched_rps, 2) if unbatched_rps else None,
+        "raw_p50_ms": raw_p50, "server_c1_p50_ms": c1["p50_ms"],
+        "c1_ratio": round(c1["p50_ms"] / raw_p50, 2),
+        "top_concurrency": top, "top_rps_median": rps,
+        "gains": [{"batched": b, "unbatched": u, "ratio": round(rps[b] / rps[u], 2)}
+                  for b, u in GAINS[model]],
     }
 
 
@@ -228,29 +264,40 @@ def machine() -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- reports
 def markdown(result: dict[str, Any]) -> str:
-    """The report: per-level table and the two ratios against their targets."""
+    """The report: every measurement, the serving floor, and the two ratios against targets."""
+    floor = result.get("floor") or []
     lines = [f"Run: {result['date']}, {result['machine']['cpus']} CPU cores, no GPU, load average "
-             f"at start {result['machine']['load_avg'][0]} (the machine is shared: compare the "
-             f"ratios, measured in the same run, more than absolute numbers). "
-             f"{result['duration_s']:g} s per level, one text per request (v1 JSON), "
-             f"closed-loop aiohttp clients on the same machine, {result['prompts']} prompts from "
-             "the real dataset.", "",
+             f"{result['machine']['load_avg'][0]} at start (a shared machine: the ratios compare "
+             f"measurements of the same run). {result['duration_s']:g} s per level after 1 s of "
+             "warm-up; one text per request (v1 JSON) from closed-loop aiohttp clients on the "
+             f"same machine; {result['prompts']} distinct prompts of the real dataset "
+             "(query + \". \" + image descriptions). Models: "
+             + "; ".join(f"{m['model']} `{m['model_dir']}` ({m['train_rows']} training rows, "
+                         f"max length {m['max_length']})" for m in result["models"]) + ".", "",
+             "`raw` is `predict_proba([text])` in the benchmark process, one text at a time (the "
+             "baseline); `server <variant>` is `python -m serving.<model>` with the default "
+             "flags plus the variant's: "
+             + "; ".join(f"{m['model']} {v}: `{' '.join(f) or '(none)'}`"
+                         for m in result["models"] for v, f in m["variants"].items()) + ".", "",
              "| model | what | concurrency | requests | p50 ms | p99 ms | req/s |",
              "|---|---|---:|---:|---:|---:|---:|"]
     for m in result["models"]:
-        rows = m["levels"][:-1] + m["unbatched_rounds"] + m["batched_rounds"][1:] + m["levels"][-1:]
-        for lv in rows:
-            what = lv["name"].removeprefix(m["model"] + " ")
+        for lv in m["levels"]:
             err = f" ({lv['errors']} errors)" if lv["errors"] else ""
-            lines.append(f"| {m['model']} | {what}{err} | {lv['concurrency']} | {lv['requests']} | "
-                         f"{lv['p50_ms']} | {lv['p99_ms']} | {lv['rps']} |")
-    lines += ["", "| model | server p50 / raw p50 at c=1 (target <= "
-              f"{TARGET_C1_RATIO}) | batched / unbatched req/s at c=32 (target >= "
-              f"{TARGET_BATCH_GAIN} for lora) |", "|---|---|---|"]
+            lines.append(f"| {m['model']} | {lv['name']}{err} | {lv['concurrency']} | "
+                         f"{lv['requests']} | {lv['p50_ms']} | {lv['p99_ms']} | {lv['rps']} |")
+    for lv in floor:
+        lines.append(f"| - | no-op model server (serving floor) | {lv['concurrency']} | "
+                     f"{lv['requests']} | {lv['p50_ms']} | {lv['p99_ms']} | {lv['rps']} |")
+    lines += ["", f"| model | server p50 / raw p50 at c=1 (target <= {TARGET_C1_RATIO}x) | "
+              f"batched / unbatched req/s at c={max(result['concurrency'])}, median of rounds "
+              f"(target >= {TARGET_BATCH_GAIN}x for lora) |", "|---|---|---|"]
     for m in result["models"]:
+        gains = "; ".join(f"{g['batched']}: {m['top_rps_median'][g['batched']]} / "
+                          f"{m['top_rps_median'][g['unbatched']]} = **{g['ratio']}x**"
+                          for g in m["gains"])
         lines.append(f"| {m['model']} | {m['server_c1_p50_ms']} / {m['raw_p50_ms']} ms = "
-                     f"**{m['c1_ratio']}x** | {m['batched_rps']} / {m['unbatched_rps']} = "
-                     f"**{m['batch_gain']}x** |")
+                     f"**{m['c1_ratio']}x** | {gains} |")
     return "\n".join(lines) + "\n"
 
 
@@ -303,10 +350,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.error("prompt data not found: %s (pass --data CSV with query and image "
                   "descriptions columns)", args.data)
         return 2
-    busy = [f"{n} ({p})" for n, p in BENCH_PORTS.items() if not port_free(p)]
-    if busy:
-        log.error("benchmark ports in use: %s", ", ".join(busy))
-        return 2
     prompts = load_prompts(Path(args.data))
     concurrency = [int(c) for c in args.concurrency.split(",")]
     start = time.perf_counter()
@@ -317,6 +360,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for model in models:
         result["models"].append(bench_model(model, dirs[model], prompts, args.duration,
                                             args.rounds, concurrency))
+    result["floor"] = bench_floor(prompts, args.duration, concurrency)
     result["elapsed_s"] = round(time.perf_counter() - start, 1)
     report = markdown(result)
     RESULTS_DIR.mkdir(exist_ok=True)

@@ -53,7 +53,7 @@ class ServerSpec:
 
     Attributes:
         name: model name (URL path) and log prefix.
-        module: `python -m serving.<module>`.
+        module: the module run with `python -m` (e.g. serving.lstm).
         port: HTTP port.
         args: further command-line flags (e.g. --model_dir DIR).
         source: what it serves, for the printed summary.
@@ -66,7 +66,7 @@ class ServerSpec:
     source: str = ""
 
     def command(self, bind_address: str = common.DEFAULT_BIND_ADDRESS) -> list[str]:
-        return [sys.executable, "-m", f"serving.{self.module}", *self.args,
+        return [sys.executable, "-m", self.module, *self.args,
                 "--model_name", self.name, "--http_port", str(self.port),
                 "--bind_address", bind_address]
 
@@ -145,12 +145,12 @@ def server_specs(model_dirs: dict[str, Path], ports: dict[str, int] | None = Non
                  extra_args: dict[str, Sequence[str]] | None = None) -> list[ServerSpec]:
     """The classifier servers for the given model directories, on their fixed ports.
 
-    Guard (8003) and caption (8004) are added the same way: `ServerSpec(name, module,
-    common.PORTS[name], ("--model_dir", ...))`.
+    Guard (8003) and caption (8004) are added the same way: `ServerSpec(name, "serving.guard",
+    common.PORTS[name], ("--classifier_dir", ...))`.
     """
     ports = {**common.PORTS, **(ports or {})}
     extra_args = extra_args or {}
-    return [ServerSpec(name, name, ports[name],
+    return [ServerSpec(name, f"serving.{name}", ports[name],
                        ("--model_dir", str(path), *extra_args.get(name, ())), str(path))
             for name, path in model_dirs.items()]
 
