@@ -189,7 +189,11 @@ class Servers:
         self.log_stream = log_stream
         self.env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
                     "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
-        self.procs: dict[str, subprocess.Popen] = {}
+        names = [s.name for s in self.specs]
+        # A label per server: its name, or name:port when several serve the same model name.
+        self.labels = {s: s.name if names.count(s.name) == 1 else f"{s.name}:{s.port}"
+                       for s in self.specs}
+        self.procs: dict[str, subprocess.Popen] = {}  # label -> process
         self._pumps: list[threading.Thread] = []
 
     def start(self, timeout: float = STARTUP_TIMEOUT_S,
@@ -205,18 +209,20 @@ class Servers:
         if taken:
             raise LaunchError(f"port already in use: {', '.join(taken)}; stop what listens "
                               "there (an earlier `make serve`?) or choose other ports")
-        width = max(len(s.name) for s in self.specs)
-        for spec in self.specs:
-            proc = subprocess.Popen(spec.command(self.bind_address), cwd=ROOT, env=self.env,
-                                    stdout=subprocess.PIPE if self.log_stream else subprocess.DEVNULL,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
-            self.procs[spec.name] = proc
-            if self.log_stream is not None:
-                pump = threading.Thread(target=_pump, daemon=True,
-                                        args=(proc.stdout, spec.name.ljust(width), self.log_stream))
-                pump.start()
-                self._pumps.append(pump)
+        width = max(len(label) for label in self.labels.values())
         try:
+            for spec in self.specs:
+                label = self.labels[spec]
+                proc = subprocess.Popen(
+                    spec.command(self.bind_address), cwd=ROOT, env=self.env,
+                    stdout=subprocess.PIPE if self.log_stream else subprocess.DEVNULL,
+                    stderr=subprocess.STDOUT, start_new_session=True)
+                self.procs[label] = proc
+                if self.log_stream is not None:
+                    pump = threading.Thread(target=_pump, daemon=True,
+                                            args=(proc.stdout, label.ljust(width), self.log_stream))
+                    pump.start()
+                    self._pumps.append(pump)
             self._wait_ready(timeout, stop_event)
         except BaseException:
             self.stop()
@@ -225,7 +231,8 @@ class Servers:
     def _wait_ready(self, timeout: float, stop_event: threading.Event | None) -> None:
         import httpx
 
-        pending = {s.name: f"{s.url(self.bind_address)}/v2/models/{s.name}/ready" for s in self.specs}
+        pending = {self.labels[s]: f"{s.url(self.bind_address)}/v2/models/{s.name}/ready"
+                   for s in self.specs}
         deadline = time.monotonic() + timeout
         while pending:
             if stop_event is not None and stop_event.is_set():
@@ -246,14 +253,14 @@ class Servers:
                 time.sleep(0.3)
 
     def exited(self) -> dict[str, int]:
-        """name -> exit code of the servers that have exited."""
+        """label -> exit code of the servers that have exited."""
         return {n: p.returncode for n, p in self.procs.items() if p.poll() is not None}
 
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> dict[str, int]:
         """SIGTERM every server, wait for all, SIGKILL those still running after `timeout`.
 
         Returns:
-            name -> exit code.
+            label (the name, or name:port when names repeat) -> exit code.
         """
         for proc in self.procs.values():
             if proc.poll() is None:

@@ -516,14 +516,14 @@ def test_launch_without_models_says_what_to_do(tmp_path):
     assert "run `make run-full` first" in proc.stderr
 
 
-def test_launch_refuses_a_port_in_use(tiny_lstm_dir):
+def test_launch_refuses_a_port_in_use(tmp_path):
     import socket
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         s.listen()
         port = s.getsockname()[1]
-        servers = launch.Servers(launch.server_specs({"lstm": tiny_lstm_dir}, {"lstm": port}))
+        servers = launch.Servers(launch.server_specs({"lstm": tmp_path}, {"lstm": port}))
         with pytest.raises(launch.LaunchError, match=f"port already in use: lstm \\({port}\\)"):
             servers.start()
         assert servers.procs == {}
@@ -581,3 +581,19 @@ def test_bench_serve_rewrites_only_its_block_of_the_doc(tmp_path):
     assert text.startswith("# Serving\n\nguard notes\n")
     assert text.count("## Benchmarks (lstm, lora)") == 1
     assert text.rstrip().endswith("caption notes")
+
+
+def test_servers_with_the_same_model_name_are_all_started_and_stopped():
+    """The benchmark runs variants of one model side by side: every process must be tracked."""
+    specs = [launch.ServerSpec("noop", "benchmarks.noop_server", free_port(),
+                               ("--model_dir", "none", *flags))
+             for flags in ((), ("--max_batch_size", "1"))]
+    servers = launch.Servers(specs, log_stream=None)
+    with servers:
+        assert set(servers.procs) == {f"noop:{s.port}" for s in specs}
+        for spec in specs:
+            answer = httpx.post(f"{spec.url()}/v1/models/noop:predict", json={"instances": ["a"]})
+            assert answer.status_code == 200
+        procs = list(servers.procs.values())
+    assert all(p.poll() is not None for p in procs)
+    assert all(launch.port_free(s.port) for s in specs)
