@@ -16,6 +16,9 @@ TAG ?= 0.1.0
 MODELS_DIR ?=
 LSTM_MODEL_DIR ?=
 LORA_MODEL_DIR ?=
+# Guard: Llama Guard dir/hub id (default: offline backend on the lora model); caption: BLIP dir/hub id
+GUARD_MODEL ?=
+BLIP_MODEL ?=
 MODEL_DIR_ARGS = --pipeline_root $(PIPELINE_ROOT) $(if $(MODELS_DIR),--models_dir "$(MODELS_DIR)") \
 	$(if $(LSTM_MODEL_DIR),--lstm_model_dir "$(LSTM_MODEL_DIR)") \
 	$(if $(LORA_MODEL_DIR),--lora_model_dir "$(LORA_MODEL_DIR)")
@@ -46,8 +49,9 @@ run: setup ## run the pipeline with kfp.local on DATA (default: the sample datas
 run-full: ## run the pipeline on the full dataset in ../shared/data
 	$(MAKE) run DATA=../shared/data/toxic_data.csv
 
-serve: setup ## serve lstm (127.0.0.1:8001) + lora (:8002) from the latest run (or MODELS_DIR=); Ctrl-C stops
-	$(PY) -m serving.launch $(MODEL_DIR_ARGS)
+serve: setup ## lstm :8001, lora :8002, guard :8003 (+ caption :8004 with BLIP_MODEL=) on 127.0.0.1; Ctrl-C stops
+	$(PY) -m serving.launch $(MODEL_DIR_ARGS) $(if $(GUARD_MODEL),--guard_model "$(GUARD_MODEL)") \
+		$(if $(BLIP_MODEL),--blip_model "$(BLIP_MODEL)")
 
 bench-serve: setup ## latency/throughput of the lstm + lora servers vs the raw model (~3 min; MODELS_DIR=)
 	$(PY) -m benchmarks.bench_serve $(MODEL_DIR_ARGS)

@@ -3,14 +3,16 @@
     python -m serving.launch                          # latest run under local_outputs/ with both models
     python -m serving.launch --models_dir local_outputs/toxic-filter-<timestamp>
     python -m serving.launch --lstm_model_dir DIR --lora_model_dir DIR
+    python -m serving.launch --guard_model DIR_OR_HUB_ID --blip_model DIR_OR_HUB_ID
 
 Each server is `python -m serving.<module> ... --http_port <port> --bind_address 127.0.0.1` in its
-own process (lstm 8001, lora 8002: serving.common.PORTS). The launcher waits until every model
+own process (lstm 8001, lora 8002, guard 8003, caption 8004: serving.common.PORTS). The guard
+runs Llama Guard when `--guard_model` (env GUARD_MODEL) is given, else its offline backend on the
+lora classifier; caption starts only when `--blip_model` (env BLIP_MODEL) is given. The launcher waits until every model
 answers `/v2/models/<name>/ready`, prints the URLs, prefixes each server's log lines with its
 name, and on Ctrl-C / SIGTERM sends SIGTERM to every server and waits for them to finish their
 in-flight requests (SIGKILL after a grace period). If one server exits, the others are stopped.
 
-More servers (guard, caption) are one `ServerSpec` each: see `server_specs()`.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ PIPELINE_ROOT = ROOT / "local_outputs"
 RUN_PREFIX = "toxic-filter-"  # kfp.local run directories: <pipeline-name>-<timestamp>
 # Where the pipeline writes each model inside a run: <run>/<task>/<output>.
 MODEL_SUBDIRS = {"lstm": Path("lstm-train") / "model", "lora": Path("lora-train") / "model"}
+SERVERS = ("lstm", "lora", "guard", "caption")
 STARTUP_TIMEOUT_S = 180.0
 STOP_TIMEOUT_S = common.GRACE_PERIOD_S + 5
 
@@ -143,16 +146,50 @@ def resolve_model_dirs(models_dir: str | None = None, overrides: dict[str, str |
 
 def server_specs(model_dirs: dict[str, Path], ports: dict[str, int] | None = None,
                  extra_args: dict[str, Sequence[str]] | None = None) -> list[ServerSpec]:
-    """The classifier servers for the given model directories, on their fixed ports.
-
-    Guard (8003) and caption (8004) are added the same way: `ServerSpec(name, "serving.guard",
-    common.PORTS[name], ("--classifier_dir", ...))`.
-    """
+    """The classifier servers for the given model directories, on their fixed ports."""
     ports = {**common.PORTS, **(ports or {})}
     extra_args = extra_args or {}
     return [ServerSpec(name, f"serving.{name}", ports[name],
                        ("--model_dir", str(path), *extra_args.get(name, ())), str(path))
             for name, path in model_dirs.items()]
+
+
+def guard_spec(port: int, guard_model: str | None, lora_dir: Path | None) -> ServerSpec:
+    """The guard: Llama Guard when a model is given, else the offline lora-classifier backend."""
+    if guard_model:
+        return ServerSpec("guard", "serving.guard", port, ("--model_dir", guard_model),
+                          f"llama-guard backend: {guard_model}")
+    if lora_dir is None:
+        raise LaunchError("the guard needs GUARD_MODEL=<Llama Guard dir or hub id> or a lora model")
+    return ServerSpec("guard", "serving.guard", port, ("--classifier_dir", str(lora_dir)),
+                      f"lora-classifier backend: {lora_dir}")
+
+
+def plan(names: Sequence[str], models_dir: str | None, overrides: dict[str, str | None],
+         pipeline_root: Path, ports: dict[str, int] | None = None, guard_model: str | None = None,
+         blip_model: str | None = None) -> tuple[list[ServerSpec], list[str]]:
+    """The servers to start for `names`, and notes on the ones that cannot start.
+
+    Raises:
+        LaunchError: a needed model directory is missing.
+    """
+    ports = {**common.PORTS, **(ports or {})}
+    needed = [n for n in MODEL_SUBDIRS if n in names]
+    if "guard" in names and not guard_model and "lora" not in needed:
+        needed.append("lora")  # the offline guard runs on the lora classifier
+    dirs = resolve_model_dirs(models_dir, overrides, pipeline_root, needed) if needed else {}
+    specs = server_specs({n: d for n, d in dirs.items() if n in names}, ports)
+    notes = []
+    if "guard" in names:
+        specs.append(guard_spec(ports["guard"], guard_model, dirs.get("lora")))
+    if "caption" in names:
+        if blip_model:
+            specs.append(ServerSpec("caption", "serving.caption", ports["caption"],
+                                    ("--model_dir", blip_model), blip_model))
+        else:
+            notes.append("caption not started: no BLIP model configured (BLIP_MODEL=<local "
+                         "directory or hub id, e.g. Salesforce/blip-image-captioning-base>)")
+    return specs, notes
 
 
 # --------------------------------------------------------------------------- processes
@@ -312,7 +349,13 @@ def build_parser() -> argparse.ArgumentParser:
         env = f"{name.upper()}_MODEL_DIR"
         parser.add_argument(f"--{name}_model_dir", default=os.environ.get(env) or None,
                             help=f"the {name} model directory (env {env}); overrides --models_dir")
-    parser.add_argument("--servers", default=",".join(MODEL_SUBDIRS),
+    parser.add_argument("--guard_model", default=os.environ.get("GUARD_MODEL") or None,
+                        help="Llama Guard directory or hub id (env GUARD_MODEL); default: the "
+                             "guard's offline backend on the lora classifier")
+    parser.add_argument("--blip_model", default=os.environ.get("BLIP_MODEL") or None,
+                        help="BLIP captioning directory or hub id (env BLIP_MODEL); caption is "
+                             "not started without one")
+    parser.add_argument("--servers", default=",".join(SERVERS),
                         help="comma-separated servers to start")
     parser.add_argument("--pipeline_root", default=str(PIPELINE_ROOT),
                         help="where local pipeline runs are")
@@ -335,9 +378,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     common.configure_logging("INFO")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per readiness probe
     names = [n.strip() for n in args.servers.split(",") if n.strip()]
-    unknown = [n for n in names if n not in MODEL_SUBDIRS]
+    unknown = [n for n in names if n not in SERVERS]
     if unknown or not names:
-        log.error("unknown server %s: choose among %s", unknown, ", ".join(MODEL_SUBDIRS))
+        log.error("unknown server %s: choose among %s", unknown, ", ".join(SERVERS))
         return 2
     stop = threading.Event()
 
@@ -355,9 +398,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace, names: list[str], stop: threading.Event) -> int:
     try:
-        overrides = {n: getattr(args, f"{n}_model_dir") for n in names}
-        dirs = resolve_model_dirs(args.models_dir, overrides, Path(args.pipeline_root), names)
-        specs = server_specs(dirs, dict(args.port))
+        overrides = {n: getattr(args, f"{n}_model_dir") for n in MODEL_SUBDIRS}
+        specs, notes = plan(names, args.models_dir, overrides, Path(args.pipeline_root),
+                            dict(args.port), args.guard_model, args.blip_model)
+        for note in notes:
+            log.warning("%s", note)
+        if not specs:
+            raise LaunchError("no server to start")
         servers = Servers(specs, args.bind_address)
         log.info("starting %s", ", ".join(f"{s.name} on port {s.port}" for s in specs))
         servers.start(args.startup_timeout, stop_event=stop)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import re
 import signal
 import subprocess
 import sys
@@ -530,9 +531,10 @@ def test_launch_refuses_a_port_in_use(tmp_path):
 
 
 @pytest.mark.slow
-def test_launch_serves_both_models_and_stops_them_on_ctrl_c(tiny_lstm_dir, tiny_lora_dir):
-    """What `make serve` runs: both servers on their ports, URLs printed, Ctrl-C stops all."""
-    ports = {"lstm": free_port(), "lora": free_port()}
+def test_launch_serves_the_models_and_stops_them_on_ctrl_c(tiny_lstm_dir, tiny_lora_dir):
+    """What `make serve` runs: lstm, lora and the offline guard on their ports, URLs printed,
+    caption skipped with a note (no BLIP model), Ctrl-C stops all."""
+    ports = {"lstm": free_port(), "lora": free_port(), "guard": free_port()}
     proc = subprocess.Popen(
         [sys.executable, "-m", "serving.launch", "--lstm_model_dir", str(tiny_lstm_dir),
          "--lora_model_dir", str(tiny_lora_dir), *(f"--port={n}={p}" for n, p in ports.items())],
@@ -555,6 +557,9 @@ def test_launch_serves_both_models_and_stops_them_on_ctrl_c(tiny_lstm_dir, tiny_
             answer = httpx.post(f"http://127.0.0.1:{port}/v1/models/{name}:predict",
                                 json={"instances": TEXTS})
             assert answer.status_code == 200, answer.text
+        guard = httpx.post(f"http://127.0.0.1:{ports['guard']}/v1/models/guard:predict",
+                           json={"instances": TEXTS}).json()["predictions"]
+        assert all(p["backend"] == "lora-classifier" for p in guard)
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=60) == 0, "".join(lines[-40:])
     finally:
@@ -562,8 +567,11 @@ def test_launch_serves_both_models_and_stops_them_on_ctrl_c(tiny_lstm_dir, tiny_
             proc.kill()
     reader.join(timeout=5)
     output = "".join(lines)
-    assert "lstm | " in output and "lora | " in output  # prefixed server logs
-    assert "stopped: lstm (stopped by SIGTERM), lora (stopped by SIGTERM)" in output
+    for name in ports:  # each server's log lines, prefixed with its padded name
+        assert re.search(rf"^{name} *\| ", output, re.MULTILINE), name
+    assert "caption not started: no BLIP model configured" in output
+    assert ("stopped: lstm (stopped by SIGTERM), lora (stopped by SIGTERM), "
+            "guard (stopped by SIGTERM)") in output
     for port in ports.values():
         assert launch.port_free(port)
 
