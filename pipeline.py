@@ -220,7 +220,7 @@ def lora_train(
     alpha: int = 32,
     dropout: float = 0.1,
     learning_rate: float = 1e-3,
-    epochs: int = 8,
+    epochs: int = 6,
     batch_size: int = 16,
     max_length: int = 0,
     seed: int = 42,
@@ -355,7 +355,7 @@ def build_pipeline(gpu: GpuConfig = GpuConfig()):  # noqa: B008 (frozen dataclas
         lora_alpha: int = 32,
         lora_dropout: float = 0.1,
         lora_learning_rate: float = 1e-3,
-        lora_epochs: int = 8,
+        lora_epochs: int = 6,
         lora_batch_size: int = 16,
         lora_max_length: int = 0,
     ) -> Artifact:
