@@ -18,8 +18,7 @@ DOCKERFILES = {
     "data": "images/data.Dockerfile",          # preprocess, augment, evaluate
     "trainer-tf": "images/trainer-tf.Dockerfile",  # lstm-train (TensorFlow CPU)
     "trainer-gpu": "images/trainer-gpu.Dockerfile",  # lora-train (PyTorch CUDA)
-    "serving": "images/serving.Dockerfile",    # KServe model servers
-    "ui": "images/ui.Dockerfile",              # Streamlit front end
+    "serving": "images/serving.Dockerfile",    # KServe model servers and evaluate
 }
 
 
