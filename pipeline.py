@@ -94,9 +94,8 @@ def preprocess(
                           ("label_map", label_map), ("length_stats", length_stats),
                           ("report", eda_report)]:
             shutil.copyfile(res.path(name), art.path)
-    for name in ("train", "val", "test"):
-        {"train": train_data, "val": val_data, "test": test_data}[name].metadata["rows"] = (
-            res.stats["split_sizes"][name])
+    for name, art in [("train", train_data), ("val", val_data), ("test", test_data)]:
+        art.metadata["rows"] = res.stats["split_sizes"][name]
     label_map.metadata["labels"] = list(res.stats["class_counts_after_merge"])
     for key in ("rows_raw", "duplicates_dropped", "rows", "num_classes", "lstm_seq_len"):
         metrics.log_metric(key, res.stats[key])

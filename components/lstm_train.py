@@ -90,21 +90,18 @@ def build_vocabulary(texts: Sequence[str], max_tokens: int) -> list[str]:
     return counts["tok"].head(max_tokens - 2).tolist()  # minus padding and OOV
 
 
-class _EpochLog:
-    """Keras callback factory: one log line per epoch (the KFP log is read by people)."""
+def _epoch_log_callback():
+    """A Keras callback logging one line per epoch (the KFP log is read by people)."""
+    _, keras = _tf()
 
-    @staticmethod
-    def make():
-        _, keras = _tf()
+    class EpochLog(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            log.info("lstm epoch %d: %s", epoch + 1,
+                     " ".join(f"{k}={v:.4f}" for k, v in sorted(logs.items())
+                              if isinstance(v, float)))
 
-        class EpochLog(keras.callbacks.Callback):
-            def on_epoch_end(self, epoch, logs=None):
-                logs = logs or {}
-                log.info("lstm epoch %d: %s", epoch + 1,
-                         " ".join(f"{k}={v:.4f}" for k, v in sorted(logs.items())
-                                  if isinstance(v, float)))
-
-        return EpochLog()
+    return EpochLog()
 
 
 def train_lstm(
@@ -159,7 +156,7 @@ def train_lstm(
             keras.callbacks.EarlyStopping(monitor="val_loss", patience=params.patience,
                                           restore_best_weights=True),
             keras.callbacks.ModelCheckpoint(str(ckpt), monitor="val_loss", save_best_only=True),
-            _EpochLog.make(),
+            _epoch_log_callback(),
         ]
         start = time.perf_counter()
         hist = model.fit(x_train, y_train, validation_data=(x_val, y_val),
