@@ -28,7 +28,6 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import numpy as np
-import orjson
 from kserve.errors import InvalidInput
 from kserve.protocol.infer_type import InferOutput, InferRequest
 
@@ -109,19 +108,6 @@ def instance_text(item: Any, where: str, settings: TextSettings,
     return common.check_text(text, where, limits)
 
 
-def json_body(body: bytes | str) -> Any:
-    """Decode a v1 body sent without a JSON content type (e.g. `curl -d`).
-
-    Raises:
-        InvalidInput: the body is not JSON.
-    """
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidInput(f'expected a JSON body {{"instances": [...]}}, could not parse it: '
-                           f"{exc}") from exc
-
-
 def length_sorted_chunks(texts: Sequence[str], size: int) -> list[list[int]]:
     """Indices of `texts` sorted by length, in chunks of `size`.
 
@@ -186,8 +172,6 @@ class ClassifierModel(common.ServingModel):
 
     # -- parsing
     def parse_v1(self, payload: Any) -> list[str]:
-        if isinstance(payload, bytes | str):  # kserve passes non-JSON content types as-is
-            payload = json_body(payload)
         texts = [instance_text(item, f"instances[{i}]", self.settings, self.limits)
                  for i, item in enumerate(common.v1_instances(payload, self.limits))]
         common.check_total_chars(texts, self.limits)

@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
+import orjson
 from fastapi import FastAPI
 from kserve import Model, ModelServer
 from kserve.errors import InferenceError, InvalidInput
@@ -335,6 +336,19 @@ class Batch:
     results: list[Any] | None = None
 
 
+def json_body(body: bytes | str) -> Any:
+    """Decode a v1 body sent without a JSON content type (e.g. `curl -d`).
+
+    Raises:
+        InvalidInput: the body is not JSON.
+    """
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(f'expected a JSON body {{"instances": [...]}}, could not parse it: '
+                           f"{exc}") from exc
+
+
 class ServingModel(Model, abc.ABC):
     """A kserve.Model whose pre/post-processing is shared and whose work runs off the event loop.
 
@@ -393,6 +407,8 @@ class ServingModel(Model, abc.ABC):
     async def preprocess(self, payload: Any, headers: dict[str, str] | None = None) -> Batch:
         if isinstance(payload, InferRequest):
             return Batch(items=self.parse_v2(payload), request=payload)
+        if isinstance(payload, bytes | str):  # kserve passes non-JSON content types as-is
+            payload = json_body(payload)
         return Batch(items=self.parse_v1(payload))
 
     async def predict(self, payload: Batch, headers: dict[str, str] | None = None,

@@ -256,6 +256,19 @@ def test_request_body_limit_applies_to_declared_and_streamed_bodies(client):
     assert v1(client, "small", ["ok"]).status_code == 200
 
 
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "text/plain"])
+def test_every_server_reads_v1_json_sent_without_a_json_content_type(client, content_type):
+    """`curl -d '{...}'` sends form-encoded: the shared preprocess decodes it for all servers."""
+    ok = client.post("/v1/models/length:predict", content=b'{"instances": ["abc", "de"]}',
+                     headers={"content-type": content_type})
+    assert ok.status_code == 200, ok.text
+    assert ok.json() == {"predictions": [{"length": 3}, {"length": 2}]}
+    bad = client.post("/v1/models/length:predict", content=b"instances=abc",
+                      headers={"content-type": content_type})
+    assert bad.status_code == 400
+    assert "could not parse it" in bad.json()["error"]
+
+
 def test_metadata_readiness_and_metrics(client):
     meta = client.get("/v2/models/length").json()
     assert meta["inputs"] == [{"name": "text", "datatype": "BYTES", "shape": [-1]}]
