@@ -300,6 +300,9 @@ def evaluate(
         m = res["models"][name]
         for key in ("accuracy", "macro_f1", "weighted_f1"):
             m_out.log_metric(key, m[key])
+        for key in ("accuracy", "macro_f1"):  # the prompt alone (first text column)
+            if name in res["ablation"]:
+                m_out.log_metric(f"{key}_first_column_only", res["ablation"][name][key])
         cm_out.log_confusion_matrix(res["labels"], m["confusion_matrix"])
     summary.metadata["champion"] = res["champion"]
     return namedtuple("EvaluateOutputs", ["champion"])(res["champion"])

@@ -173,6 +173,7 @@ def augment_frame(
             new_rows.append({
                 "row_id": next_id, "text": text, "text_lstm": lstm_text(text, settings),
                 "label": label, "label_id": src["label_id"], "raw_text": src["raw_text"],
+                "raw_primary": src.get("raw_primary", ""),
                 "augmented": True, "source_row_id": src["row_id"], "aug_op": op,
             })
             next_id += 1

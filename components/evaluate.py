@@ -26,6 +26,9 @@ from components.errors import ModelDirError
 log = logging.getLogger(__name__)
 
 BASELINE = "majority"
+ABLATION_NOTE = ("models trained on {columns}; the '... only' rows give the same test split the "
+                 "first column alone, as a user's prompt arrives: a large drop means the model "
+                 "leans on the other columns")
 FILES = {"summary": "summary.json", "report": "report.html", "markdown": "report.md"}
 
 
@@ -88,10 +91,15 @@ def evaluate(
     Returns:
         The summary: {"models": {name: metrics}, "baseline": metrics, "champion": name, "labels"}.
     """
-    labels = read_json(label_map_path)["labels"]
+    label_map = read_json(label_map_path)
+    labels = label_map["labels"]
+    text_columns = label_map.get("text_settings", {}).get("text_columns", [])
     test = pd.read_parquet(test_path)
     y_true = test["label_id"].to_numpy()
+    # Ablation: the first text column alone (the prompt a user types), when training joined more.
+    primary_only = len(text_columns) > 1 and "raw_primary" in test.columns
     results: dict[str, dict[str, Any]] = {}
+    ablation: dict[str, dict[str, Any]] = {}
     for name, model_dir in model_dirs.items():
         predictor = load_predictor(model_dir)
         if list(predictor.labels) != list(labels):
@@ -106,11 +114,19 @@ def evaluate(
         log.info("evaluate %s: accuracy %.4f macro-F1 %.4f weighted-F1 %.4f (%d rows, %.1f s)",
                  name, results[name]["accuracy"], results[name]["macro_f1"],
                  results[name]["weighted_f1"], len(test), seconds)
+        if primary_only:
+            pred = predictor.predict_proba(test["raw_primary"].tolist()).argmax(axis=1)
+            m = classification_metrics(y_true, pred, labels)
+            ablation[name] = {"input": f"{text_columns[0]} only",
+                              **{k: m[k] for k in ("accuracy", "macro_f1", "weighted_f1")}}
+            log.info("evaluate %s on %r only: accuracy %.4f macro-F1 %.4f", name,
+                     text_columns[0], m["accuracy"], m["macro_f1"])
     train_labels = pd.read_parquet(train_path, columns=["label_id"])["label_id"].to_numpy()
     baseline = classification_metrics(y_true, majority_baseline(train_labels, len(test)), labels)
     champion = max(results, key=lambda n: (results[n]["macro_f1"], results[n]["accuracy"]))
     summary = {"models": results, "baseline": {BASELINE: baseline}, "champion": champion,
-               "labels": labels, "test_rows": len(test)}
+               "labels": labels, "test_rows": len(test), "text_columns": text_columns,
+               "ablation": ablation}
     with atomic_dir(out_dir) as tmp:
         write_json(tmp / FILES["summary"], summary)
         _write_reports(tmp, summary)
@@ -128,6 +144,13 @@ def comparison_rows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def ablation_rows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Per model: the test metrics when it sees only the first text column."""
+    return [{"model": n, "input": a["input"], "accuracy": a["accuracy"],
+             "macro_f1": a["macro_f1"], "weighted_f1": a["weighted_f1"]}
+            for n, a in summary.get("ablation", {}).items()]
+
+
 def comparison_table(summary: Mapping[str, Any]) -> str:
     """The comparison as a Markdown table (printed by `pipeline.py run`)."""
     lines = ["| model | accuracy | macro-F1 | weighted-F1 |", "|---|---:|---:|---:|"]
@@ -135,13 +158,23 @@ def comparison_table(summary: Mapping[str, Any]) -> str:
         star = " *" if r["model"] == summary["champion"] else ""
         lines.append(f"| {r['model']}{star} | {r['accuracy']:.4f} | {r['macro_f1']:.4f} | "
                      f"{r['weighted_f1']:.4f} |")
-    return "\n".join(lines) + f"\n\n* champion (macro-F1): {summary['champion']}"
+    for r in ablation_rows(summary):
+        lines.append(f"| {r['model']} ({r['input']}) | {r['accuracy']:.4f} | "
+                     f"{r['macro_f1']:.4f} | {r['weighted_f1']:.4f} |")
+    text = "\n".join(lines) + f"\n\n* champion (macro-F1): {summary['champion']}"
+    if summary.get("ablation"):
+        text += (f"\n({ABLATION_NOTE.format(columns=' + '.join(summary['text_columns']))})")
+    return text
 
 
 def _write_reports(out: Path, summary: Mapping[str, Any]) -> None:
     labels = summary["labels"]
     sections = [("Comparison (test split)", plots.table(comparison_rows(summary))
                  + f"<p>Champion by macro-F1: <b>{summary['champion']}</b></p>")]
+    if summary.get("ablation"):
+        note = ABLATION_NOTE.format(columns=" + ".join(summary["text_columns"]))
+        sections.append(("Only the first text column", plots.table(ablation_rows(summary))
+                         + f"<p>{note}.</p>"))
     md = ["# Model evaluation (test split)", "", comparison_table(summary), ""]
     for name, m in summary["models"].items():
         png = plots.confusion_matrix(m["confusion_matrix"], labels, f"{name}: confusion matrix",

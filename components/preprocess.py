@@ -38,7 +38,8 @@ SPLITS = ("train", "val", "test")
 # A class needs a row in each of train, val and test.
 MIN_ROWS_PER_CLASS = 3
 # Columns of every split file.
-SPLIT_COLUMNS = ["row_id", "text", "text_lstm", "label", "label_id", "raw_text"]
+# raw_primary: the raw first text column alone (the user's prompt), for evaluate's ablation.
+SPLIT_COLUMNS = ["row_id", "text", "text_lstm", "label", "label_id", "raw_text", "raw_primary"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -253,6 +254,7 @@ def preprocess(
 
     df["row_id"] = np.arange(len(df), dtype=np.int64)
     df["raw_text"] = [join_fields(v, settings.separator) for v in df[text_columns].itertuples(index=False)]
+    df["raw_primary"] = df[text_columns[0]].astype(str).str.strip()
     df["text"] = [clean_text(t, settings) for t in df["raw_text"]]
     df["text_lstm"] = [lstm_text(t, settings) for t in df["text"]]
     encoder = LabelEncoder().fit(df["label"])

@@ -166,4 +166,7 @@ def test_local_run_of_the_whole_pipeline(tmp_path, write_csv, tiny_bert_dir):
         assert sum(c["support"] for c in m["per_class"].values()) == len(test)
     assert summary["labels"] == sorted(summary["labels"])
     assert summary["wall_seconds"] > 0
+    assert set(summary["ablation"]) == {"lstm", "lora"}
+    lora_metrics = ev["artifacts"]["lora_metrics"]["artifacts"][0]["metadata"]
+    assert lora_metrics["accuracy_first_column_only"] == summary["ablation"]["lora"]["accuracy"]
     assert "| lstm" in res.stdout and "champion" in res.stdout

@@ -48,6 +48,8 @@ def test_outputs_and_label_map(sample_out):
     train = pd.read_parquet(res.path("train"))
     assert {"row_id", "text", "text_lstm", "label", "label_id"} <= set(train.columns)
     assert (train["label"].map(label_map["label2id"]) == train["label_id"]).all()
+    # the prompt alone is kept for evaluate's ablation; the joined text starts with it
+    assert all(t.startswith(p) for t, p in zip(train["raw_text"], train["raw_primary"], strict=True))
 
 
 def test_duplicates_are_dropped_before_splitting(sample_out, sample_csv):

@@ -13,6 +13,7 @@ from components.evaluate import (
     classification_metrics,
     comparison_table,
     evaluate,
+    load_predictor,
     majority_baseline,
 )
 from components.lora_train import (
@@ -188,4 +189,14 @@ def test_evaluate_reports_both_models_baseline_and_champion(tmp_path, tiny_split
     assert summary["champion"] == best
     assert summary["baseline"]["majority"]["accuracy"] > 0
     assert "majority (baseline)" in comparison_table(summary)
+    # The ablation: each model also sees the prompt (first text column) alone.
+    assert summary["text_columns"] == ["query", "image descriptions"]
+    for name in ("lstm", "lora"):
+        a = summary["ablation"][name]
+        assert a["input"] == "query only"
+        pred = load_predictor(summary["models"][name]["model_dir"]).predict_proba(
+            test["raw_primary"].tolist()).argmax(axis=1)
+        assert a["accuracy"] == pytest.approx((pred == test["label_id"].to_numpy()).mean())
+    assert "(query only)" in comparison_table(summary)
+    assert "Only the first text column" in (tmp_path / "ev" / "report.html").read_text()
     assert "| lstm" in (tmp_path / "ev" / "report.md").read_text()
