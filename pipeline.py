@@ -78,6 +78,7 @@ def preprocess(
         drop_invalid_rows: drop rows without text or label instead of failing.
         encoding: text encoding of a CSV dataset.
     """
+    import json
     import logging
     import shutil
     import tempfile
@@ -96,7 +97,8 @@ def preprocess(
             shutil.copyfile(res.path(name), art.path)
     for name, art in [("train", train_data), ("val", val_data), ("test", test_data)]:
         art.metadata["rows"] = res.stats["split_sizes"][name]
-    label_map.metadata["labels"] = list(res.stats["class_counts_after_merge"])
+    with open(label_map.path) as f:  # the labels in label-id order
+        label_map.metadata["labels"] = json.load(f)["labels"]
     for key in ("rows_raw", "duplicates_dropped", "rows", "num_classes", "lstm_seq_len"):
         metrics.log_metric(key, res.stats[key])
 
@@ -522,11 +524,6 @@ def cmd_compile(output: str, gpu: GpuConfig = GpuConfig()) -> Path:  # noqa: B00
     return Path(output)
 
 
-def _latest_run_dir(root: Path, before: set[Path]) -> Path | None:
-    runs = [p for p in root.glob(f"{PIPELINE_NAME}-*") if p.is_dir() and p not in before]
-    return max(runs, key=lambda p: p.stat().st_mtime) if runs else None
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     from kfp import local
 
@@ -549,7 +546,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     root = Path(args.pipeline_root).resolve()
     root.mkdir(parents=True, exist_ok=True)
-    before = set(root.glob(f"{PIPELINE_NAME}-*"))
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root),
                enable_caching=args.cache)
     log.info("lora-train base model: %s", p["lora_base_model"])
@@ -560,17 +556,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"error: pipeline failed: {exc}. The task's log above says why.", file=sys.stderr)
         return 1
     wall = time.perf_counter() - start
-    summary = read_json(summary_artifact.output.path)
+    summary_path = Path(summary_artifact.output.path)
+    summary = read_json(summary_path)
     summary["wall_seconds"] = round(wall, 1)
     summary["data"] = data
-    run_dir = _latest_run_dir(root, before)
+    run_dir = summary_path.parents[1]  # <pipeline_root>/<run>/evaluate/summary
     print(f"\n{comparison_table(summary)}\n")
     print(f"pipeline finished in {wall:.1f} s; outputs under {run_dir}")
-    if run_dir:
-        for rel in ("preprocess/eda_report", "augment/augment_report", "lstm-train/model",
-                    "lora-train/model", "evaluate/report"):
-            if (run_dir / rel).exists():
-                print(f"  {rel}: {run_dir / rel}")
+    for rel in ("preprocess/eda_report", "augment/augment_report", "lstm-train/model",
+                "lora-train/model", "evaluate/report"):
+        if (run_dir / rel).exists():
+            print(f"  {rel}: {run_dir / rel}")
     if args.summary:
         write_json(args.summary, summary)
         print(f"summary: {args.summary}")

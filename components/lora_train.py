@@ -313,9 +313,6 @@ class LoraPredictor:
 
         info = load_model_info(model_dir, "lora")
         base = base_model or info["base_model"]
-        if base == info["base_model"] and base != OFFLINE_BASE_MODEL \
-                and Path(info.get("base_model_path", "")).is_dir():
-            base = info["base_model_path"]
         try:
             model, _, _ = load_base_classifier(base, info["labels"], quiet=True)
         except OSError as exc:

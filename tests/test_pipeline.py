@@ -165,6 +165,8 @@ def test_local_run_of_the_whole_pipeline(tmp_path, write_csv, tiny_bert_dir):
         assert {"accuracy", "macro_f1", "weighted_f1", "per_class", "model_dir"} <= set(m)
         assert sum(c["support"] for c in m["per_class"].values()) == len(test)
     assert summary["labels"] == sorted(summary["labels"])
+    label_map_meta = executor["artifacts"]["label_map"]["artifacts"][0]["metadata"]
+    assert label_map_meta["labels"] == summary["labels"]  # in label-id order
     assert summary["wall_seconds"] > 0
     assert set(summary["ablation"]) == {"lstm", "lora"}
     lora_metrics = ev["artifacts"]["lora_metrics"]["artifacts"][0]["metadata"]
