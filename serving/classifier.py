@@ -13,6 +13,14 @@ v1: `{"instances": ["text", ...]}` or objects keyed by the model's text columns,
 v2: BYTES input `text` [N] (or [N, 1]) -> BYTES output `label` [N] and FP32 `probabilities`
 [N, C] (columns in the order of the response parameter `labels`, a JSON list).
 
+Explain (v1 only): `POST /v1/models/<name>:explain` with the same instances ->
+`{"predictions": [...], "explanations": [{"label", "probability", "text", "words": [{"word",
+"start", "end", "attribution"}, ...], "words_total", "method": "occlusion"}]}`: each word's
+attribution is how much the predicted class's probability drops when that word is removed
+(word occlusion, all variants in the same batched forward pass).
+`GET /v2/models/<name>/info`: the model directory's model_info.json, its training date and the
+pipeline's test metrics when the run's evaluate summary is beside it.
+
 Concurrent requests are merged into one forward pass by `serving.batching.MicroBatcher`
 (`--max_batch_size`, `--max_batch_wait_ms`); the forward pass runs in a worker thread.
 """
@@ -21,10 +29,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -32,6 +43,7 @@ from kserve.errors import InvalidInput
 from kserve.protocol.infer_type import InferOutput, InferRequest
 
 from components.errors import ModelDirError, ResourceMissingError
+from components.model_info import MODEL_INFO
 from components.text import TextSettings, join_fields
 from serving import common
 from serving.batching import BatchSettings, MicroBatcher
@@ -53,6 +65,18 @@ SUB_BATCH_SIZE = {"lstm": 0, "lora": 8}
 # (see docs/serving.md, Benchmarks). 0 keeps torch's default (one per core).
 TORCH_THREADS = 1
 WARMUP_TEXTS = ("warm up the model", "a second text, so batch shapes are traced too")
+# Explain: every word of a text is removed in turn, so a text of W words costs W + 1 forward
+# texts. Words after the first MAX_EXPLAIN_WORDS get no attribution (the models truncate long
+# texts anyway: 18 LSTM tokens, 48 lora tokens on the real data); at most MAX_EXPLAIN_INSTANCES
+# texts per explain request.
+MAX_EXPLAIN_WORDS = 128
+MAX_EXPLAIN_INSTANCES = 8
+EXPLAIN_METHOD = "occlusion"
+# A word: letters/digits of any script, with an inner apostrophe ("don't").
+_WORD_RE = re.compile(r"\w+(?:'\w+)*")
+# Where the kfp.local pipeline writes the evaluate step's summary, relative to a model dir
+# (<run>/<model>-train/model -> <run>/evaluate/summary).
+EVALUATE_SUMMARY = Path("..") / ".." / "evaluate" / "summary"
 
 
 class Predictor(Protocol):
@@ -124,6 +148,96 @@ def prediction(labels: Sequence[str], probabilities: np.ndarray) -> dict[str, An
             "probabilities": {name: float(p) for name, p in zip(labels, probabilities, strict=True)}}
 
 
+def word_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) character offsets of the words of `text`, in order."""
+    return [m.span() for m in _WORD_RE.finditer(text)]
+
+
+def without_span(text: str, start: int, end: int) -> str:
+    """`text` with [start, end) removed, and a space next to it (no double space, no space
+    before punctuation)."""
+    before, after = text[:start], text[end:]
+    if before.endswith(" ") and (not after or after[0] == " " or not after[0].isalnum()):
+        before = before[:-1]
+    elif not before and after.startswith(" "):
+        after = after[1:]
+    return before + after
+
+
+def occlusion_texts(text: str, max_words: int = MAX_EXPLAIN_WORDS
+                    ) -> tuple[list[tuple[int, int]], list[str]]:
+    """The spans of the first `max_words` words and the text with each of them removed."""
+    spans = word_spans(text)[:max_words]
+    return spans, [without_span(text, start, end) for start, end in spans]
+
+
+def explanation(text: str, spans: Sequence[tuple[int, int]], labels: Sequence[str],
+                full: np.ndarray, occluded: Sequence[np.ndarray],
+                words_total: int) -> dict[str, Any]:
+    """Per-word attributions for the predicted class of one text.
+
+    Args:
+        text: the text that was classified.
+        spans: (start, end) of each explained word.
+        labels: class names, in the order of the probabilities.
+        full: class probabilities of the whole text.
+        occluded: class probabilities of the text without each word (one per span).
+        words_total: how many words the text has (more than `spans` when it was cut).
+
+    Returns:
+        {"label", "probability", "text", "words": [{"word", "start", "end", "attribution"}],
+        "words_total", "method"}; attribution = P(label | text) - P(label | text without the
+        word): positive when the word pushes towards the label.
+    """
+    top = int(np.argmax(full))
+    p = float(full[top])
+    words = [{"word": text[start:end], "start": start, "end": end,
+              "attribution": p - float(row[top])}
+             for (start, end), row in zip(spans, occluded, strict=True)]
+    return {"label": labels[top], "probability": p, "text": text, "words": words,
+            "words_total": words_total, "method": EXPLAIN_METHOD}
+
+
+def model_card(info: dict[str, Any], model_dir: str | Path | None,
+               model_type: str | None = None) -> dict[str, Any]:
+    """What `GET /v2/models/<name>/info` answers: model_info.json plus the training date and
+    the test metrics of the pipeline run the model came from, when they can be found.
+
+    Args:
+        info: the model's model_info.json.
+        model_dir: its directory (None: unknown).
+        model_type: the model's key in the evaluate summary (default: info["model_type"]).
+    """
+    card = dict(info)
+    if model_dir is None:
+        return card
+    path = Path(model_dir) / MODEL_INFO
+    if path.is_file() and "trained_at" not in card:
+        mtime = path.stat().st_mtime
+        card["trained_at"] = datetime.datetime.fromtimestamp(
+            mtime, tz=datetime.UTC).isoformat(timespec="seconds")
+    summary_path = Path(model_dir) / EVALUATE_SUMMARY
+    key = model_type or info.get("model_type")
+    if summary_path.is_file() and "test_metrics" not in card:
+        try:
+            summary = json.loads(summary_path.read_text())
+            metrics = summary["models"][key]
+            card["test_metrics"] = {k: metrics[k] for k in ("accuracy", "macro_f1", "weighted_f1")
+                                    if k in metrics}
+            card["champion"] = summary.get("champion") == key
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("no test metrics from %s: %s", summary_path, exc)
+    return card
+
+
+@dataclasses.dataclass
+class Explained:
+    """What flows from explain to postprocess: one prediction and one explanation per text."""
+
+    predictions: list[dict[str, Any]]
+    explanations: list[dict[str, Any]]
+
+
 # --------------------------------------------------------------------------- model
 class ClassifierModel(common.ServingModel):
     """A text classifier served over KServe v1/v2 with micro-batched forward passes.
@@ -135,17 +249,26 @@ class ClassifierModel(common.ServingModel):
         batch: micro-batching settings.
         sub_batch_size: run a merged batch as length-sorted forward passes of this many texts
             (0: one forward pass).
+        model_dir: the model directory, for `model_info()` (training date, test metrics).
+        max_explain_words: explain at most this many words per text (the first ones).
+        max_explain_instances: most texts per explain request.
     """
 
     INPUTS = (common.TensorSpec(INPUT, "BYTES", (-1,)),)
 
     def __init__(self, name: str, load_predictor: Callable[[], Predictor],
                  limits: common.RequestLimits | None = None, batch: BatchSettings | None = None,
-                 sub_batch_size: int = 0):
+                 sub_batch_size: int = 0, *, model_dir: str | None = None,
+                 max_explain_words: int = MAX_EXPLAIN_WORDS,
+                 max_explain_instances: int = MAX_EXPLAIN_INSTANCES):
         super().__init__(name, limits)
         self._load_predictor = load_predictor
         self.batch_settings = batch or BatchSettings()
         self.sub_batch_size = sub_batch_size
+        self.model_dir = model_dir
+        self.max_explain_words = max_explain_words
+        self.max_explain_instances = max_explain_instances
+        self.card: dict[str, Any] = {}
         self.predictor: Predictor | None = None
         self.labels: list[str] = []
         self.settings = TextSettings()
@@ -160,6 +283,8 @@ class ClassifierModel(common.ServingModel):
         self.batcher = MicroBatcher(self.infer, self.batch_settings, self.name)
         for n in (1, 2):  # first calls trace/allocate: keep that out of the first requests
             predictor.predict_proba(list(WARMUP_TEXTS[:n]))
+        info = getattr(predictor, "info", None) or {"labels": self.labels}
+        self.card = model_card(info, self.model_dir)
         self.ready = True
         log.info("%s ready in %.1f s: %d classes %s, batching %s", self.name,
                  time.perf_counter() - start, len(self.labels), self.labels, self.batch_settings)
@@ -201,6 +326,42 @@ class ClassifierModel(common.ServingModel):
         results = await self.batcher.submit(payload.items)
         return dataclasses.replace(payload, results=results)
 
+    async def explain(self, payload: common.Batch,
+                      headers: dict[str, str] | None = None) -> Explained:
+        """Word-occlusion attributions: each text and its one-word-removed variants run as one
+        request through the micro-batcher (the same forward pass as predict)."""
+        texts = payload.items
+        if len(texts) > self.max_explain_instances:
+            raise InvalidInput(f"too many instances to explain: {len(texts)}, this server "
+                               f"explains at most {self.max_explain_instances} per request "
+                               f"(each costs one forward text per word)")
+        batch: list[str] = []
+        plans = []
+        for text in texts:
+            spans, variants = occlusion_texts(text, self.max_explain_words)
+            plans.append((text, spans, len(batch), len(word_spans(text))))
+            batch.append(text)
+            # A variant with no word left (a one-word text) is the empty prompt, which the
+            # models classify like any text that cleans to nothing.
+            batch.extend(variants)
+        probs = await self.batcher.submit(batch)
+        explanations = [
+            explanation(text, spans, self.labels, probs[at], probs[at + 1:at + 1 + len(spans)],
+                        total)
+            for text, spans, at, total in plans]
+        predictions = [prediction(self.labels, probs[at]) for _, _, at, _ in plans]
+        return Explained(predictions, explanations)
+
+    async def postprocess(self, result: Any, headers: dict[str, str] | None = None,
+                          response_headers: dict[str, str] | None = None) -> Any:
+        if isinstance(result, Explained):
+            return {"predictions": result.predictions, "explanations": result.explanations}
+        return await super().postprocess(result, headers, response_headers)
+
+    def model_info(self) -> dict[str, Any]:
+        """The model's self-description (`GET /v2/models/<name>/info`)."""
+        return self.card
+
     # -- answers
     def v1_prediction(self, result: np.ndarray) -> dict[str, Any]:
         return prediction(self.labels, result)
@@ -217,21 +378,30 @@ class ClassifierModel(common.ServingModel):
 
 # --------------------------------------------------------------------------- loaders
 def lstm_model(model_dir: str, name: str = "lstm", limits: common.RequestLimits | None = None,
-               batch: BatchSettings | None = None) -> ClassifierModel:
-    """A ClassifierModel over an lstm-train model directory (not loaded yet)."""
+               batch: BatchSettings | None = None, **explain: int) -> ClassifierModel:
+    """A ClassifierModel over an lstm-train model directory (not loaded yet).
+
+    Args:
+        model_dir: the model directory.
+        name: model name.
+        limits: request limits.
+        batch: micro-batching settings.
+        **explain: max_explain_words / max_explain_instances.
+    """
 
     def load() -> Predictor:
         from components.lstm_train import LstmPredictor
 
         return LstmPredictor.load(model_dir)
 
-    return ClassifierModel(name, load, limits, batch or DEFAULT_BATCH["lstm"])
+    return ClassifierModel(name, load, limits, batch or DEFAULT_BATCH["lstm"],
+                           model_dir=model_dir, **explain)
 
 
 def lora_model(model_dir: str, name: str = "lora", limits: common.RequestLimits | None = None,
                batch: BatchSettings | None = None, device: str | None = None,
                base_model: str | None = None,
-               sub_batch_size: int = SUB_BATCH_SIZE["lora"]) -> ClassifierModel:
+               sub_batch_size: int = SUB_BATCH_SIZE["lora"], **explain: int) -> ClassifierModel:
     """A ClassifierModel over a lora-train model directory (adapter merged at load).
 
     Args:
@@ -242,6 +412,7 @@ def lora_model(model_dir: str, name: str = "lora", limits: common.RequestLimits 
         device: "cpu", "cuda", "cuda:N"; None: cuda when available.
         base_model: base model to use instead of the one recorded in model_info.json.
         sub_batch_size: length-sorted forward passes of this many texts (0: one pass).
+        **explain: max_explain_words / max_explain_instances.
     """
 
     def load() -> Predictor:
@@ -249,7 +420,8 @@ def lora_model(model_dir: str, name: str = "lora", limits: common.RequestLimits 
 
         return LoraPredictor.load(model_dir, device=device, base_model=base_model)
 
-    return ClassifierModel(name, load, limits, batch or DEFAULT_BATCH["lora"], sub_batch_size)
+    return ClassifierModel(name, load, limits, batch or DEFAULT_BATCH["lora"], sub_batch_size,
+                           model_dir=model_dir, **explain)
 
 
 # --------------------------------------------------------------------------- CLI
@@ -282,6 +454,13 @@ def build_parser(server: str) -> argparse.ArgumentParser:
                         default=batch.max_wait_ms,
                         help="longest a request waits for others to join its batch (0: merge "
                              "only requests already queued)")
+    parser.add_argument("--max_explain_words", type=common._positive_int,
+                        default=MAX_EXPLAIN_WORDS,
+                        help=":explain attributes the first this many words of a text (each "
+                             "costs one more forward text)")
+    parser.add_argument("--max_explain_instances", type=common._positive_int,
+                        default=MAX_EXPLAIN_INSTANCES,
+                        help="most texts per :explain request")
     if server == "lora":
         parser.add_argument("--device", default=None,
                             help="cpu, cuda or cuda:N (default: cuda when available)")
@@ -301,14 +480,16 @@ def make_model(server: str, args: argparse.Namespace) -> ClassifierModel:
     """The (not yet loaded) model a parsed command line asks for."""
     limits = common.limits_from_args(args)
     batch = BatchSettings(args.max_batch_size, args.max_batch_wait_ms)
+    explain = {"max_explain_words": args.max_explain_words,
+               "max_explain_instances": args.max_explain_instances}
     if server == "lstm":
-        return lstm_model(args.model_dir, args.model_name, limits, batch)
+        return lstm_model(args.model_dir, args.model_name, limits, batch, **explain)
     if args.torch_threads > 0:
         import torch
 
         torch.set_num_threads(args.torch_threads)
     return lora_model(args.model_dir, args.model_name, limits, batch, device=args.device,
-                      base_model=args.base_model, sub_batch_size=args.sub_batch_size)
+                      base_model=args.base_model, sub_batch_size=args.sub_batch_size, **explain)
 
 
 def main(server: str, argv: Sequence[str] | None = None) -> int:

@@ -516,8 +516,26 @@ def build_app(server: ModelServer, max_body_bytes: int = MAX_BODY_BYTES) -> Fast
     rest._add_middlewares(app)
     rest._register_endpoints(app)
     rest._add_exception_handlers(app)
+    _add_model_info_route(app, server)
     app.add_middleware(BodySizeLimit, max_body_bytes=max_body_bytes)
     return app
+
+
+def _add_model_info_route(app: FastAPI, server: ModelServer) -> None:
+    """`GET /v2/models/<name>/info`: the model's `model_info()` dict (404 if it has none).
+
+    v2 model metadata has fixed fields (name, platform, inputs, outputs); this is where a model
+    says what it is (e.g. the classifiers' model_info.json, training date, test metrics).
+    """
+    from fastapi.responses import JSONResponse
+
+    @app.get("/v2/models/{model_name}/info")
+    async def model_info(model_name: str) -> JSONResponse:
+        model = server.registered_models.get_model(model_name)
+        describe_model = getattr(model, "model_info", None)
+        if model is None or describe_model is None:
+            return JSONResponse({"error": f"model {model_name!r} has no info"}, status_code=404)
+        return JSONResponse(describe_model())
 
 
 class CheckedDataPlane(DataPlane):
