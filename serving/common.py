@@ -27,10 +27,13 @@ import numpy as np
 import orjson
 from fastapi import FastAPI
 from kserve import Model, ModelServer
-from kserve.errors import InferenceError, InvalidInput
+from kserve.errors import InferenceError, InvalidInput, ModelNotFound, ModelNotReady
 from kserve.protocol.dataplane import DataPlane
 from kserve.protocol.infer_type import InferInput, InferOutput, InferRequest, InferResponse
+from kserve.protocol.model_repository_extension import ModelRepositoryExtension
 from kserve.utils.utils import generate_uuid
+
+from serving import connections
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +47,8 @@ MAX_TEXT_CHARS = 100_000  # characters per text; transformer servers truncate to
 MAX_TOTAL_CHARS = 2_000_000  # characters per request, all texts together
 MAX_BODY_BYTES = 16 * 1024 * 1024  # HTTP request body; larger bodies get 413 before parsing
 GRACE_PERIOD_S = 30  # graceful shutdown: in-flight requests may finish within this time
+TIMEOUT_KEEP_ALIVE_S = 65  # idle keep-alive connections close after this (kserve's default)
+LOGGED_MESSAGE_CHARS = 300  # a rejected request logs one line, its message clipped to this
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
@@ -496,10 +501,11 @@ class _BodyTooLarge(Exception):
 def build_app(server: ModelServer, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
     """A FastAPI app with kserve's REST endpoints for the models registered on `server`.
 
-    The endpoints, exception handlers and timing middleware are kserve's own (RESTServer's
-    `_register_endpoints`, `_add_exception_handlers`, `_add_middlewares`: private API of
-    kserve 0.21, pinned). A fresh app is built each time, so several can live in one process
-    (tests) without touching kserve's global `kserve.model_server.app`.
+    The endpoints and timing middleware are kserve's own (RESTServer's `_register_endpoints`,
+    `_add_middlewares`: private API of kserve 0.21, pinned); its exception handlers are replaced
+    by ours (`add_error_handlers`: a client's mistake is a 4xx logged in one line). A fresh app
+    is built each time, so several can live in one process (tests) without touching kserve's
+    global `kserve.model_server.app`.
 
     Args:
         server: a ModelServer (its dataplane and registered models are used; it is not started).
@@ -515,10 +521,100 @@ def build_app(server: ModelServer, max_body_bytes: int = MAX_BODY_BYTES) -> Fast
                       server.model_repository_extension, http_port=server.http_port)
     rest._add_middlewares(app)
     rest._register_endpoints(app)
-    rest._add_exception_handlers(app)
+    add_error_handlers(app)
     _add_model_info_route(app, server)
     app.add_middleware(BodySizeLimit, max_body_bytes=max_body_bytes)
     return app
+
+
+# --------------------------------------------------------------------------- errors
+class RepositoryDisabled(Exception):
+    """The model repository API (load/unload) is off on this server."""
+
+
+def _json_safe(value: Any) -> Any:
+    """`value` with NaN/Infinity floats as strings: JSON responses cannot hold them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def _rejected(request: Any, status: int, body: dict[str, Any]) -> Any:
+    """A JSON error response, logged as one line (no traceback: the request was at fault)."""
+    from fastapi.responses import JSONResponse
+
+    message = str(body.get("error", body.get("detail", "")))
+    if len(message) > LOGGED_MESSAGE_CHARS:
+        message = message[:LOGGED_MESSAGE_CHARS] + "..."
+    log.warning("%s %s -> %d: %s", request.method, request.url.path, status, message)
+    return JSONResponse(_json_safe(body), status_code=status)
+
+
+def add_error_handlers(app: FastAPI) -> None:
+    """Answer every client mistake with a 4xx and a message, logged in one line.
+
+    Replaces kserve 0.21's handlers, which log a full traceback for every rejected request and
+    answer unimplemented verbs and model versions 501, and FastAPI's validation handler, which
+    answers 500 when the rejected body holds NaN or Infinity (its echo of the input is not valid
+    JSON). Failures of the server itself stay 500 and keep their traceback in the log.
+    """
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+    from starlette.requests import ClientDisconnect
+
+    async def invalid_input(request: Any, exc: Exception) -> Any:
+        return _rejected(request, 400, {"error": str(exc)})
+
+    async def validation_error(request: Any, exc: Exception) -> Any:
+        from fastapi.encoders import jsonable_encoder
+
+        errors = _json_safe(jsonable_encoder(exc.errors()))  # type: ignore[attr-defined]
+        return _rejected(request, 422, {"detail": errors})
+
+    async def not_found(request: Any, exc: Exception) -> Any:
+        return _rejected(request, 404, {"error": str(exc)})
+
+    async def not_ready(request: Any, exc: Exception) -> Any:
+        return _rejected(request, 503, {"error": str(exc)})
+
+    async def repository_disabled(request: Any, exc: Exception) -> Any:
+        return _rejected(request, 403, {"error": str(exc)})
+
+    async def not_supported(request: Any, exc: Exception) -> Any:
+        path = request.url.path
+        if "/versions/" in path:
+            message = ("model versions are not supported: each model has one version here; "
+                       "use the path without /versions/<version>")
+        elif path.endswith(":explain"):
+            message = f"{path.rsplit('/', 1)[-1].split(':')[0]!r} has no explain endpoint"
+        else:
+            message = f"not supported by this server: {exc}"
+        return _rejected(request, 404, {"error": message})
+
+    async def client_gone(request: Any, exc: Exception) -> Any:
+        # The connection layer has logged why (408/503) if it cut the request off.
+        log.debug("%s %s: client disconnected before its request was read", request.method,
+                  request.url.path)
+        return JSONResponse({"error": "client disconnected"}, status_code=400)
+
+    async def server_error(request: Any, exc: Exception) -> Any:
+        log.error("%s %s -> 500: %s", request.method, request.url.path, exc, exc_info=exc)
+        return JSONResponse({"error": _json_safe(str(exc))}, status_code=500)
+
+    from kserve.errors import ServerNotLive, ServerNotReady, UnsupportedProtocol
+
+    for exc_class, handler in [
+            (InvalidInput, invalid_input), (UnsupportedProtocol, invalid_input),
+            (RequestValidationError, validation_error), (ModelNotFound, not_found),
+            (ModelNotReady, not_ready), (ServerNotReady, not_ready), (ServerNotLive, not_ready),
+            (RepositoryDisabled, repository_disabled), (NotImplementedError, not_supported),
+            (ClientDisconnect, client_gone), (InferenceError, server_error),
+            (Exception, server_error)]:
+        app.add_exception_handler(exc_class, handler)
 
 
 def _add_model_info_route(app: FastAPI, server: ModelServer) -> None:
@@ -539,13 +635,18 @@ def _add_model_info_route(app: FastAPI, server: ModelServer) -> None:
 
 
 class CheckedDataPlane(DataPlane):
-    """kserve's DataPlane, with malformed binary v2 requests answered 400 instead of 500.
+    """kserve's DataPlane, with malformed binary v2 requests answered 400 instead of 500, and a
+    server readiness (`/v2/health/ready`) that is true only while every served model is ready.
 
     kserve 0.21 decodes a binary-extension request (`Inference-Header-Content-Length`) without
     checking it: a missing tensor field, a bad header length or a truncated tensor raise
     KeyError / ValueError / InferenceError, which kserve answers 500. Any exception while
-    decoding a request is the client's: we turn it into InvalidInput.
+    decoding a request is the client's: we turn it into InvalidInput. kserve's server readiness
+    is always true; ours checks the models this server was started with (`served`).
     """
+
+    served: tuple[str, ...] = ()
+    repository_enabled: bool = False
 
     def decode_inference_request(self, body: Any, headers: dict, model_name: str) -> InferRequest:
         try:
@@ -556,11 +657,71 @@ class CheckedDataPlane(DataPlane):
                 struct.error) as exc:
             raise InvalidInput(f"malformed v2 request: {type(exc).__name__}: {exc}") from exc
 
+    async def ready(self) -> bool:
+        return all([await self._model_registry.is_model_ready(name) for name in self.served])
+
+    def metadata(self) -> dict:
+        meta = super().metadata()
+        if not self.repository_enabled:
+            meta["extensions"] = []
+        return meta
+
+
+class ServedModels(ModelRepositoryExtension):
+    """kserve's model repository extension (`POST /v2/repository/models/<name>/load|unload`)
+    restricted to the models this server process was started with.
+
+    Off (the default) both answer 403: nobody who can reach a server can take its model out
+    of service. On (`--enable_model_repository`), unload takes a model out of service (its
+    readiness and `/v2/health/ready` then answer 503, liveness stays 200: the process can load
+    it again) and load loads it again the way it was loaded at start; other names are 404.
+    """
+
+    def __init__(self, registry: Any, models: Sequence[Model], enabled: bool = False):
+        super().__init__(registry)
+        self.models = {model.name: model for model in models}
+        self.enabled = enabled
+        self._lock = asyncio.Lock()
+
+    def _served(self, name: str) -> Model:
+        if not self.enabled:
+            raise RepositoryDisabled("the model repository API (load/unload) is off on this "
+                                     "server: start it with --enable_model_repository")
+        if name not in self.models:
+            raise ModelNotFound(name)
+        return self.models[name]
+
+    async def load(self, model_name: str) -> None:
+        model = self._served(model_name)
+        async with self._lock:
+            if self._model_registry.get_model(model_name) is None or not model.ready:
+                log.info("loading %s (model repository API)", model_name)
+                try:
+                    await asyncio.to_thread(model.load)
+                except Exception as exc:
+                    raise ModelNotReady(model_name, f"load failed: {exc}") from exc
+                self._model_registry.update(model)
+        if not model.ready:
+            raise ModelNotReady(model_name)
+
+    async def unload(self, model_name: str) -> None:
+        self._served(model_name)
+        async with self._lock:
+            if self._model_registry.get_model(model_name) is not None:
+                self._model_registry.unload(model_name)
+                log.warning("%s unloaded (model repository API): not ready until loaded again",
+                            model_name)
+
 
 def model_server(models: Sequence[Model], *, http_port: int = 0, grpc_port: int = 8081,
                  enable_grpc: bool = False, max_asyncio_workers: int | None = None,
-                 enable_latency_logging: bool = True) -> ModelServer:
+                 enable_latency_logging: bool = True,
+                 enable_model_repository: bool = False) -> ModelServer:
     """A kserve ModelServer with `models` registered (they must be loaded).
+
+    Args:
+        enable_model_repository: let `POST /v2/repository/models/<name>/load|unload` take a
+            model out of service and back (`ServedModels`); off, they answer 403.
 
     Raises:
         RuntimeError: a model is not ready (its `load()` was not called or failed).
@@ -568,7 +729,12 @@ def model_server(models: Sequence[Model], *, http_port: int = 0, grpc_port: int 
     server = ModelServer(http_port=http_port, grpc_port=grpc_port, enable_grpc=enable_grpc,
                          workers=1, max_asyncio_workers=max_asyncio_workers,
                          enable_latency_logging=enable_latency_logging)
-    server.dataplane = CheckedDataPlane(model_registry=server.registered_models)
+    dataplane = CheckedDataPlane(model_registry=server.registered_models)
+    dataplane.served = tuple(model.name for model in models)
+    dataplane.repository_enabled = enable_model_repository
+    server.dataplane = dataplane
+    server.model_repository_extension = ServedModels(server.registered_models, models,
+                                                     enabled=enable_model_repository)
     for model in models:
         if not model.ready:
             raise RuntimeError(f"model {model.name!r} is not ready: call load() before serving")
@@ -580,8 +746,10 @@ def model_server(models: Sequence[Model], *, http_port: int = 0, grpc_port: int 
 def serve(models: Sequence[Model], *, bind_address: str = DEFAULT_BIND_ADDRESS,
           http_port: int = 8080, grpc_port: int = 8081, enable_grpc: bool = False,
           max_body_bytes: int = MAX_BODY_BYTES, max_asyncio_workers: int | None = None,
-          timeout_keep_alive: int = 65, enable_latency_logging: bool = True,
-          grpc_options: dict[str, Any] | None = None, max_threads: int = 4) -> None:
+          timeout_keep_alive: int = TIMEOUT_KEEP_ALIVE_S, enable_latency_logging: bool = True,
+          grpc_options: dict[str, Any] | None = None, max_threads: int = 4,
+          connection_limits: connections.ConnectionLimits | None = None,
+          enable_model_repository: bool = False) -> None:
     """Serve loaded models over HTTP (kserve v1 + v2 + /metrics) until SIGINT/SIGTERM.
 
     Args:
@@ -592,18 +760,23 @@ def serve(models: Sequence[Model], *, bind_address: str = DEFAULT_BIND_ADDRESS,
         enable_grpc: also start kserve's gRPC v2 server (it binds [::], a kserve limitation).
         max_body_bytes: larger request bodies are answered 413.
         max_asyncio_workers: worker threads for inference (kserve's default when None).
-        timeout_keep_alive: HTTP keep-alive timeout in seconds.
+        timeout_keep_alive: seconds an idle keep-alive connection stays open.
         enable_latency_logging: log pre/predict/post latency per request (kserve).
         grpc_options: kserve gRPC options (message length limits).
         max_threads: gRPC worker threads.
+        connection_limits: header size and header/body read deadlines (defaults when None).
+        enable_model_repository: allow load/unload through the model repository API.
     """
     import uvicorn
 
     server = model_server(models, http_port=http_port, grpc_port=grpc_port,
                           enable_grpc=enable_grpc, max_asyncio_workers=max_asyncio_workers,
-                          enable_latency_logging=enable_latency_logging)
+                          enable_latency_logging=enable_latency_logging,
+                          enable_model_repository=enable_model_repository)
     app = build_app(server, max_body_bytes=max_body_bytes)
+    limits = connection_limits or connections.ConnectionLimits()
     config = uvicorn.Config(app, host=bind_address, port=http_port, log_config=None,
+                            http=connections.protocol_class(limits), ws="none",
                             timeout_keep_alive=timeout_keep_alive,
                             timeout_graceful_shutdown=GRACE_PERIOD_S)
     http = uvicorn.Server(config)
@@ -622,12 +795,23 @@ def serve(models: Sequence[Model], *, bind_address: str = DEFAULT_BIND_ADDRESS,
             tasks.append(grpc.start(max_threads))
         await asyncio.gather(*tasks)
 
-    log.info("serving %s on http://%s:%d", ", ".join(m.name for m in models), bind_address,
-             http_port)
+    log.info("serving %s on http://%s:%d (model repository API %s)",
+             ", ".join(m.name for m in models), bind_address, http_port,
+             "ON: load/unload allowed" if enable_model_repository else "off")
     asyncio.run(run())
 
 
 # --------------------------------------------------------------------------- CLI
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return value
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -677,6 +861,20 @@ def build_parser(server: str, description: str, *, model_dir_required: bool = Tr
                             help="most characters per text")
         parser.add_argument("--max_total_chars", type=_positive_int, default=MAX_TOTAL_CHARS,
                             help="most characters per request, all texts together")
+    parser.add_argument("--max_header_bytes", type=_positive_int,
+                        default=connections.MAX_HEADER_BYTES,
+                        help="request line + headers larger than this are answered 431")
+    parser.add_argument("--timeout_headers", type=_positive_float,
+                        default=connections.TIMEOUT_HEADERS_S,
+                        help="seconds to receive a request's line and headers (from the "
+                             "connection opening or the next request's first byte); then 408")
+    parser.add_argument("--timeout_body", type=_positive_float,
+                        default=connections.TIMEOUT_BODY_S,
+                        help="seconds to receive a request body once its headers are in; "
+                             "then 408")
+    parser.add_argument("--enable_model_repository", action="store_true",
+                        help="allow POST /v2/repository/models/<name>/load|unload (off: 403, "
+                             "nobody can take the model out of service)")
     parser.add_argument("--log_level", default="INFO",
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="our loggers' level")
     return parser
@@ -717,4 +915,12 @@ def serve_from_args(models: Sequence[Model], args: argparse.Namespace) -> None:
           enable_latency_logging=args.enable_latency_logging,
           grpc_options={"grpc_max_send_message_length": args.grpc_max_send_message_length,
                         "grpc_max_receive_message_length": args.grpc_max_receive_message_length},
-          max_threads=args.max_threads)
+          max_threads=args.max_threads, connection_limits=connection_limits_from_args(args),
+          enable_model_repository=args.enable_model_repository)
+
+
+def connection_limits_from_args(args: argparse.Namespace) -> connections.ConnectionLimits:
+    """ConnectionLimits from parsed CLI flags."""
+    return connections.ConnectionLimits(max_header_bytes=args.max_header_bytes,
+                                        timeout_headers=args.timeout_headers,
+                                        timeout_body=args.timeout_body)

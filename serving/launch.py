@@ -11,7 +11,11 @@ runs Llama Guard when `--guard_model` (env GUARD_MODEL) is given, else its offli
 lora classifier; caption starts only when `--blip_model` (env BLIP_MODEL) is given. The launcher waits until every model
 answers `/v2/models/<name>/ready`, prints the URLs, prefixes each server's log lines with its
 name, and on Ctrl-C / SIGTERM sends SIGTERM to every server and waits for them to finish their
-in-flight requests (SIGKILL after a grace period). If one server exits, the others are stopped.
+in-flight requests (SIGKILL after a grace period).
+
+A server that exits on its own is restarted (the others keep serving) after 1, 2, 4... s
+(`RestartPolicy`); after `--max_restarts` crashes in a row (a server that stayed ready for a
+minute starts counting again) the launcher stops everything and exits 1.
 
 """
 
@@ -44,6 +48,7 @@ MODEL_SUBDIRS = {"lstm": Path("lstm-train") / "model", "lora": Path("lora-train"
 SERVERS = ("lstm", "lora", "guard", "caption")
 STARTUP_TIMEOUT_S = 180.0
 STOP_TIMEOUT_S = common.GRACE_PERIOD_S + 5
+MAX_RESTARTS = 5  # crashes in a row of one server before the launcher gives up
 
 
 class LaunchError(RuntimeError):
@@ -193,8 +198,36 @@ def plan(names: Sequence[str], models_dir: str | None, overrides: dict[str, str 
 
 
 # --------------------------------------------------------------------------- processes
+@dataclasses.dataclass(frozen=True)
+class RestartPolicy:
+    """When the launcher restarts a server that exited on its own.
+
+    Attributes:
+        max_restarts: crashes in a row of one server that are restarted; one more and the
+            launcher gives up (0: never restart).
+        backoff_s: delay before the first restart, doubled for each crash in a row.
+        max_backoff_s: longest delay.
+        stable_s: a server ready for this long has its crash count reset.
+    """
+
+    max_restarts: int = MAX_RESTARTS
+    backoff_s: float = 1.0
+    max_backoff_s: float = 30.0
+    stable_s: float = 60.0
+
+    def delay(self, crashes: int) -> float:
+        """Seconds to wait before restarting after the `crashes`-th crash in a row."""
+        return min(self.backoff_s * 2 ** max(0, crashes - 1), self.max_backoff_s)
+
+
 def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a server could listen on host:port now.
+
+    Binds like the servers do (uvicorn/asyncio set SO_REUSEADDR), so the TIME_WAIT connections a
+    stopped server leaves behind do not count as "in use"; a listening socket does.
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:
@@ -246,30 +279,36 @@ class Servers:
         if taken:
             raise LaunchError(f"port already in use: {', '.join(taken)}; stop what listens "
                               "there (an earlier `make serve`?) or choose other ports")
-        width = max(len(label) for label in self.labels.values())
         try:
             for spec in self.specs:
-                label = self.labels[spec]
-                proc = subprocess.Popen(
-                    spec.command(self.bind_address), cwd=ROOT, env=self.env,
-                    stdout=subprocess.PIPE if self.log_stream else subprocess.DEVNULL,
-                    stderr=subprocess.STDOUT, start_new_session=True)
-                self.procs[label] = proc
-                if self.log_stream is not None:
-                    pump = threading.Thread(target=_pump, daemon=True,
-                                            args=(proc.stdout, label.ljust(width), self.log_stream))
-                    pump.start()
-                    self._pumps.append(pump)
+                self._spawn(spec)
             self._wait_ready(timeout, stop_event)
         except BaseException:
             self.stop()
             raise
 
+    def _spawn(self, spec: ServerSpec) -> subprocess.Popen:
+        label = self.labels[spec]
+        width = max(len(name) for name in self.labels.values())
+        proc = subprocess.Popen(
+            spec.command(self.bind_address), cwd=ROOT, env=self.env,
+            stdout=subprocess.PIPE if self.log_stream else subprocess.DEVNULL,
+            stderr=subprocess.STDOUT, start_new_session=True)
+        self.procs[label] = proc
+        if self.log_stream is not None:
+            pump = threading.Thread(target=_pump, daemon=True,
+                                    args=(proc.stdout, label.ljust(width), self.log_stream))
+            pump.start()
+            self._pumps.append(pump)
+        return proc
+
+    def ready_url(self, spec: ServerSpec) -> str:
+        return f"{spec.url(self.bind_address)}/v2/models/{spec.name}/ready"
+
     def _wait_ready(self, timeout: float, stop_event: threading.Event | None) -> None:
         import httpx
 
-        pending = {self.labels[s]: f"{s.url(self.bind_address)}/v2/models/{s.name}/ready"
-                   for s in self.specs}
+        pending = {self.labels[s]: self.ready_url(s) for s in self.specs}
         deadline = time.monotonic() + timeout
         while pending:
             if stop_event is not None and stop_event.is_set():
@@ -292,6 +331,68 @@ class Servers:
     def exited(self) -> dict[str, int]:
         """label -> exit code of the servers that have exited."""
         return {n: p.returncode for n, p in self.procs.items() if p.poll() is not None}
+
+    def supervise(self, stop_event: threading.Event, policy: RestartPolicy | None = None,
+                  startup_timeout: float = STARTUP_TIMEOUT_S, poll_s: float = 0.5) -> dict[str, int]:
+        """Restart servers that exit on their own until `stop_event` is set or one gives up.
+
+        While a server is down (waiting for its restart, or loading) its port refuses
+        connections, so its readiness probe fails; "ready again" is logged once it answers
+        `/v2/models/<name>/ready`. A restarted server that is not ready within
+        `startup_timeout` is killed and counts as a crash.
+
+        Returns:
+            {} after a requested stop; else label -> exit code of the server that crashed more
+            than `policy.max_restarts` times in a row (the others still run: call `stop()`).
+        """
+        import httpx
+
+        policy = policy or RestartPolicy()
+        by_label = {self.labels[s]: s for s in self.specs}
+        crashes = dict.fromkeys(by_label, 0)
+        ready_since: dict[str, float | None] = dict.fromkeys(by_label, time.monotonic())
+        restart_at: dict[str, float] = {}  # label -> when to start it again
+        starting: dict[str, float] = {}  # label -> when it was started, until it is ready
+        while not stop_event.wait(poll_s):
+            now = time.monotonic()
+            for label, spec in by_label.items():
+                if label in restart_at:
+                    if now >= restart_at[label]:
+                        del restart_at[label]
+                        log.warning("restarting %s (restart %d of at most %d in a row)", label,
+                                    crashes[label], policy.max_restarts)
+                        self._spawn(spec)
+                        starting[label] = now
+                    continue
+                code = self.procs[label].poll()
+                if code is not None:
+                    since = ready_since[label]
+                    if since is not None and now - since >= policy.stable_s:
+                        crashes[label] = 0
+                    crashes[label] += 1
+                    ready_since[label] = None
+                    starting.pop(label, None)
+                    if crashes[label] > policy.max_restarts:
+                        log.error("%s exited (%s), %d crashes in a row: giving up", label,
+                                  _exit_text(code), crashes[label])
+                        return {label: code}
+                    delay = policy.delay(crashes[label])
+                    log.error("%s exited (%s): not ready; restarting it in %.1f s", label,
+                              _exit_text(code), delay)
+                    restart_at[label] = now + delay
+                elif label in starting:
+                    try:
+                        ready = httpx.get(self.ready_url(spec), timeout=1).status_code == 200
+                    except httpx.TransportError:
+                        ready = False
+                    if ready:
+                        log.info("%s ready again after %.1f s", label, now - starting.pop(label))
+                        ready_since[label] = now
+                    elif now - starting[label] > startup_timeout:
+                        log.error("%s not ready %.0f s after its restart: killing it", label,
+                                  startup_timeout)
+                        self.procs[label].kill()
+        return {}
 
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> dict[str, int]:
         """SIGTERM every server, wait for all, SIGKILL those still running after `timeout`.
@@ -365,14 +466,19 @@ def build_parser() -> argparse.ArgumentParser:
                         metavar="NAME=PORT", help="another port for a server (repeatable)")
     parser.add_argument("--startup_timeout", type=float, default=STARTUP_TIMEOUT_S,
                         help="seconds to wait for every model to be ready")
+    parser.add_argument("--max_restarts", type=int, default=MAX_RESTARTS,
+                        help="a server that exits is restarted (after 1, 2, 4... s) up to this "
+                             "many times in a row, then everything stops and the launcher exits "
+                             "1 (0: never restart)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Start the servers, print their URLs, run until Ctrl-C/SIGTERM or until one exits.
+    """Start the servers, print their URLs, restart those that crash, run until Ctrl-C/SIGTERM.
 
     Returns:
-        0 after a requested stop, 1 when a server died, 2 when they could not be started.
+        0 after a requested stop, 1 when a server kept crashing (more than --max_restarts in a
+        row), 2 when they could not be started.
     """
     args = build_parser().parse_args(argv)
     common.configure_logging("INFO")
@@ -418,12 +524,10 @@ def _run(args: argparse.Namespace, names: list[str], stop: threading.Event) -> i
              f"v1: POST /v1/models/{s.name}:predict   v2: POST /v2/models/{s.name}/infer   "
              f"({s.source})" for s in specs]
     print("\nModel servers ready:\n" + "\n".join(lines) + "\nCtrl-C stops them.\n", flush=True)
-    died: dict[str, int] = {}
-    while not stop.wait(0.5):
-        died = servers.exited()
-        if died:
-            log.error("server exited: %s; stopping the others", died)
-            break
+    policy = RestartPolicy(max_restarts=max(0, args.max_restarts))
+    died = servers.supervise(stop, policy, args.startup_timeout)
+    if died:
+        log.error("stopping the other servers")
     codes = servers.stop()
     log.info("stopped: %s", ", ".join(f"{n} ({_exit_text(c)})" for n, c in codes.items()))
     return 1 if died else 0
