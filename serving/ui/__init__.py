@@ -1,0 +1,1 @@
+"""The Streamlit moderation console over the KServe services (`streamlit run serving/ui/app.py`)."""

@@ -1,0 +1,478 @@
+"""The console's logic without Streamlit: input checks, one prompt, a file in batches, history.
+
+Limits (each refusal is a message for the person, never an exception on the page):
+a prompt holds at most MAX_PROMPT_CHARS characters; an image is a PNG, JPEG or WebP file of at
+most MAX_IMAGE_BYTES and MAX_IMAGE_PIXELS; a CSV is UTF-8, at most MAX_CSV_BYTES and
+MAX_CSV_ROWS rows, with at least one text column; a file is moderated BATCH_ROWS rows per call.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import functools
+import html
+import io
+import math
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from components.text import FIELD_SEPARATOR, join_fields
+from serving.ui import client
+
+MAX_PROMPT_CHARS = 10_000
+MAX_IMAGE_BYTES = 5 * 1024 * 1024
+MAX_IMAGE_PIXELS = 25_000_000  # width x height, read from the header (the caption server's limit)
+IMAGE_FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "WEBP": "WebP"}  # Pillow format -> name
+IMAGE_TYPES = ("png", "jpg", "jpeg", "webp")
+MAX_CSV_BYTES = 20 * 1024 * 1024
+MAX_CSV_ROWS = 10_000
+BATCH_ROWS = 32  # the guard's per-request limit (its --max_instances)
+# Why: attributions are probability drops; below MIN_ATTRIBUTION a word is not "top", and
+# shading is relative to the largest attribution but never to less than MIN_SHADE_SCALE.
+MIN_ATTRIBUTION = 0.001
+MIN_SHADE_SCALE = 0.02
+PREFERRED_TEXT_COLUMNS = ("query", "prompt", "text")
+NO_COLUMN = "(none)"
+
+
+class InputError(ValueError):
+    """Input the console refuses; the message says what was expected and what was found."""
+
+
+def _size(n: int) -> str:
+    return f"{n / 1024 / 1024:.1f} MB" if n >= 1024 * 1024 else f"{n / 1024:.0f} KB"
+
+
+# --------------------------------------------------------------------------- checks
+def check_prompt(text: str | None) -> str:
+    """The prompt, stripped.
+
+    Raises:
+        InputError: empty or longer than MAX_PROMPT_CHARS.
+    """
+    text = (text or "").strip()
+    if not text:
+        raise InputError("The prompt is empty: type the prompt to check.")
+    if len(text) > MAX_PROMPT_CHARS:
+        raise InputError(f"The prompt has {len(text):,} characters; the console checks at most "
+                         f"{MAX_PROMPT_CHARS:,}.")
+    return text
+
+
+def check_image(name: str, data: bytes) -> str:
+    """Check an uploaded image without decoding its pixels; returns its format name.
+
+    Raises:
+        InputError: too large, not a PNG/JPEG/WebP image, or too many pixels.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    if len(data) > MAX_IMAGE_BYTES:
+        raise InputError(f"{name} is {_size(len(data))}; images may be at most "
+                         f"{_size(MAX_IMAGE_BYTES)}.")
+    if not data:
+        raise InputError(f"{name} is empty.")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=list(IMAGE_FORMATS)) as image:
+                fmt, (width, height) = image.format, image.size
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError,
+            Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise InputError(f"{name} is not a PNG, JPEG or WebP image.") from None
+    if width * height > MAX_IMAGE_PIXELS:
+        raise InputError(f"{name} is {width} x {height} pixels; images may have at most "
+                         f"{MAX_IMAGE_PIXELS:,} pixels.")
+    return IMAGE_FORMATS[fmt]
+
+
+def joined_text(prompt: str, description: str | None) -> str:
+    """The prompt and the image description joined as the training text joins its columns."""
+    return join_fields([prompt, description], FIELD_SEPARATOR)
+
+
+def read_csv(data: bytes, name: str = "the file") -> pd.DataFrame:
+    """Parse an uploaded CSV of prompts (all values as text).
+
+    Raises:
+        InputError: too large, not UTF-8, unparseable, empty, too many rows, no text column.
+    """
+    if len(data) > MAX_CSV_BYTES:
+        raise InputError(f"{name} is {_size(len(data))}; CSV files may be at most "
+                         f"{_size(MAX_CSV_BYTES)}.")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError(f"{name} is not UTF-8 text: save the CSV as UTF-8.") from None
+    if not text.strip():
+        raise InputError(f"{name} is empty.")
+    try:
+        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"{name} is not a readable CSV: {first}") from None
+    if len(df) == 0:
+        raise InputError(f"{name} has a header but no rows.")
+    if len(df) > MAX_CSV_ROWS:
+        raise InputError(f"{name} has {len(df):,} rows; the console moderates at most "
+                         f"{MAX_CSV_ROWS:,} rows per file: split it, or run the pipeline's "
+                         "models on it offline.")
+    if not text_columns(df):
+        raise InputError(f"{name} has no text column (columns: "
+                         f"{', '.join(map(str, df.columns))}): every column is empty or "
+                         "numbers only.")
+    return df
+
+
+def text_columns(df: pd.DataFrame) -> list[str]:
+    """Columns holding text: some non-empty value that is not a number; preferred names first."""
+    found = []
+    for column in df.columns:
+        values = df[column].astype(str).str.strip()
+        values = values[values != ""]
+        if len(values) and pd.to_numeric(values, errors="coerce").isna().any():
+            found.append(str(column))
+    return sorted(found, key=lambda c: (c.lower() not in PREFERRED_TEXT_COLUMNS,
+                                        found.index(c)))
+
+
+# --------------------------------------------------------------------------- the guard verdict
+@dataclasses.dataclass(frozen=True)
+class GuardView:
+    """How a guard answer is shown.
+
+    Attributes:
+        level: "unsafe", "safe", "unassessed" (safe: null) or "error" (no usable answer).
+        headline: the verdict in words.
+        categories: "S1 Violent Crimes"-style strings.
+        detail: reason / error / backend line.
+        unsafe_score: P(unsafe) when the guard gave one.
+        backend: the backend that answered.
+    """
+
+    level: str
+    headline: str
+    categories: tuple[str, ...] = ()
+    detail: str = ""
+    unsafe_score: float | None = None
+    backend: str = ""
+
+    @property
+    def verdict(self) -> str:
+        return {"unsafe": "unsafe", "safe": "safe", "unassessed": "cannot assess"}.get(
+            self.level, "error")
+
+
+def _score(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        return None
+    return float(value)
+
+
+def guard_view(reply: client.Reply | None, index: int = 0) -> GuardView:
+    """The verdict of one text from a guard reply (documented contract in docs/serving.md).
+
+    `safe: null` (the guard could not read the text) is "cannot assess" with the guard's
+    reason, never safe; a failed call or a malformed answer is an error, never safe.
+    """
+    if reply is None or not reply.ok:
+        why = reply.error if reply is not None else "the guard was not called"
+        return GuardView("error", "Guard unavailable: not verified", detail=why)
+    pred = reply.value[index]
+    safe = pred.get("safe", "missing")
+    backend = str(pred.get("backend") or "")
+    score = _score(pred.get("unsafe_score"))
+    codes = [str(c) for c in pred.get("categories") or []]
+    names = [str(n) for n in pred.get("category_names") or []]
+    if len(names) != len(codes):
+        names = [""] * len(codes)
+    categories = tuple(f"{c} {n}".strip() for c, n in zip(codes, names, strict=True))
+    if safe is None:
+        reason = pred.get("reason") or pred.get("error") or "no reason given"
+        return GuardView("unassessed", "Cannot assess: not verified", categories,
+                         f"The guard could not assess this text: {reason}", score, backend)
+    if safe is True:
+        return GuardView("safe", "Safe", categories, "", score, backend)
+    if safe is False:
+        return GuardView("unsafe", "Unsafe", categories, "", score, backend)
+    return GuardView("error", "Guard answer unreadable: not verified",
+                     detail=f"expected 'safe' to be true, false or null, got {safe!r}",
+                     backend=backend)
+
+
+# --------------------------------------------------------------------------- one prompt
+@dataclasses.dataclass
+class Check:
+    """Everything the console learnt about one prompt.
+
+    Attributes:
+        prompt: the prompt as typed.
+        description: the image caption or typed description ("" when none).
+        description_source: "caption", "typed" or "".
+        text: the text sent to the services (prompt + description, joined).
+        guard: the guard's reply.
+        predictions: classifier name -> predict reply.
+        explanations: classifier name -> explain reply.
+        caption: the caption service's reply (None when no image was given).
+        at: when it was checked (UTC, ISO).
+    """
+
+    prompt: str
+    description: str
+    description_source: str
+    text: str
+    guard: client.Reply
+    predictions: dict[str, client.Reply]
+    explanations: dict[str, client.Reply]
+    caption: client.Reply | None = None
+    at: str = ""
+
+
+def check_prompt_with_services(settings: client.Settings, prompt: str,
+                               image: bytes | None = None,
+                               typed_description: str = "") -> Check:
+    """Caption the image (if any), join, then ask the guard and both classifiers at once.
+
+    The caption is used when the caption service answers; otherwise the typed description.
+    """
+    services = settings.services
+    timeout = settings.timeout_s
+    caption = None
+    description, source = "", ""
+    if image is not None:
+        caption = client.caption(services["caption"], image, timeout)
+        if caption.ok and caption.value:
+            description, source = caption.value, "caption"
+    typed = (typed_description or "").strip()
+    if not description and typed:
+        description, source = typed, "typed"
+    text = joined_text(prompt, description)
+    calls: dict[str, Callable[[], client.Reply]] = {
+        "guard": functools.partial(client.guard, services["guard"], [text], timeout)}
+    for name in client.CLASSIFIERS:
+        calls[f"predict:{name}"] = functools.partial(client.classify, services[name], [text],
+                                                     timeout)
+        calls[f"explain:{name}"] = functools.partial(client.explain, services[name], text,
+                                                     timeout)
+    replies = client.in_parallel(calls)
+    return Check(prompt, description, source, text, replies["guard"],
+                 {n: replies[f"predict:{n}"] for n in client.CLASSIFIERS},
+                 {n: replies[f"explain:{n}"] for n in client.CLASSIFIERS}, caption,
+                 datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"))
+
+
+def history_row(check: Check) -> dict[str, Any]:
+    """One row of the session history."""
+    view = guard_view(check.guard)
+    row: dict[str, Any] = {
+        "checked_at": check.at, "prompt": check.prompt, "image_description": check.description,
+        "description_source": check.description_source, "guard_verdict": view.verdict,
+        "guard_categories": ", ".join(view.categories), "guard_unsafe_score": view.unsafe_score,
+        "guard_backend": view.backend}
+    errors = [] if check.guard.ok else [check.guard.error]
+    for name, reply in check.predictions.items():
+        if reply.ok:
+            pred = reply.value[0]
+            row[f"{name}_label"] = pred.get("label")
+            row[f"{name}_probability"] = (pred.get("probabilities") or {}).get(pred.get("label"))
+        else:
+            row[f"{name}_label"], row[f"{name}_probability"] = None, None
+            errors.append(reply.error)
+    if view.level == "unassessed":
+        errors.append(view.detail)
+    row["errors"] = "; ".join(e for e in errors if e)
+    return row
+
+
+def to_csv(rows: Sequence[Mapping[str, Any]] | pd.DataFrame) -> bytes:
+    """CSV bytes (UTF-8) of rows or a table."""
+    df = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
+    return df.to_csv(index=False).encode("utf-8")
+
+
+# --------------------------------------------------------------------------- why (explanations)
+def highlight_html(explanation: Mapping[str, Any]) -> str:
+    """The explained text as HTML, each word shaded by its attribution.
+
+    Red: the word pushes towards the predicted label; blue: away from it. The opacity is the
+    attribution relative to the largest one, or to MIN_SHADE_SCALE when all are smaller (so
+    that noise-level attributions stay pale). All text is HTML-escaped.
+    """
+    text = str(explanation.get("text", ""))
+    words = sorted(explanation.get("words") or [], key=lambda w: w["start"])
+    scale = max([MIN_SHADE_SCALE, *(abs(float(w["attribution"])) for w in words)])
+    out, at = [], 0
+    for w in words:
+        start, end, a = int(w["start"]), int(w["end"]), float(w["attribution"])
+        if start < at or end > len(text):
+            continue
+        out.append(html.escape(text[at:start]))
+        alpha = min(1.0, abs(a) / scale) * 0.85
+        color = (220, 38, 38) if a > 0 else (37, 99, 235)
+        out.append(f'<span title="{a:+.3f}" style="background-color: rgba({color[0]}, '
+                   f'{color[1]}, {color[2]}, {alpha:.2f}); border-radius: 3px; '
+                   f'padding: 0 2px">{html.escape(text[start:end])}</span>')
+        at = end
+    out.append(html.escape(text[at:]))
+    return "".join(out)
+
+
+def top_words(explanation: Mapping[str, Any], n: int = 5) -> list[tuple[str, float]]:
+    """The n words with the largest attributions towards the label (at least MIN_ATTRIBUTION)."""
+    words = [(str(w["word"]), float(w["attribution"])) for w in explanation.get("words") or []]
+    ranked = sorted(words, key=lambda w: w[1], reverse=True)
+    return [w for w in ranked if w[1] >= MIN_ATTRIBUTION][:n]
+
+
+# --------------------------------------------------------------------------- a file
+def row_texts(df: pd.DataFrame, text_column: str, description_column: str | None) -> list[str]:
+    """The text of each row: its text column, joined with its description column if any."""
+    texts = df[text_column].astype(str)
+    descriptions = (df[description_column].astype(str) if description_column
+                    else pd.Series([""] * len(df), index=df.index))
+    return [joined_text(t, d) if t.strip() else "" for t, d in zip(texts, descriptions,
+                                                                    strict=True)]
+
+
+def moderate_texts(settings: client.Settings, texts: Sequence[str],
+                   progress: Callable[[int, int], None] | None = None,
+                   batch_rows: int = BATCH_ROWS) -> tuple[pd.DataFrame, list[str]]:
+    """Moderate texts through the guard and both classifiers, batch_rows at a time.
+
+    Empty texts are skipped (noted in `error`). A service that is down or times out is not
+    called again for the rest of the file; its columns stay empty and the notes say why.
+
+    Args:
+        settings: services and timeouts (`batch_timeout_s` per call).
+        texts: one text per row ("" for an empty row).
+        progress: called with (rows done, rows total) after each batch.
+        batch_rows: rows per call.
+
+    Returns:
+        (one result row per text, notes about services that failed).
+    """
+    services = settings.services
+    names = ("guard", *client.CLASSIFIERS)
+    given_up: dict[str, str] = {}
+    notes: list[str] = []
+    rows: list[dict[str, Any]] = []
+    total = len(texts)
+    for start in range(0, total, batch_rows):
+        chunk = list(texts[start:start + batch_rows])
+        todo = [i for i, t in enumerate(chunk) if t.strip()]
+        batch = [chunk[i] for i in todo]
+        calls: dict[str, Callable[[], client.Reply]] = {}
+        if batch:
+            timeout = settings.batch_timeout_s
+            if "guard" not in given_up:
+                calls["guard"] = functools.partial(client.guard, services["guard"], batch,
+                                                   timeout)
+            for n in client.CLASSIFIERS:
+                if n not in given_up:
+                    calls[n] = functools.partial(client.classify, services[n], batch, timeout)
+        replies = client.in_parallel(calls)
+        for name in names:
+            reply = replies.get(name)
+            if reply is not None and reply.down:
+                given_up[name] = reply.error or "down"
+                notes.append(f"{reply.error}: {name} skipped for rows {start + 1}-{total}.")
+        chunk_rows = [{"row": start + i + 1, "text": t} for i, t in enumerate(chunk)]
+        for i, row in enumerate(chunk_rows):
+            row["guard_verdict"], row["guard_categories"], row["guard_unsafe_score"] = (
+                None, "", None)
+            for n in client.CLASSIFIERS:
+                row[f"{n}_label"], row[f"{n}_probability"] = None, None
+            row["error"] = "" if chunk[i].strip() else "empty text: skipped"
+        for k, i in enumerate(todo):
+            row = chunk_rows[i]
+            errors = []
+            reply = replies.get("guard")
+            if reply is not None:
+                view = guard_view(reply, k) if reply.ok else guard_view(reply)
+                row["guard_verdict"] = view.verdict
+                row["guard_categories"] = ", ".join(view.categories)
+                row["guard_unsafe_score"] = view.unsafe_score
+                if view.level in ("error", "unassessed"):
+                    errors.append(view.detail)
+            else:
+                errors.append(f"guard: {given_up.get('guard', 'not called')}")
+            for n in client.CLASSIFIERS:
+                reply = replies.get(n)
+                if reply is not None and reply.ok:
+                    pred = reply.value[k]
+                    row[f"{n}_label"] = pred.get("label")
+                    row[f"{n}_probability"] = (pred.get("probabilities") or {}).get(
+                        pred.get("label"))
+                elif reply is not None:
+                    errors.append(reply.error)
+                else:
+                    errors.append(f"{n}: {given_up.get(n, 'not called')}")
+            row["error"] = "; ".join(dict.fromkeys(e for e in errors if e))
+        rows.extend(chunk_rows)
+        if progress is not None:
+            progress(min(start + batch_rows, total), total)
+    return pd.DataFrame(rows), notes
+
+
+def flag_rates(results: pd.DataFrame) -> pd.DataFrame:
+    """Share of assessed rows the guard flagged, overall and per hazard category.
+
+    Returns:
+        Columns `category` and `flag_rate` (0..1) and `rows`; the first row is "any (unsafe)".
+        Rows the guard did not assess (errors, safe: null, empty) are left out of the rates.
+    """
+    assessed = results[results["guard_verdict"].isin(["safe", "unsafe"])]
+    n = len(assessed)
+    unsafe = assessed[assessed["guard_verdict"] == "unsafe"]
+    counts: dict[str, int] = {"any (unsafe)": len(unsafe)}
+    for cats in unsafe["guard_categories"]:
+        for cat in [c.strip() for c in str(cats).split(",") if c.strip()] or ["no category"]:
+            counts[cat] = counts.get(cat, 0) + 1
+    return pd.DataFrame({"category": list(counts),
+                         "flag_rate": [c / n if n else 0.0 for c in counts.values()],
+                         "rows": list(counts.values())})
+
+
+# --------------------------------------------------------------------------- the sidebar
+def _metrics(values: Mapping[str, Any], keys: Sequence[tuple[str, str]]) -> str:
+    parts = [f"{label} {float(values[key]):.3f}" for key, label in keys
+             if isinstance(values.get(key), int | float)]
+    return ", ".join(parts)
+
+
+def model_card_lines(health: client.Health) -> list[str]:
+    """What a model is, in a few lines: from its info endpoint, else its v2 metadata."""
+    info, lines = health.info or {}, []
+    if info:
+        kind = str(info.get("model_type", "model"))
+        if info.get("architecture"):
+            kind += f" ({info['architecture']})"
+        lines.append(f"model: {kind}")
+        if info.get("base_model"):
+            lines.append(f"base model: {info['base_model']}")
+        if info.get("trained_at"):
+            lines.append(f"trained: {info['trained_at']}")
+        if info.get("train_rows"):
+            lines.append(f"training rows: {info['train_rows']:,}")
+        val = _metrics(info, [("val_accuracy", "accuracy"), ("val_macro_f1", "macro-F1")])
+        if val:
+            lines.append(f"validation: {val}")
+        test = _metrics(info.get("test_metrics") or {},
+                        [("accuracy", "accuracy"), ("macro_f1", "macro-F1")])
+        if test:
+            lines.append(f"test: {test}" + (" (champion)" if info.get("champion") else ""))
+        if info.get("labels"):
+            lines.append(f"classes: {', '.join(map(str, info['labels']))}")
+        for key in ("backend", "threshold"):
+            if key in info:
+                lines.append(f"{key}: {info[key]}")
+    meta = health.metadata or {}
+    if meta:
+        ins = ", ".join(str(t.get("name")) for t in meta.get("inputs") or [])
+        outs = ", ".join(str(t.get("name")) for t in meta.get("outputs") or [])
+        lines.append(f"v2 tensors: in {ins or '-'}; out {outs or '-'}")
+    return lines
