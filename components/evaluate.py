@@ -20,6 +20,7 @@ from sklearn.metrics import (
 )
 
 from components import plots
+from components.calibration import binary_metrics, safe_index
 from components.data import atomic_dir, read_json, write_json
 from components.errors import ModelDirError
 
@@ -69,12 +70,36 @@ def load_predictor(model_dir: str | os.PathLike[str]):
     raise ModelDirError(f"{model_dir}: unknown model_type {kind!r}")
 
 
+def guard_metrics(proba: np.ndarray, test: pd.DataFrame, labels: Sequence[str],
+                  threshold: float | None, unreadable: Sequence[str | None]) -> dict[str, Any]:
+    """A guard's figures on the test split at its saved threshold: overall, per source, and the
+    share flagged per hazard category. Unreadable rows count as not flagged (the guard answers
+    "cannot assess" for them, never "safe"; their number is reported)."""
+    safe = safe_index(labels)
+    threshold = 0.5 if threshold is None else threshold
+    p_unsafe = 1.0 - proba[:, safe]
+    is_unsafe = test["label_id"].to_numpy() != safe
+    out = {"threshold": threshold, **binary_metrics(p_unsafe, is_unsafe, threshold),
+           "unreadable_rows": int(sum(r is not None for r in unreadable))}
+    if "source" in test.columns:
+        out["per_source"] = {
+            src: binary_metrics(p_unsafe[m], is_unsafe[m], threshold)
+            for src in sorted(test["source"].unique())
+            for m in [(test["source"] == src).to_numpy()]}
+    flagged = p_unsafe >= threshold
+    out["per_category"] = {labels[c]: {"rows": int((test["label_id"] == c).sum()),
+                                       "flagged": float(flagged[(test["label_id"] == c).to_numpy()].mean())}
+                           for c in sorted(test["label_id"].unique()) if c != safe}
+    return out
+
+
 def evaluate(
     test_path: str | os.PathLike[str],
     train_path: str | os.PathLike[str],
     label_map_path: str | os.PathLike[str],
     model_dirs: Mapping[str, str | os.PathLike[str]],
     out_dir: str | os.PathLike[str],
+    loso_path: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """Evaluate every model on the untouched test split and name the champion by macro-F1.
 
@@ -87,9 +112,11 @@ def evaluate(
         label_map_path: preprocess's label_map.json.
         model_dirs: model name -> model directory.
         out_dir: directory to create atomically: summary.json, report.html/.md, PNG plots.
+        loso_path: the leave-one-source-out summary (components.loso), included when given.
 
     Returns:
-        The summary: {"models": {name: metrics}, "baseline": metrics, "champion": name, "labels"}.
+        The summary: {"models": {name: metrics}, "baseline": metrics, "champion": name, "labels",
+        and for a guard (labels with a Safe class) "guard": {name: figures} and "loso"}.
     """
     label_map = read_json(label_map_path)
     labels = label_map["labels"]
@@ -100,6 +127,8 @@ def evaluate(
     primary_only = len(text_columns) > 1 and "raw_primary" in test.columns
     results: dict[str, dict[str, Any]] = {}
     ablation: dict[str, dict[str, Any]] = {}
+    guard: dict[str, dict[str, Any]] = {}
+    is_guard = safe_index(labels) is not None
     for name, model_dir in model_dirs.items():
         predictor = load_predictor(model_dir)
         if list(predictor.labels) != list(labels):
@@ -114,6 +143,12 @@ def evaluate(
         log.info("evaluate %s: accuracy %.4f macro-F1 %.4f weighted-F1 %.4f (%d rows, %.1f s)",
                  name, results[name]["accuracy"], results[name]["macro_f1"],
                  results[name]["weighted_f1"], len(test), seconds)
+        if is_guard:
+            guard[name] = guard_metrics(proba, test, labels, getattr(predictor, "threshold", None),
+                                        predictor.unreadable(test["raw_text"].tolist()))
+            log.info("evaluate %s as a guard at threshold %.4f: unsafe recall %.4f, false-flag "
+                     "rate %.4f", name, guard[name]["threshold"], guard[name]["unsafe_recall"] or 0,
+                     guard[name]["false_flag_rate"] or 0)
         if primary_only:
             pred = predictor.predict_proba(test["raw_primary"].tolist()).argmax(axis=1)
             m = classification_metrics(y_true, pred, labels)
@@ -127,6 +162,10 @@ def evaluate(
     summary = {"models": results, "baseline": {BASELINE: baseline}, "champion": champion,
                "labels": labels, "test_rows": len(test), "text_columns": text_columns,
                "ablation": ablation}
+    if guard:
+        summary["guard"] = guard
+    if loso_path:
+        summary["loso"] = read_json(loso_path)
     with atomic_dir(out_dir) as tmp:
         write_json(tmp / FILES["summary"], summary)
         _write_reports(tmp, summary)
@@ -164,7 +203,40 @@ def comparison_table(summary: Mapping[str, Any]) -> str:
     text = "\n".join(lines) + f"\n\n* champion (macro-F1): {summary['champion']}"
     if summary.get("ablation"):
         text += (f"\n({ABLATION_NOTE.format(columns=' + '.join(summary['text_columns']))})")
+    if summary.get("guard"):
+        text += "\n\n" + guard_table(summary)
+    if summary.get("loso"):
+        from components.loso import loso_table
+
+        text += "\n\nLeave-one-source-out:\n\n" + loso_table(summary["loso"])
     return text
+
+
+def guard_rows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Per model and test source: unsafe recall and false-flag rate at the saved threshold."""
+    rows = []
+    for name, g in summary.get("guard", {}).items():
+        rows.append({"model": name, "source": "(all)", "threshold": f"{g['threshold']:.4f}",
+                     "rows": g["unsafe"] + g["safe"], "unsafe recall": _fmt(g["unsafe_recall"]),
+                     "false-flag rate": _fmt(g["false_flag_rate"])})
+        for src, m in g.get("per_source", {}).items():
+            rows.append({"model": name, "source": src, "threshold": "",
+                         "rows": m["unsafe"] + m["safe"], "unsafe recall": _fmt(m["unsafe_recall"]),
+                         "false-flag rate": _fmt(m["false_flag_rate"])})
+    return rows
+
+
+def guard_table(summary: Mapping[str, Any]) -> str:
+    lines = ["Guard figures on the stratified test split, at each model's saved threshold:", "",
+             "| model | test source | threshold | rows | unsafe recall | false-flag rate |",
+             "|---|---|---:|---:|---:|---:|"]
+    lines += [f"| {r['model']} | {r['source']} | {r['threshold']} | {r['rows']} | "
+              f"{r['unsafe recall']} | {r['false-flag rate']} |" for r in guard_rows(summary)]
+    return "\n".join(lines)
+
+
+def _fmt(v: float | None) -> str:
+    return "-" if v is None else f"{v:.3f}"
 
 
 def _write_reports(out: Path, summary: Mapping[str, Any]) -> None:
@@ -175,6 +247,20 @@ def _write_reports(out: Path, summary: Mapping[str, Any]) -> None:
         note = ABLATION_NOTE.format(columns=" + ".join(summary["text_columns"]))
         sections.append(("Only the first text column", plots.table(ablation_rows(summary))
                          + f"<p>{note}.</p>"))
+    if summary.get("guard"):
+        sections.append(("Guard: per test source at the saved threshold",
+                         plots.table(guard_rows(summary))))
+        for name, g in summary["guard"].items():
+            png = plots.metric_bars({src: {"unsafe recall": m["unsafe_recall"] or 0.0,
+                                           "false-flag rate": m["false_flag_rate"] or 0.0}
+                                     for src, m in g.get("per_source", {}).items()},
+                                    f"{name}: per test source", out / f"guard_{name}.png")
+            sections.append((f"{name} as a guard", plots.img_tag(png, name)))
+    if summary.get("loso"):
+        from components.loso import loso_rows
+
+        sections.append(("Leave-one-source-out (stand-in)",
+                         f"<p>{summary['loso']['method']}.</p>" + plots.table(loso_rows(summary["loso"]))))
     md = ["# Model evaluation (test split)", "", comparison_table(summary), ""]
     for name, m in summary["models"].items():
         png = plots.confusion_matrix(m["confusion_matrix"], labels, f"{name}: confusion matrix",

@@ -16,10 +16,16 @@ import numpy as np
 import pandas as pd
 
 from components import plots
+from components.calibration import (
+    TARGET_FALSE_FLAG_RATE,
+    GuardDecisions,
+    apply_temperature,
+    guard_calibration,
+)
 from components.data import atomic_dir, read_json, write_json
 from components.errors import DatasetError, ModelDirError, ResourceMissingError
 from components.model_info import load_model_info, save_model_info
-from components.text import TextSettings, prepare
+from components.text import TextSettings, prepare, training_scripts
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +68,8 @@ class LoraParams:
     max_length: int = 0  # 0: from the length analysis (percentile of tokenized training texts)
     seed: int = 42
     mixed_precision: bool = True  # bf16/fp16 autocast when a CUDA GPU is present
+    class_weight: str = "none"  # "balanced": loss weights n / (k * n_class), as scikit-learn's
+    target_false_flag_rate: float = TARGET_FALSE_FLAG_RATE  # guard threshold (Safe class only)
 
 
 def resolve_base_model(name: str) -> str:
@@ -139,6 +147,30 @@ class _Encoded:
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         return {**{k: v[i] for k, v in self.enc.items()}, "labels": int(self.labels[i])}
+
+
+def class_weights(label_ids: np.ndarray, num_labels: int, mode: str) -> np.ndarray | None:
+    """Per-class loss weights: None for "none", scikit-learn's "balanced" formula otherwise."""
+    if mode == "none":
+        return None
+    if mode != "balanced":
+        raise ValueError(f"class_weight must be 'none' or 'balanced', got {mode!r}")
+    counts = np.bincount(label_ids, minlength=num_labels).astype(np.float64)
+    weights = np.where(counts > 0, len(label_ids) / (num_labels * np.maximum(counts, 1)), 0.0)
+    return weights
+
+
+def _weighted_loss(weights: np.ndarray):
+    """Trainer `compute_loss_func`: cross-entropy with per-class weights."""
+    import torch
+
+    w = torch.tensor(weights, dtype=torch.float32)
+
+    def loss(outputs, labels, num_items_in_batch=None):
+        logits = outputs["logits"].float()
+        return torch.nn.functional.cross_entropy(logits, labels, weight=w.to(logits.device))
+
+    return loss
 
 
 def _metrics_fn(num_labels: int):
@@ -242,9 +274,14 @@ def train_lora(
             warmup_steps=params.warmup_ratio, seed=params.seed, bf16=bf16, fp16=fp16,
             use_cpu=not cuda, report_to="none", disable_tqdm=True, dataloader_num_workers=0,
         )
+        weights = class_weights(train["label_id"].to_numpy(), len(labels), params.class_weight)
+        if weights is not None:
+            log.info("lora class weights: %s", dict(zip(labels, np.round(weights, 3), strict=True)))
+        val_ds = encode(val)
         trainer = Trainer(model=model, args=args, train_dataset=encode(train),
-                          eval_dataset=encode(val), data_collator=DataCollatorWithPadding(tokenizer),
-                          compute_metrics=_metrics_fn(len(labels)), callbacks=[EpochLog()])
+                          eval_dataset=val_ds, data_collator=DataCollatorWithPadding(tokenizer),
+                          compute_metrics=_metrics_fn(len(labels)), callbacks=[EpochLog()],
+                          compute_loss_func=None if weights is None else _weighted_loss(weights))
         trainer.remove_callback(PrinterCallback)
         start = time.perf_counter()
         trainer.train()  # load_best_model_at_end: `model` now holds the best epoch
@@ -255,6 +292,17 @@ def train_lora(
         log.info("lora best epoch %d of %d: val accuracy %.4f macro-F1 %.4f (%.1f s)",
                  best_i + 1, len(history["eval_macro_f1"]), best["eval_accuracy"],
                  best["eval_macro_f1"], train_seconds)
+
+        val_logits = np.asarray(trainer.predict(val_ds).predictions, dtype=np.float64)
+        val_probs = np.exp(val_logits - val_logits.max(axis=1, keepdims=True))
+        val_probs /= val_probs.sum(axis=1, keepdims=True)
+        calibration = guard_calibration(val_probs, val["label_id"].to_numpy(), labels,
+                                        params.target_false_flag_rate)
+        if calibration:
+            log.info("lora calibration on validation: temperature %.3f, threshold %.4f on "
+                     "P(unsafe) -> false-flag rate %.4f, unsafe recall %.4f",
+                     calibration["temperature"], calibration["threshold"],
+                     calibration["val"]["false_flag_rate"] or 0, calibration["val"]["unsafe_recall"] or 0)
 
         model.save_pretrained(tmp)  # adapter_config.json + adapter_model.safetensors (+ heads)
         tokenizer.save_pretrained(tmp)
@@ -271,7 +319,8 @@ def train_lora(
             trainable_params=int(trainable), total_params=int(total),
             train_seconds=round(train_seconds, 2), train_rows=len(train),
             best_epoch=best_i + 1, val_accuracy=float(best["eval_accuracy"]),
-            val_macro_f1=float(best["eval_macro_f1"]))
+            val_macro_f1=float(best["eval_macro_f1"]), calibration=calibration,
+            scripts=training_scripts(train["text"]))
         (tmp / REPORT_FILE).write_text(plots.training_report("lora-train", info, tmp / CURVES_FILE))
     return info
 
@@ -289,8 +338,9 @@ def _history(log_history: list[dict[str, Any]]) -> dict[str, list[float]]:
     return out
 
 
-class LoraPredictor:
-    """Loads a lora model directory (adapter merged into the base) and predicts probabilities."""
+class LoraPredictor(GuardDecisions):
+    """Loads a lora model directory (adapter merged into the base) and predicts probabilities
+    (temperature-calibrated when the model was trained as a guard)."""
 
     def __init__(self, model, tokenizer, info: dict[str, Any], device: str):
         self.model, self.tokenizer, self.info, self.device = model, tokenizer, info, device
@@ -343,4 +393,4 @@ class LoraPredictor:
                 outs.append(torch.softmax(logits, dim=-1).cpu().numpy())
         if not outs:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
-        return np.concatenate(outs).astype(np.float32)
+        return apply_temperature(np.concatenate(outs), self.temperature)

@@ -14,10 +14,16 @@ import numpy as np
 import pandas as pd
 
 from components import plots
+from components.calibration import (
+    TARGET_FALSE_FLAG_RATE,
+    GuardDecisions,
+    apply_temperature,
+    guard_calibration,
+)
 from components.data import atomic_dir, read_json, write_json
 from components.errors import DatasetError
 from components.model_info import load_model_info, save_model_info
-from components.text import TextSettings, prepare
+from components.text import TextSettings, prepare, training_scripts
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +51,7 @@ class LstmParams:
     patience: int = 4
     class_weights: bool = True
     seed: int = 42
+    target_false_flag_rate: float = TARGET_FALSE_FLAG_RATE  # guard threshold (Safe class only)
 
 
 def _tf():
@@ -166,7 +173,9 @@ def train_lstm(
         ckpt.unlink(missing_ok=True)  # EarlyStopping restored the best weights into `model`
         history = {k: [float(v) for v in vs] for k, vs in hist.history.items()}
         best_epoch = int(np.argmin(history["val_loss"])) + 1
-        val_pred = model.predict(x_val, verbose=0).argmax(axis=1)
+        val_probs = model.predict(x_val, verbose=0)
+        val_pred = val_probs.argmax(axis=1)
+        calibration = guard_calibration(val_probs, y_val, labels, params.target_false_flag_rate)
         val_metrics = {
             "val_accuracy": float((val_pred == y_val).mean()),
             "val_macro_f1": float(f1_score(y_val, val_pred, average="macro",
@@ -185,13 +194,15 @@ def train_lstm(
             tmp, "lstm", labels, label_map["text_settings"], input_field="text_lstm",
             max_length=seq_len, params=dataclasses.asdict(params), vocab_size=len(vocab) + 2,
             best_epoch=best_epoch, epochs_run=len(history["loss"]),
-            train_seconds=round(train_seconds, 2), train_rows=len(train), **val_metrics)
+            train_seconds=round(train_seconds, 2), train_rows=len(train), **val_metrics,
+            calibration=calibration, scripts=training_scripts(train["text"]))
         (tmp / REPORT_FILE).write_text(plots.training_report("lstm-train", info, tmp / CURVES_FILE))
     return info
 
 
-class LstmPredictor:
-    """Loads an lstm model directory and predicts class probabilities for raw prompts."""
+class LstmPredictor(GuardDecisions):
+    """Loads an lstm model directory and predicts class probabilities for raw prompts
+    (temperature-calibrated when the model was trained as a guard)."""
 
     def __init__(self, model, info: dict[str, Any]):
         self.model = model
@@ -222,4 +233,4 @@ class LstmPredictor:
             # predict_on_batch runs the compiled (tf.function) forward: an eager call of the
             # Bidirectional LSTM costs ~100x more per request on CPU (same outputs).
             outs.append(np.asarray(self.model.predict_on_batch(batch)))
-        return np.concatenate(outs).astype(np.float32)
+        return apply_temperature(np.concatenate(outs), self.temperature)

@@ -106,6 +106,16 @@ def stratified_split(df: pd.DataFrame, val_size: float, test_size: float, seed: 
             for name, part in zip(SPLITS, (train, val, test), strict=True)}
 
 
+def strata(label_ids: pd.Series, groups: pd.Series, val_size: float,
+           test_size: float) -> pd.Series:
+    """Label x group strata for the split; a stratum too small to reach every split falls back
+    to its label alone."""
+    key = label_ids.astype(str) + "|" + groups.astype(str)
+    need = math.ceil(1 / min(val_size, test_size)) + 1
+    counts = key.map(key.value_counts())
+    return key.where(counts >= need, label_ids.astype(str))
+
+
 def length_analysis(train: pd.DataFrame, percentile: float) -> dict:
     """Word-length distribution of the training texts and the sequence lengths to train with."""
     qs = [50, 75, 90, 95, 99, 100]
@@ -145,6 +155,7 @@ def load_dataset(
     test_size: float = TEST_SIZE,
     encoding: str = "utf-8-sig",
     drop_invalid_rows: bool = False,
+    keep_columns: Sequence[str] = (),
 ) -> tuple[pd.DataFrame, dict]:
     """Read and validate the dataset; drop duplicates; merge sparse classes into "other".
 
@@ -160,8 +171,13 @@ def load_dataset(
     if min_class_count < 1:
         raise DatasetError(f"min_class_count must be >= 1, got {min_class_count}")
     raw = read_table(data, encoding=encoding)
-    validate_schema(raw, text_columns, label_column)
-    df = raw[[*text_columns, label_column]].copy()
+    validate_schema(raw, [*text_columns, *keep_columns], label_column)
+    reserved = set(SPLIT_COLUMNS) - {label_column}
+    clash = sorted(set(keep_columns) & reserved)
+    if clash:
+        raise DatasetError(f"keep_columns {clash} clash with the columns preprocess writes "
+                           f"({sorted(reserved)})")
+    df = raw[[*text_columns, label_column, *keep_columns]].copy()
     n_raw = len(df)
 
     df, n_dupes = drop_exact_duplicates(df)
@@ -222,6 +238,7 @@ def preprocess(
     length_percentile: float = LENGTH_PERCENTILE,
     encoding: str = "utf-8-sig",
     drop_invalid_rows: bool = False,
+    keep_columns: str | Sequence[str] = (),
 ) -> PreprocessResult:
     """Turn a labelled prompt table into cleaned, encoded, stratified splits plus an EDA report.
 
@@ -237,6 +254,9 @@ def preprocess(
         length_percentile: percentile of training lengths used as the sequence length.
         encoding: text encoding of a CSV file.
         drop_invalid_rows: drop rows without text or label instead of failing.
+        keep_columns: extra columns carried into every split (e.g. "source,group"); with
+            `source` the split is stratified by label and source together, so every source
+            is represented in validation and test.
 
     Returns:
         PreprocessResult with the output paths and statistics.
@@ -245,11 +265,12 @@ def preprocess(
         DatasetError: with a message naming the problem in the input.
     """
     text_columns = parse_columns(text_columns)
+    keep_columns = parse_columns(keep_columns) if keep_columns else []
     if not 0 < length_percentile <= 100:
         raise DatasetError(f"length_percentile must be in (0, 100], got {length_percentile}")
     settings = TextSettings(text_columns=tuple(text_columns))
     df, stats = load_dataset(data, text_columns, label_column, min_class_count, val_size,
-                             test_size, encoding, drop_invalid_rows)
+                             test_size, encoding, drop_invalid_rows, keep_columns)
     merged = stats["merged_classes"]
 
     df["row_id"] = np.arange(len(df), dtype=np.int64)
@@ -260,7 +281,16 @@ def preprocess(
     encoder = LabelEncoder().fit(df["label"])
     labels = [str(c) for c in encoder.classes_]
     df["label_id"] = encoder.transform(df["label"]).astype(np.int64)
-    splits = stratified_split(df[SPLIT_COLUMNS], val_size, test_size, seed)
+    columns = SPLIT_COLUMNS + keep_columns
+    if "source" in keep_columns:
+        df["_strata"] = strata(df["label_id"], df["source"], val_size, test_size)
+        splits = stratified_split(df[[*columns, "_strata"]], val_size, test_size, seed,
+                                  stratify_col="_strata")
+        splits = {k: v.drop(columns="_strata") for k, v in splits.items()}
+        stats["split_source_counts"] = {k: v["source"].value_counts().to_dict()
+                                        for k, v in splits.items()}
+    else:
+        splits = stratified_split(df[columns], val_size, test_size, seed)
     lengths = length_analysis(splits["train"], length_percentile)
 
     stats = {

