@@ -33,6 +33,10 @@ log = logging.getLogger("serving.connections")
 MAX_HEADER_BYTES = 64 * 1024  # request line + headers
 TIMEOUT_HEADERS_S = 10.0  # to receive a complete request head
 TIMEOUT_BODY_S = 30.0  # to receive the whole body once the head is in
+# After refusing a request, what the client still sends is read and dropped for up to this long
+# before closing ("lingering close"): closing with unread input would reset the connection, and
+# the client could lose the answer.
+LINGER_S = 2.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +77,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._received_any = False
         self._head_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
+        self._refused = False
         self._arm_head_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -80,6 +85,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return  # answered already: drop what still arrives until the connection closes
         self._received_any = True
         if self._in_head:
             self._head_bytes += len(data)
@@ -88,7 +95,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().data_received(data)
         # Still inside the head after the parser consumed the data: all of it was head.
         if (self._in_head and self._head_bytes > self.limits.max_header_bytes
-                and not self.transport.is_closing()):
+                and not self._refused and not self.transport.is_closing()):
             self._refuse(431, f"request line and headers exceed {self.limits.max_header_bytes} "
                               "bytes")
 
@@ -97,7 +104,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._in_head = True
 
     def on_headers_complete(self) -> None:
-        if self.transport.is_closing():
+        if self._refused or self.transport.is_closing():
             return  # refused: do not start the application on what follows
         self._in_head = False
         self._head_bytes = 0
@@ -114,11 +121,11 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self._body_timer = self.loop.call_later(self.limits.timeout_body, self._body_timeout)
 
     def on_body(self, body: bytes) -> None:
-        if not self.transport.is_closing():
+        if not self._refused:
             super().on_body(body)
 
     def on_message_complete(self) -> None:
-        if self.transport.is_closing():
+        if self._refused:
             return
         self._cancel(self._body_timer)
         self._body_timer = None
@@ -127,7 +134,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def shutdown(self) -> None:
         cycle = self.cycle
-        if (cycle is not None and cycle.more_body and not cycle.response_started
+        if (not self._refused and cycle is not None and cycle.more_body and not cycle.response_started
                 and not cycle.response_complete):
             self._refuse(503, "server shutting down before the request body arrived")
             return
@@ -149,7 +156,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def _head_timeout(self) -> None:
         self._head_timer = None
-        if self.transport.is_closing() or not self._in_head:
+        if self._refused or self.transport.is_closing() or not self._in_head:
             return
         if self.cycle is not None and not self.cycle.response_complete:
             return  # a request is being answered; its successor's head may follow later
@@ -164,7 +171,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def _body_timeout(self) -> None:
         self._body_timer = None
         cycle = self.cycle
-        if cycle is None or not cycle.more_body or cycle.response_started:
+        if self._refused or cycle is None or not cycle.more_body or cycle.response_started:
             return
         self._refuse(408, f"request body not received within {self.limits.timeout_body:g} s")
 
@@ -173,8 +180,10 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         return f"{self.client[0]}:{self.client[1]}" if self.client else "client"
 
     def _refuse(self, status: int, message: str) -> None:
-        """Answer `status` with a JSON error, end the request in progress, close the connection."""
+        """Answer `status` with a JSON error, end the request in progress, close the connection
+        (after a lingering close of at most LINGER_S)."""
         log.warning("%s: %d %s", self._peer(), status, message)
+        self._refused = True
         self._cancel_timers()
         cycle = self.cycle
         if cycle is not None and not cycle.response_complete:
@@ -188,7 +197,12 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
                 STATUS_LINE[status], b"content-type: application/json\r\n",
                 b"content-length: ", str(len(body)).encode(), b"\r\n",
                 b"connection: close\r\n\r\n", body]))
-        self.transport.close()
+        if self.transport.is_closing() or not self.transport.can_write_eof():
+            self.transport.close()
+            return
+        self.transport.write_eof()  # the answer, then FIN; the client's EOF closes it sooner
+        self.transport.resume_reading()
+        self._head_timer = self.loop.call_later(LINGER_S, self.transport.close)
 
 
 def protocol_class(limits: ConnectionLimits) -> type[LimitedHttpToolsProtocol]:

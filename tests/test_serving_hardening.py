@@ -1,0 +1,434 @@
+"""Hostile input, faults and load: client mistakes are 4xx logged in one line, the model
+repository API cannot empty a server, connection limits (header size, slow clients, idle
+connections, shutdown), and the launcher restarting a killed server."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+import numpy as np
+import pytest
+from serving_utils import ROOT, assert_rejected, client_for, free_port, v1, v2
+
+from benchmarks.live_servers import pid_listening_on
+from serving import common, launch
+
+pytestmark = [
+    pytest.mark.server,
+    pytest.mark.filterwarnings("ignore::fastapi.exceptions.FastAPIDeprecationWarning"),
+]
+
+
+class EchoModel(common.ServingModel):
+    """Text in, its length out; counts its loads."""
+
+    INPUTS = (common.TensorSpec("text", "BYTES"),)
+    OUTPUTS = (common.TensorSpec("length", "FP32"),)
+
+    def __init__(self, name="echo"):
+        super().__init__(name)
+        self.loads = 0
+
+    def load(self):
+        self.loads += 1
+        self.ready = True
+        return self.ready
+
+    def parse_v1(self, payload):
+        return common.parse_text_instances(payload, self.limits)
+
+    def parse_v2(self, request):
+        return common.parse_text_tensor(request, "text", self.limits)
+
+    def infer(self, items):
+        return [len(t) for t in items]
+
+    def v1_prediction(self, result):
+        return {"length": result}
+
+    def v2_outputs(self, results):
+        return [common.fp32_output("length", np.array(results))]
+
+
+def repository_client(enabled: bool):
+    model = EchoModel()
+    model.load()
+    server = common.model_server([model], enable_model_repository=enabled)
+    from starlette.testclient import TestClient
+
+    return model, TestClient(common.build_app(server), raise_server_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def client():
+    with client_for(EchoModel()) as c:
+        yield c
+
+
+def post_raw(client, path, body: bytes):
+    return client.post(path, content=body, headers={"content-type": "application/json"})
+
+
+# --------------------------------------------------------------------------- 4xx, not 5xx
+@pytest.mark.parametrize(("body", "fragment"), [
+    (b'{"inputs": NaN}', "valid list"),
+    (b'{"inputs": Infinity}', "valid list"),
+    (b'{"id": NaN, "inputs": []}', "valid string"),
+    (b'{"inputs": [{"name": "text", "shape": [NaN], "datatype": "BYTES", "data": ["a"]}]}',
+     "finite number"),
+    (b'{"inputs": [{"name": "text", "shape": [-Infinity], "datatype": "BYTES", "data": ["a"]}]}',
+     "finite number"),
+])
+def test_nan_and_infinity_in_a_rejected_v2_body_are_a_422_not_a_500(client, body, fragment):
+    response = post_raw(client, "/v2/models/echo/infer", body)
+    message = assert_rejected(response, fragment, status=422)
+    assert "nan" in message.lower() or "inf" in message.lower()  # the input, echoed as text
+
+
+@pytest.mark.parametrize(("path", "body", "fragment"), [
+    ("/v2/models/echo/infer",
+     b'{"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": [NaN]}]}',
+     "expected a string element, got float nan"),
+    ("/v1/models/echo:predict", b'{"instances": [NaN]}', "unrecognized request format"),
+    ("/v1/models/echo:predict", b'{"instances": ["a"], "x": Infinity}', "unrecognized request format"),
+])
+def test_nan_and_infinity_elsewhere_are_a_400(client, path, body, fragment):
+    assert_rejected(post_raw(client, path, body), fragment)
+
+
+@pytest.mark.parametrize(("method", "path"), [
+    ("POST", "/v2/models/echo/versions/1/infer"),
+    ("GET", "/v2/models/echo/versions/1"),
+    ("GET", "/v2/models/echo/versions/1/ready"),
+])
+def test_model_versions_are_a_404_that_says_so(client, method, path):
+    body = {"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["a"]}]}
+    response = client.request(method, path, json=body if method == "POST" else None)
+    assert_rejected(response, "model versions are not supported", status=404)
+
+
+def test_explain_on_a_model_without_it_is_a_404(client):
+    response = v1(client, "echo", ["a text"]).status_code
+    assert response == 200
+    assert_rejected(client.post("/v1/models/echo:explain", json={"instances": ["a"]}),
+                    "'echo' has no explain endpoint", status=404)
+
+
+def test_a_rejected_request_logs_one_line_without_traceback(client, caplog):
+    kserve_logger = logging.getLogger("kserve")
+    kserve_logger.addHandler(caplog.handler)  # kserve's loggers may not propagate to root
+    try:
+        with caplog.at_level(logging.INFO):
+            for path, body in [("/v1/models/echo:predict", b'{"instances": 5}'),
+                               ("/v2/models/echo/infer", b'{"inputs": NaN}'),
+                               ("/v2/models/echo/versions/2/infer", b"{}"),
+                               ("/v1/models/nope:predict", b'{"instances": ["a"]}')]:
+                caplog.clear()
+                status = post_raw(client, path, body).status_code
+                problems = [r for r in caplog.records if r.levelno >= logging.WARNING]
+                assert len(problems) == 1, (path, [r.getMessage() for r in problems])
+                assert problems[0].exc_info is None, path
+                assert f"{path} -> {status}" in problems[0].getMessage()
+                assert "Traceback" not in caplog.text
+    finally:
+        kserve_logger.removeHandler(caplog.handler)
+
+
+# --------------------------------------------------------------------------- model repository
+def test_the_model_repository_api_is_off_by_default():
+    model, c = repository_client(enabled=False)
+    with c:
+        for path in ("/v2/repository/models/echo/unload", "/v2/repository/models/echo/load",
+                     "/v2/repository/models/nope/load"):
+            assert_rejected(c.post(path), "--enable_model_repository", status=403)
+        assert c.get("/v2/models/echo/ready").status_code == 200
+        assert c.get("/v2/health/ready").status_code == 200
+        assert v1(c, "echo", ["abc"]).json() == {"predictions": [{"length": 3}]}
+        assert c.get("/v2").json()["extensions"] == []
+    assert model.loads == 1
+
+
+def test_with_the_repository_api_on_unload_and_load_keep_readiness_truthful():
+    model, c = repository_client(enabled=True)
+    with c:
+        assert c.post("/v2/repository/models/echo/unload").status_code == 200
+        assert c.get("/v2/models/echo/ready").status_code == 404
+        assert c.get("/v2/health/ready").status_code == 503  # kserve said 200 here
+        assert c.get("/v2/health/live").status_code == 200  # the process can load it again
+        assert v1(c, "echo", ["abc"]).status_code == 404
+        assert c.post("/v2/repository/models/echo/unload").status_code == 200  # idempotent
+
+        assert c.post("/v2/repository/models/echo/load").status_code == 200
+        assert model.loads == 2
+        assert c.get("/v2/models/echo/ready").status_code == 200
+        assert c.get("/v2/health/ready").status_code == 200
+        assert v2(c, "echo", {"text": ["abcd"]}).json()["outputs"][0]["data"] == [4.0]
+
+        assert_rejected(c.post("/v2/repository/models/nope/load"), "nope", status=404)
+        assert_rejected(c.post("/v2/repository/models/nope/unload"), "nope", status=404)
+        assert c.get("/v2").json()["extensions"] == ["model_repository_extension"]
+
+
+def test_server_flags_have_documented_defaults_and_refuse_nonsense():
+    parser = common.build_parser("lstm", "test")
+    args = common.parse_args(parser, ["--model_dir", "x"])
+    assert (args.max_header_bytes, args.timeout_headers, args.timeout_body) == (65536, 10.0, 30.0)
+    assert args.timeout_keep_alive == common.TIMEOUT_KEEP_ALIVE_S
+    assert args.enable_model_repository is False
+    for flag in ("--timeout_headers", "--timeout_body", "--max_header_bytes"):
+        for bad in ("0", "-1", "nan"):
+            with pytest.raises(SystemExit):
+                common.parse_args(parser, ["--model_dir", "x", flag, bad])
+
+
+# --------------------------------------------------------------------------- connection limits
+@pytest.fixture(scope="module")
+def noop_server():
+    """A real server process (no model to load) with short read deadlines."""
+    spec = launch.ServerSpec("noop", "benchmarks.noop_server", free_port(),
+                             ("--model_dir", "none", "--timeout_headers", "1",
+                              "--timeout_body", "1", "--max_header_bytes", "8192"))
+    servers = launch.Servers([spec], log_stream=None)
+    with servers:
+        yield spec, servers.procs["noop"]
+
+
+def _connect(spec) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", spec.port), timeout=10)
+    sock.settimeout(10)
+    return sock
+
+
+def _answer(sock: socket.socket) -> bytes:
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _serves(spec) -> bool:
+    response = httpx.post(f"{spec.url()}/v1/models/noop:predict", json={"instances": ["a"]})
+    return response.status_code == 200
+
+
+def test_an_oversized_header_is_refused_431_and_the_server_keeps_serving(noop_server):
+    spec, _ = noop_server
+    with _connect(spec) as sock:  # unterminated: the server must not wait for its end
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            sock.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 2**20)
+        answer = _answer(sock)
+    assert answer.startswith(b"HTTP/1.1 431"), answer[:100]
+    assert b"exceed 8192 bytes" in answer
+    response = httpx.get(f"{spec.url()}/v2/health/live", headers={"x-big": "a" * 10_000})
+    assert response.status_code == 431  # a complete but too large head, read in one go
+    assert _serves(spec)
+
+
+def test_a_slow_client_is_cut_off_after_the_header_timeout(noop_server):
+    spec, _ = noop_server
+    with _connect(spec) as sock:
+        start = time.monotonic()
+        sock.sendall(b"GET /v2/health/live HTTP/1.1\r\n")
+        answer = b""
+        for _ in range(30):  # one byte every 0.25 s, for up to 7.5 s
+            try:
+                sock.sendall(b"X")
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            sock.settimeout(0.25)
+            try:
+                answer = sock.recv(4096)
+                break
+            except TimeoutError:
+                continue
+        elapsed = time.monotonic() - start
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:100]
+    assert 0.9 < elapsed < 4, elapsed
+    assert _serves(spec)
+
+
+def test_a_connection_that_sends_nothing_is_closed(noop_server):
+    spec, _ = noop_server
+    with _connect(spec) as sock:
+        start = time.monotonic()
+        assert sock.recv(100) == b""  # closed by the server, without an answer
+        assert time.monotonic() - start < 5
+
+
+def test_a_slow_body_is_cut_off_after_the_body_timeout(noop_server):
+    spec, _ = noop_server
+    with _connect(spec) as sock:
+        start = time.monotonic()
+        sock.sendall(b"POST /v1/models/noop:predict HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+        answer = _answer(sock)
+        elapsed = time.monotonic() - start
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:100]
+    assert b"request body not received within 1 s" in answer
+    assert elapsed < 5
+    assert _serves(spec)
+
+
+def test_shutdown_does_not_wait_for_a_slow_body():
+    """SIGTERM while a body trickles in: answered 503 at once, the server exits well within its
+    30 s grace period (it used to wait for the whole grace)."""
+    spec = launch.ServerSpec("noop", "benchmarks.noop_server", free_port(),
+                             ("--model_dir", "none"))  # default 30 s body timeout
+    servers = launch.Servers([spec], log_stream=None)
+    with servers:
+        proc = servers.procs["noop"]
+        with _connect(spec) as sock:
+            sock.sendall(b"POST /v1/models/noop:predict HTTP/1.1\r\nHost: x\r\n"
+                         b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+            time.sleep(0.3)
+            start = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            answer = _answer(sock)
+            proc.wait(timeout=20)
+            elapsed = time.monotonic() - start
+    assert answer.startswith(b"HTTP/1.1 503"), answer[:100]
+    assert elapsed < 10, elapsed
+
+
+# --------------------------------------------------------------------------- launcher
+def test_restart_delays_double_up_to_a_cap():
+    policy = launch.RestartPolicy(backoff_s=1, max_backoff_s=5)
+    assert [policy.delay(n) for n in range(1, 6)] == [1, 2, 4, 5, 5]
+
+
+def test_a_port_in_time_wait_is_free_for_the_launcher():
+    """A stopped server leaves TIME_WAIT connections on its port: the servers bind through them
+    (SO_REUSEADDR), so the launcher's free-port check must not refuse the port either."""
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn's listener
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    client = socket.create_connection(("127.0.0.1", port))
+    conn, _ = listener.accept()
+    conn.close()  # the server side closes first: its end goes to TIME_WAIT
+    time.sleep(0.1)
+    client.close()
+    listener.close()
+    time.sleep(0.1)
+    with socket.socket() as plain:
+        try:
+            plain.bind(("127.0.0.1", port))
+            pytest.skip("no TIME_WAIT socket held the port on this kernel")
+        except OSError:
+            pass
+    assert launch.port_free(port)
+
+
+def test_the_launcher_restarts_a_killed_server_then_gives_up():
+    specs = [launch.ServerSpec(name, "benchmarks.noop_server", free_port(),
+                               ("--model_dir", "none")) for name in ("a", "b")]
+    servers = launch.Servers(specs, log_stream=None)
+    a, b = specs
+    stop = threading.Event()
+    result = {}
+    with servers:
+        supervisor = threading.Thread(target=lambda: result.update(died=servers.supervise(
+            stop, launch.RestartPolicy(max_restarts=1, backoff_s=0.5), poll_s=0.1)))
+        supervisor.start()
+        first = servers.procs["a"].pid
+        os.kill(first, signal.SIGKILL)
+        time.sleep(0.2)
+        with pytest.raises(httpx.TransportError):  # down: not ready
+            httpx.get(servers.ready_url(a), timeout=2)
+        assert httpx.get(servers.ready_url(b)).status_code == 200  # the other keeps serving
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(servers.ready_url(a), timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("a was not restarted")
+        assert servers.procs["a"].pid != first
+        assert supervisor.is_alive()
+        time.sleep(0.5)  # let the supervisor see it ready
+        os.kill(servers.procs["a"].pid, signal.SIGKILL)  # a second crash in a row: give up
+        supervisor.join(timeout=30)
+        stop.set()
+        assert result["died"] == {"a": -signal.SIGKILL}
+        assert httpx.get(servers.ready_url(b)).status_code == 200
+
+
+@pytest.mark.slow
+def test_make_serve_restarts_a_killed_server_and_exits_1_when_it_keeps_dying(tiny_lora_dir):
+    """`python -m serving.launch` (make serve): kill -9 of the lora server is logged, lora is
+    not ready while down, comes back on its own, and a second crash in a row past
+    --max_restarts 1 makes the launcher stop and exit 1."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "serving.launch", "--servers", "lora", "--lora_model_dir",
+         str(tiny_lora_dir), f"--port=lora={port}", "--max_restarts", "1"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    events = {"ready": threading.Event(), "again": threading.Event()}
+
+    def read():
+        for line in proc.stdout:
+            lines.append(line)
+            if "Ctrl-C stops them" in line:
+                events["ready"].set()
+            if "lora ready again" in line:
+                events["again"].set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    ready = f"http://127.0.0.1:{port}/v2/models/lora/ready"
+    try:
+        assert events["ready"].wait(180), "".join(lines[-40:])
+        first = pid_listening_on(f"http://127.0.0.1:{port}")
+        os.kill(first, signal.SIGKILL)
+        time.sleep(0.3)
+        with pytest.raises(httpx.TransportError):
+            httpx.get(ready, timeout=2)
+        assert events["again"].wait(120), "".join(lines[-40:])
+        assert httpx.get(ready).status_code == 200
+        second = pid_listening_on(f"http://127.0.0.1:{port}")
+        assert second not in (None, first)
+        os.kill(second, signal.SIGKILL)
+        assert proc.wait(timeout=60) == 1, "".join(lines[-40:])
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    reader.join(timeout=5)
+    output = "".join(lines)
+    assert "lora exited (stopped by SIGKILL): not ready; restarting it in 1.0 s" in output
+    assert "restarting lora (restart 1 of at most 1 in a row)" in output
+    assert "lora exited (stopped by SIGKILL), 2 crashes in a row: giving up" in output
+
+
+# --------------------------------------------------------------------------- make fuzz
+def test_the_fuzz_corpus_has_150_malformed_requests_across_lstm_lora_and_guard():
+    from benchmarks import fuzz
+
+    per_model = {m: len(fuzz.http_cases(m, "user" if m == "guard" else "text"))
+                 + len(fuzz.raw_cases()) for m in ("lstm", "lora", "guard")}
+    assert sum(per_model.values()) >= 150, per_model
+    names = [c.name for c in fuzz.http_cases("lstm", "text")]
+    assert len(names) == len(set(names))
+
+
+def test_the_fuzz_verdict_fails_on_a_5xx_a_failed_good_request_or_a_dead_server():
+    from benchmarks import fuzz
+
+    ok = fuzz.Outcome("lstm", "x", 400, 200, 0.01)
+    assert fuzz.report([ok], {"lstm": True}, tracebacks=0)
+    assert not fuzz.report([ok, fuzz.Outcome("lstm", "y", 500, 200, 0.01)], {"lstm": True}, 0)
+    assert not fuzz.report([ok, fuzz.Outcome("lstm", "y", 400, 0, 0.01)], {"lstm": True}, 0)
+    assert not fuzz.report([ok], {"lstm": False}, 0)
+    assert not fuzz.report([ok], {"lstm": True}, tracebacks=1)
