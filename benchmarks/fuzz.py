@@ -437,6 +437,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         tracebacks = text.count("Traceback") if args.target == "tiny" else None
         if tracebacks:
             print(text[text.index("Traceback") - 500:][:4000])
+        if args.target == "tiny":
+            warnings = sum(" WARNING " in line for line in text.splitlines())
+            print(f"server logs: {len(text.splitlines())} lines, {len(text.encode()) // 1024} KB "
+                  f"in all (access log included); {warnings} warning lines")
     ok = report(outcomes, alive_by_model, tracebacks, args.verbose)
     print(f"fuzz finished in {time.perf_counter() - start:.0f} s: {'PASS' if ok else 'FAIL'}")
     return 0 if ok else 1
