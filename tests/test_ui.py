@@ -263,7 +263,7 @@ def test_sidebar_shows_each_services_health_and_model(app):
     no_trace(at)
     status = texts(at.sidebar.markdown)
     for name in ("guard", "lstm", "lora", "caption"):
-        assert any(s.startswith(f"🟢 **{name}**: ready") for s in status), status
+        assert any(s.startswith(f"**{name}** :green-badge[ready]") for s in status), status
     cards = "\n".join(status)
     assert "model: lora (bert)" in cards and "model: lstm" in cards
     assert "trained: 20" in cards and "validation: accuracy" in cards
@@ -308,7 +308,7 @@ def test_an_image_is_captioned_and_joined_to_the_prompt(app, servers):
 
 def test_without_a_caption_service_the_typed_description_is_used(app):
     at = app(caption=f"http://127.0.0.1:{free_port()}")
-    assert any(s.startswith("🔴 **caption**: down") for s in texts(at.sidebar.markdown))
+    assert any(s.startswith("**caption** :red-badge[down]") for s in texts(at.sidebar.markdown))
     at = check(at, "Is this safe?", description="A kitchen",
                image=("photo.webp", image_bytes(fmt="WEBP"), "image/webp"))
     no_trace(at)
@@ -320,7 +320,7 @@ def test_without_a_caption_service_the_typed_description_is_used(app):
 
 def test_a_down_classifier_is_shown_and_the_rest_of_the_page_works(app):
     at = app(lstm=f"http://127.0.0.1:{free_port()}")
-    assert any(s.startswith("🔴 **lstm**: down") for s in texts(at.sidebar.markdown))
+    assert any(s.startswith("**lstm** :red-badge[down]") for s in texts(at.sidebar.markdown))
     at = check(at, PROMPT)
     no_trace(at)
     assert any(e.startswith("lstm is down: cannot connect") for e in texts(at.error))
@@ -343,9 +343,21 @@ def test_a_guard_that_cannot_assess_shows_its_reason(app):
         at = check(app(guard=fake.url), "Ꭰ Ꭱ Ꭲ")
     no_trace(at)
     assert not at.success
-    (warning,) = texts(at.warning)
+    warning = texts(at.warning)[0]  # first; the classifiers may not read this script either
     assert warning.startswith("### Guard verdict: Cannot assess: not verified")
     assert "unknown script" in warning
+
+
+def test_a_text_a_classifier_cannot_read_shows_its_reason(app):
+    answer = {"predictions": [{"label": None, "probabilities": None, "readable": False,
+                               "reason": "unknown script"}]}
+    with FakeService(answer) as fake:
+        at = check(app(lstm=fake.url), "How do I bake bread?")
+        no_trace(at)
+        assert "lstm cannot read this text: unknown script" in texts(at.warning)
+        assert "lora label" in {m.label for m in at.metric}
+        (row,) = at.session_state["history"]
+        assert row["lstm_label"] is None and "lstm cannot read the text" in row["errors"]
 
 
 def test_a_slow_service_times_out_and_the_rest_of_the_page_works(app, monkeypatch):
@@ -353,7 +365,7 @@ def test_a_slow_service_times_out_and_the_rest_of_the_page_works(app, monkeypatc
         monkeypatch.setenv("TOXIC_FILTER_HEALTH_TIMEOUT_S", "0.5")
         at = app(lora=slow.url)
         monkeypatch.setenv("TOXIC_FILTER_TIMEOUT_S", "1")
-        assert any(s.startswith("🔴 **lora**: down") for s in texts(at.sidebar.markdown))
+        assert any(s.startswith("**lora** :red-badge[down]") for s in texts(at.sidebar.markdown))
         start = time.monotonic()
         at = check(at, PROMPT)
         assert time.monotonic() - start < 5  # the calls run in parallel, each with a timeout

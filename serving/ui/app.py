@@ -22,7 +22,8 @@ from serving.ui import moderation as mod
 log = logging.getLogger("serving.ui")
 
 TITLE = "Toxic-prompt moderation console"
-STATUS_ICON = {"ready": "🟢", "not ready": "🟠", "down": "🔴"}
+STATUS_BADGE = {"ready": ":green-badge[ready]", "not ready": ":orange-badge[not ready]",
+                "down": ":red-badge[down]"}
 VERDICT_BOX = {"unsafe": st.error, "safe": st.success, "unassessed": st.warning,
                "error": st.error}
 
@@ -36,7 +37,7 @@ def sidebar(settings: client.Settings) -> None:
         name: functools.partial(client.health, service, settings.health_timeout_s)
         for name, service in settings.services.items()})
     for name, health in healths.items():
-        bar.markdown(f"{STATUS_ICON[health.status]} **{name}**: {health.status} "
+        bar.markdown(f"**{name}** {STATUS_BADGE[health.status]} "
                      f"({health.seconds * 1000:.0f} ms)")
         bar.caption(health.service.url)
         if health.error:
@@ -122,10 +123,14 @@ def render_classifier(name: str, reply: client.Reply, why: client.Reply) -> None
         st.error(reply.error)
         return
     pred = reply.value[0]
+    reason = mod.unreadable_reason(pred)
+    if reason is not None:
+        st.warning(f"{name} cannot read this text: {reason}")
+        return
     probs: dict[str, Any] = pred.get("probabilities") or {}
-    label = str(pred.get("label"))
+    label, probability = mod.label_and_probability(pred)
     st.metric(f"{name} label", label, help="the most probable class")
-    st.caption(f"P({label}) = {float(probs.get(label, float('nan'))):.3f}")
+    st.caption(f"P({label}) = {'-' if probability is None else f'{probability:.3f}'}")
     if probs:
         chart = pd.DataFrame({"class": list(probs), "probability": list(probs.values())})
         st.bar_chart(chart, x="class", y="probability", horizontal=True, sort="-probability",
@@ -220,7 +225,7 @@ def history_tab() -> None:
 
 # --------------------------------------------------------------------------- page
 def main() -> None:
-    st.set_page_config(page_title=TITLE, page_icon="🛡️", layout="wide")
+    st.set_page_config(page_title=TITLE, layout="wide")
     settings = client.settings_from_env()
     st.title(TITLE)
     sidebar(settings)

@@ -33,6 +33,9 @@ UI_PORT = 8501
 UI_ADDRESS = "127.0.0.1"
 READY_LINE = "Model servers ready:"  # what serving.launch prints once every model is ready
 STARTUP_TIMEOUT_S = 240.0
+# Streamlit refuses larger uploads outright; the app's own limits (serving.ui.moderation) are
+# lower and answered with a message: 5 MB per image, 20 MB per CSV.
+MAX_UPLOAD_MB = 25
 STOP_TIMEOUT_S = 45.0
 
 
@@ -42,7 +45,8 @@ def streamlit_command(port: int, address: str = UI_ADDRESS) -> list[str]:
             "--server.address", address, "--server.port", str(port),
             "--server.headless", "true", "--browser.gatherUsageStats", "false",
             "--client.showErrorDetails", "none", "--client.toolbarMode", "minimal",
-            "--server.fileWatcherType", "none", "--global.developmentMode", "false"]
+            "--server.fileWatcherType", "none", "--global.developmentMode", "false",
+            "--server.maxUploadSize", str(MAX_UPLOAD_MB)]
 
 
 def service_env(launch_args: Sequence[str], base: dict[str, str] | None = None) -> dict[str, str]:

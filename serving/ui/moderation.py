@@ -204,6 +204,23 @@ def guard_view(reply: client.Reply | None, index: int = 0) -> GuardView:
                      backend=backend)
 
 
+# --------------------------------------------------------------------------- classifiers
+def unreadable_reason(prediction: Mapping[str, Any]) -> str | None:
+    """Why a classifier could not read the text (`"readable": false` or no label), else None."""
+    if prediction.get("readable") is False or prediction.get("label") is None:
+        return str(prediction.get("reason") or "no label in the answer")
+    return None
+
+
+def label_and_probability(prediction: Mapping[str, Any]) -> tuple[str | None, float | None]:
+    """The predicted label and its probability (None, None when the text was not readable)."""
+    if unreadable_reason(prediction) is not None:
+        return None, None
+    label = str(prediction["label"])
+    probability = _score((prediction.get("probabilities") or {}).get(label))
+    return label, probability
+
+
 # --------------------------------------------------------------------------- one prompt
 @dataclasses.dataclass
 class Check:
@@ -277,8 +294,10 @@ def history_row(check: Check) -> dict[str, Any]:
     for name, reply in check.predictions.items():
         if reply.ok:
             pred = reply.value[0]
-            row[f"{name}_label"] = pred.get("label")
-            row[f"{name}_probability"] = (pred.get("probabilities") or {}).get(pred.get("label"))
+            row[f"{name}_label"], row[f"{name}_probability"] = label_and_probability(pred)
+            reason = unreadable_reason(pred)
+            if reason:
+                errors.append(f"{name} cannot read the text: {reason}")
         else:
             row[f"{name}_label"], row[f"{name}_probability"] = None, None
             errors.append(reply.error)
@@ -404,9 +423,10 @@ def moderate_texts(settings: client.Settings, texts: Sequence[str],
                 reply = replies.get(n)
                 if reply is not None and reply.ok:
                     pred = reply.value[k]
-                    row[f"{n}_label"] = pred.get("label")
-                    row[f"{n}_probability"] = (pred.get("probabilities") or {}).get(
-                        pred.get("label"))
+                    row[f"{n}_label"], row[f"{n}_probability"] = label_and_probability(pred)
+                    reason = unreadable_reason(pred)
+                    if reason:
+                        errors.append(f"{n} cannot read the text: {reason}")
                 elif reply is not None:
                     errors.append(reply.error)
                 else:
