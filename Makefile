@@ -19,11 +19,13 @@ LORA_MODEL_DIR ?=
 # Guard: Llama Guard dir/hub id (default: offline backend on the lora model); caption: BLIP dir/hub id
 GUARD_MODEL ?=
 BLIP_MODEL ?=
+# make demo: the Streamlit console's port (on 127.0.0.1)
+UI_PORT ?= 8501
 MODEL_DIR_ARGS = --pipeline_root $(PIPELINE_ROOT) $(if $(MODELS_DIR),--models_dir "$(MODELS_DIR)") \
 	$(if $(LSTM_MODEL_DIR),--lstm_model_dir "$(LSTM_MODEL_DIR)") \
 	$(if $(LORA_MODEL_DIR),--lora_model_dir "$(LORA_MODEL_DIR)")
 
-.PHONY: help setup run run-full sources run-guard serve bench-serve fuzz soak test test-fast lint compile images clean
+.PHONY: help setup run run-full sources run-guard serve demo bench-serve fuzz soak test test-fast lint compile images clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -62,6 +64,10 @@ run-guard: sources ## the prompt-guard pipeline on the seed prompts + public pro
 serve: setup ## lstm :8001, lora :8002, guard :8003 (+ caption :8004 with BLIP_MODEL=) on 127.0.0.1; Ctrl-C stops
 	$(PY) -m serving.launch $(MODEL_DIR_ARGS) $(if $(GUARD_MODEL),--guard_model "$(GUARD_MODEL)") \
 		$(if $(BLIP_MODEL),--blip_model "$(BLIP_MODEL)")
+
+demo: setup ## make serve + the moderation console on http://127.0.0.1:8501 (UI_PORT=); Ctrl-C stops all
+	$(PY) -m serving.ui.demo --ui_port $(UI_PORT) $(MODEL_DIR_ARGS) \
+		$(if $(GUARD_MODEL),--guard_model "$(GUARD_MODEL)") $(if $(BLIP_MODEL),--blip_model "$(BLIP_MODEL)")
 
 bench-serve: setup ## latency/throughput of the lstm + lora servers vs the raw model (~3 min; MODELS_DIR=)
 	$(PY) -m benchmarks.bench_serve $(MODEL_DIR_ARGS)

@@ -65,9 +65,13 @@ def demo(tiny_lstm_dir, tiny_lora_dir, tmp_path):
             time.sleep(0.5)
         yield url, proc, log, ports
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)  # only when the test failed before Ctrl-C
-            proc.wait(timeout=30)
+        if proc.poll() is None:  # the test failed before its Ctrl-C: stop everything anyway
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=30)
 
 
 @pytest.fixture
