@@ -20,7 +20,7 @@ from components import plots
 from components.data import atomic_dir, write_json
 from components.errors import DatasetError
 from components.sources import COLUMNS, SAFE, SOURCES, read_seed, read_source
-from components.text import clean_text
+from components.text import clean_text, tokenize
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +46,16 @@ def parse_names(spec: str | Sequence[str]) -> list[str]:
     return [n for n in names if n]
 
 
+def dedup_key(text: str) -> str:
+    """Normalised text for de-duplication: cleaned words only (case, accents, punctuation,
+    spacing, URLs and symbols do not make a prompt new)."""
+    return " ".join(tokenize(clean_text(text)))
+
+
 def deduplicate(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
     """One row per normalised text. A text that sources label both safe and unsafe is dropped
     (the sources disagree); otherwise the first source's row is kept (sources are in order)."""
-    key = df["text"].map(clean_text)
+    key = df["text"].map(dedup_key)
     df = df.assign(_key=key)
     df = df[df["_key"] != ""]
     labels_per_key = df.groupby("_key")["label"].nunique()

@@ -142,6 +142,13 @@ def length_sorted_chunks(texts: Sequence[str], size: int) -> list[list[int]]:
     return [order[i:i + size] for i in range(0, len(order), size)]
 
 
+@dataclasses.dataclass(frozen=True)
+class Unreadable:
+    """The result for a text the model cannot read (components.text.unreadable_reason)."""
+
+    reason: str
+
+
 def prediction(labels: Sequence[str], probabilities: np.ndarray) -> dict[str, Any]:
     """One v1 prediction: the most probable label and every class probability."""
     return {"label": labels[int(np.argmax(probabilities))],
@@ -323,7 +330,13 @@ class ClassifierModel(common.ServingModel):
 
     async def predict(self, payload: common.Batch, headers: dict[str, str] | None = None,
                       response_headers: dict[str, str] | None = None) -> common.Batch:
-        results = await self.batcher.submit(payload.items)
+        """Probabilities per text; a text the model cannot read (nothing left after cleaning,
+        or a script it was not trained on) gets an `Unreadable` instead, never a class."""
+        check = getattr(self.predictor, "unreadable", None)
+        reasons = check(payload.items) if check else [None] * len(payload.items)
+        readable = [t for t, r in zip(payload.items, reasons, strict=True) if r is None]
+        probs = iter(await self.batcher.submit(readable) if readable else [])
+        results = [next(probs) if r is None else Unreadable(r) for r in reasons]
         return dataclasses.replace(payload, results=results)
 
     async def explain(self, payload: common.Batch,
@@ -363,16 +376,24 @@ class ClassifierModel(common.ServingModel):
         return self.card
 
     # -- answers
-    def v1_prediction(self, result: np.ndarray) -> dict[str, Any]:
+    def v1_prediction(self, result: np.ndarray | Unreadable) -> dict[str, Any]:
+        if isinstance(result, Unreadable):
+            return {"label": None, "probabilities": None, "readable": False,
+                    "reason": result.reason}
         return prediction(self.labels, result)
 
-    def v2_outputs(self, results: list[np.ndarray]) -> list[InferOutput]:
-        probabilities = np.stack(results)
-        return [common.bytes_output(LABEL_OUTPUT,
-                                    [self.labels[i] for i in probabilities.argmax(axis=1)]),
+    def v2_outputs(self, results: list[np.ndarray | Unreadable]) -> list[InferOutput]:
+        nan_row = np.full(len(self.labels), np.nan, dtype=np.float32)
+        probabilities = np.stack([nan_row if isinstance(r, Unreadable) else r for r in results])
+        labels = ["" if isinstance(r, Unreadable) else self.labels[int(np.argmax(r))]
+                  for r in results]
+        return [common.bytes_output(LABEL_OUTPUT, labels),
                 common.fp32_output(PROBA_OUTPUT, probabilities)]
 
     def v2_parameters(self, results: list[Any]) -> dict[str, Any]:
+        unreadable = {i: r.reason for i, r in enumerate(results) if isinstance(r, Unreadable)}
+        if unreadable:  # rows with label "" and NaN probabilities, and why
+            return {"labels": json.dumps(self.labels), "unreadable": json.dumps(unreadable)}
         return {"labels": json.dumps(self.labels)}
 
 

@@ -46,18 +46,16 @@ MAX_NEW_TOKENS = 10  # "unsafe\nS1,S10" is a handful of tokens
 MAX_PROMPT_TOKENS = 8192  # longer conversations get 400 (the prompt must not be truncated)
 BATCH_SIZE = 4  # conversations per generate() call
 MAX_INSTANCES = 32  # a guard LLM is slow: smaller batches than the classifiers
-THRESHOLD = 0.5  # classifier backend: unsafe when P(not Safe) >= THRESHOLD
+THRESHOLD = 0.5  # classifier backend without a saved calibration: unsafe when P(not Safe) >= this
+# What the classifier backend answers for a text its model cannot read: "abstain" = safe null
+# with the reason (the caller decides), "unsafe" = block it (safe false, with the reason).
+UNREADABLE_POLICIES = ("abstain", "unsafe")
 SAFE_LABEL = "safe"  # classifier class that means safe (compared case-insensitively)
-# Classifier classes (lower-cased) that name a Llama Guard 3 hazard; other non-safe classes
-# ("unsafe", "Unknown S-Type", "other") are unsafe without a specific code.
-CLASS_TO_CATEGORY: dict[str, str] = {
-    "violent crimes": "S1",
-    "non-violent crimes": "S2",
-    "sex-related crimes": "S3",
-    "child sexual exploitation": "S4",
-    "suicide & self-harm": "S11",
-    "elections": "S13",
-}
+# Classifier classes (lower-cased) that name a Llama Guard 3 hazard: the hazard names (the
+# prompt guard's classes) and the seed dataset's; other non-safe classes ("unsafe",
+# "Unknown S-Type", "other") are unsafe without a specific code.
+CLASS_TO_CATEGORY: dict[str, str] = {name.lower(): code
+                                     for code, name in HAZARD_CATEGORIES.items()}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,7 +87,11 @@ class Predictor(Protocol):
     labels: list[str]
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
-        """Class probabilities [N, C] of raw texts, in the order of `labels`."""
+        """Class probabilities [N, C] of raw texts, in the order of `labels` (calibrated)."""
+        ...
+
+    def unreadable(self, texts: list[str]) -> list[str | None]:
+        """Per raw text: why the model cannot read it, or None."""
         ...
 
 
@@ -224,16 +226,26 @@ class LlamaGuardBackend:
 class ClassifierGuardBackend:
     """The pipeline's text classifier as a guard, mapped onto the Llama Guard 3 taxonomy.
 
-    Unsafe when P(not Safe) >= threshold. The hazard code is that of the most probable non-safe
-    class when it has one (CLASS_TO_CATEGORY); other classes are unsafe without a code. With an
-    assistant reply, the reply is classified (it is what is being assessed).
+    Unsafe when P(unsafe) = 1 - P(Safe) >= threshold: the threshold saved with the model
+    (chosen on validation for a target false-flag rate, probabilities temperature-calibrated),
+    else THRESHOLD. The hazard code is that of the most probable non-safe class when it has one
+    (CLASS_TO_CATEGORY); other classes are unsafe without a code. With an assistant reply, the
+    reply is classified (it is what is being assessed). A text the model cannot read (nothing
+    left after cleaning, a script it was not trained on) is never answered safe: `safe` null
+    with the reason, or unsafe with `unreadable="unsafe"`.
     """
 
     name = CLASSIFIER_BACKEND
 
-    def __init__(self, predictor: Predictor, threshold: float = THRESHOLD):
+    def __init__(self, predictor: Predictor, threshold: float | None = None,
+                 unreadable: str = "abstain"):
+        if threshold is None:
+            threshold = getattr(predictor, "threshold", None) or THRESHOLD
         if not 0.0 < threshold <= 1.0:
             raise ValueError(f"threshold must be in (0, 1], got {threshold}")
+        if unreadable not in UNREADABLE_POLICIES:
+            raise ValueError(f"unreadable must be one of {UNREADABLE_POLICIES}, got {unreadable!r}")
+        self.unreadable_policy = unreadable
         labels = list(predictor.labels)
         safe = [i for i, label in enumerate(labels) if label.strip().lower() == SAFE_LABEL]
         if len(safe) != 1:
@@ -252,8 +264,14 @@ class ClassifierGuardBackend:
                      unmapped)
 
     @classmethod
-    def load(cls, model_dir: str, threshold: float = THRESHOLD) -> ClassifierGuardBackend:
+    def load(cls, model_dir: str, threshold: float | None = None,
+             unreadable: str = "abstain") -> ClassifierGuardBackend:
         """Load the lora classifier directory written by the pipeline.
+
+        Args:
+            model_dir: the model directory (its saved threshold is used unless `threshold`).
+            threshold: override of the threshold on P(unsafe).
+            unreadable: "abstain" or "unsafe" (see the class).
 
         Raises:
             ModelDirError: the directory is not a usable classifier.
@@ -261,18 +279,33 @@ class ClassifierGuardBackend:
         from components.lora_train import LoraPredictor
 
         predictor = LoraPredictor.load(model_dir)
-        log.info("loaded classifier guard from %s (labels %s, threshold %.2f)", model_dir,
-                 predictor.labels, threshold)
-        return cls(predictor, threshold)
+        backend = cls(predictor, threshold, unreadable)
+        log.info("loaded classifier guard from %s (labels %s, threshold %.4f%s, unreadable "
+                 "texts: %s)", model_dir, predictor.labels, backend.threshold,
+                 "" if threshold is not None else " saved with the model"
+                 if getattr(predictor, "threshold", None) else " default", unreadable)
+        return backend
 
     def assess(self, conversations: Sequence[Conversation]) -> list[Verdict]:
         texts = [c.assistant if c.assistant is not None else c.user for c in conversations]
-        with self._lock:
-            probs = np.asarray(self.predictor.predict_proba(texts), dtype=np.float64)
-        if probs.shape != (len(texts), len(self.labels)):
+        check = getattr(self.predictor, "unreadable", None)
+        reasons = check(texts) if check else [None] * len(texts)
+        readable = [t for t, r in zip(texts, reasons, strict=True) if r is None]
+        probs = np.zeros((0, len(self.labels)))
+        if readable:
+            with self._lock:
+                probs = np.asarray(self.predictor.predict_proba(readable), dtype=np.float64)
+        if probs.shape != (len(readable), len(self.labels)):
             raise RuntimeError(f"classifier returned probabilities of shape {probs.shape}, "
-                               f"expected {(len(texts), len(self.labels))}")
-        return [self.verdict(row) for row in probs]
+                               f"expected {(len(readable), len(self.labels))}")
+        rows = iter(probs)
+        return [self.verdict(next(rows)) if r is None else self.unreadable_verdict(r)
+                for r in reasons]
+
+    def unreadable_verdict(self, reason: str) -> Verdict:
+        """Never "safe": abstain (safe null) or block, with the reason either way."""
+        return Verdict(safe=None if self.unreadable_policy == "abstain" else False,
+                       reason=f"cannot assess: {reason}")
 
     def verdict(self, probs: np.ndarray) -> Verdict:
         """The verdict for one row of class probabilities."""
@@ -393,7 +426,7 @@ class GuardModel(common.ServingModel):
         return [common.bytes_output("verdict", verdicts),
                 common.bytes_output("categories", [",".join(r.categories) for r in results]),
                 common.fp32_output("unsafe_score", scores),
-                common.bytes_output("error", [r.error or "" for r in results])]
+                common.bytes_output("error", [r.error or r.reason or "" for r in results])]
 
     def v2_parameters(self, results: list[Verdict]) -> dict[str, Any]:
         return {"backend": self.backend.name}
@@ -412,8 +445,13 @@ def build_parser():
     parser.add_argument("--backend", choices=["auto", LLAMA_GUARD_BACKEND, "classifier"],
                         default="auto",
                         help="auto: llama-guard when --model_dir is given, else classifier")
-    parser.add_argument("--threshold", type=float, default=THRESHOLD,
-                        help="classifier backend: unsafe when P(not Safe) >= threshold")
+    parser.add_argument("--threshold", type=float, default=None,
+                        help="classifier backend: unsafe when P(unsafe) >= threshold "
+                             f"(default: the threshold saved with the model, else {THRESHOLD})")
+    parser.add_argument("--unreadable", choices=UNREADABLE_POLICIES, default="abstain",
+                        help="classifier backend, a text the model cannot read (empty after "
+                             "cleaning, unknown script): abstain = safe null with the reason; "
+                             "unsafe = block it")
     parser.add_argument("--max_new_tokens", type=common._positive_int, default=MAX_NEW_TOKENS,
                         help="llama-guard backend: tokens generated per answer")
     parser.add_argument("--max_prompt_tokens", type=common._positive_int,
@@ -452,7 +490,8 @@ def make_backend(args: Any) -> GuardBackend:
     if not args.classifier_dir:
         raise ValueError("no guard model: give --model_dir (Llama Guard directory or hub id) "
                          "or --classifier_dir (the pipeline's lora classifier directory)")
-    return ClassifierGuardBackend.load(args.classifier_dir, threshold=args.threshold)
+    return ClassifierGuardBackend.load(args.classifier_dir, threshold=args.threshold,
+                                       unreadable=args.unreadable)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -123,6 +123,8 @@ class Verdict:
         raw_output: the model's generated text (LLM backend), for diagnosis.
         unsafe_score: the backend's probability that the content is unsafe, when it has one.
         label: the classifier class behind the verdict (classifier backend).
+        reason: why the guard could not assess the content itself (e.g. an unreadable script),
+            or None.
     """
 
     safe: bool | None
@@ -131,6 +133,7 @@ class Verdict:
     raw_output: str | None = None
     unsafe_score: float | None = None
     label: str | None = None
+    reason: str | None = None
 
     @property
     def category_names(self) -> list[str]:
@@ -140,7 +143,7 @@ class Verdict:
         """The v1 JSON answer: safe, categories, category_names, backend, and the extras set."""
         out: dict[str, Any] = {"safe": self.safe, "categories": list(self.categories),
                                "category_names": self.category_names, "backend": backend}
-        for key in ("unsafe_score", "label", "raw_output", "error"):
+        for key in ("unsafe_score", "label", "raw_output", "error", "reason"):
             value = getattr(self, key)
             if value is not None:
                 out[key] = value

@@ -441,6 +441,9 @@ def test_classifier_backend_end_to_end_on_a_trained_lora_classifier(tiny_lora_di
     backend = guard.make_backend(args)  # what `python -m serving.guard` builds
     assert backend.name == "lora-classifier"
     assert backend.labels == labels
+    # the threshold chosen on validation and saved with the model, not the 0.5 default
+    saved = predictor.info["calibration"]["threshold"]
+    assert backend.threshold == pytest.approx(saved) and predictor.threshold == pytest.approx(saved)
 
     with client_for(guard.GuardModel("guard", backend)) as client:
         preds = v1(client, "guard", texts).json()["predictions"]
@@ -448,7 +451,7 @@ def test_classifier_backend_end_to_end_on_a_trained_lora_classifier(tiny_lora_di
     for i, pred in enumerate(preds):
         p_unsafe = 1.0 - float(probs[i][safe])
         assert pred["unsafe_score"] == pytest.approx(p_unsafe, abs=1e-5)
-        assert pred["safe"] is (p_unsafe < guard.THRESHOLD)
+        assert pred["safe"] is (p_unsafe < saved)
         assert pred["backend"] == "lora-classifier"
         if pred["safe"]:
             assert (pred["label"], pred["categories"]) == ("Safe", [])
