@@ -19,6 +19,7 @@ DOCKERFILES = {
     "trainer-tf": "images/trainer-tf.Dockerfile",  # lstm-train (TensorFlow CPU)
     "trainer-gpu": "images/trainer-gpu.Dockerfile",  # lora-train (PyTorch CUDA)
     "serving": "images/serving.Dockerfile",    # KServe model servers and evaluate
+    "ui": "images/ui.Dockerfile",              # Streamlit moderation console
 }
 
 

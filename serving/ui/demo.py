@@ -39,14 +39,19 @@ MAX_UPLOAD_MB = 25
 STOP_TIMEOUT_S = 45.0
 
 
-def streamlit_command(port: int, address: str = UI_ADDRESS) -> list[str]:
-    """`streamlit run` of the console: headless, no usage statistics, no error details."""
-    return [sys.executable, "-m", "streamlit", "run", str(APP),
-            "--server.address", address, "--server.port", str(port),
+def streamlit_flags(port: int = UI_PORT, address: str = UI_ADDRESS) -> list[str]:
+    """`streamlit run` options of the console, here and in its container: headless, no usage
+    statistics (no network), no error details on the page, no file watcher, upload cap."""
+    return ["--server.address", address, "--server.port", str(port),
             "--server.headless", "true", "--browser.gatherUsageStats", "false",
             "--client.showErrorDetails", "none", "--client.toolbarMode", "minimal",
             "--server.fileWatcherType", "none", "--global.developmentMode", "false",
             "--server.maxUploadSize", str(MAX_UPLOAD_MB)]
+
+
+def streamlit_command(port: int, address: str = UI_ADDRESS) -> list[str]:
+    """`python -m streamlit run serving/ui/app.py` with `streamlit_flags`."""
+    return [sys.executable, "-m", "streamlit", "run", str(APP), *streamlit_flags(port, address)]
 
 
 def service_env(launch_args: Sequence[str], base: dict[str, str] | None = None) -> dict[str, str]:

@@ -1,0 +1,27 @@
+# The moderation console (Streamlit) over the KServe services: HTTP client only, no model,
+# no torch / TensorFlow. kserve is installed for serving.common (the services' default ports).
+# Build from the repository root: docker build -f images/ui.Dockerfile -t <ref> .
+FROM python:3.11-slim AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+WORKDIR /src
+COPY requirements/ requirements/
+RUN pip install -c requirements/constraints.txt streamlit httpx pandas pillow kserve
+COPY pyproject.toml README.md ./
+COPY components/ components/
+COPY serving/ serving/
+RUN pip install --no-deps .
+
+FROM python:3.11-slim
+COPY --from=build /opt/venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 HOME=/home/app
+RUN useradd --create-home --uid 1000 app
+COPY serving/ui/app.py /home/app/app.py
+USER 1000
+WORKDIR /home/app
+EXPOSE 8501
+# Service URLs: TOXIC_FILTER_{GUARD,LSTM,LORA,CAPTION}_URL (the Deployment sets them).
+# The flags are serving.ui.demo.streamlit_flags(8501, "0.0.0.0") (a test keeps them in sync).
+ENTRYPOINT ["python", "-m", "streamlit", "run", "/home/app/app.py"]
+CMD ["--server.address", "0.0.0.0", "--server.port", "8501", "--server.headless", "true", "--browser.gatherUsageStats", "false", "--client.showErrorDetails", "none", "--client.toolbarMode", "minimal", "--server.fileWatcherType", "none", "--global.developmentMode", "false", "--server.maxUploadSize", "25"]
