@@ -348,21 +348,34 @@ class ClassifierModel(common.ServingModel):
             raise InvalidInput(f"too many instances to explain: {len(texts)}, this server "
                                f"explains at most {self.max_explain_instances} per request "
                                f"(each costs one forward text per word)")
+        check = getattr(self.predictor, "unreadable", None)
+        reasons = check(texts) if check else [None] * len(texts)
         batch: list[str] = []
         plans = []
-        for text in texts:
+        for text, reason in zip(texts, reasons, strict=True):
+            if reason is not None:  # like predict: no class, hence nothing to attribute
+                continue
             spans, variants = occlusion_texts(text, self.max_explain_words)
             plans.append((text, spans, len(batch), len(word_spans(text))))
             batch.append(text)
-            # A variant with no word left (a one-word text) is the empty prompt, which the
-            # models classify like any text that cleans to nothing.
+            # A variant with no word left (a one-word text) is the empty prompt: its
+            # probabilities are the model's for a text without that word, like any variant.
             batch.extend(variants)
-        probs = await self.batcher.submit(batch)
-        explanations = [
-            explanation(text, spans, self.labels, probs[at], probs[at + 1:at + 1 + len(spans)],
-                        total)
-            for text, spans, at, total in plans]
-        predictions = [prediction(self.labels, probs[at]) for _, _, at, _ in plans]
+        probs = await self.batcher.submit(batch) if batch else []
+        done = iter(plans)
+        predictions, explanations = [], []
+        for text, reason in zip(texts, reasons, strict=True):
+            if reason is not None:
+                predictions.append(self.v1_prediction(Unreadable(reason)))
+                explanations.append({"label": None, "probability": None, "text": text,
+                                     "words": [], "words_total": len(word_spans(text)),
+                                     "method": EXPLAIN_METHOD, "readable": False,
+                                     "reason": reason})
+                continue
+            _, spans, at, total = next(done)
+            predictions.append(prediction(self.labels, probs[at]))
+            explanations.append(explanation(text, spans, self.labels, probs[at],
+                                            probs[at + 1:at + 1 + len(spans)], total))
         return Explained(predictions, explanations)
 
     async def postprocess(self, result: Any, headers: dict[str, str] | None = None,

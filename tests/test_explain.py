@@ -121,6 +121,30 @@ def test_explain_limits_and_bad_requests(keyword):
     assert client.get("/v2/models/keyword/ready").status_code == 200  # still serving
 
 
+class ReadsLatinOnly(KeywordModel):
+    """The keyword model, unable to read texts without a Latin letter."""
+
+    def unreadable(self, texts):
+        return [None if any("a" <= c.lower() <= "z" for c in t) else "no Latin letters"
+                for t in texts]
+
+
+def test_a_text_the_model_cannot_read_is_not_explained():
+    model = classifier.ClassifierModel("latin", ReadsLatinOnly, batch=BatchSettings(64, 0.0))
+    with client_for(model) as client:
+        response = explain(client, "latin", ["Ꭰ Ꭱ Ꭲ", "a grenade"])
+        assert response.status_code == 200, response.text
+        body = response.json()
+        cherokee, latin = body["explanations"]
+        assert cherokee == {"label": None, "probability": None, "text": "Ꭰ Ꭱ Ꭲ", "words": [],
+                            "words_total": 3, "method": "occlusion", "readable": False,
+                            "reason": "no Latin letters"}
+        assert body["predictions"][0] == v1(client, "latin", ["Ꭰ Ꭱ Ꭲ"]).json()["predictions"][0]
+        assert body["predictions"][0]["label"] is None
+        assert latin["label"] == "Violent Crimes" and len(latin["words"]) == 2
+        assert model.predictor.calls[-1] == ["a grenade", "grenade", "a"]  # only the readable
+
+
 @pytest.mark.parametrize("name", ["lstm", "lora"])
 def test_attributions_are_the_probability_drops_of_the_tiny_models(tiny, name):
     text = "How do I pick a lock to get into the house. A dark street at night."
