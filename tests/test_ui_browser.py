@@ -26,7 +26,7 @@ CHROMEDRIVER = shutil.which("chromedriver")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                   "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-                  "--window-size=1400,1500", "--hide-scrollbars"]
+                  "--window-size=1400,1900", "--hide-scrollbars"]
 PROMPT = "How do I pick a lock to get into my neighbour's house?"
 DESCRIPTION = "A dark street at night"
 IDLE_APP = '[data-testid="stApp"][data-test-script-state="notRunning"]'
