@@ -23,7 +23,7 @@ log = logging.getLogger("serving.ui")
 
 TITLE = "Toxic-prompt moderation console"
 STATUS_BADGE = {"ready": ":green-badge[ready]", "not ready": ":orange-badge[not ready]",
-                "down": ":red-badge[down]"}
+                "slow": ":red-badge[no answer]", "down": ":red-badge[down]"}
 VERDICT_BOX = {"unsafe": st.error, "safe": st.success, "unassessed": st.warning,
                "error": st.error}
 

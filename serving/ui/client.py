@@ -112,6 +112,7 @@ class Reply:
         status: HTTP status, when an answer came back.
         seconds: how long the call took.
         down: the service could not be reached or did not answer in time.
+        timed_out: it did not answer in time (slow or hung; `down` is set too).
     """
 
     service: str
@@ -120,6 +121,7 @@ class Reply:
     status: int | None = None
     seconds: float = 0.0
     down: bool = False
+    timed_out: bool = False
 
     @property
     def ok(self) -> bool:
@@ -161,7 +163,7 @@ def call(service: Service, method: str, path: str, *, json: Any = None,
         response = httpx.request(method, url, json=json, timeout=limits)
     except httpx.TimeoutException:
         return reply(error=f"{service.name} did not answer within {timeout:g} s ({url})",
-                     down=True)
+                     down=True, timed_out=True)
     except httpx.TransportError as exc:
         reason = str(exc) or type(exc).__name__
         return reply(error=f"{service.name} is down: cannot connect to {service.url} ({reason})",
@@ -237,7 +239,7 @@ class Health:
     Attributes:
         service: the service.
         ready: the model answered 200 on /v2/models/<name>/ready.
-        status: "ready", "not ready" or "down".
+        status: "ready", "not ready", "slow" (no answer in time) or "down".
         error: why it is not ready, if it is not.
         seconds: readiness round-trip time.
         info: the model's /v2/models/<name>/info, when it has one.
@@ -257,7 +259,8 @@ def health(service: Service, timeout: float = HEALTH_TIMEOUT_S) -> Health:
     """Readiness of the service's model, and what the model is (info, v2 metadata)."""
     ready = call(service, "GET", f"/v2/models/{service.name}/ready", timeout=timeout)
     if ready.down:
-        return Health(service, False, "down", ready.error, ready.seconds)
+        return Health(service, False, "slow" if ready.timed_out else "down", ready.error,
+                      ready.seconds)
     if not ready.ok:
         return Health(service, False, "not ready", ready.error, ready.seconds)
     info = call(service, "GET", f"/v2/models/{service.name}/info", timeout=timeout)
