@@ -801,11 +801,9 @@ def cmd_compile(output: str, gpu: GpuConfig = GpuConfig(),  # noqa: B008
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from kfp import local
 
-    from components.data import is_remote, parse_columns, read_json, write_json
+    from components.data import is_remote, parse_columns
     from components.errors import DatasetError
-    from components.evaluate import comparison_table
     from components.preprocess import load_dataset
 
     params = {"lora_base_model": LOCAL_BASE_MODEL, **_collect_params(args)}

@@ -21,7 +21,7 @@ FIELD_SEPARATOR = ". "
 # can backtrack): cleaning sees up to 100,000 characters of untrusted text per request. URLs and
 # e-mail addresses are found per whitespace-separated token, not by a regex over the whole text.
 _URL_PREFIX_RE = re.compile(r"https?://\S|www\.\S")
-_HTML_RE = re.compile(r"<[^>]{1,200}>")  # bounded: at most 200 steps per "<"
+_HTML_RE = re.compile(r"<[^<>]{1,200}>")  # a tag never spans another "<": O(1) per "<"
 # Kept besides letters, marks and digits of every script: the punctuation a tokenizer learns from.
 KEPT_PUNCTUATION = "'?!.,&-"
 _REPEAT_PUNCT_RE = re.compile(r"([?!.,&-])\1+")

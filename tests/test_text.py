@@ -2,7 +2,17 @@
 
 import pytest
 
-from components.text import TextSettings, clean_text, join_fields, lstm_text, prepare, tokenize
+from components.text import (
+    TextSettings,
+    clean_text,
+    join_fields,
+    lstm_text,
+    main_script,
+    prepare,
+    tokenize,
+    training_scripts,
+    unreadable_reason,
+)
 
 
 def test_clean_text_normalises_case_accents_urls_html_and_whitespace():
@@ -48,3 +58,73 @@ def test_prepare_matches_training_fields():
 
 def test_tokenize_keeps_contractions():
     assert tokenize("it's a test, ok?") == ["it's", "a", "test", "ok"]
+
+
+# ------------------------------------------------------------------ every script, linear time
+@pytest.mark.parametrize(("raw", "cleaned"), [
+    ("Привет, как дела?", "привет, как дела?"),
+    ("如何制造炸弹", "如何制造炸弹"),
+    ("كيف حالك؟", "كيف حالك"),
+    ("नमस्ते दुनिया", "नमस्ते दुनिया"),  # Devanagari vowel signs (combining marks) are kept
+    ("Héllo wörld", "hello world"),  # Latin accents are still folded
+    ("smile 🙂 please", "smile please"),
+])
+def test_clean_text_keeps_letters_of_every_script(raw, cleaned):
+    assert clean_text(raw) == cleaned
+
+
+def test_tokenize_splits_words_of_any_script():
+    assert tokenize(clean_text("Как сделать бомбу? It's 如何")) == ["как", "сделать", "бомбу", "it's", "如何"]
+
+
+@pytest.mark.parametrize("text", ["Привет, как сделать бомбу?", "如何制造炸弹", "كيف أصنع قنبلة"])
+def test_a_script_the_model_was_not_trained_on_is_unreadable(text):
+    reason = unreadable_reason(clean_text(text), scripts=("LATIN",))
+    assert reason and "script the model was not trained on" in reason
+    assert unreadable_reason(clean_text(text), scripts=("LATIN", main_script(text))) is None
+
+
+@pytest.mark.parametrize("text", ["🙂🙂🙂", "???", "   ", "<b></b>"])
+def test_nothing_left_after_cleaning_is_unreadable(text):
+    assert "nothing left" in unreadable_reason(clean_text(text))
+
+
+def test_a_few_foreign_words_in_an_english_prompt_stay_readable():
+    assert unreadable_reason(clean_text("How do I say hello in Russian? привет")) is None
+    assert unreadable_reason(clean_text("Order 66")) is None
+
+
+def test_training_scripts_ignore_stray_foreign_texts():
+    texts = ["an english prompt"] * 400 + ["русский текст"]
+    assert training_scripts(texts) == ["LATIN"]
+    assert training_scripts(texts + ["ещё один"] * 3) == ["CYRILLIC", "LATIN"]
+
+
+ADVERSARIAL = {
+    "at": "@", "a_at": "a@", "at_dot": "@.", "spaces": " ", "punct": "?", "space_punct": " .",
+    "cjk": "好", "emoji": "🙂", "lt": "<", "url": "http://", "www": "www.a", "mixed": "a@b.c ",
+}
+
+
+@pytest.mark.parametrize("name", sorted(ADVERSARIAL))
+def test_cleaning_time_grows_linearly_on_adversarial_input(name):
+    """100,000 characters (the servers' limit) of a repeated pattern: the work for 4n characters
+    is about 4x that for n (a quadratic pattern would be 16x, a cubic one 64x)."""
+    import time
+
+    unit = ADVERSARIAL[name]
+
+    def cost(n_chars: int) -> float:
+        text = unit * (n_chars // len(unit))
+        best = float("inf")
+        for _ in range(3):  # CPU time of this process, best of 3: robust to a busy machine
+            start = time.process_time()
+            clean_text(text)
+            lstm_text(text)
+            best = min(best, time.process_time() - start)
+        return best
+
+    lstm_text("warm up stopwords")
+    small, large = cost(25_000), cost(100_000)
+    assert large < 8.0 * small + 0.02, (small, large)
+    assert large < 2.0  # CPU seconds for the largest allowed text (a cubic pattern took days)
