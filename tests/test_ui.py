@@ -137,6 +137,17 @@ def test_csv_checks_and_text_columns():
             mod.read_csv(data)
 
 
+def test_user_text_is_shown_literally_not_as_markdown():
+    assert mod.md_escape("Costs $5 and $10, **now** [x](y) <b>") == (
+        r"Costs \$5 and \$10, \*\*now\*\* \[x\](y) \<b\>")
+    assert mod.md_escape("# title\n- item\n2. two\nplain-text_x") == (
+        "\\# title\n\\- item\n2\\. two\nplain-text\\_x")
+    png = image_bytes(fmt="PNG")
+    broken = png[:-20] + bytes(20)  # the header is fine, the end is not
+    with pytest.raises(mod.InputError, match="not a PNG, JPEG or WebP"):
+        mod.check_image("broken.png", broken)
+
+
 def test_highlight_escapes_and_shades_by_attribution():
     exp = {"text": "<b>kill</b> them", "words": [
         {"word": "b", "start": 1, "end": 2, "attribution": 0.0},

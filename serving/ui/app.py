@@ -20,6 +20,7 @@ from serving.ui import client
 from serving.ui import moderation as mod
 
 log = logging.getLogger("serving.ui")
+esc = mod.md_escape  # every text from a user or a service goes through it before markdown
 
 TITLE = "Toxic-prompt moderation console"
 STATUS_BADGE = {"ready": ":green-badge[ready]", "not ready": ":orange-badge[not ready]",
@@ -39,14 +40,14 @@ def sidebar(settings: client.Settings) -> None:
     for name, health in healths.items():
         bar.markdown(f"**{name}** {STATUS_BADGE[health.status]} "
                      f"({health.seconds * 1000:.0f} ms)")
-        bar.caption(health.service.url)
+        bar.caption(esc(health.service.url))
         if health.error:
             note = " Images then need a typed description." if name == "caption" else ""
-            bar.caption(f"{health.error}.{note}")
+            bar.caption(f"{esc(health.error)}.{note}")
         lines = mod.model_card_lines(health)
         if lines:
             with bar.expander(f"{name}: model"):
-                st.markdown("\n".join(f"- {line}" for line in lines))
+                st.markdown("\n".join(f"- {esc(line)}" for line in lines))
     bar.button("Refresh", key="refresh", help="ask every service again")
     bar.caption(f"Timeouts: {settings.timeout_s:g} s per prompt call, "
                 f"{settings.batch_timeout_s:g} s per file batch.")
@@ -74,7 +75,7 @@ def prompt_tab(settings: client.Settings) -> None:
                 mod.check_image(image.name, data)
         except mod.InputError as exc:
             st.session_state.pop("last_check", None)
-            st.warning(str(exc))
+            st.warning(esc(exc))
             return
         with st.spinner("Asking the guard and both classifiers..."):
             check = mod.check_prompt_with_services(settings, text, data, typed)
@@ -88,14 +89,15 @@ def prompt_tab(settings: client.Settings) -> None:
 def render_check(check: mod.Check) -> None:
     if check.caption is not None:
         if check.caption.ok:
-            st.info(f"Image caption (caption service): **{check.description}**")
+            st.info(f"Image caption (caption service): **{esc(check.description)}**")
         else:
             then = ("your typed description is used instead." if check.description
                     else "type an image description to include the image.")
-            st.warning(f"No caption: {check.caption.error}. Without the caption service, {then}")
+            st.warning(f"No caption: {esc(check.caption.error)}. Without the caption service, "
+                       f"{then}")
     if check.description_source == "typed":
-        st.info(f"Image description (typed): **{check.description}**")
-    st.caption(f"Checked text: {check.text}")
+        st.info(f"Image description (typed): **{esc(check.description)}**")
+    st.caption(f"Checked text: {esc(check.text)}")
     render_guard(mod.guard_view(check.guard))
     columns = st.columns(len(check.predictions))
     for column, (name, reply) in zip(columns, check.predictions.items(), strict=True):
@@ -106,9 +108,9 @@ def render_check(check: mod.Check) -> None:
 def render_guard(view: mod.GuardView) -> None:
     lines = [f"### Guard verdict: {view.headline}"]
     if view.categories:
-        lines.append("Categories: " + ", ".join(f"**{c}**" for c in view.categories))
+        lines.append("Categories: " + ", ".join(f"**{esc(c)}**" for c in view.categories))
     if view.detail:
-        lines.append(view.detail)
+        lines.append(esc(view.detail))
     VERDICT_BOX[view.level]("\n\n".join(lines))
     if view.level != "error":
         score, backend = st.columns(2)
@@ -120,17 +122,17 @@ def render_guard(view: mod.GuardView) -> None:
 def render_classifier(name: str, reply: client.Reply, why: client.Reply) -> None:
     st.subheader(name)
     if not reply.ok:
-        st.error(reply.error)
+        st.error(esc(reply.error))
         return
     pred = reply.value[0]
     reason = mod.unreadable_reason(pred)
     if reason is not None:
-        st.warning(f"{name} cannot read this text: {reason}")
+        st.warning(f"{name} cannot read this text: {esc(reason)}")
         return
     probs: dict[str, Any] = pred.get("probabilities") or {}
     label, probability = mod.label_and_probability(pred)
     st.metric(f"{name} label", label, help="the most probable class")
-    st.caption(f"P({label}) = {'-' if probability is None else f'{probability:.3f}'}")
+    st.caption(f"P({esc(label)}) = {'-' if probability is None else f'{probability:.3f}'}")
     if probs:
         chart = pd.DataFrame({"class": list(probs), "probability": list(probs.values())})
         st.bar_chart(chart, x="class", y="probability", horizontal=True, sort="-probability",
@@ -141,11 +143,11 @@ def render_classifier(name: str, reply: client.Reply, why: client.Reply) -> None
         st.markdown(mod.highlight_html(why.value), unsafe_allow_html=True)
         top = mod.top_words(why.value)
         if top:
-            st.caption("Top words: " + ", ".join(f"{w} (+{a:.3f})" for w, a in top))
+            st.caption("Top words: " + ", ".join(f"{esc(w)} (+{a:.3f})" for w, a in top))
         else:
-            st.caption(f"No word changes P({label}) by {mod.MIN_ATTRIBUTION} or more.")
+            st.caption(f"No word changes P({esc(label)}) by {mod.MIN_ATTRIBUTION} or more.")
     else:
-        st.caption(f"Explanation unavailable: {why.error}")
+        st.caption(f"Explanation unavailable: {esc(why.error)}")
 
 
 # --------------------------------------------------------------------------- a file
@@ -160,7 +162,7 @@ def file_tab(settings: client.Settings) -> None:
     try:
         df = mod.read_csv(upload.getvalue(), upload.name)
     except mod.InputError as exc:
-        st.warning(str(exc))
+        st.warning(esc(exc))
         return
     columns = mod.text_columns(df)
     text_column = st.selectbox("Text column", columns, key="csv_text_column")
@@ -168,7 +170,8 @@ def file_tab(settings: client.Settings) -> None:
     description_column = st.selectbox("Image description column (optional, joined to the "
                                       "text as in training)", others, key="csv_desc_column")
     description_column = None if description_column == mod.NO_COLUMN else description_column
-    st.caption(f"{upload.name}: {len(df):,} rows, columns {', '.join(map(str, df.columns))}")
+    st.caption(esc(f"{upload.name}: {len(df):,} rows, columns "
+                   f"{', '.join(map(str, df.columns))}"))
     run_key = (upload.file_id, text_column, description_column)
     if st.button(f"Moderate {len(df):,} rows", key="moderate", type="primary"):
         texts = mod.row_texts(df, text_column, description_column)
@@ -188,7 +191,7 @@ def file_tab(settings: client.Settings) -> None:
 def render_file_results(stored: dict[str, Any]) -> None:
     results: pd.DataFrame = stored["results"]
     for note in stored["notes"]:
-        st.warning(note)
+        st.warning(esc(note))
     verdicts = results["guard_verdict"]
     done, flagged, unsure, errors = st.columns(4)
     done.metric("rows", f"{len(results):,}")
@@ -246,7 +249,7 @@ def run() -> None:
         main()
     except StreamlitAPIException as exc:  # e.g. an upload whose extension is not allowed
         log.warning("refused by Streamlit: %s", exc)
-        st.error(f"Refused: {exc}")
+        st.error(f"Refused: {esc(exc)}")
     except Exception as exc:
         log.exception("console error")
         st.error(f"Something went wrong on this page ({type(exc).__name__}); the details are "

@@ -14,6 +14,7 @@ import functools
 import html
 import io
 import math
+import re
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -37,6 +38,20 @@ MIN_ATTRIBUTION = 0.001
 MIN_SHADE_SCALE = 0.02
 PREFERRED_TEXT_COLUMNS = ("query", "prompt", "text")
 NO_COLUMN = "(none)"
+
+
+# What Streamlit's markdown would interpret in text from users or services: emphasis, code,
+# links and images, colour directives ([...]), HTML, tables, strikethrough, LaTeX ($...$), and
+# at the start of a line headings, quotes, lists.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~$])")
+_MARKDOWN_LINE_START = re.compile(r"(?m)^(\s*)([#>+-]|\d+[.)])")
+
+
+def md_escape(text: Any) -> str:
+    """Text shown literally by Streamlit's markdown elements (st.caption, st.info, ...)."""
+    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
+    return _MARKDOWN_LINE_START.sub(
+        lambda m: f"{m.group(1)}{m.group(2)[:-1]}\\{m.group(2)[-1]}", escaped)
 
 
 class InputError(ValueError):
@@ -81,6 +96,7 @@ def check_image(name: str, data: bytes) -> str:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data), formats=list(IMAGE_FORMATS)) as image:
                 fmt, (width, height) = image.format, image.size
+                image.verify()  # structure and checksums, without decoding the pixels
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError,
             Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise InputError(f"{name} is not a PNG, JPEG or WebP image.") from None
