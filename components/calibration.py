@@ -62,7 +62,8 @@ def fit_temperature(probs: np.ndarray, y: Sequence[int]) -> float:
 
 
 def threshold_for_false_flag_rate(benign_scores: Sequence[float], target: float) -> float:
-    """The lowest threshold t with P(unsafe) >= t on at most `target` of the benign scores."""
+    """A threshold t with P(unsafe) >= t on at most `target` of the benign scores: halfway
+    between the last benign score it may flag and the first it must not."""
     if not 0.0 <= target < 1.0:
         raise ValueError(f"target false-flag rate must be in [0, 1), got {target}")
     scores = np.sort(np.asarray(benign_scores, dtype=np.float64))[::-1]
@@ -71,12 +72,15 @@ def threshold_for_false_flag_rate(benign_scores: Sequence[float], target: float)
     k = math.floor(target * len(scores))  # this many benign prompts may be flagged
     if k >= len(scores):
         return float(scores[-1])
-    return float(min(1.0, np.nextafter(scores[k], np.inf)))
+    # Halfway between the (k+1)-th highest benign score and the next higher one (a margin that
+    # survives float32 scores and JSON round-trips), or just above the highest.
+    above = scores[k - 1] if k > 0 else min(1.0, scores[0] + 1e-4)
+    return float(scores[k] + (above - scores[k]) / 2) if above > scores[k] else float(above)
 
 
 def binary_metrics(p_unsafe: np.ndarray, is_unsafe: np.ndarray, threshold: float) -> dict[str, Any]:
     """Unsafe recall and false-flag rate at `threshold` (None where a side has no rows)."""
-    flagged = np.asarray(p_unsafe) >= threshold
+    flagged = np.asarray(p_unsafe, dtype=np.float64) >= threshold
     is_unsafe = np.asarray(is_unsafe, dtype=bool)
     n_unsafe, n_safe = int(is_unsafe.sum()), int((~is_unsafe).sum())
     return {"unsafe_recall": float(flagged[is_unsafe].mean()) if n_unsafe else None,
@@ -99,11 +103,11 @@ def guard_calibration(probs: np.ndarray, y: Sequence[int], labels: Sequence[str]
         return {}
     temperature = fit_temperature(probs, y)
     calibrated = apply_temperature(probs, temperature)
-    p_unsafe = 1.0 - calibrated[:, safe]
+    p_unsafe = 1.0 - calibrated[:, safe].astype(np.float64)
     is_unsafe = np.asarray(y) != safe
     threshold = threshold_for_false_flag_rate(p_unsafe[~is_unsafe], target_false_flag_rate)
     return {"safe_label": labels[safe], "temperature": temperature,
-            "threshold": round(threshold, 6), "target_false_flag_rate": target_false_flag_rate,
+            "threshold": threshold, "target_false_flag_rate": target_false_flag_rate,
             "val": binary_metrics(p_unsafe, is_unsafe, threshold)}
 
 

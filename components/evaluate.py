@@ -77,7 +77,7 @@ def guard_metrics(proba: np.ndarray, test: pd.DataFrame, labels: Sequence[str],
     "cannot assess" for them, never "safe"; their number is reported)."""
     safe = safe_index(labels)
     threshold = 0.5 if threshold is None else threshold
-    p_unsafe = 1.0 - proba[:, safe]
+    p_unsafe = 1.0 - proba[:, safe].astype(np.float64)
     is_unsafe = test["label_id"].to_numpy() != safe
     out = {"threshold": threshold, **binary_metrics(p_unsafe, is_unsafe, threshold),
            "unreadable_rows": int(sum(r is not None for r in unreadable))}

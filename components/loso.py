@@ -100,7 +100,7 @@ def train_and_test(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
     cal_scores = _p_unsafe(clf, x_train[cal_idx], safe)
     threshold = threshold_for_false_flag_rate(cal_scores[y_train[cal_idx] == safe], target)
     p = _p_unsafe(clf, x_test, safe)
-    res = {**binary_metrics(p, y_test != safe, threshold), "threshold": round(threshold, 6),
+    res = {**binary_metrics(p, y_test != safe, threshold), "threshold": threshold,
            "rows": len(y_test)}
     flagged = p >= threshold
     res["per_category"] = {labels[c]: {"rows": int((y_test == c).sum()),

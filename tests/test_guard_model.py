@@ -1,0 +1,100 @@
+"""The prompt guard's model side: calibration, thresholds, leave-one-source-out, unreadable text."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from components import calibration as C
+from components.text import TextSettings
+
+
+# --------------------------------------------------------------------------- calibration
+def test_temperature_scaling_recovers_an_overconfident_models_temperature():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(4000, 3)) * 2.0
+    true_p = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    y = np.array([rng.choice(3, p=p) for p in true_p])
+    overconfident = np.exp(3 * logits) / np.exp(3 * logits).sum(1, keepdims=True)  # T = 1/3
+    t = C.fit_temperature(overconfident, y)
+    assert t == pytest.approx(3.0, rel=0.1)
+    fixed = C.apply_temperature(overconfident, t)
+    assert np.allclose(fixed, true_p, atol=0.05)
+    assert (fixed.argmax(1) == overconfident.argmax(1)).all()  # ranking unchanged
+
+
+@pytest.mark.parametrize("target", [0.0, 0.05, 0.1, 0.25])
+def test_threshold_flags_at_most_the_target_share_of_benign_scores(target):
+    scores = np.random.default_rng(1).random(1000)
+    t = C.threshold_for_false_flag_rate(scores, target)
+    rate = (scores >= t).mean()
+    assert rate <= target
+    assert rate >= target - 0.002  # and not much fewer: the lowest such threshold
+
+
+def test_guard_calibration_needs_a_safe_class_and_reports_validation_figures():
+    probs = np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.1, 0.9]])
+    assert C.guard_calibration(probs, [0, 0, 1, 1], ["a", "b"]) == {}
+    cal = C.guard_calibration(probs, [0, 0, 1, 1], ["Safe", "Violent Crimes"], 0.0)
+    assert cal["safe_label"] == "Safe" and cal["temperature"] > 0
+    assert cal["val"] == {"unsafe_recall": 1.0, "false_flag_rate": 0.0, "unsafe": 2, "safe": 2}
+
+
+def test_predictors_apply_the_saved_temperature_and_threshold(tiny_lora_dir):
+    from components.lora_train import LoraPredictor
+
+    pred = LoraPredictor.load(tiny_lora_dir)
+    cal = pred.info["calibration"]
+    assert pred.threshold == cal["threshold"] and pred.temperature == cal["temperature"]
+    assert pred.info["scripts"] == ["LATIN"]  # recorded from the training texts
+    texts = ["how to stab someone", "bake bread"]
+    calibrated = pred.predict_proba(texts)
+    pred.info = {**pred.info, "calibration": {}}
+    raw = pred.predict_proba(texts)
+    assert np.allclose(calibrated, C.apply_temperature(raw, cal["temperature"]), atol=1e-5)
+
+
+def test_unreadable_uses_the_training_scripts():
+    class P(C.GuardDecisions):
+        info = {"scripts": ["LATIN"]}
+        settings = TextSettings()
+
+    p = P()
+    reasons = p.unreadable(["How are you?", "Как дела?", "🙂", "如何"])
+    assert reasons[0] is None
+    assert all("script" in r for r in (reasons[1], reasons[3])) and "nothing left" in reasons[2]
+    p.info = {"scripts": ["CYRILLIC", "LATIN"]}
+    assert p.unreadable(["Как дела?"]) == [None]
+
+
+# --------------------------------------------------------------------------- leave one out
+def test_leave_one_source_out_holds_out_each_group(tmp_path, tiny_bert_dir):
+    from components.loso import FILES, leave_one_source_out, loso_table
+
+    rows = []
+    for g, kind in [("a", "unsafe"), ("b", "unsafe"), ("c", "benign"), ("d", "benign")]:
+        for i in range(30):
+            text = (f"attack and hurt people number {i}" if kind == "unsafe"
+                    else f"bake a nice cake for my friend {i}")
+            rows.append({"text": text, "label_id": 1 if kind == "unsafe" else 0, "group": g,
+                         "source": g})
+    df = pd.DataFrame(rows)
+    paths = []
+    for i, part in enumerate([df.iloc[0::3], df.iloc[1::3], df.iloc[2::3]]):
+        paths.append(tmp_path / f"{i}.parquet")
+        part.to_parquet(paths[-1])
+    (tmp_path / "label_map.json").write_text('{"labels": ["Safe", "Violent Crimes"]}')
+    res = leave_one_source_out(paths, tmp_path / "label_map.json", tmp_path / "out",
+                               base_model=str(tiny_bert_dir), max_length=16)
+    assert set(res["groups"]) == {"a", "b", "c", "d"}
+    assert res["groups"]["a"]["kind"] == "unsafe" and res["groups"]["a"]["false_flag_rate"] is None
+    assert res["groups"]["c"]["kind"] == "benign" and res["groups"]["c"]["unsafe_recall"] is None
+    assert res["groups"]["a"]["rows"] == 30
+    # the words separate the classes: the held-out group is classified by what the others taught
+    assert res["groups"]["a"]["unsafe_recall"] >= 0.9
+    assert res["groups"]["c"]["false_flag_rate"] <= 0.1
+    assert set(res["worst"]) == {"min_unsafe_recall", "max_false_flag_rate"}
+    for name in FILES.values():
+        assert (tmp_path / "out" / name).is_file()
+    assert "| a | unsafe | 30 |" in loso_table(res)
