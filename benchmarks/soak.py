@@ -36,7 +36,7 @@ REAL_DATA = ROOT.parent / "shared" / "data" / "toxic_data.csv"
 SAMPLE = ROOT / "data" / "sample_toxic_prompts.csv"
 CONCURRENCY = 32
 MINUTES = 1.0
-RSS_EVERY_S = 5.0
+RSS_EVERY_S = 5.0  # RSS samples (all of them in --json), for the trend
 PROTOCOLS = ("v1", "v2")
 
 
@@ -124,7 +124,7 @@ def summary(latencies: Sequence[float], errors: int, seconds: float,
         "rps": round(len(ms) / seconds, 1) if seconds else None}
     if rss:
         out.update(rss_start_mb=rss[0], rss_max_mb=max(known) if known else None,
-                   rss_end_mb=rss[-1])
+                   rss_end_mb=rss[-1], rss_samples_mb=list(rss))
     return out
 
 
