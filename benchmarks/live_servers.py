@@ -5,7 +5,7 @@
 - `--target tiny` (the default, what CI runs): trains tiny lstm and lora models on the sample
   dataset with the project's own training code (the factories of tests/model_factories.py: a
   randomly initialised one-layer BERT as the lora base, 2 LSTM epochs), caches them under
-  local_outputs/tiny-serving-models/, and starts `python -m serving.{lstm,lora,guard}` on free
+  local_outputs/tiny-serving-models/ (retrained when the training code changes), and starts `python -m serving.{lstm,lora,guard}` on free
   127.0.0.1 ports with the same launcher as `make serve`. They are stopped on exit.
 """
 
@@ -14,8 +14,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import hashlib
 import importlib.util
 import logging
+import shutil
 import socket
 import sys
 import time
@@ -35,6 +37,8 @@ SAMPLE = ROOT / "data" / "sample_toxic_prompts.csv"
 TINY_DIR = ROOT / "local_outputs" / "tiny-serving-models"
 MODELS = ("lstm", "lora", "guard")
 READY_TIMEOUT_S = 240.0
+# The tiny models are retrained when any of these files changes (the training code).
+TRAINING_CODE = ("tests/model_factories.py", "components/*.py")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,13 +65,25 @@ def _factories():
     return module
 
 
+def _code_key() -> str:
+    """A hash of the code that shapes the tiny models: a change retrains them."""
+    digest = hashlib.sha256()
+    for path in sorted(p for pattern in TRAINING_CODE for p in ROOT.glob(pattern)):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def tiny_models(cache: Path = TINY_DIR) -> dict[str, Path]:
-    """Tiny trained lstm and lora model directories (built once, then reused from `cache`)."""
+    """Tiny trained lstm and lora model directories (built once, reused from `cache` until the
+    training code changes)."""
     dirs = {"lstm": cache / "lstm", "lora": cache / "lora"}
-    if all((d / "model_info.json").is_file() for d in dirs.values()):
+    key, key_file = _code_key(), cache / "code-key.txt"
+    if (all((d / "model_info.json").is_file() for d in dirs.values()) and key_file.is_file()
+            and key_file.read_text() == key):
         return dirs
     import pandas as pd
 
+    shutil.rmtree(cache, ignore_errors=True)
     factories = _factories()
     start = time.perf_counter()
     log.info("training tiny lstm and lora models on %s into %s", SAMPLE, cache)
@@ -76,6 +92,7 @@ def tiny_models(cache: Path = TINY_DIR) -> dict[str, Path]:
     encoder = factories.build_tiny_encoder(cache / "encoder", "bert", words)
     factories.build_lstm_dir(splits, dirs["lstm"])
     factories.build_lora_dir(splits, dirs["lora"], encoder)
+    key_file.write_text(key)
     log.info("tiny models ready in %.0f s", time.perf_counter() - start)
     return dirs
 
