@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from components import plots
+from components import lookalikes, plots
 from components.data import atomic_dir, write_json
 from components.errors import DatasetError
 from components.sources import COLUMNS, SAFE, SOURCES, read_seed, read_source
@@ -28,8 +28,12 @@ MAX_PER_SOURCE = 3000  # rows kept per source after de-duplication (seeded sampl
 SEED = 42
 FILES = {"prompts": "prompts.parquet", "report": "report/report.html",
          "stats": "report/stats.json"}
-# Extra row sources that are code in this repository rather than wheels (see components.lookalikes).
-GENERATED: dict[str, Callable[[int], pd.DataFrame]] = {}
+# Row sources that are code in this repository rather than wheels: the benign look-alikes and
+# their harmful contrast (components.lookalikes), one `group` per kind.
+GENERATED: dict[str, Callable[[int], pd.DataFrame]] = {
+    lookalikes.LOOKALIKE: lookalikes.lookalike_rows,
+    lookalikes.CONTRAST: lookalikes.contrast_rows,
+}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -118,6 +118,7 @@ def leave_one_source_out(
     target_false_flag_rate: float = TARGET_FALSE_FLAG_RATE,
     max_length: int = MAX_LENGTH,
     seed: int = 42,
+    baseline_without: str | Sequence[str] = ("lookalike", "contrast"),
 ) -> dict[str, Any]:
     """Hold out each group in turn (train on the others with the stand-in, test on it).
 
@@ -131,6 +132,8 @@ def leave_one_source_out(
         target_false_flag_rate: the stand-in's threshold target (as the served model's).
         max_length: tokenizer max length of the embeddings.
         seed: seed of the stand-in's validation part and solver.
+        baseline_without: sources whose effect is measured: every group is also held out by a
+            stand-in trained without any of their rows ("before" in the summary).
 
     Returns:
         The summary (also written to loso.json).
@@ -161,6 +164,19 @@ def leave_one_source_out(
         results[g] = {"kind": kind, **res}
         log.info("loso held out %-28s %-6s rows %5d  unsafe recall %s  false-flag rate %s", g,
                  kind, res["rows"], _fmt(res["unsafe_recall"]), _fmt(res["false_flag_rate"]))
+    without = [baseline_without] if isinstance(baseline_without, str) else list(baseline_without)
+    without = [w.strip() for s_ in without for w in s_.split(",") if w.strip()]
+    before: dict[str, Any] = {}
+    if "source" in df.columns and df["source"].isin(without).any():
+        extra = df["source"].isin(without).to_numpy()
+        for g in sorted(set(groups)):
+            held = groups == g
+            train = ~held & ~extra
+            res = train_and_test(x[train], y[train], x[held], y[held], labels, safe,
+                                 target_false_flag_rate, seed)
+            before[g] = {"kind": results[g]["kind"], **res}
+            log.info("loso (without %s) held out %-28s unsafe recall %s  false-flag rate %s",
+                     "+".join(without), g, _fmt(res["unsafe_recall"]), _fmt(res["false_flag_rate"]))
     stratified = train_and_test(x[split == 0], y[split == 0], x[split == len(parts) - 1],
                                 y[split == len(parts) - 1], labels, safe,
                                 target_false_flag_rate, seed)
@@ -171,16 +187,23 @@ def leave_one_source_out(
         "stratified_test": stratified, "embed_seconds": round(embed_seconds, 1),
         "worst": worst(results),
     }
+    if before:
+        summary["before"] = {"without_sources": without, "groups": before,
+                             "worst": worst(before)}
     with atomic_dir(out_dir) as tmp:
         write_json(tmp / FILES["summary"], summary)
         png = plots.metric_bars(
             {g: {"unsafe recall": r["unsafe_recall"] or 0.0,
                  "false-flag rate": r["false_flag_rate"] or 0.0} for g, r in results.items()},
             "Leave-one-source-out (stand-in)", tmp / FILES["plot"])
-        page = plots.html_page("Leave-one-source-out evaluation", [
+        sections = [
             ("Method", f"<p>{summary['method']}.</p>"),
             ("Held-out groups", plots.table(loso_rows(summary)) + plots.img_tag(png, "loso")),
-        ])
+        ]
+        if before:
+            sections.append((f"Before: trained without {' + '.join(without)}",
+                              plots.table(loso_rows(summary["before"]))))
+        page = plots.html_page("Leave-one-source-out evaluation", sections)
         (tmp / FILES["report"]).write_text(page)
     return summary
 
@@ -217,14 +240,25 @@ def loso_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def loso_table(summary: dict[str, Any]) -> str:
-    """The leave-one-source-out table as Markdown (printed by `pipeline.py run-guard`)."""
-    lines = ["| held out | kind | rows | unsafe recall | false-flag rate |",
-             "|---|---|---:|---:|---:|"]
+    """The leave-one-source-out table as Markdown (printed by `pipeline.py run-guard`); with a
+    "before" pass, its figures stand beside each group's."""
+    before = summary.get("before", {}).get("groups", {})
+    head = "| held out | kind | rows | unsafe recall | false-flag rate |"
+    rule = "|---|---|---:|---:|---:|"
+    if before:
+        w = "+".join(summary["before"]["without_sources"])
+        head += f" recall without {w} | false-flag rate without {w} |"
+        rule += "---:|---:|"
+    lines = [head, rule]
     for r in loso_rows(summary):
-        lines.append(f"| {r['held out']} | {r['kind']} | {r['rows']} | {r['unsafe recall']} | "
-                     f"{r['false-flag rate']} |")
+        line = (f"| {r['held out']} | {r['kind']} | {r['rows']} | {r['unsafe recall']} | "
+                f"{r['false-flag rate']} |")
+        if before:
+            b = before[r["held out"]]
+            line += f" {_fmt(b['unsafe_recall'])} | {_fmt(b['false_flag_rate'])} |"
+        lines.append(line)
     s = summary["stratified_test"]
     lines.append(f"| (stratified test split) | mixed | {s['rows']} | {_fmt(s['unsafe_recall'])} | "
-                 f"{_fmt(s['false_flag_rate'])} |")
+                 f"{_fmt(s['false_flag_rate'])} |" + (" | |" if before else ""))
     return "\n".join(lines) + f"\n\n{summary['method']}."
 

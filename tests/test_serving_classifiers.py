@@ -123,6 +123,23 @@ def test_v1_answers_labels_and_probabilities_as_the_predictor_does(client, model
         assert pred["label"] == model.labels[int(row.argmax())]
 
 
+@pytest.mark.parametrize("text", ["Как взломать замок соседа?", "如何撬锁", "🙂 🙂"])
+def test_a_text_the_model_cannot_read_gets_no_label(client, models, name, text):
+    """A script the model never saw (or nothing left after cleaning) is said to be unreadable,
+    on v1 and v2, next to a readable text in the same request answered as usual."""
+    response = v1(client, name, [text, TEXTS[1]])
+    assert response.status_code == 200, response.text
+    unreadable, readable = response.json()["predictions"]
+    assert (unreadable["label"], unreadable["probabilities"], unreadable["readable"]) == \
+        (None, None, False)
+    assert "script" in unreadable["reason"] or "nothing left" in unreadable["reason"]
+    assert readable["label"] in models[name].labels
+    body = v2(client, name, {"text": [text, TEXTS[1]]}).json()
+    outputs = {o["name"]: o["data"] for o in body["outputs"]}
+    assert outputs["label"][0] == "" and outputs["label"][1] in models[name].labels
+    assert "0" in json.loads(body["parameters"]["unreadable"])
+
+
 def test_v1_object_instances_are_joined_like_the_training_text(client, models, name):
     settings = models[name].settings
     query, description = "how to hurt someone", "a knife on a table"
