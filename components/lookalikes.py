@@ -15,6 +15,7 @@ Each kind is its own `group`, so the evaluation can hold out a whole kind, not r
 from __future__ import annotations
 
 import argparse
+import functools
 import random
 import re
 import sys
@@ -316,7 +317,8 @@ _HARM_WORDS = re.compile(r"\b(death|die|dies|kill|killed|injur|wound|weapon|bull
 _VIOLENT_LEXNAMES = {"verb.contact", "verb.competition", "verb.body"}
 
 
-def wordnet_figurative_examples(limit_per_verb: int = 3) -> list[str]:
+@functools.lru_cache(maxsize=2)
+def wordnet_figurative_examples(limit_per_verb: int = 3) -> tuple[str, ...]:
     """WordNet example sentences of the non-violent senses of violent verbs ("kill the engine").
 
     A sense counts as non-violent when neither its definition nor its example mentions
@@ -339,9 +341,9 @@ def wordnet_figurative_examples(limit_per_verb: int = 3) -> list[str]:
                         break
                 if n >= limit_per_verb:
                     break
-        return out
+        return tuple(out)
     except LookupError:
-        return []
+        return ()
 
 
 _SLOT_RE = re.compile(r"[{}]|\s{2,}|\?\?|\s[?.,]")
