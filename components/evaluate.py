@@ -251,6 +251,8 @@ def _write_reports(out: Path, summary: Mapping[str, Any]) -> None:
         sections.append(("Guard: per test source at the saved threshold",
                          plots.table(guard_rows(summary))))
         for name, g in summary["guard"].items():
+            if not g.get("per_source"):
+                continue
             png = plots.metric_bars({src: {"unsafe recall": m["unsafe_recall"] or 0.0,
                                            "false-flag rate": m["false_flag_rate"] or 0.0}
                                      for src, m in g.get("per_source", {}).items()},

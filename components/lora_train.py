@@ -45,6 +45,10 @@ TARGET_MODULES = {
 }
 # Randomly initialised head modules, trained fully and saved with the adapter.
 HEAD_MODULES = ("pre_classifier", "classifier", "score")
+# BERT-style encoders classify from the [CLS] vector through a pooler (dense + tanh) that a
+# sentence-embedding model such as all-MiniLM never trained (it pools by mean): train it fully
+# with the head, as full fine-tuning would.
+POOLER_MODULES = ("pooler",)
 HISTORY_FILE = "history.json"
 CURVES_FILE = "training_curves.png"
 REPORT_FILE = "training_report.html"
@@ -68,7 +72,7 @@ class LoraParams:
     max_length: int = 0  # 0: from the length analysis (percentile of tokenized training texts)
     seed: int = 42
     mixed_precision: bool = True  # bf16/fp16 autocast when a CUDA GPU is present
-    class_weight: str = "none"  # "balanced": loss weights n / (k * n_class), as scikit-learn's
+    class_weight: str = "none"  # "balanced" (per class, as scikit-learn) or "safe_unsafe"
     target_false_flag_rate: float = TARGET_FALSE_FLAG_RATE  # guard threshold (Safe class only)
 
 
@@ -149,14 +153,39 @@ class _Encoded:
         return {**{k: v[i] for k, v in self.enc.items()}, "labels": int(self.labels[i])}
 
 
-def class_weights(label_ids: np.ndarray, num_labels: int, mode: str) -> np.ndarray | None:
-    """Per-class loss weights: None for "none", scikit-learn's "balanced" formula otherwise."""
+CLASS_WEIGHTS = ("none", "balanced", "safe_unsafe")
+
+
+def class_weights(label_ids: np.ndarray, labels: Sequence[str], mode: str) -> np.ndarray | None:
+    """Per-class loss weights.
+
+    Args:
+        label_ids: training class ids.
+        labels: class names.
+        mode: "none"; "balanced" = n / (k * n_class) per class (scikit-learn's formula);
+            "safe_unsafe" = the Safe class and all unsafe classes together weigh half each,
+            with no reweighting among the unsafe classes (a guard's decision is safe vs unsafe:
+            per-class balancing of ten hazard classes hurt its ranking on validation).
+    """
+    from components.calibration import safe_index
+
+    if mode not in CLASS_WEIGHTS:
+        raise ValueError(f"class_weight must be one of {CLASS_WEIGHTS}, got {mode!r}")
     if mode == "none":
         return None
-    if mode != "balanced":
-        raise ValueError(f"class_weight must be 'none' or 'balanced', got {mode!r}")
-    counts = np.bincount(label_ids, minlength=num_labels).astype(np.float64)
-    weights = np.where(counts > 0, len(label_ids) / (num_labels * np.maximum(counts, 1)), 0.0)
+    counts = np.bincount(label_ids, minlength=len(labels)).astype(np.float64)
+    n = len(label_ids)
+    if mode == "balanced":
+        return np.where(counts > 0, n / (len(labels) * np.maximum(counts, 1)), 0.0)
+    safe = safe_index(labels)
+    if safe is None:
+        raise ValueError(f"class_weight='safe_unsafe' needs a Safe class; labels are {list(labels)}")
+    n_safe = counts[safe]
+    n_unsafe = n - n_safe
+    if not n_safe or not n_unsafe:
+        raise DatasetError("class_weight='safe_unsafe' needs both safe and unsafe training rows")
+    weights = np.full(len(labels), n / (2 * n_unsafe))
+    weights[safe] = n / (2 * n_safe)
     return weights
 
 
@@ -230,6 +259,8 @@ def train_lora(
     model, tokenizer, base_path = load_base_classifier(params.base_model, labels)
     targets = target_modules_for(model.config.model_type, params.target_modules)
     heads = [name for name, _ in model.named_children() if name in HEAD_MODULES]
+    base = getattr(model, getattr(model, "base_model_prefix", ""), None)
+    heads += [name for name in POOLER_MODULES if getattr(base, name, None) is not None]
     percentile = read_json(length_stats_path)["percentile"] if length_stats_path else 95.0
     max_length = params.max_length or length_at_percentile(tokenizer, train["text"], percentile)
 
@@ -274,7 +305,7 @@ def train_lora(
             warmup_steps=params.warmup_ratio, seed=params.seed, bf16=bf16, fp16=fp16,
             use_cpu=not cuda, report_to="none", disable_tqdm=True, dataloader_num_workers=0,
         )
-        weights = class_weights(train["label_id"].to_numpy(), len(labels), params.class_weight)
+        weights = class_weights(train["label_id"].to_numpy(), labels, params.class_weight)
         if weights is not None:
             log.info("lora class weights: %s", dict(zip(labels, np.round(weights, 3), strict=True)))
         val_ds = encode(val)

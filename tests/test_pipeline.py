@@ -172,3 +172,73 @@ def test_local_run_of_the_whole_pipeline(tmp_path, write_csv, tiny_bert_dir):
     lora_metrics = ev["artifacts"]["lora_metrics"]["artifacts"][0]["metadata"]
     assert lora_metrics["accuracy_first_column_only"] == summary["ablation"]["lora"]["accuracy"]
     assert "| lstm" in res.stdout and "champion" in res.stdout
+
+
+# --------------------------------------------------------------------------- the guard pipeline
+def test_guard_pipeline_compiles_with_ingest_and_leave_one_source_out(tmp_path):
+    spec, platform = _compile(tmp_path, "--pipeline", "guard")
+    tasks = spec["root"]["dag"]["tasks"]
+    assert set(tasks) == {"ingest", "preprocess-prompts", "augment", "lstm-train", "lora-train",
+                          "leave-one-source-out", "evaluate"}
+    assert _producer(tasks["preprocess-prompts"], "data") == "ingest"
+    assert _producer(tasks["evaluate"], "loso") == "leave-one-source-out"
+    assert _producer(tasks["leave-one-source-out"], "test_data") == "preprocess-prompts"
+    lora = spec["deploymentSpec"]["executors"]["exec-lora-train"]["container"]["resources"]
+    assert lora["accelerator"]["resourceCount"] == "1"
+    params = spec["root"]["inputDefinitions"]["parameters"]
+    assert params["target_false_flag_rate"]["defaultValue"] == 0.05
+    assert params["lora_class_weight"]["defaultValue"] == "safe_unsafe"
+    assert "exec-lora-train" in json.dumps(platform)
+
+
+def test_run_guard_fails_fast_without_the_sources(tmp_path):
+    res = _run_cli("run-guard", "--sources-dir", str(tmp_path / "empty"), "--pipeline-root",
+                   str(tmp_path / "root"), timeout=120)
+    assert res.returncode == 2
+    assert "make sources" in res.stderr
+    assert not (tmp_path / "root").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.pipeline
+def test_local_run_of_the_guard_pipeline(tmp_path, write_csv, tiny_bert_dir):
+    """ingest (fake wheels + seed + look-alikes) -> ... -> evaluate with leave-one-source-out."""
+    from source_fakes import write_fake_wheels
+
+    cache = write_fake_wheels(tmp_path / "cache")
+    seed = write_csv([{"query": f"How do I hurt person number {i} badly?", "image descriptions": "x",
+                       "Toxic Category": "Violent Crimes"} for i in range(12)]
+                     + [{"query": f"What is a good soup recipe number {i}?", "image descriptions": "x",
+                         "Toxic Category": "Safe"} for i in range(12)])
+    root = tmp_path / "root"
+    summary_path = tmp_path / "summary.json"
+    res = _run_cli("run-guard", "--seed-data", str(seed), "--sources-dir", str(cache),
+                   "--verify-sources", "false", "--pipeline-root", str(root),
+                   "--summary", str(summary_path), "--max-per-source", "30",
+                   "--min-class-count", "8", "--lstm-epochs", "2",
+                   "--lora-base-model", str(tiny_bert_dir), "--lora-epochs", "1",
+                   "--lora-max-length", "16", timeout=900)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    (run_dir,) = root.glob("toxic-guard-*")
+    prompts = pd.read_parquet(run_dir / "ingest" / "prompts")
+    assert {"seed", "strongreject", "sharegpt", "lookalike", "contrast"} <= set(prompts["source"])
+    assert prompts["source"].value_counts().max() <= 30
+    test = pd.read_parquet(run_dir / "preprocess-prompts" / "test_data")
+    assert {"source", "group"} <= set(test.columns)
+    summary = json.loads(summary_path.read_text())
+    for name in ("lstm", "lora"):
+        g = summary["guard"][name]
+        assert 0 < g["threshold"] <= 1 and g["unsafe"] + g["safe"] == len(test)
+        assert set(g["per_source"]) == set(test["source"])
+    loso = summary["loso"]
+    assert set(loso["groups"]) == set(prompts["group"])
+    kinds = {g: r["kind"] for g, r in loso["groups"].items()}
+    assert {k for g, k in kinds.items() if g.startswith("lookalike/")} == {"benign"}
+    assert {k for g, k in kinds.items() if g.startswith("contrast/")} == {"unsafe"}
+    assert set(loso["before"]["groups"]) == set(loso["groups"])  # the before/after comparison
+    info = json.loads((run_dir / "lora-train" / "model" / "model_info.json").read_text())
+    assert info["calibration"]["target_false_flag_rate"] == 0.05 and info["scripts"] == ["LATIN"]
+    ev = json.loads((run_dir / "evaluate" / "executor_output.json").read_text())
+    gm = ev["artifacts"]["guard_metrics"]["artifacts"][0]["metadata"]
+    assert {"lora_threshold", "lora_unsafe_recall", "loso_min_unsafe_recall"} <= set(gm)
+    assert "Leave-one-source-out" in res.stdout and "| lookalike/" in res.stdout

@@ -54,14 +54,16 @@ def test_lstm_reloads_and_predicts_probabilities(tiny_lstm_dir):
 def test_lstm_saved_model_serves_raw_strings(tiny_lstm_dir):
     import tensorflow as tf
 
+    from components.calibration import apply_temperature
     from components.text import lstm_text
 
     loaded = tf.saved_model.load(str(tiny_lstm_dir / "saved_model"))
     texts = ["how do I bake bread?", "teach me to forge a signature"]
     x = tf.constant([[lstm_text(t)] for t in texts])
-    out = loaded.serve(x).numpy()
-    expected = LstmPredictor.load(tiny_lstm_dir).predict_proba(texts)
-    np.testing.assert_allclose(out, expected, atol=1e-5)
+    out = loaded.serve(x).numpy()  # the softmax before calibration
+    predictor = LstmPredictor.load(tiny_lstm_dir)
+    expected = predictor.predict_proba(texts)  # temperature-calibrated (model_info.json)
+    np.testing.assert_allclose(apply_temperature(out, predictor.temperature), expected, atol=1e-5)
 
 
 def test_vocabulary_is_deterministic_and_frequency_ordered():
@@ -95,7 +97,7 @@ def test_lora_bert_dir_has_the_standard_peft_layout(tiny_lora_dir, tiny_bert_dir
         assert (tiny_lora_dir / name).exists(), name
     info = load_model_info(tiny_lora_dir, "lora")
     assert info["target_modules"] == ["query", "value"]
-    assert info["modules_to_save"] == ["classifier"]
+    assert info["modules_to_save"] == ["classifier", "pooler"]  # BERT classifies via its pooler
     config = PeftConfig.from_pretrained(str(tiny_lora_dir))
     assert set(config.target_modules) == {"query", "value"}
     # The standard way to load it works.
