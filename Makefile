@@ -18,6 +18,8 @@ LSTM_MODEL_DIR ?=
 LORA_MODEL_DIR ?=
 # Guard: Llama Guard dir/hub id (default: offline backend on the lora model); caption: BLIP dir/hub id
 GUARD_MODEL ?=
+# The guard's offline model (default: the latest `make run-guard` run's lora model)
+GUARD_CLASSIFIER_DIR ?=
 BLIP_MODEL ?=
 # make demo: the Streamlit console's port (on 127.0.0.1)
 UI_PORT ?= 8501
@@ -63,6 +65,7 @@ run-guard: sources ## the prompt-guard pipeline on the seed prompts + public pro
 
 serve: setup ## lstm :8001, lora :8002, guard :8003 (+ caption :8004 with BLIP_MODEL=) on 127.0.0.1; Ctrl-C stops
 	$(PY) -m serving.launch $(MODEL_DIR_ARGS) $(if $(GUARD_MODEL),--guard_model "$(GUARD_MODEL)") \
+		$(if $(GUARD_CLASSIFIER_DIR),--guard_classifier_dir "$(GUARD_CLASSIFIER_DIR)") \
 		$(if $(BLIP_MODEL),--blip_model "$(BLIP_MODEL)")
 
 demo: setup ## make serve + the moderation console on http://127.0.0.1:8501 (UI_PORT=); Ctrl-C stops all

@@ -8,7 +8,7 @@
 Each server is `python -m serving.<module> ... --http_port <port> --bind_address 127.0.0.1` in its
 own process (lstm 8001, lora 8002, guard 8003, caption 8004: serving.common.PORTS). The guard
 runs Llama Guard when `--guard_model` (env GUARD_MODEL) is given, else its offline backend on the
-lora classifier; caption starts only when `--blip_model` (env BLIP_MODEL) is given. The launcher waits until every model
+prompt-only model of the latest `make run-guard` run (or `--guard_classifier_dir`); caption starts only when `--blip_model` (env BLIP_MODEL) is given. The launcher waits until every model
 answers `/v2/models/<name>/ready`, prints the URLs, prefixes each server's log lines with its
 name, and on Ctrl-C / SIGTERM sends SIGTERM to every server and waits for them to finish their
 in-flight requests (SIGKILL after a grace period).
@@ -43,6 +43,7 @@ log = logging.getLogger("serving.launch")
 ROOT = Path(__file__).resolve().parents[1]
 PIPELINE_ROOT = ROOT / "local_outputs"
 RUN_PREFIX = "toxic-filter-"  # kfp.local run directories: <pipeline-name>-<timestamp>
+GUARD_RUN_PREFIX = "toxic-guard-"  # runs of the prompt-guard pipeline (`make run-guard`)
 # Where the pipeline writes each model inside a run: <run>/<task>/<output>.
 MODEL_SUBDIRS = {"lstm": Path("lstm-train") / "model", "lora": Path("lora-train") / "model"}
 SERVERS = ("lstm", "lora", "guard", "caption")
@@ -109,6 +110,19 @@ def latest_run(pipeline_root: Path = PIPELINE_ROOT,
     return next((run for run in runs if len(run_models(run, names)) == len(names)), None)
 
 
+def latest_guard_classifier(pipeline_root: Path = PIPELINE_ROOT) -> Path | None:
+    """The lora model of the newest complete prompt-guard run (`toxic-guard-<timestamp>`)."""
+    if not pipeline_root.is_dir():
+        return None
+    runs = sorted((p for p in pipeline_root.iterdir() if p.name.startswith(GUARD_RUN_PREFIX)),
+                  key=lambda p: p.name, reverse=True)
+    for run in runs:
+        model = run / MODEL_SUBDIRS["lora"]
+        if is_model_dir(model) and (run / "evaluate").is_dir():  # a finished run
+            return model
+    return None
+
+
 def resolve_model_dirs(models_dir: str | None = None, overrides: dict[str, str | None] | None = None,
                        pipeline_root: Path = PIPELINE_ROOT,
                        names: Sequence[str] = tuple(MODEL_SUBDIRS)) -> dict[str, Path]:
@@ -172,21 +186,37 @@ def guard_spec(port: int, guard_model: str | None, lora_dir: Path | None) -> Ser
 
 def plan(names: Sequence[str], models_dir: str | None, overrides: dict[str, str | None],
          pipeline_root: Path, ports: dict[str, int] | None = None, guard_model: str | None = None,
-         blip_model: str | None = None) -> tuple[list[ServerSpec], list[str]]:
+         blip_model: str | None = None,
+         guard_classifier_dir: str | None = None) -> tuple[list[ServerSpec], list[str]]:
     """The servers to start for `names`, and notes on the ones that cannot start.
+
+    The guard's offline backend runs on `guard_classifier_dir`, else on the prompt-only model of
+    the latest `make run-guard` run, else (with a warning) on the lora classifier.
 
     Raises:
         LaunchError: a needed model directory is missing.
     """
     ports = {**common.PORTS, **(ports or {})}
     needed = [n for n in MODEL_SUBDIRS if n in names]
-    if "guard" in names and not guard_model and "lora" not in needed:
-        needed.append("lora")  # the offline guard runs on the lora classifier
+    notes = []
+    guard_dir: Path | None = None
+    if "guard" in names and not guard_model:
+        if guard_classifier_dir:
+            guard_dir = Path(guard_classifier_dir)
+            if not is_model_dir(guard_dir):
+                raise LaunchError(f"guard: {guard_dir} is not a model directory "
+                                  f"({MODEL_INFO} not found)")
+        else:
+            guard_dir = latest_guard_classifier(pipeline_root)
+        if guard_dir is None:
+            notes.append("guard: no prompt-guard run found (make run-guard); its offline backend "
+                         "runs on the seed lora classifier, which reads prompts poorly")
+            if "lora" not in needed:
+                needed.append("lora")
     dirs = resolve_model_dirs(models_dir, overrides, pipeline_root, needed) if needed else {}
     specs = server_specs({n: d for n, d in dirs.items() if n in names}, ports)
-    notes = []
     if "guard" in names:
-        specs.append(guard_spec(ports["guard"], guard_model, dirs.get("lora")))
+        specs.append(guard_spec(ports["guard"], guard_model, guard_dir or dirs.get("lora")))
     if "caption" in names:
         if blip_model:
             specs.append(ServerSpec("caption", "serving.caption", ports["caption"],
@@ -453,6 +483,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--guard_model", default=os.environ.get("GUARD_MODEL") or None,
                         help="Llama Guard directory or hub id (env GUARD_MODEL); default: the "
                              "guard's offline backend on the lora classifier")
+    parser.add_argument("--guard_classifier_dir", default=os.environ.get("GUARD_CLASSIFIER_DIR")
+                        or None, help="the guard's offline model directory (env "
+                        "GUARD_CLASSIFIER_DIR); default: the latest `make run-guard` run's "
+                        "lora model, else the lora classifier")
     parser.add_argument("--blip_model", default=os.environ.get("BLIP_MODEL") or None,
                         help="BLIP captioning directory or hub id (env BLIP_MODEL); caption is "
                              "not started without one")
@@ -506,7 +540,8 @@ def _run(args: argparse.Namespace, names: list[str], stop: threading.Event) -> i
     try:
         overrides = {n: getattr(args, f"{n}_model_dir") for n in MODEL_SUBDIRS}
         specs, notes = plan(names, args.models_dir, overrides, Path(args.pipeline_root),
-                            dict(args.port), args.guard_model, args.blip_model)
+                            dict(args.port), args.guard_model, args.blip_model,
+                            args.guard_classifier_dir)
         for note in notes:
             log.warning("%s", note)
         if not specs:

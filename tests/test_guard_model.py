@@ -98,3 +98,34 @@ def test_leave_one_source_out_holds_out_each_group(tmp_path, tiny_bert_dir):
     for name in FILES.values():
         assert (tmp_path / "out" / name).is_file()
     assert "| a | unsafe | 30 |" in loso_table(res)
+
+
+# --------------------------------------------------------------------------- make serve
+def test_make_serve_runs_the_guard_on_the_latest_prompt_guard_run(tmp_path):
+    from serving import launch
+
+    def model(run, finished=True):
+        d = tmp_path / run / "lora-train" / "model"
+        d.mkdir(parents=True)
+        (d / "model_info.json").write_text("{}")
+        if finished:
+            (tmp_path / run / "evaluate").mkdir()
+        return d
+
+    seed_lora = model("toxic-filter-2026-01-01-00-00-00-000000")
+    model("toxic-guard-2026-01-01-00-00-00-000000")
+    newest = model("toxic-guard-2026-02-01-00-00-00-000000")
+    model("toxic-guard-2026-03-01-00-00-00-000000", finished=False)  # still running
+    assert launch.latest_guard_classifier(tmp_path) == newest
+    specs, notes = launch.plan(["guard"], None, {}, tmp_path)
+    assert specs[0].args == ("--classifier_dir", str(newest)) and not notes
+    explicit, _ = launch.plan(["guard"], None, {}, tmp_path, guard_classifier_dir=str(seed_lora))
+    assert explicit[0].args == ("--classifier_dir", str(seed_lora))
+    # without a guard run: the seed lora classifier, with a warning that says what to do
+    for p in tmp_path.glob("toxic-guard-*"):
+        import shutil
+
+        shutil.rmtree(p)
+    specs, notes = launch.plan(["guard"], None, {}, tmp_path)
+    assert specs[0].args == ("--classifier_dir", str(seed_lora))
+    assert "make run-guard" in notes[0]
