@@ -102,8 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out) if args.out else run / "guard_http.json"
     out.write_text(json.dumps(res, indent=2) + "\n")
     h, ip = res["http"], res.get("in_process") or {}
-    print(f"| test source | rows | unsafe recall (HTTP) | false-flag rate (HTTP) | "
-          f"unsafe recall (evaluate) | false-flag rate (evaluate) |\n|---|---:|---:|---:|---:|---:|")
+    print("| test source | rows | unsafe recall (HTTP) | false-flag rate (HTTP) | "
+          "unsafe recall (evaluate) | false-flag rate (evaluate) |\n|---|---:|---:|---:|---:|---:|")
     rows = [("(all)", h, ip)] + [(s, m, ip.get("per_source", {}).get(s, {}))
                                  for s, m in h["per_source"].items()]
     for name, m, e in rows:
