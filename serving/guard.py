@@ -246,6 +246,7 @@ class ClassifierGuardBackend:
         if unreadable not in UNREADABLE_POLICIES:
             raise ValueError(f"unreadable must be one of {UNREADABLE_POLICIES}, got {unreadable!r}")
         self.unreadable_policy = unreadable
+        self.model_dir: str | None = None  # set by load()
         labels = list(predictor.labels)
         safe = [i for i, label in enumerate(labels) if label.strip().lower() == SAFE_LABEL]
         if len(safe) != 1:
@@ -280,6 +281,7 @@ class ClassifierGuardBackend:
 
         predictor = LoraPredictor.load(model_dir)
         backend = cls(predictor, threshold, unreadable)
+        backend.model_dir = model_dir
         log.info("loaded classifier guard from %s (labels %s, threshold %.4f%s, unreadable "
                  "texts: %s)", model_dir, predictor.labels, backend.threshold,
                  "" if threshold is not None else " saved with the model"
@@ -414,6 +416,20 @@ class GuardModel(common.ServingModel):
     def infer(self, items: list[Conversation]) -> list[Verdict]:
         assert self.backend is not None, "load() first"
         return self.backend.assess(items)
+
+    def model_info(self) -> dict[str, Any]:
+        """`GET /v2/models/guard/info`: the backend, and for the classifier backend its model's
+        card (model_info.json: calibration, scripts, base model; training date; test metrics)
+        with the threshold and unreadable policy in force."""
+        backend = self.backend
+        info: dict[str, Any] = {"backend": getattr(backend, "name", None)}
+        if isinstance(backend, ClassifierGuardBackend):
+            from serving.classifier import model_card
+
+            predictor = backend.predictor
+            info.update(model_card(getattr(predictor, "info", {}), backend.model_dir, "lora"))
+            info.update(threshold=backend.threshold, unreadable=backend.unreadable_policy)
+        return info
 
     def v1_prediction(self, result: Verdict) -> dict[str, Any]:
         return result.to_dict(self.backend.name)

@@ -481,6 +481,10 @@ def test_classifier_backend_end_to_end_on_a_trained_lora_classifier(tiny_lora_di
     with client_for(guard.GuardModel("guard", backend)) as client:
         preds = v1(client, "guard", texts).json()["predictions"]
         out = v2_outputs(v2(client, "guard", {"user": texts}))
+        card = client.get("/v2/models/guard/info").json()
+    assert card["backend"] == "lora-classifier" and card["threshold"] == pytest.approx(saved)
+    assert card["calibration"]["threshold"] == saved and card["scripts"] == ["LATIN"]
+    assert card["unreadable"] == "abstain" and "trained_at" in card
     for i, pred in enumerate(preds):
         p_unsafe = 1.0 - float(probs[i][safe])
         assert pred["unsafe_score"] == pytest.approx(p_unsafe, abs=1e-5)
