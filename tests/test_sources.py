@@ -155,3 +155,11 @@ def test_sources_table_names_every_licence():
     for s in S.SOURCES:
         assert s.package in table and s.licence in table
     assert "none stated" in table  # sharegpt, optional
+
+
+def test_readme_lists_the_sources_and_the_mapping_as_the_code_has_them():
+    from conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    assert S.sources_table_markdown() in readme
+    assert S.mapping_table_markdown() in readme
