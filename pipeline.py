@@ -700,8 +700,11 @@ def _bool(s: str) -> bool:
 
 def _add_param_flags(parser: argparse.ArgumentParser, local: bool = False,
                      pipeline=None) -> None:
+    """One flag per pipeline parameter; `pipeline="both"`: the union of both pipelines' (submit)."""
     group = parser.add_argument_group("pipeline parameters (defaults from the pipeline)")
-    for name, (typ, default) in pipeline_parameters(pipeline).items():
+    params = dict(pipeline_parameters(guard_pipeline)) if pipeline == "both" else {}
+    params.update(pipeline_parameters(None if pipeline == "both" else pipeline))
+    for name, (typ, default) in params.items():
         if name in ("data", "seed_data"):
             continue
         shown = LOCAL_BASE_MODEL if (local and name == "lora_base_model") else default
@@ -795,8 +798,11 @@ def build_parser() -> argparse.ArgumentParser:
     sbm.add_argument("--run-name", default=None, help="default: toxic-filter-<timestamp>")
     sbm.add_argument("--namespace", default=None, help="Kubeflow profile namespace (multi-user)")
     sbm.add_argument("--no-cache", action="store_true", help="disable KFP caching for this run")
+    sbm.add_argument("--pipeline", choices=["toxic", "guard"], default="toxic",
+                     help="the seed-dataset pipeline, or the prompt-guard pipeline (then --data "
+                          "is its seed dataset; the pods fetch the source wheels with pip)")
     _add_gpu_flags(sbm)
-    _add_param_flags(sbm)
+    _add_param_flags(sbm, pipeline="both")
     return parser
 
 
@@ -912,12 +918,21 @@ def cmd_submit(args: argparse.Namespace) -> int:
     if not is_remote(args.data):
         log.warning("--data %r is not a URI: the pipeline's pods must be able to read this path",
                     args.data)
+    guard = args.pipeline == "guard"
+    params = _collect_params(args)
+    accepted = pipeline_parameters(guard_pipeline if guard else toxic_pipeline)
+    foreign = sorted(set(params) - set(accepted))
+    if foreign:
+        print(f"error: the {args.pipeline} pipeline has no parameter(s) "
+              f"{', '.join('--' + f.replace('_', '-') for f in foreign)}", file=sys.stderr)
+        return 2
+    name = GUARD_PIPELINE_NAME if guard else PIPELINE_NAME
     with tempfile.TemporaryDirectory() as tmp:
-        package = cmd_compile(f"{tmp}/{PIPELINE_NAME}.yaml", gpu_config(args))
+        package = cmd_compile(f"{tmp}/{name}.yaml", gpu_config(args), args.pipeline)
         client = kfp.Client(host=args.host, namespace=args.namespace)
         result = client.create_run_from_pipeline_package(
-            str(package), arguments={"data": args.data, **_collect_params(args)},
-            run_name=args.run_name or f"{PIPELINE_NAME}-{time.strftime('%Y%m%d-%H%M%S')}",
+            str(package), arguments={"seed_data" if guard else "data": args.data, **params},
+            run_name=args.run_name or f"{name}-{time.strftime('%Y%m%d-%H%M%S')}",
             experiment_name=args.experiment, namespace=args.namespace,
             enable_caching=False if args.no_cache else None)
     print(json.dumps({"run_id": result.run_id, "host": args.host,

@@ -242,3 +242,19 @@ def test_local_run_of_the_guard_pipeline(tmp_path, write_csv, tiny_bert_dir):
     gm = ev["artifacts"]["guard_metrics"]["artifacts"][0]["metadata"]
     assert {"lora_threshold", "lora_unsafe_recall", "loso_min_unsafe_recall"} <= set(gm)
     assert "Leave-one-source-out" in res.stdout and "| lookalike/" in res.stdout
+
+
+def test_submit_the_guard_pipeline(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    client = mock.MagicMock()
+    client.create_run_from_pipeline_package.return_value.run_id = "run-9"
+    with mock.patch("kfp.Client", return_value=client):
+        rc = pipeline.main(["submit", "--pipeline", "guard", "--host", "http://kfp:8080",
+                            "--data", "gs://bucket/seed.csv", "--max-per-source", "100"])
+        assert rc == 0
+        kwargs = client.create_run_from_pipeline_package.call_args.kwargs
+        assert kwargs["arguments"] == {"seed_data": "gs://bucket/seed.csv", "max_per_source": 100}
+        assert kwargs["run_name"].startswith("toxic-guard-")
+        rc = pipeline.main(["submit", "--pipeline", "guard", "--host", "http://kfp:8080",
+                            "--data", "gs://bucket/seed.csv", "--alpha-sr", "0.2"])
+    assert rc == 2 and "no parameter(s) --alpha-sr" in capsys.readouterr().err
