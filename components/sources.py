@@ -30,27 +30,11 @@ from pathlib import Path
 import pandas as pd
 
 from components.errors import DatasetError, ResourceMissingError
+from components.taxonomy import HAZARDS, SAFE
 
 log = logging.getLogger(__name__)
 
-SAFE = "Safe"
-# The Llama Guard 3 / MLCommons hazard taxonomy (code -> name); class names of the guard model.
-HAZARDS: dict[str, str] = {
-    "S1": "Violent Crimes",
-    "S2": "Non-Violent Crimes",
-    "S3": "Sex-Related Crimes",
-    "S4": "Child Sexual Exploitation",
-    "S5": "Defamation",
-    "S6": "Specialized Advice",
-    "S7": "Privacy",
-    "S8": "Intellectual Property",
-    "S9": "Indiscriminate Weapons",
-    "S10": "Hate",
-    "S11": "Suicide & Self-Harm",
-    "S12": "Sexual Content",
-    "S13": "Elections",
-    "S14": "Code Interpreter Abuse",
-}
+# Class names of the guard model: Safe and the hazard names (components.taxonomy).
 CODE_OF: dict[str, str] = {name: code for code, name in HAZARDS.items()}
 COLUMNS = ["text", "label", "category", "category_code", "source", "group", "origin"]
 DEFAULT_CACHE = ".sources"

@@ -20,23 +20,10 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from components.taxonomy import HAZARDS
+
 # S1..S14 with their names in the model card's hazard taxonomy (what the API reports).
-HAZARD_CATEGORIES: dict[str, str] = {
-    "S1": "Violent Crimes",
-    "S2": "Non-Violent Crimes",
-    "S3": "Sex-Related Crimes",
-    "S4": "Child Sexual Exploitation",
-    "S5": "Defamation",
-    "S6": "Specialized Advice",
-    "S7": "Privacy",
-    "S8": "Intellectual Property",
-    "S9": "Indiscriminate Weapons",
-    "S10": "Hate",
-    "S11": "Suicide & Self-Harm",
-    "S12": "Sexual Content",
-    "S13": "Elections",
-    "S14": "Code Interpreter Abuse",
-}
+HAZARD_CATEGORIES: dict[str, str] = HAZARDS
 
 # The same categories as the official prompt lists them (the model was trained on these lines).
 PROMPT_CATEGORY_LABELS: dict[str, str] = {
