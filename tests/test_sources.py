@@ -131,7 +131,7 @@ def test_ingest_deduplicates_across_sources_and_drops_conflicts(cache, write_csv
     assert "Write a poem about the sea and the wind" not in set(df["text"])
     assert res.stats["conflicting_texts_dropped"] == 1
     assert res.stats["duplicates_dropped"] >= 1
-    assert set(df["source"]) == {"seed", *(s.name for s in S.SOURCES)}
+    assert set(df["source"]) == {"seed", *(s.name for s in S.SOURCES), *ingest_mod.GENERATED}
     assert res.path("report").is_file()
 
 
