@@ -23,6 +23,7 @@ from components import plots
 from components.calibration import binary_metrics, safe_index
 from components.data import atomic_dir, read_json, write_json
 from components.errors import ModelDirError
+from components.loso import _fmt
 
 log = logging.getLogger(__name__)
 
@@ -233,10 +234,6 @@ def guard_table(summary: Mapping[str, Any]) -> str:
     lines += [f"| {r['model']} | {r['source']} | {r['threshold']} | {r['rows']} | "
               f"{r['unsafe recall']} | {r['false-flag rate']} |" for r in guard_rows(summary)]
     return "\n".join(lines)
-
-
-def _fmt(v: float | None) -> str:
-    return "-" if v is None else f"{v:.3f}"
 
 
 def _write_reports(out: Path, summary: Mapping[str, Any]) -> None:

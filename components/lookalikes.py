@@ -443,12 +443,19 @@ def generate(seed: int = 42, per_kind: int = PER_KIND) -> pd.DataFrame:
     return df
 
 
+@functools.lru_cache(maxsize=2)
+def _generated(seed: int) -> pd.DataFrame:
+    return generate(seed)  # ingest asks for both sets: generate them once
+
+
 def lookalike_rows(seed: int) -> pd.DataFrame:
-    return generate(seed)[lambda d: d["source"] == LOOKALIKE]
+    df = _generated(seed)
+    return df[df["source"] == LOOKALIKE].copy()
 
 
 def contrast_rows(seed: int) -> pd.DataFrame:
-    return generate(seed)[lambda d: d["source"] == CONTRAST]
+    df = _generated(seed)
+    return df[df["source"] == CONTRAST].copy()
 
 
 def main(argv: list[str] | None = None) -> int:
