@@ -6,8 +6,8 @@ health checks), and shapes the answer for KServe v1 (`{"predictions": [...]}`) o
 Inference Protocol `InferResponse`). Bad requests raise `kserve.errors.InvalidInput` (HTTP 400
 `{"error": "..."}`) with a message that says what was expected and what was found.
 
-`serve()` runs kserve's own REST endpoints (v1, v2, `/metrics`) under uvicorn bound to a chosen
-address: kserve 0.21's `ModelServer.start()` always binds 0.0.0.0, which we do not want locally.
+`ModelServer` is kserve's, started by kserve's `start()`; it adds our data plane, error handlers,
+bind address and connection limits where kserve 0.21 has no option for them.
 """
 
 from __future__ import annotations
@@ -20,13 +20,14 @@ import dataclasses
 import logging
 import math
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
+import kserve
 import numpy as np
 import orjson
 from fastapi import FastAPI
-from kserve import Model, ModelServer
+from kserve import Model
 from kserve.errors import InferenceError, InvalidInput, ModelNotFound, ModelNotReady
 from kserve.protocol.dataplane import DataPlane
 from kserve.protocol.infer_type import InferInput, InferOutput, InferRequest, InferResponse
@@ -45,9 +46,7 @@ DEFAULT_BIND_ADDRESS = "127.0.0.1"  # containers pass --bind_address 0.0.0.0
 MAX_INSTANCES = 256  # instances (v1) or tensor rows (v2) per request
 MAX_TEXT_CHARS = 100_000  # characters per text; transformer servers truncate to tokens anyway
 MAX_TOTAL_CHARS = 2_000_000  # characters per request, all texts together
-MAX_BODY_BYTES = 16 * 1024 * 1024  # HTTP request body; larger bodies get 413 before parsing
 GRACE_PERIOD_S = 30  # graceful shutdown: in-flight requests may finish within this time
-TIMEOUT_KEEP_ALIVE_S = 65  # idle keep-alive connections close after this (kserve's default)
 LOGGED_MESSAGE_CHARS = 300  # a rejected request logs one line, its message clipped to this
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -437,95 +436,6 @@ class ServingModel(Model, abc.ABC):
             requested_outputs=request.request_outputs)
 
 
-# --------------------------------------------------------------------------- app + server
-class BodySizeLimit:
-    """ASGI middleware: answer 413 to request bodies over `max_body_bytes`, before buffering them.
-
-    Checks Content-Length up front and counts streamed (chunked) bodies as they arrive.
-    """
-
-    def __init__(self, app: Callable, max_body_bytes: int):
-        self.app = app
-        self.max_body_bytes = max_body_bytes
-
-    def _message(self, size: str) -> bytes:
-        return (f'{{"error": "request body is {size} bytes, this server accepts at most '
-                f'{self.max_body_bytes}"}}').encode()
-
-    async def _reject(self, send: Callable, size: str) -> None:
-        body = self._message(size)
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
-
-    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        length = dict(scope.get("headers") or []).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
-            await self._reject(send, length.decode())
-            return
-        received = 0
-        started = False
-
-        async def counting_receive() -> dict:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
-                    raise _BodyTooLarge(received)
-            return message
-
-        async def tracking_send(message: dict) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, counting_receive, tracking_send)
-        except _BodyTooLarge as exc:
-            if not started:
-                await self._reject(send, f"over {exc.received}")
-
-
-class _BodyTooLarge(Exception):
-    def __init__(self, received: int):
-        super().__init__(received)
-        self.received = received
-
-
-def build_app(server: ModelServer, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
-    """A FastAPI app with kserve's REST endpoints for the models registered on `server`.
-
-    The endpoints and timing middleware are kserve's own (RESTServer's `_register_endpoints`,
-    `_add_middlewares`: private API of kserve 0.21, pinned); its exception handlers are replaced
-    by ours (`add_error_handlers`: a client's mistake is a 4xx logged in one line). A fresh app
-    is built each time, so several can live in one process (tests) without touching kserve's
-    global `kserve.model_server.app`.
-
-    Args:
-        server: a ModelServer (its dataplane and registered models are used; it is not started).
-        max_body_bytes: larger request bodies are answered 413.
-
-    Returns:
-        The ASGI app: `/`, `/metrics`, `/v1/models/...`, `/v2/...`.
-    """
-    from kserve.protocol.rest.server import RESTServer
-
-    app = FastAPI(title="toxic-filter model server", docs_url=None, redoc_url=None)
-    rest = RESTServer("kserve.model_server:app", server.dataplane,
-                      server.model_repository_extension, http_port=server.http_port)
-    rest._add_middlewares(app)
-    rest._register_endpoints(app)
-    add_error_handlers(app)
-    _add_model_info_route(app, server)
-    app.add_middleware(BodySizeLimit, max_body_bytes=max_body_bytes)
-    return app
-
 
 # --------------------------------------------------------------------------- errors
 class RepositoryDisabled(Exception):
@@ -617,7 +527,7 @@ def add_error_handlers(app: FastAPI) -> None:
         app.add_exception_handler(exc_class, handler)
 
 
-def _add_model_info_route(app: FastAPI, server: ModelServer) -> None:
+def _add_model_info_route(app: FastAPI, server: kserve.ModelServer) -> None:
     """`GET /v2/models/<name>/info`: the model's `model_info()` dict (404 if it has none).
 
     v2 model metadata has fixed fields (name, platform, inputs, outputs); this is where a model
@@ -713,92 +623,91 @@ class ServedModels(ModelRepositoryExtension):
                             model_name)
 
 
-def model_server(models: Sequence[Model], *, http_port: int = 0, grpc_port: int = 8081,
-                 enable_grpc: bool = False, max_asyncio_workers: int | None = None,
-                 enable_latency_logging: bool = True,
-                 enable_model_repository: bool = False) -> ModelServer:
-    """A kserve ModelServer with `models` registered (they must be loaded).
 
-    Args:
-        enable_model_repository: let `POST /v2/repository/models/<name>/load|unload` take a
-            model out of service and back (`ServedModels`); off, they answer 403.
+# --------------------------------------------------------------------------- server
+class ModelServer(kserve.ModelServer):
+    """kserve's ModelServer, started by kserve's own `start()`, plus what kserve 0.21 has no option for.
 
-    Raises:
-        RuntimeError: a model is not ready (its `load()` was not called or failed).
+    - Our data plane (`CheckedDataPlane`) and repository extension (`ServedModels`).
+    - The REST listener on `bind_address` (kserve always binds 0.0.0.0) with `ConnectionLimits`
+      (head size, head/body deadlines, body size -> 413 for plain and chunked bodies alike).
+      Both are set on the uvicorn config kserve builds, in `setup_event_loop()`: the hook
+      `start()` calls after building its servers and before running them.
+    - Our error handlers and `GET /v2/models/<name>/info` on kserve's app, after kserve's own.
+
+    Every other option (TLS, access log format, event loop, keep-alive, gRPC, latency logging,
+    asyncio workers, docs URL, log config) is kserve's and passed through unchanged.
     """
-    server = ModelServer(http_port=http_port, grpc_port=grpc_port, enable_grpc=enable_grpc,
-                         workers=1, max_asyncio_workers=max_asyncio_workers,
-                         enable_latency_logging=enable_latency_logging)
-    dataplane = CheckedDataPlane(model_registry=server.registered_models)
-    dataplane.served = tuple(model.name for model in models)
-    dataplane.repository_enabled = enable_model_repository
-    server.dataplane = dataplane
-    server.model_repository_extension = ServedModels(server.registered_models, models,
-                                                     enabled=enable_model_repository)
-    for model in models:
-        if not model.ready:
-            raise RuntimeError(f"model {model.name!r} is not ready: call load() before serving")
-        server.register_model(model)
-        model.enable_latency_logging = enable_latency_logging
-    return server
 
+    def __init__(self, models: Sequence[Model], *, bind_address: str = DEFAULT_BIND_ADDRESS,
+                 connection_limits: connections.ConnectionLimits | None = None,
+                 enable_model_repository: bool = False, **options: Any):
+        options.setdefault("enable_grpc", False)
+        options.setdefault("grace_period", GRACE_PERIOD_S)
+        options.setdefault("http_port", 0)
+        super().__init__(**options)
+        self.models = list(models)
+        self.bind_address = bind_address
+        self.connection_limits = connection_limits or connections.ConnectionLimits()
+        self.dataplane = CheckedDataPlane(model_registry=self.registered_models)
+        self.dataplane.served = tuple(model.name for model in self.models)
+        self.dataplane.repository_enabled = enable_model_repository
+        self.model_repository_extension = ServedModels(self.registered_models, self.models,
+                                                       enabled=enable_model_repository)
+        for model in self.models:
+            if not model.ready:
+                raise RuntimeError(f"model {model.name!r} is not ready: call load() before serving")
+            self.register_model(model)
+            model.enable_latency_logging = self.enable_latency_logging
 
-def serve(models: Sequence[Model], *, bind_address: str = DEFAULT_BIND_ADDRESS,
-          http_port: int = 8080, grpc_port: int = 8081, enable_grpc: bool = False,
-          max_body_bytes: int = MAX_BODY_BYTES, max_asyncio_workers: int | None = None,
-          timeout_keep_alive: int = TIMEOUT_KEEP_ALIVE_S, enable_latency_logging: bool = True,
-          grpc_options: dict[str, Any] | None = None, max_threads: int = 4,
-          connection_limits: connections.ConnectionLimits | None = None,
-          enable_model_repository: bool = False) -> None:
-    """Serve loaded models over HTTP (kserve v1 + v2 + /metrics) until SIGINT/SIGTERM.
+    def start(self, models: Sequence[Model] | None = None) -> None:
+        """Serve until SIGINT/SIGTERM (kserve's `ModelServer.start`)."""
+        scheme = "https" if self.ssl_certfile else "http"
+        log.info("serving %s on %s://%s:%d (model repository API %s)",
+                 ", ".join(m.name for m in self.models), scheme, self.bind_address,
+                 self.http_port, "ON: load/unload allowed"
+                 if self.dataplane.repository_enabled else "off")
+        if self.enable_grpc and self.bind_address not in {"0.0.0.0", "::"}:
+            log.warning("gRPC listens on [::]:%d (kserve has no bind option); "
+                        "--bind_address %s applies to HTTP only", self.grpc_port,
+                        self.bind_address)
+        super().start(list(models) if models is not None else self.models)
 
-    Args:
-        models: loaded kserve models.
-        bind_address: interface to listen on (127.0.0.1 locally, 0.0.0.0 in a container).
-        http_port: REST port.
-        grpc_port: gRPC port (only with enable_grpc).
-        enable_grpc: also start kserve's gRPC v2 server (it binds [::], a kserve limitation).
-        max_body_bytes: larger request bodies are answered 413.
-        max_asyncio_workers: worker threads for inference (kserve's default when None).
-        timeout_keep_alive: seconds an idle keep-alive connection stays open.
-        enable_latency_logging: log pre/predict/post latency per request (kserve).
-        grpc_options: kserve gRPC options (message length limits).
-        max_threads: gRPC worker threads.
-        connection_limits: header size and header/body read deadlines (defaults when None).
-        enable_model_repository: allow load/unload through the model repository API.
-    """
-    import uvicorn
+    def setup_event_loop(self) -> None:
+        super().setup_event_loop()
+        rest = self._rest_server  # built by start() (one uvicorn worker) just before this call
+        if rest is None:
+            raise RuntimeError("only one uvicorn worker is supported (--workers 1)")
+        rest.config.host = self.bind_address
+        rest.config.http = connections.protocol_class(self.connection_limits)
+        kserve_create_application = rest.create_application
 
-    server = model_server(models, http_port=http_port, grpc_port=grpc_port,
-                          enable_grpc=enable_grpc, max_asyncio_workers=max_asyncio_workers,
-                          enable_latency_logging=enable_latency_logging,
-                          enable_model_repository=enable_model_repository)
-    app = build_app(server, max_body_bytes=max_body_bytes)
-    limits = connection_limits or connections.ConnectionLimits()
-    config = uvicorn.Config(app, host=bind_address, port=http_port, log_config=None,
-                            http=connections.protocol_class(limits), ws="none",
-                            timeout_keep_alive=timeout_keep_alive,
-                            timeout_graceful_shutdown=GRACE_PERIOD_S)
-    http = uvicorn.Server(config)
+        def create_application() -> None:
+            kserve_create_application()  # kserve's middlewares, endpoints, exception handlers
+            from kserve.model_server import app
 
-    async def run() -> None:
-        server.setup_event_loop()  # kserve's thread pool size and loop exception handler
-        tasks = [http.serve()]
-        if enable_grpc:
-            from kserve.protocol.grpc.server import GRPCServer
+            self.customize(app)
 
-            if bind_address not in {"0.0.0.0", "::"}:
-                log.warning("gRPC listens on [::]:%d (kserve has no bind option); "
-                            "--bind_address %s applies to HTTP only", grpc_port, bind_address)
-            grpc = GRPCServer(grpc_port, server.dataplane, server.model_repository_extension,
-                              kwargs=grpc_options or {}, grace_period=GRACE_PERIOD_S)
-            tasks.append(grpc.start(max_threads))
-        await asyncio.gather(*tasks)
+        rest.create_application = create_application
 
-    log.info("serving %s on http://%s:%d (model repository API %s)",
-             ", ".join(m.name for m in models), bind_address, http_port,
-             "ON: load/unload allowed" if enable_model_repository else "off")
-    asyncio.run(run())
+    def customize(self, app: FastAPI) -> None:
+        """Our exception handlers (replacing kserve's) and the model-info route on `app`."""
+        add_error_handlers(app)
+        _add_model_info_route(app, self)
+
+    def app(self) -> FastAPI:
+        """A fresh app with the endpoints, middlewares and handlers `start()` serves, for
+        in-process tests (starlette's TestClient). The connection limits (body size, deadlines)
+        live in the HTTP protocol and apply only to a started server."""
+        from kserve.protocol.rest.server import RESTServer
+
+        app = FastAPI(title="toxic-filter model server", docs_url=None, redoc_url=None)
+        rest = RESTServer("unused", self.dataplane, self.model_repository_extension,
+                          http_port=self.http_port)
+        rest._add_middlewares(app)  # kserve 0.21 (pinned): what create_application() adds
+        rest._register_endpoints(app)
+        self.customize(app)
+        return app
 
 
 # --------------------------------------------------------------------------- CLI
@@ -824,7 +733,7 @@ def _positive_int(text: str) -> int:
 
 def build_parser(server: str, description: str, *, model_dir_required: bool = True,
                  model_dir_help: str = "model directory (or hub id where the server says so)",
-                 max_instances: int = MAX_INSTANCES, max_body_bytes: int = MAX_BODY_BYTES,
+                 max_instances: int = MAX_INSTANCES, max_body_bytes: int = connections.MAX_BODY_BYTES,
                  text_limits: bool = True) -> argparse.ArgumentParser:
     """The CLI of `python -m serving.<server>`: kserve's model-server flags plus ours.
 
@@ -880,16 +789,42 @@ def build_parser(server: str, description: str, *, model_dir_required: bool = Tr
     return parser
 
 
+# kserve's flags that configure a kserve *transformer*'s calls to its predictor: these servers are
+# predictors, so a value other than the default is refused rather than ignored.
+TRANSFORMER_FLAGS = ("predictor_host", "protocol", "predictor_protocol", "predictor_use_ssl",
+                     "predictor_request_timeout_seconds", "predictor_request_retries",
+                     "enable_predictor_health_check")
+
+
 def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
-    """Parse argv and check the options we do not support.
+    """Parse argv; refuse the kserve flags these servers cannot honour, with a reason.
 
     Raises:
-        SystemExit: (argparse) on bad flags or --workers other than 1.
+        SystemExit: (argparse) on bad flags: --workers other than 1, a transformer-only flag,
+            half a TLS key pair, a missing file, --access_log_format without asgi-logger.
     """
+    import importlib.util
+    from pathlib import Path
+
     args = parser.parse_args(argv)
     if args.workers != 1:
         parser.error("--workers must be 1: scale with more replicas (InferenceService "
                      "minReplicas/maxReplicas) instead of uvicorn workers")
+    for name in TRANSFORMER_FLAGS:
+        if getattr(args, name) != parser.get_default(name):
+            parser.error(f"--{name} configures a kserve transformer's calls to its predictor; "
+                         "this server is a predictor and has no predictor to call")
+    if bool(args.ssl_certfile) != bool(args.ssl_keyfile):
+        parser.error("TLS needs both --ssl_certfile and --ssl_keyfile (or KSERVE_TLS_CERT_FILE "
+                     "and KSERVE_TLS_KEY_FILE); with one of them the server would serve plain "
+                     "HTTP")
+    for flag in ("ssl_certfile", "ssl_keyfile", "log_config_file"):
+        path = getattr(args, flag)
+        if path and not Path(path).is_file():
+            parser.error(f"--{flag}: no such file: {path}")
+    if args.access_log_format and importlib.util.find_spec("asgi_logger") is None:
+        parser.error("--access_log_format needs the asgi-logger package, which is not installed "
+                     "here (pip install asgi-logger); uvicorn's access log is on without it")
     return args
 
 
@@ -907,20 +842,16 @@ def configure_logging(level: str = "INFO") -> None:
 
 
 def serve_from_args(models: Sequence[Model], args: argparse.Namespace) -> None:
-    """`serve()` with the options of a parsed `build_parser()` command line."""
-    serve(models, bind_address=args.bind_address, http_port=args.http_port,
-          grpc_port=args.grpc_port, enable_grpc=args.enable_grpc,
-          max_body_bytes=args.max_body_bytes, max_asyncio_workers=args.max_asyncio_workers,
-          timeout_keep_alive=args.timeout_keep_alive,
-          enable_latency_logging=args.enable_latency_logging,
-          grpc_options={"grpc_max_send_message_length": args.grpc_max_send_message_length,
-                        "grpc_max_receive_message_length": args.grpc_max_receive_message_length},
-          max_threads=args.max_threads, connection_limits=connection_limits_from_args(args),
-          enable_model_repository=args.enable_model_repository)
-
-
-def connection_limits_from_args(args: argparse.Namespace) -> connections.ConnectionLimits:
-    """ConnectionLimits from parsed CLI flags."""
-    return connections.ConnectionLimits(max_header_bytes=args.max_header_bytes,
-                                        timeout_headers=args.timeout_headers,
-                                        timeout_body=args.timeout_body)
+    """Serve `models` with the options of a parsed `build_parser()` command line."""
+    limits = connections.ConnectionLimits(
+        max_header_bytes=args.max_header_bytes, max_body_bytes=args.max_body_bytes,
+        timeout_headers=args.timeout_headers, timeout_body=args.timeout_body)
+    ModelServer(
+        models, bind_address=args.bind_address, connection_limits=limits,
+        enable_model_repository=args.enable_model_repository, http_port=args.http_port,
+        grpc_port=args.grpc_port, enable_grpc=args.enable_grpc, workers=1,
+        max_threads=args.max_threads, max_asyncio_workers=args.max_asyncio_workers,
+        enable_docs_url=args.enable_docs_url, enable_latency_logging=args.enable_latency_logging,
+        access_log_format=args.access_log_format, event_loop=args.event_loop,
+        timeout_keep_alive=args.timeout_keep_alive, ssl_certfile=args.ssl_certfile,
+        ssl_keyfile=args.ssl_keyfile).start()

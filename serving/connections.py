@@ -1,4 +1,4 @@
-"""HTTP connection limits for the model servers: header size, header/body read time, idle clients.
+"""HTTP connection limits for the model servers: head and body size, head/body read time, idle clients.
 
 uvicorn (0.54, httptools parser) has a keep-alive timeout for idle connections *after* a response,
 but no limit on the size of a request head and no deadline for reading it or the body:
@@ -6,10 +6,12 @@ an unterminated 100 MB header is buffered whole, a client sending one byte every
 forever, a connection that never sends anything stays open, and a slow body holds a graceful
 shutdown for its whole grace period. `LimitedHttpToolsProtocol` is uvicorn's own httptools
 protocol plus these limits (uvicorn's `h11_max_incomplete_event_size` is the same idea, for its
-slower pure-Python h11 parser only); `serving.common.serve()` passes it as `uvicorn.Config(http=...)`.
+slower pure-Python h11 parser only); `serving.common.ModelServer` sets it as the uvicorn config's `http`.
 
 What a client gets:
 - request line + headers over `max_header_bytes`: 431 and the connection is closed;
+- a body over `max_body_bytes` (Content-Length, or counted as a chunked body arrives): 413 and
+  closed, before the application reads any of it;
 - request head not complete within `timeout_headers` seconds of the connection opening (or of
   the first byte of the next request on a keep-alive connection): 408 and closed (a connection
   that sent nothing at all is just closed);
@@ -31,6 +33,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 log = logging.getLogger("serving.connections")
 
 MAX_HEADER_BYTES = 64 * 1024  # request line + headers
+MAX_BODY_BYTES = 16 * 1024 * 1024  # request body
 TIMEOUT_HEADERS_S = 10.0  # to receive a complete request head
 TIMEOUT_BODY_S = 30.0  # to receive the whole body once the head is in
 # After refusing a request, what the client still sends is read and dropped for up to this long
@@ -45,12 +48,14 @@ class ConnectionLimits:
 
     Attributes:
         max_header_bytes: most bytes of request line + headers.
+        max_body_bytes: most bytes of a request body (declared or, chunked, received).
         timeout_headers: seconds to receive a complete request head, counted from the
             connection opening or from the first byte of the next request.
         timeout_body: seconds to receive the whole body, counted from the end of the head.
     """
 
     max_header_bytes: int = MAX_HEADER_BYTES
+    max_body_bytes: int = MAX_BODY_BYTES
     timeout_headers: float = TIMEOUT_HEADERS_S
     timeout_body: float = TIMEOUT_BODY_S
 
@@ -78,6 +83,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._head_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
         self._refused = False
+        self._body_bytes = 0
         self._arm_head_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -116,13 +122,23 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self._refuse(431, f"request line and headers exceed {self.limits.max_header_bytes} "
                               "bytes")
             return
+        self._body_bytes = 0
+        length = dict(self.headers).get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.limits.max_body_bytes:
+            self._refuse_body(length.decode())
+            return
         super().on_headers_complete()
         if self.cycle is not None and self.cycle.more_body:
             self._body_timer = self.loop.call_later(self.limits.timeout_body, self._body_timeout)
 
     def on_body(self, body: bytes) -> None:
-        if not self._refused:
-            super().on_body(body)
+        if self._refused:
+            return
+        self._body_bytes += len(body)
+        if self._body_bytes > self.limits.max_body_bytes:
+            self._refuse_body(f"over {self.limits.max_body_bytes}")
+            return
+        super().on_body(body)
 
     def on_message_complete(self) -> None:
         if self._refused:
@@ -176,6 +192,10 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._refuse(408, f"request body not received within {self.limits.timeout_body:g} s")
 
     # -- answers
+    def _refuse_body(self, size: str) -> None:
+        self._refuse(413, f"request body is {size} bytes, this server accepts at most "
+                          f"{self.limits.max_body_bytes}")
+
     def _peer(self) -> str:
         return f"{self.client[0]}:{self.client[1]}" if self.client else "client"
 

@@ -13,9 +13,10 @@ answers `/v2/models/<name>/ready`, prints the URLs, prefixes each server's log l
 name, and on Ctrl-C / SIGTERM sends SIGTERM to every server and waits for them to finish their
 in-flight requests (SIGKILL after a grace period).
 
-A server that exits on its own is restarted (the others keep serving) after 1, 2, 4... s
-(`RestartPolicy`); after `--max_restarts` crashes in a row (a server that stayed ready for a
-minute starts counting again) the launcher stops everything and exits 1.
+A server that exits on its own is reported at once (with the end of its log), the others are
+stopped and the launcher exits 1. It does not restart it: in a cluster the kubelet restarts a
+crashed container (with backoff and a visible restart count); locally a crash is a bug to see,
+and a restart loop would hide it behind a server that works some of the time.
 
 """
 
@@ -31,6 +32,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
@@ -49,7 +51,7 @@ MODEL_SUBDIRS = {"lstm": Path("lstm-train") / "model", "lora": Path("lora-train"
 SERVERS = ("lstm", "lora", "guard", "caption")
 STARTUP_TIMEOUT_S = 180.0
 STOP_TIMEOUT_S = common.GRACE_PERIOD_S + 5
-MAX_RESTARTS = 5  # crashes in a row of one server before the launcher gives up
+LOG_TAIL_LINES = 40  # lines of a server's log kept to report why it exited
 
 
 class LaunchError(RuntimeError):
@@ -66,6 +68,7 @@ class ServerSpec:
         port: HTTP port.
         args: further command-line flags (e.g. --model_dir DIR).
         source: what it serves, for the printed summary.
+        scheme: http, or https for a server started with --ssl_certfile/--ssl_keyfile.
     """
 
     name: str
@@ -73,6 +76,7 @@ class ServerSpec:
     port: int
     args: tuple[str, ...] = ()
     source: str = ""
+    scheme: str = "http"
 
     def command(self, bind_address: str = common.DEFAULT_BIND_ADDRESS) -> list[str]:
         return [sys.executable, "-m", self.module, *self.args,
@@ -81,7 +85,7 @@ class ServerSpec:
 
     def url(self, bind_address: str = common.DEFAULT_BIND_ADDRESS) -> str:
         host = "127.0.0.1" if bind_address in ("0.0.0.0", "") else bind_address
-        return f"http://{host}:{self.port}"
+        return f"{self.scheme}://{host}:{self.port}"
 
 
 # --------------------------------------------------------------------------- model dirs
@@ -228,28 +232,6 @@ def plan(names: Sequence[str], models_dir: str | None, overrides: dict[str, str 
 
 
 # --------------------------------------------------------------------------- processes
-@dataclasses.dataclass(frozen=True)
-class RestartPolicy:
-    """When the launcher restarts a server that exited on its own.
-
-    Attributes:
-        max_restarts: crashes in a row of one server that are restarted; one more and the
-            launcher gives up (0: never restart).
-        backoff_s: delay before the first restart, doubled for each crash in a row.
-        max_backoff_s: longest delay.
-        stable_s: a server ready for this long has its crash count reset.
-    """
-
-    max_restarts: int = MAX_RESTARTS
-    backoff_s: float = 1.0
-    max_backoff_s: float = 30.0
-    stable_s: float = 60.0
-
-    def delay(self, crashes: int) -> float:
-        """Seconds to wait before restarting after the `crashes`-th crash in a row."""
-        return min(self.backoff_s * 2 ** max(0, crashes - 1), self.max_backoff_s)
-
-
 def port_free(port: int, host: str = "127.0.0.1") -> bool:
     """Whether a server could listen on host:port now.
 
@@ -265,28 +247,41 @@ def port_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
-def _pump(stream: IO[bytes], prefix: str, out: IO[str]) -> None:
+def _pump(stream: IO[bytes], prefix: str, out: IO[str] | None, tail: deque[str]) -> None:
     for raw in iter(stream.readline, b""):
-        out.write(f"{prefix} | {raw.decode(errors='replace').rstrip()}\n")
-        out.flush()
+        line = raw.decode(errors="replace").rstrip()
+        tail.append(line)
+        if out is not None:
+            out.write(f"{prefix} | {line}\n")
+            out.flush()
     stream.close()
 
 
+def _exit_text(code: int) -> str:
+    if code < 0:  # uvicorn re-raises the signal it handled after its graceful shutdown
+        return f"stopped by {signal.Signals(-code).name}"
+    return f"exit {code}"
+
+
 class Servers:
-    """Model server processes, started together and stopped together.
+    """Model server processes, started together and stopped together (`make serve`, the tests,
+    the benchmarks).
 
     Args:
         specs: the servers.
         bind_address: interface they listen on.
-        log_stream: where their prefixed log lines go (None: discard them).
+        log_stream: where their prefixed log lines go (None: only kept, for `log_tail`).
         env: extra environment variables.
+        verify: CA bundle for the readiness probes of https servers.
     """
 
     def __init__(self, specs: Sequence[ServerSpec], bind_address: str = common.DEFAULT_BIND_ADDRESS,
-                 log_stream: IO[str] | None = sys.stdout, env: dict[str, str] | None = None):
+                 log_stream: IO[str] | None = sys.stdout, env: dict[str, str] | None = None,
+                 verify: str | bool = True):
         self.specs = list(specs)
         self.bind_address = bind_address
         self.log_stream = log_stream
+        self.verify = verify
         self.env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
                     "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
         names = [s.name for s in self.specs]
@@ -294,6 +289,7 @@ class Servers:
         self.labels = {s: s.name if names.count(s.name) == 1 else f"{s.name}:{s.port}"
                        for s in self.specs}
         self.procs: dict[str, subprocess.Popen] = {}  # label -> process
+        self.tails: dict[str, deque[str]] = {}  # label -> last lines of its log
         self._pumps: list[threading.Thread] = []
 
     def start(self, timeout: float = STARTUP_TIMEOUT_S,
@@ -310,47 +306,46 @@ class Servers:
             raise LaunchError(f"port already in use: {', '.join(taken)}; stop what listens "
                               "there (an earlier `make serve`?) or choose other ports")
         try:
+            width = max(len(label) for label in self.labels.values())
             for spec in self.specs:
-                self._spawn(spec)
+                label = self.labels[spec]
+                self.procs[label] = proc = subprocess.Popen(
+                    spec.command(self.bind_address), cwd=ROOT, env=self.env,
+                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+                self.tails[label] = deque(maxlen=LOG_TAIL_LINES)
+                pump = threading.Thread(target=_pump, daemon=True, args=(
+                    proc.stdout, label.ljust(width), self.log_stream, self.tails[label]))
+                pump.start()
+                self._pumps.append(pump)
             self._wait_ready(timeout, stop_event)
         except BaseException:
             self.stop()
             raise
 
-    def _spawn(self, spec: ServerSpec) -> subprocess.Popen:
-        label = self.labels[spec]
-        width = max(len(name) for name in self.labels.values())
-        proc = subprocess.Popen(
-            spec.command(self.bind_address), cwd=ROOT, env=self.env,
-            stdout=subprocess.PIPE if self.log_stream else subprocess.DEVNULL,
-            stderr=subprocess.STDOUT, start_new_session=True)
-        self.procs[label] = proc
-        if self.log_stream is not None:
-            pump = threading.Thread(target=_pump, daemon=True,
-                                    args=(proc.stdout, label.ljust(width), self.log_stream))
-            pump.start()
-            self._pumps.append(pump)
-        return proc
+    def url(self, spec: ServerSpec) -> str:
+        return spec.url(self.bind_address)
 
-    def ready_url(self, spec: ServerSpec) -> str:
-        return f"{spec.url(self.bind_address)}/v2/models/{spec.name}/ready"
+    def log_tail(self, label: str) -> str:
+        """The last lines a server printed."""
+        return "\n".join(self.tails.get(label, ()))
 
     def _wait_ready(self, timeout: float, stop_event: threading.Event | None) -> None:
         import httpx
 
-        pending = {self.labels[s]: self.ready_url(s) for s in self.specs}
+        pending = {self.labels[s]: f"{self.url(s)}/v2/models/{s.name}/ready" for s in self.specs}
         deadline = time.monotonic() + timeout
         while pending:
             if stop_event is not None and stop_event.is_set():
                 raise KeyboardInterrupt
-            for name, url in list(pending.items()):
-                code = self.procs[name].poll()
+            for label, url in list(pending.items()):
+                code = self.procs[label].poll()
                 if code is not None:
-                    raise LaunchError(f"{name} server exited with code {code} while starting "
-                                      "(its log is above)")
+                    self._pumps[list(self.procs).index(label)].join(timeout=2)  # its last lines
+                    raise LaunchError(f"{label} server exited ({_exit_text(code)}) while "
+                                      f"starting; its log ends:\n{self.log_tail(label)}")
                 try:
-                    if httpx.get(url, timeout=2).status_code == 200:
-                        del pending[name]
+                    if httpx.get(url, timeout=2, verify=self.verify).status_code == 200:
+                        del pending[label]
                 except httpx.TransportError:
                     pass
             if time.monotonic() > deadline:
@@ -362,66 +357,11 @@ class Servers:
         """label -> exit code of the servers that have exited."""
         return {n: p.returncode for n, p in self.procs.items() if p.poll() is not None}
 
-    def supervise(self, stop_event: threading.Event, policy: RestartPolicy | None = None,
-                  startup_timeout: float = STARTUP_TIMEOUT_S, poll_s: float = 0.5) -> dict[str, int]:
-        """Restart servers that exit on their own until `stop_event` is set or one gives up.
-
-        While a server is down (waiting for its restart, or loading) its port refuses
-        connections, so its readiness probe fails; "ready again" is logged once it answers
-        `/v2/models/<name>/ready`. A restarted server that is not ready within
-        `startup_timeout` is killed and counts as a crash.
-
-        Returns:
-            {} after a requested stop; else label -> exit code of the server that crashed more
-            than `policy.max_restarts` times in a row (the others still run: call `stop()`).
-        """
-        import httpx
-
-        policy = policy or RestartPolicy()
-        by_label = {self.labels[s]: s for s in self.specs}
-        crashes = dict.fromkeys(by_label, 0)
-        ready_since: dict[str, float | None] = dict.fromkeys(by_label, time.monotonic())
-        restart_at: dict[str, float] = {}  # label -> when to start it again
-        starting: dict[str, float] = {}  # label -> when it was started, until it is ready
+    def wait(self, stop_event: threading.Event, poll_s: float = 0.5) -> dict[str, int]:
+        """Block until `stop_event` is set ({}) or a server exits (label -> exit code)."""
         while not stop_event.wait(poll_s):
-            now = time.monotonic()
-            for label, spec in by_label.items():
-                if label in restart_at:
-                    if now >= restart_at[label]:
-                        del restart_at[label]
-                        log.warning("restarting %s (restart %d of at most %d in a row)", label,
-                                    crashes[label], policy.max_restarts)
-                        self._spawn(spec)
-                        starting[label] = now
-                    continue
-                code = self.procs[label].poll()
-                if code is not None:
-                    since = ready_since[label]
-                    if since is not None and now - since >= policy.stable_s:
-                        crashes[label] = 0
-                    crashes[label] += 1
-                    ready_since[label] = None
-                    starting.pop(label, None)
-                    if crashes[label] > policy.max_restarts:
-                        log.error("%s exited (%s), %d crashes in a row: giving up", label,
-                                  _exit_text(code), crashes[label])
-                        return {label: code}
-                    delay = policy.delay(crashes[label])
-                    log.error("%s exited (%s): not ready; restarting it in %.1f s", label,
-                              _exit_text(code), delay)
-                    restart_at[label] = now + delay
-                elif label in starting:
-                    try:
-                        ready = httpx.get(self.ready_url(spec), timeout=1).status_code == 200
-                    except httpx.TransportError:
-                        ready = False
-                    if ready:
-                        log.info("%s ready again after %.1f s", label, now - starting.pop(label))
-                        ready_since[label] = now
-                    elif now - starting[label] > startup_timeout:
-                        log.error("%s not ready %.0f s after its restart: killing it", label,
-                                  startup_timeout)
-                        self.procs[label].kill()
+            if died := self.exited():
+                return died
         return {}
 
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> dict[str, int]:
@@ -452,12 +392,6 @@ class Servers:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def _exit_text(code: int) -> str:
-    if code < 0:  # uvicorn re-raises the signal it handled after its graceful shutdown
-        return f"stopped by {signal.Signals(-code).name}"
-    return f"exit {code}"
 
 
 # --------------------------------------------------------------------------- CLI
@@ -500,19 +434,15 @@ def build_parser() -> argparse.ArgumentParser:
                         metavar="NAME=PORT", help="another port for a server (repeatable)")
     parser.add_argument("--startup_timeout", type=float, default=STARTUP_TIMEOUT_S,
                         help="seconds to wait for every model to be ready")
-    parser.add_argument("--max_restarts", type=int, default=MAX_RESTARTS,
-                        help="a server that exits is restarted (after 1, 2, 4... s) up to this "
-                             "many times in a row, then everything stops and the launcher exits "
-                             "1 (0: never restart)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Start the servers, print their URLs, restart those that crash, run until Ctrl-C/SIGTERM.
+    """Start the servers, print their URLs, run until Ctrl-C/SIGTERM or until one exits.
 
     Returns:
-        0 after a requested stop, 1 when a server kept crashing (more than --max_restarts in a
-        row), 2 when they could not be started.
+        0 after a requested stop, 1 when a server exited on its own, 2 when they could not be
+        started.
     """
     args = build_parser().parse_args(argv)
     common.configure_logging("INFO")
@@ -559,10 +489,10 @@ def _run(args: argparse.Namespace, names: list[str], stop: threading.Event) -> i
              f"v1: POST /v1/models/{s.name}:predict   v2: POST /v2/models/{s.name}/infer   "
              f"({s.source})" for s in specs]
     print("\nModel servers ready:\n" + "\n".join(lines) + "\nCtrl-C stops them.\n", flush=True)
-    policy = RestartPolicy(max_restarts=max(0, args.max_restarts))
-    died = servers.supervise(stop, policy, args.startup_timeout)
-    if died:
-        log.error("stopping the other servers")
+    died = servers.wait(stop)
+    for label, code in died.items():
+        log.error("%s server exited (%s); its log ends:\n%s\nstopping the other servers", label,
+                  _exit_text(code), servers.log_tail(label))
     codes = servers.stop()
     log.info("stopped: %s", ", ".join(f"{n} ({_exit_text(c)})" for n, c in codes.items()))
     return 1 if died else 0

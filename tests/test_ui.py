@@ -12,10 +12,11 @@ import time
 
 import pandas as pd
 import pytest
-from serving_utils import ROOT, ServerProcess, free_port
+from serving_utils import ROOT, free_port
 from streamlit.testing.v1 import AppTest
 from test_caption import image_bytes, save_tiny_blip
 
+from serving import launch
 from serving.ui import client, demo
 from serving.ui import moderation as mod
 
@@ -210,30 +211,13 @@ def servers(tiny_lstm_dir, tiny_lora_dir, tmp_path_factory):
     """lstm, lora, guard (offline backend on the lora model) and caption (tiny BLIP) processes."""
     # seed 4: this tiny BLIP's greedy caption is a few words (seed 0's is empty)
     blip = save_tiny_blip(tmp_path_factory.mktemp("ui-blip") / "blip", seed=4)
-    procs = {"lstm": ServerProcess("lstm", ["--model_dir", str(tiny_lstm_dir)], "lstm"),
-             "lora": ServerProcess("lora", ["--model_dir", str(tiny_lora_dir)], "lora"),
-             "guard": ServerProcess("guard", ["--classifier_dir", str(tiny_lora_dir)], "guard"),
-             "caption": ServerProcess("caption", ["--model_dir", str(blip), "--device", "cpu"],
-                                      "caption")}
-    errors = []
-
-    def start(proc):
-        try:
-            proc.start()
-        except Exception as exc:  # reported below, after every process was started
-            errors.append(exc)
-
-    threads = [threading.Thread(target=start, args=(p,)) for p in procs.values()]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    try:
-        assert not errors, errors
-        yield {name: proc.url for name, proc in procs.items()}
-    finally:
-        for proc in procs.values():
-            proc.__exit__(None, None, None)
+    specs = [launch.ServerSpec(name, f"serving.{name}", free_port(), args) for name, args in [
+        ("lstm", ("--model_dir", str(tiny_lstm_dir))),
+        ("lora", ("--model_dir", str(tiny_lora_dir))),
+        ("guard", ("--classifier_dir", str(tiny_lora_dir))),
+        ("caption", ("--model_dir", str(blip), "--device", "cpu"))]]
+    with launch.Servers(specs, log_stream=None):  # started together, like `make serve`
+        yield {spec.name: spec.url() for spec in specs}
 
 
 @pytest.fixture
