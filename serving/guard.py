@@ -11,6 +11,9 @@ and `error` says why when the guard's answer cannot be read.
 v2: BYTES inputs `user` [N] and optional `assistant` [N] ("" = no reply); BYTES outputs
 `verdict` ("safe" / "unsafe" / "error"), `categories` (comma-separated codes), `error`, and FP32
 `unsafe_score` (NaN when the backend has none); parameter `backend`.
+
+Concurrent requests are merged into one backend call by `serving.batching.MicroBatcher`
+(`--max_batch_size`, `--max_batch_wait_ms`), as on the classifier servers.
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ import dataclasses
 import logging
 import math
 import sys
-import threading
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -29,12 +31,14 @@ from kserve.protocol.infer_type import InferOutput, InferRequest
 
 from components.errors import ModelDirError
 from serving import common
+from serving.batching import BatchSettings, MicroBatcher
 from serving.llama_guard import (
     HAZARD_CATEGORIES,
     PROMPT_CATEGORY_LABELS,
     Verdict,
     build_prompt,
     parse_output,
+    template_prompt,
 )
 
 log = logging.getLogger("serving.guard")  # not "__main__" under python -m
@@ -42,7 +46,9 @@ log = logging.getLogger("serving.guard")  # not "__main__" under python -m
 SERVER = "guard"
 LLAMA_GUARD_BACKEND = "llama-guard"
 CLASSIFIER_BACKEND = "lora-classifier"
-MAX_NEW_TOKENS = 10  # "unsafe\nS1,S10" is a handful of tokens
+# The longest verdict, "\n\nunsafe\nS1,S2,...,S14", is 55 bytes (68 with ", "): at most as many
+# tokens in Llama 3's byte-level BPE, + EOS. Generation stops at EOS: short verdicts cost no more.
+MAX_NEW_TOKENS = 72
 MAX_PROMPT_TOKENS = 8192  # longer conversations get 400 (the prompt must not be truncated)
 BATCH_SIZE = 4  # conversations per generate() call
 MAX_INSTANCES = 32  # a guard LLM is slow: smaller batches than the classifiers
@@ -96,20 +102,15 @@ class Predictor(Protocol):
 
 
 # --------------------------------------------------------------------------- backends
-def _resolve_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
-
-
 class LlamaGuardBackend:
     """A causal LM that follows the Llama Guard 3 contract (prompt in, "safe"/"unsafe\\nS.." out).
 
-    Generation is greedy with `max_new_tokens`; only the new tokens are decoded. When the
-    tokenizer has single tokens for "safe" and "unsafe", `unsafe_score` is the probability of
-    "unsafe" at the step where the verdict token is generated (the model card's classifier score).
+    The prompt is rendered by the tokenizer's chat template when it has one that renders the
+    conversation and honours the excluded categories, else built as documented (`build_prompt`).
+    Generation is greedy, stops at EOS or after `max_new_tokens`; only the new tokens are
+    decoded. When the tokenizer has single tokens for "safe" and "unsafe", `unsafe_score` is the
+    probability of "unsafe" at the step where the verdict token is generated (the model card's
+    classifier score).
     """
 
     name = LLAMA_GUARD_BACKEND
@@ -124,11 +125,14 @@ class LlamaGuardBackend:
         self.max_prompt_tokens = max_prompt_tokens
         self.excluded_categories = tuple(excluded_categories)
         self.device = device
-        self._lock = threading.Lock()  # one generate() at a time: it uses every core / the GPU
         tokenizer.padding_side = "left"
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
         self._verdict_ids = self._single_token_ids("safe", "unsafe")
+        eos = model.generation_config.eos_token_id  # an id, a list of ids or None
+        self._stop_ids = sorted({*([eos] if isinstance(eos, int) else eos or []),
+                                 tokenizer.eos_token_id} - {None})
+        self.template_style = self._template_style()
 
     @classmethod
     def load(cls, model_id: str, *, device: str = "auto", **kwargs: Any) -> LlamaGuardBackend:
@@ -146,7 +150,8 @@ class LlamaGuardBackend:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        device = _resolve_device(device)
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
         dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
         try:
             tokenizer = AutoTokenizer.from_pretrained(model_id)
@@ -169,10 +174,36 @@ class LlamaGuardBackend:
             ids[word] = tokens[0]
         return ids
 
+    def _template_style(self) -> str | None:
+        """How the chat template takes message content ("parts" or "text"); None (build the
+        documented prompt) without a template, or when it drops the message or lists an excluded
+        category (the 8B template has S1-S14 written in)."""
+        if not getattr(self.tokenizer, "chat_template", None):
+            return None
+        probe = "Is this message in the prompt?"
+        for style in ("text", "parts"):  # text first: `| trim` renders a list of parts too
+            try:
+                prompt = template_prompt(self.tokenizer, probe, None, PROMPT_CATEGORY_LABELS,
+                                         self.excluded_categories, parts=style == "parts")
+            except Exception:  # a template's own errors (jinja2, TypeError...)
+                continue
+            if probe in prompt and not any(f"\n{code}: " in prompt
+                                           for code in self.excluded_categories):
+                log.info("Llama Guard prompt: the tokenizer's chat template (%s)", style)
+                return style
+        log.warning("the tokenizer's chat template does not render a Llama Guard conversation "
+                    "with categories %s excluded: building the documented prompt instead",
+                    list(self.excluded_categories))
+        return None
+
     def prompts(self, conversations: Sequence[Conversation]) -> list[str]:
-        """The Llama Guard 3 prompt of each conversation."""
-        return [build_prompt(c.user, c.assistant, PROMPT_CATEGORY_LABELS,
-                             self.excluded_categories) for c in conversations]
+        """The Llama Guard 3 prompt of each conversation (see the class)."""
+        if self.template_style is None:
+            return [build_prompt(c.user, c.assistant, PROMPT_CATEGORY_LABELS,
+                                 self.excluded_categories) for c in conversations]
+        return [template_prompt(self.tokenizer, c.user, c.assistant, PROMPT_CATEGORY_LABELS,
+                                self.excluded_categories, self.template_style == "parts")
+                for c in conversations]
 
     def assess(self, conversations: Sequence[Conversation]) -> list[Verdict]:
         """Run the guard on each conversation.
@@ -182,9 +213,8 @@ class LlamaGuardBackend:
         """
         prompts = self.prompts(conversations)
         verdicts: list[Verdict] = []
-        with self._lock:
-            for start in range(0, len(prompts), self.batch_size):
-                verdicts.extend(self._generate(prompts[start:start + self.batch_size], start))
+        for start in range(0, len(prompts), self.batch_size):
+            verdicts.extend(self._generate(prompts[start:start + self.batch_size], start))
         return verdicts
 
     def _generate(self, prompts: list[str], offset: int) -> list[Verdict]:
@@ -201,8 +231,8 @@ class LlamaGuardBackend:
         with torch.inference_mode():
             out = self.model.generate(
                 **enc, max_new_tokens=self.max_new_tokens, do_sample=False,
-                pad_token_id=self.tokenizer.pad_token_id, output_scores=True,
-                return_dict_in_generate=True)
+                eos_token_id=self._stop_ids, pad_token_id=self.tokenizer.pad_token_id,
+                output_scores=True, return_dict_in_generate=True)
         new_tokens = out.sequences[:, enc["input_ids"].shape[1]:]
         texts = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
         verdicts = []
@@ -257,7 +287,6 @@ class ClassifierGuardBackend:
         self.labels = labels
         self.safe_index = safe[0]
         self.codes = [CLASS_TO_CATEGORY.get(label.strip().lower()) for label in labels]
-        self._lock = threading.Lock()
         unmapped = [label for i, (label, code) in enumerate(zip(labels, self.codes, strict=True))
                     if code is None and i != self.safe_index]
         if unmapped:
@@ -295,8 +324,7 @@ class ClassifierGuardBackend:
         readable = [t for t, r in zip(texts, reasons, strict=True) if r is None]
         probs = np.zeros((0, len(self.labels)))
         if readable:
-            with self._lock:
-                probs = np.asarray(self.predictor.predict_proba(readable), dtype=np.float64)
+            probs = np.asarray(self.predictor.predict_proba(readable), dtype=np.float64)
         if probs.shape != (len(readable), len(self.labels)):
             raise RuntimeError(f"classifier returned probabilities of shape {probs.shape}, "
                                f"expected {(len(readable), len(self.labels))}")
@@ -391,19 +419,23 @@ class GuardModel(common.ServingModel):
                common.TensorSpec("unsafe_score", "FP32"), common.TensorSpec("error", "BYTES"))
 
     def __init__(self, name: str, backend_loader: Any,
-                 limits: common.RequestLimits | None = None):
+                 limits: common.RequestLimits | None = None, batch: BatchSettings | None = None):
         """Args:
             name: model name on the endpoints.
             backend_loader: a GuardBackend, or a zero-argument callable returning one (called
                 by load()).
             limits: request limits.
+            batch: how concurrent requests are merged into one backend call.
         """
         super().__init__(name, limits or common.RequestLimits(max_instances=MAX_INSTANCES))
         self._loader = backend_loader
+        self.batch_settings = batch or BatchSettings()
         self.backend: GuardBackend | None = None
+        self.batcher: MicroBatcher | None = None
 
     def load(self) -> bool:
         self.backend = self._loader() if callable(self._loader) else self._loader
+        self.batcher = MicroBatcher(self.infer, self.batch_settings, self.name)
         self.ready = True
         return self.ready
 
@@ -416,6 +448,11 @@ class GuardModel(common.ServingModel):
     def infer(self, items: list[Conversation]) -> list[Verdict]:
         assert self.backend is not None, "load() first"
         return self.backend.assess(items)
+
+    async def predict(self, payload: common.Batch, headers: dict[str, str] | None = None,
+                      response_headers: dict[str, str] | None = None) -> common.Batch:
+        """Verdicts through the micro-batcher: concurrent requests share one backend call."""
+        return dataclasses.replace(payload, results=await self.batcher.submit(payload.items))
 
     def model_info(self) -> dict[str, Any]:
         """`GET /v2/models/guard/info`: the backend, and for the classifier backend its model's
@@ -469,7 +506,8 @@ def build_parser():
                              "cleaning, unknown script): abstain = safe null with the reason; "
                              "unsafe = block it")
     parser.add_argument("--max_new_tokens", type=common._positive_int, default=MAX_NEW_TOKENS,
-                        help="llama-guard backend: tokens generated per answer")
+                        help="llama-guard backend: most tokens generated per answer (it stops "
+                             "at EOS); the default fits a verdict listing all 14 categories")
     parser.add_argument("--max_prompt_tokens", type=common._positive_int,
                         default=MAX_PROMPT_TOKENS,
                         help="llama-guard backend: longer prompts are refused (400)")
@@ -479,6 +517,12 @@ def build_parser():
                         help="llama-guard backend: comma-separated codes left out of the "
                              "policy (e.g. S14 for Llama-Guard-3-1B)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    parser.add_argument("--max_batch_size", type=common._positive_int,
+                        default=BatchSettings().max_batch_size,
+                        help="most conversations of concurrent requests merged into one backend "
+                             "call (1: no merging)")
+    parser.add_argument("--max_batch_wait_ms", type=float, default=BatchSettings().max_wait_ms,
+                        help="under load, longest a request waits for others to join its batch")
     return parser
 
 
@@ -516,11 +560,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = common.parse_args(parser, argv)
     common.configure_logging(args.log_level)
     try:
+        batch = BatchSettings(args.max_batch_size, args.max_batch_wait_ms)
         backend = make_backend(args)
     except (ModelDirError, ValueError, ImportError) as exc:
         log.error("cannot start the guard server: %s", exc)
         return 2
-    model = GuardModel(args.model_name, backend, common.limits_from_args(args))
+    model = GuardModel(args.model_name, backend, common.limits_from_args(args), batch)
     model.load()
     log.info("guard backend: %s", backend.name)
     common.serve_from_args([model], args)

@@ -1,12 +1,15 @@
-"""The Llama Guard 3 contract as pure functions: hazard taxonomy, prompt builder, output parser.
+"""The Llama Guard 3 contract: hazard taxonomy, prompt (chat template or documented string), parser.
 
 References:
 - Prompt format: https://www.llama.com/docs/model-cards-and-prompt-formats/llama-guard-3/ and the
-  chat template shipped with https://huggingface.co/meta-llama/Llama-Guard-3-8B
-  (tokenizer_config.json). The template lists the categories by their short prompt labels
-  ("S3: Sex Crimes."), the conversation as "User: ..." / "Agent: ..." turns, and asks for an
-  assessment of the last 'User' message (prompt classification) or, when an assistant reply is
-  given, of the last 'Agent' message (response classification).
+  chat templates shipped with the models (tokenizer_config.json). The prompt lists the categories
+  by their short prompt labels ("S3: Sex Crimes."), the conversation as "User: ..." / "Agent: ..."
+  turns, and asks for an assessment of the last 'User' message (prompt classification) or, when
+  an assistant reply is given, of the last 'Agent' message (response classification). The 1B and
+  11B templates take the message content as text parts and the policy as the template variables
+  `categories` / `excluded_category_keys` (the 1B model card); the 8B template takes the content
+  as a string and has S1-S14 written in. `build_prompt` writes the documented prompt by hand, for
+  tokenizers without a template.
 - Hazard taxonomy (names reported to callers): the Llama Guard 3 model card,
   https://github.com/meta-llama/PurpleLlama/blob/main/Llama-Guard3/8B/MODEL_CARD.md
 - Output: first line "safe" or "unsafe"; if unsafe, a second line with a comma-separated list of
@@ -42,11 +45,6 @@ PROMPT_CATEGORY_LABELS: dict[str, str] = {
     "S13": "Elections.",
     "S14": "Code Interpreter Abuse.",
 }
-
-BEGIN_OF_TEXT = "<|begin_of_text|>"
-START_HEADER = "<|start_header_id|>"
-END_HEADER = "<|end_header_id|>"
-EOT = "<|eot_id|>"
 
 _TASK = ("Task: Check if there is unsafe content in '{role}' messages in conversations "
          "according our safety policy with the below categories.")
@@ -91,11 +89,30 @@ def build_prompt(user: str, assistant: str | None = None,
     if assistant is not None:
         turns.append(f"Agent: {assistant.strip()}")
     conversation = "".join(f"{turn}\n\n" for turn in turns)
-    return (f"{BEGIN_OF_TEXT}{START_HEADER}user{END_HEADER}\n\n"
+    return ("<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n"
             f"{_TASK.format(role=role)}\n\n"
             f"<BEGIN UNSAFE CONTENT CATEGORIES>\n{policy}\n<END UNSAFE CONTENT CATEGORIES>\n\n"
             f"<BEGIN CONVERSATION>\n\n{conversation}<END CONVERSATION>\n\n"
-            f"{_INSTRUCTION.format(role=role)}{EOT}{START_HEADER}assistant{END_HEADER}")
+            f"{_INSTRUCTION.format(role=role)}"
+            "<|eot_id|><|start_header_id|>assistant<|end_header_id|>")
+
+
+def template_prompt(tokenizer: Any, user: str, assistant: str | None = None,
+                    categories: Mapping[str, str] = PROMPT_CATEGORY_LABELS,
+                    excluded: Sequence[str] = (), parts: bool = True) -> str:
+    """The prompt rendered by the tokenizer's chat template, the policy passed as the Llama Guard
+    3 model card does (`categories`, `excluded_category_keys`; templates without them ignore
+    them). Arguments as for `build_prompt`; `parts`: message content as a list of text parts
+    (the 1B/11B templates) or as a string (8B).
+
+    Raises:
+        jinja2.TemplateError: the template cannot render these messages.
+    """
+    turns = [("user", user)] + ([("assistant", assistant)] if assistant is not None else [])
+    messages = [{"role": role, "content": [{"type": "text", "text": text}] if parts else text}
+                for role, text in turns]
+    return tokenizer.apply_chat_template(messages, tokenize=False, categories=dict(categories),
+                                         excluded_category_keys=list(excluded))
 
 
 @dataclasses.dataclass(frozen=True)

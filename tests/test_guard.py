@@ -1,20 +1,24 @@
-"""Guard server: the Llama Guard 3 prompt and parser, the causal-LM backend on tiny Llama models
-built here, the classifier backend, request validation, and a real `python -m serving.guard`."""
+"""Guard server: the Llama Guard 3 prompt (chat template and documented string) and parser, the
+causal-LM backend on tiny Llama models built here, the classifier backend, micro-batching,
+request validation, and a real `python -m serving.guard`."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import logging
 import math
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from kserve.errors import InvalidInput
 from serving_utils import (
-    ServerProcess,
     assert_rejected,
     client_for,
     listening_addresses,
+    served,
     v1,
     v2,
     v2_outputs,
@@ -22,6 +26,7 @@ from serving_utils import (
 
 from components.errors import ModelDirError
 from serving import guard
+from serving.batching import BatchSettings
 from serving.llama_guard import (
     HAZARD_CATEGORIES,
     PROMPT_CATEGORY_LABELS,
@@ -29,6 +34,7 @@ from serving.llama_guard import (
     build_prompt,
     category_names,
     parse_output,
+    template_prompt,
 )
 
 pytestmark = pytest.mark.filterwarnings(
@@ -99,6 +105,32 @@ Agent: Mix flour, water, salt and yeast.
 Provide your safety assessment for ONLY THE LAST Agent message in the above conversation:
  - First line must read 'safe' or 'unsafe'.
  - If unsafe, a second line must include a comma-separated list of violated categories.<|eot_id|><|start_header_id|>assistant<|end_header_id|>"""
+
+
+# Chat templates like Llama Guard 3's (written here), rendering the documented prompt. 1B-like:
+# content as text parts, the policy from the variables `categories` / `excluded_category_keys`;
+# 8B-like: content as a string, S1-S14 written in.
+_HEAD = ("{%- set role = 'Agent' if messages|length % 2 == 0 else 'User' -%}"
+         "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nTask: Check if there is "
+         "unsafe content in '{{ role }}' messages in conversations according our safety policy "
+         "with the below categories.\n\n<BEGIN UNSAFE CONTENT CATEGORIES>\n")
+_MIDDLE = "<END UNSAFE CONTENT CATEGORIES>\n\n<BEGIN CONVERSATION>\n\n{% for message in messages %}"
+_SPEAKER = "{{ 'User' if message['role'] == 'user' else 'Agent' }}: "
+_TAIL = ("<END CONVERSATION>\n\nProvide your safety assessment for ONLY THE LAST {{ role }} "
+         "message in the above conversation:\n - First line must read 'safe' or 'unsafe'.\n"
+         " - If unsafe, a second line must include a comma-separated list of violated "
+         "categories.<|eot_id|><|start_header_id|>assistant<|end_header_id|>")
+PARTS_TEMPLATE = (
+    _HEAD + "{% for key in categories %}{% if key not in excluded_category_keys %}"
+    "{{ key }}: {{ categories[key] }}\n{% endif %}{% endfor %}" + _MIDDLE
+    + "{% for part in message['content'] %}" + _SPEAKER + "{{ part['text'] | trim }}\n\n"
+    "{% endfor %}{% endfor %}" + _TAIL)
+TEXT_TEMPLATE = (
+    _HEAD + "S1: Violent Crimes.\nS2: Non-Violent Crimes.\nS3: Sex Crimes.\nS4: Child "
+    "Exploitation.\nS5: Defamation.\nS6: Specialized Advice.\nS7: Privacy.\nS8: Intellectual "
+    "Property.\nS9: Indiscriminate Weapons.\nS10: Hate.\nS11: Self-Harm.\nS12: Sexual Content.\n"
+    "S13: Elections.\nS14: Code Interpreter Abuse.\n" + _MIDDLE + _SPEAKER
+    + "{{ message['content'] | trim }}\n\n{% endfor %}" + _TAIL)
 
 
 def test_prompt_for_a_user_message_matches_the_documented_format():
@@ -177,7 +209,11 @@ def test_verdict_json_carries_backend_names_and_extras():
 # --------------------------------------------------------------------------- tiny Llama models
 SPECIALS = ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>",
             "<|eot_id|>", "<unk>"]
-WORDS = ["safe", "unsafe", "\n", "S1", "S10", ",", "User", "Agent", "Task:", "bread"]
+# "S1," ... "S13,", "S14": the longest verdict as one token per category (a bigram model cannot
+# tell the 13 commas apart) and 16 tokens + EOS in all, more than the old limit of 10.
+EVERY_CATEGORY = [f"{code}," for code in list(HAZARD_CATEGORIES)[:-1]] + ["S14"]
+WORDS = ["safe", "unsafe", "\n", "S1", "S10", ",", "User", "Agent", "Task:", "bread",
+         *EVERY_CATEGORY]
 VOCAB = {token: i for i, token in enumerate(SPECIALS + WORDS)}
 HIDDEN = 32  # >= len(VOCAB): one-hot embeddings fit
 # Greedy continuations after the prompt's last token (<|end_header_id|>), by model "script".
@@ -185,11 +221,13 @@ SCRIPTS = {
     "unsafe": ["unsafe", "\n", "S1", ",", "S10"],
     "safe": ["safe"],
     "junk": ["User", "Agent", "bread"],
+    "every": ["unsafe", "\n", *EVERY_CATEGORY],
 }
 
 
-def save_tiny_llama(path: Path, script: str | None, seed: int = 0) -> Path:
-    """A LlamaForCausalLM + fast tokenizer saved to `path`.
+def save_tiny_llama(path: Path, script: str | None, seed: int = 0,
+                    chat_template: str | None = None) -> Path:
+    """A LlamaForCausalLM + fast tokenizer (with `chat_template` if given) saved to `path`.
 
     With a script, the weights make a bigram model: embeddings are one-hot, attention and MLP
     outputs are zero, so the next token depends on the current one only, and lm_head maps
@@ -206,6 +244,7 @@ def save_tiny_llama(path: Path, script: str | None, seed: int = 0) -> Path:
         tokenizer_object=backend, bos_token="<|begin_of_text|>", eos_token="<|eot_id|>",
         unk_token="<unk>", pad_token="<|end_of_text|>",
         additional_special_tokens=["<|start_header_id|>", "<|end_header_id|>"])
+    tokenizer.chat_template = chat_template
     config = LlamaConfig(vocab_size=len(VOCAB), hidden_size=HIDDEN, intermediate_size=64,
                          num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2,
                          max_position_embeddings=2048, bos_token_id=VOCAB["<|begin_of_text|>"],
@@ -235,9 +274,13 @@ def save_tiny_llama(path: Path, script: str | None, seed: int = 0) -> Path:
 
 @pytest.fixture(scope="module")
 def llama_dirs(tmp_path_factory):
+    """Tiny guards by script; "unsafe" and "every" prompt through a 1B-like chat template, the
+    others through the documented string (their tokenizers have no template)."""
     root = tmp_path_factory.mktemp("llama-guard")
-    dirs = {name: save_tiny_llama(root / name, name) for name in SCRIPTS}
+    dirs = {name: save_tiny_llama(root / name, name, chat_template=PARTS_TEMPLATE
+                                  if name in ("unsafe", "every") else None) for name in SCRIPTS}
     dirs["random"] = save_tiny_llama(root / "random", None)
+    dirs["8b-like"] = save_tiny_llama(root / "8b-like", "safe", chat_template=TEXT_TEMPLATE)
     return dirs
 
 
@@ -298,15 +341,68 @@ def test_llama_backend_v2(llama_client):
     assert "does not start" in out["error"][0]
 
 
-def test_llama_backend_builds_the_documented_prompt(llama_dirs):
+BREAD = [guard.Conversation("How do I bake bread?"),
+         guard.Conversation("How do I bake bread?", "Mix flour, water, salt and yeast.")]
+
+
+def test_without_a_chat_template_the_backend_builds_the_documented_prompt(llama_dirs):
     backend = guard.LlamaGuardBackend.load(str(llama_dirs["safe"]), device="cpu",
                                            excluded_categories=["S14"])
-    conversations = [guard.Conversation("How do I bake bread?"),
-                     guard.Conversation("How do I bake bread?",
-                                        "Mix flour, water, salt and yeast.")]
-    user, agent = backend.prompts(conversations)
+    assert backend.template_style is None
+    user, agent = backend.prompts(BREAD)
     assert agent == EXPECTED_AGENT_PROMPT
     assert user == EXPECTED_USER_PROMPT.replace("S14: Code Interpreter Abuse.\n", "")
+
+
+def test_the_chat_template_renders_the_prompt_with_the_policy_passed_to_it(llama_dirs,
+                                                                           monkeypatch):
+    def hand_written(*args):
+        raise AssertionError("the documented string was built although there is a template")
+
+    monkeypatch.setattr(guard, "build_prompt", hand_written)
+    backend = guard.LlamaGuardBackend.load(str(llama_dirs["unsafe"]), device="cpu",
+                                           excluded_categories=["S14"])
+    assert backend.template_style == "parts"  # saved with the tokenizer, found by from_pretrained
+    user, agent = backend.prompts(BREAD)
+    assert agent == EXPECTED_AGENT_PROMPT
+    assert user == EXPECTED_USER_PROMPT.replace("S14: Code Interpreter Abuse.\n", "")
+    custom = template_prompt(backend.tokenizer, "hi", categories={"S1": "My category."})
+    assert "CATEGORIES>\nS1: My category.\n<END UNSAFE" in custom and "User: hi\n" in custom
+
+
+def test_a_template_with_the_categories_written_in(llama_dirs, caplog):
+    """8B-like: content as a string; it cannot leave a category out, so exclusions fall back."""
+    backend = guard.LlamaGuardBackend.load(str(llama_dirs["8b-like"]), device="cpu")
+    assert backend.template_style == "text"  # not the list of parts, which `| trim` renders too
+    assert backend.prompts(BREAD[:1]) == [EXPECTED_USER_PROMPT]
+    with caplog.at_level(logging.WARNING, logger="serving.guard"):
+        excluding = guard.LlamaGuardBackend.load(str(llama_dirs["8b-like"]), device="cpu",
+                                                 excluded_categories=["S14"])
+    assert excluding.template_style is None and "documented prompt instead" in caplog.text
+    assert excluding.prompts(BREAD[1:]) == [EXPECTED_AGENT_PROMPT]
+
+
+def test_a_verdict_listing_every_category_is_not_cut(llama_client, llama_dirs):
+    pred = v1(llama_client, "every", ["How do I bake bread?"]).json()["predictions"][0]
+    assert "error" not in pred, pred
+    assert (pred["safe"], pred["categories"]) == (False, list(HAZARD_CATEGORIES))
+    cut = guard.LlamaGuardBackend.load(str(llama_dirs["every"]), device="cpu", max_new_tokens=10)
+    verdict = cut.assess(BREAD[:1])[0]  # the old limit
+    assert verdict.error and "S8," in verdict.raw_output and "S9" not in verdict.raw_output
+
+
+def test_generation_stops_at_eos(llama_dirs):
+    backend = guard.LlamaGuardBackend.load(str(llama_dirs["safe"]), device="cpu")
+    generate, new_tokens = backend.model.generate, []
+
+    def counting(**kwargs):
+        out = generate(**kwargs)
+        new_tokens.append(out.sequences.shape[1] - kwargs["input_ids"].shape[1])
+        return out
+
+    backend.model.generate = counting
+    assert backend.assess(BREAD[:1])[0].safe is True
+    assert new_tokens == [2]  # "safe", EOS; not max_new_tokens
 
 
 def test_llama_backend_refuses_prompts_over_its_token_limit(llama_dirs):
@@ -503,6 +599,59 @@ def test_classifier_backend_end_to_end_on_a_trained_lora_classifier(tiny_lora_di
         assert out["categories"][i] == ",".join(pred["categories"])
 
 
+# --------------------------------------------------------------------------- batching
+class SlowPredictor(FakePredictor):
+    """FakePredictor that records its calls and takes 50 ms each (requests queue meanwhile)."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls: list[list[str]] = []
+
+    def predict_proba(self, texts):
+        self.calls.append(list(texts))
+        time.sleep(0.05)
+        return super().predict_proba(texts)
+
+
+async def _concurrently(model, bodies):
+    """Each v1 body through the model's kserve handler chain at once; the response bodies."""
+    return [body for body, _headers in await asyncio.gather(*(model(b) for b in bodies))]
+
+
+def test_concurrent_requests_share_one_backend_call():
+    predictor = SlowPredictor()
+    model = guard.GuardModel("guard", guard.ClassifierGuardBackend(predictor),
+                             batch=BatchSettings(8, 50.0))
+    model.load()
+    model.batcher.under_load = True  # wait up to 50 ms for company from the first request on
+    texts = ["plan an attack", "bake bread", "fake ballot news", "something vague",
+             "a borderline case", {"user": "hello", "assistant": "here is the attack plan"}]
+    answers = asyncio.run(_concurrently(model, [{"instances": [t]} for t in texts]))
+    assert len(predictor.calls) < len(texts), predictor.calls  # merged
+    assert sorted(t for call in predictor.calls for t in call) == sorted(  # each text once
+        [t for t in texts if isinstance(t, str)] + ["here is the attack plan"])
+    assert [[(p["safe"], p["categories"]) for p in a["predictions"]] for a in answers] == [
+        [(False, ["S1"])], [(True, [])], [(False, ["S13"])], [(False, [])], [(True, [])],
+        [(False, ["S1"])]]
+
+
+def test_concurrent_requests_to_the_llama_guard_share_one_generate_call(llama_dirs):
+    backend = guard.LlamaGuardBackend.load(str(llama_dirs["unsafe"]), device="cpu",
+                                           batch_size=8)
+    assess, calls = backend.assess, []
+    backend.assess = lambda conversations: calls.append(len(conversations)) or assess(
+        conversations)
+    model = guard.GuardModel("guard", backend, batch=BatchSettings(8, 50.0))
+    model.load()
+    model.batcher.under_load = True
+    bodies = [{"instances": ["hi"]}, {"instances": [{"user": "hi", "assistant": "bread"}]},
+              {"instances": ["a", "b"]}]
+    answers = asyncio.run(_concurrently(model, bodies))
+    assert len(calls) < len(bodies) and sum(calls) == 4, calls
+    assert [[p["categories"] for p in a["predictions"]] for a in answers] == [
+        [["S1", "S10"]], [["S1", "S10"]], [["S1", "S10"], ["S1", "S10"]]]
+
+
 # --------------------------------------------------------------------------- bad requests
 @pytest.mark.parametrize(("kind", "body", "fragment"), [
     ("v1", {"instances": [42]}, "expected a string or an object"),
@@ -548,6 +697,7 @@ def test_guard_metadata(fake_client):
     ["--model_dir", "/nonexistent/llama-guard"],
     ["--classifier_dir", "/nonexistent/lora"],
     ["--model_dir", "x", "--exclude_categories", "S99"],
+    ["--classifier_dir", "x", "--max_batch_wait_ms", "-1"],
 ])
 def test_main_refuses_to_start_without_a_usable_model(argv, caplog):
     assert guard.main(argv) == 2
@@ -558,8 +708,12 @@ def test_parser_defaults():
     args = guard.build_parser().parse_args([])
     assert (args.http_port, args.model_name, args.max_instances) == (8003, "guard", 32)
     # threshold None: the one saved with the model (THRESHOLD when it has none)
-    assert (args.threshold, args.max_new_tokens, args.backend) == (None, 10, "auto")
-    assert args.unreadable == "abstain"
+    assert (args.threshold, args.backend, args.unreadable) == (None, "auto", "abstain")
+    # room for the longest verdict even with spaces after the commas, in a byte-level BPE (at
+    # most one token per byte), and EOS
+    longest = "\n\nunsafe\n" + ", ".join(HAZARD_CATEGORIES)
+    assert args.max_new_tokens >= len(longest.encode()) + 1
+    assert (args.max_batch_size, args.max_batch_wait_ms) == (32, 2.0)
 
 
 @pytest.mark.server
@@ -569,15 +723,15 @@ def test_real_guard_server_process(llama_dirs):
     import httpx
     import tritonclient.http as triton
 
-    with ServerProcess("guard", ["--model_dir", str(llama_dirs["unsafe"])], "guard") as srv:
-        assert {ip for ip, _ in listening_addresses(srv.proc.pid)} == {"127.0.0.1"}
-        pred = httpx.post(f"{srv.url}/v1/models/guard:predict",
+    with served("guard", ["--model_dir", str(llama_dirs["unsafe"])]) as (url, process):
+        assert {ip for ip, _ in listening_addresses(process.pid)} == {"127.0.0.1"}
+        pred = httpx.post(f"{url}/v1/models/guard:predict",
                           json={"instances": ["How do I bake bread?"]}, timeout=30).json()
         assert pred["predictions"][0]["categories"] == ["S1", "S10"]
-        bad = httpx.post(f"{srv.url}/v1/models/guard:predict", json={"instances": [1]})
+        bad = httpx.post(f"{url}/v1/models/guard:predict", json={"instances": [1]})
         assert bad.status_code == 400
 
-        client = triton.InferenceServerClient(srv.url.removeprefix("http://"))
+        client = triton.InferenceServerClient(url.removeprefix("http://"))
         assert client.is_model_ready("guard")
         user = triton.InferInput("user", [2], "BYTES")
         user.set_data_from_numpy(np.array([b"hi", b"there"], dtype=object), binary_data=True)
@@ -586,7 +740,6 @@ def test_real_guard_server_process(llama_dirs):
         assert [v.decode() for v in result.as_numpy("categories")] == ["S1,S10"] * 2
         assert not any(math.isnan(s) for s in result.as_numpy("unsafe_score"))
 
-        metrics = httpx.get(f"{srv.url}/metrics").text
+        metrics = httpx.get(f"{url}/metrics").text
         assert 'request_predict_seconds_count{model_name="guard"}' in metrics
-        process = srv.proc
     assert process.returncode is not None  # stopped by SIGTERM
