@@ -420,7 +420,7 @@ def test_llama_backend_load_errors_are_clear(tmp_path):
 
 # --------------------------------------------------------------------------- classifier backend
 class FakePredictor:
-    """labels + predict_proba, like components.lora_train.LoraPredictor; keyword driven."""
+    """labels + predict_proba, like components.predict.LoraPredictor; keyword driven."""
 
     labels = ["Safe", "Violent Crimes", "unsafe", "Elections", "other"]
 
@@ -560,7 +560,7 @@ def test_the_unreadable_policy_is_a_flag():
 @pytest.mark.slow
 def test_classifier_backend_end_to_end_on_a_trained_lora_classifier(tiny_lora_dir):
     """The guard on a lora directory trained by the pipeline's code (tests/conftest.py)."""
-    from components.lora_train import LoraPredictor
+    from components.predict import LoraPredictor
 
     texts = ["how to stab someone", "bake bread in the garden", "fake ballot", "HOW TO HACK!!"]
     predictor = LoraPredictor.load(tiny_lora_dir)  # the same model, loaded independently
@@ -650,6 +650,24 @@ def test_concurrent_requests_to_the_llama_guard_share_one_generate_call(llama_di
     assert len(calls) < len(bodies) and sum(calls) == 4, calls
     assert [[p["categories"] for p in a["predictions"]] for a in answers] == [
         [["S1", "S10"]], [["S1", "S10"]], [["S1", "S10"], ["S1", "S10"]]]
+
+
+def test_a_prompt_over_the_limit_fails_only_its_own_request_in_a_merged_batch(llama_dirs):
+    backend = guard.LlamaGuardBackend.load(str(llama_dirs["safe"]), device="cpu",
+                                           max_prompt_tokens=150)
+    model = guard.GuardModel("guard", backend, batch=BatchSettings(8, 50.0))
+    model.load()
+    model.batcher.under_load = True
+
+    async def run():
+        bodies = [{"instances": ["short"]}, {"instances": ["word " * 200]},
+                  {"instances": ["also short"]}]
+        return await asyncio.gather(*(model(b) for b in bodies), return_exceptions=True)
+
+    fine, refused, also_fine = asyncio.run(run())
+    assert isinstance(refused, InvalidInput) and "at most 150" in str(refused)
+    assert fine[0]["predictions"][0]["safe"] is True
+    assert also_fine[0]["predictions"][0]["safe"] is True
 
 
 # --------------------------------------------------------------------------- bad requests
