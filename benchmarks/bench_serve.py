@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from components.model_info import load_model_info
+from components.predict import load_predictor
 from serving import classifier, common
 from serving.launch import PIPELINE_ROOT, LaunchError, Servers, ServerSpec, resolve_model_dirs
 
@@ -120,16 +121,6 @@ def raw_level(model: str, predictor: Any, prompts: Sequence[str], duration: floa
         latencies.append(time.perf_counter() - t0)
         i += 1
     return Level("raw", 1, latencies, time.perf_counter() - start)
-
-
-def load_predictor(model: str, model_dir: Path) -> Any:
-    if model == "lstm":
-        from components.lstm_train import LstmPredictor
-
-        return LstmPredictor.load(model_dir)
-    from components.lora_train import LoraPredictor
-
-    return LoraPredictor.load(model_dir, device="cpu")
 
 
 # --------------------------------------------------------------------------- HTTP load
@@ -216,7 +207,7 @@ def bench_model(model: str, model_dir: Path, prompts: Sequence[str], duration: f
         import torch
 
         torch.set_num_threads(classifier.TORCH_THREADS)  # as the server does
-    predictor = load_predictor(model, model_dir)
+    predictor = load_predictor(model_dir, **({"device": "cpu"} if model == "lora" else {}))
     log.info("%s: starting %d servers: %s", model, len(specs), ", ".join(specs))
     levels: list[Level] = []
 

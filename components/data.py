@@ -10,11 +10,12 @@ import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from components.errors import DatasetError
+
+if TYPE_CHECKING:  # pandas is imported where a table is read: the servers import this module
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,8 @@ def read_table(uri: str, encoding: str = "utf-8-sig") -> pd.DataFrame:
     Raises:
         DatasetError: the file is missing, empty, not valid in `encoding`, or unparseable.
     """
+    import pandas as pd
+
     uri = str(uri)
     if not is_remote(uri):
         path = Path(uri)

@@ -24,6 +24,7 @@ from components.calibration import binary_metrics, safe_index
 from components.data import atomic_dir, read_json, write_json
 from components.errors import ModelDirError
 from components.loso import _fmt
+from components.predict import load_predictor
 
 log = logging.getLogger(__name__)
 
@@ -53,22 +54,6 @@ def majority_baseline(train_labels: Sequence[int], n: int) -> np.ndarray:
     """Predictions of scikit-learn's most-frequent-class baseline fitted on the training labels."""
     clf = DummyClassifier(strategy="most_frequent").fit(np.zeros((len(train_labels), 1)), train_labels)
     return clf.predict(np.zeros((n, 1)))
-
-
-def load_predictor(model_dir: str | os.PathLike[str]):
-    """LstmPredictor or LoraPredictor, by the model_type in model_info.json."""
-    from components.model_info import load_model_info
-
-    kind = load_model_info(model_dir)["model_type"]
-    if kind == "lstm":
-        from components.lstm_train import LstmPredictor
-
-        return LstmPredictor.load(model_dir)
-    if kind == "lora":
-        from components.lora_train import LoraPredictor
-
-        return LoraPredictor.load(model_dir)
-    raise ModelDirError(f"{model_dir}: unknown model_type {kind!r}")
 
 
 def guard_metrics(proba: np.ndarray, test: pd.DataFrame, labels: Sequence[str],

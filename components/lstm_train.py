@@ -7,7 +7,6 @@ import logging
 import os
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,18 +15,18 @@ import pandas as pd
 from components import plots
 from components.calibration import (
     TARGET_FALSE_FLAG_RATE,
-    GuardDecisions,
     apply_temperature,
     guard_calibration,
 )
 from components.data import atomic_dir, read_json, write_json
 from components.errors import DatasetError
-from components.model_info import load_model_info, save_model_info
-from components.text import TextSettings, prepare, training_scripts
+from components.model_info import save_model_info
+from components.predict import KERAS_FILE, tf_keras, verify_saved
+from components.text import training_scripts
 
 log = logging.getLogger(__name__)
 
-KERAS_FILE = "model.keras"
+VERIFY_ROWS = 64  # validation rows the reloaded model must reproduce
 SAVED_MODEL_DIR = "saved_model"
 HISTORY_FILE = "history.json"
 CURVES_FILE = "training_curves.png"
@@ -54,17 +53,9 @@ class LstmParams:
     target_false_flag_rate: float = TARGET_FALSE_FLAG_RATE  # guard threshold (Safe class only)
 
 
-def _tf():
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
-    import tensorflow as tf
-
-    return tf, keras
-
-
 def build_model(vocab: Sequence[str], seq_len: int, num_classes: int, p: LstmParams):
     """String in -> TextVectorization -> Embedding -> (Bi)LSTM -> Dropout -> Dense(L2) -> softmax."""
-    _, keras = _tf()
+    _, keras = tf_keras()
     from keras import layers, regularizers
 
     vectorize = layers.TextVectorization(
@@ -99,7 +90,7 @@ def build_vocabulary(texts: Sequence[str], max_tokens: int) -> list[str]:
 
 def _epoch_log_callback():
     """A Keras callback logging one line per epoch (the KFP log is read by people)."""
-    _, keras = _tf()
+    _, keras = tf_keras()
 
     class EpochLog(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
@@ -132,7 +123,7 @@ def train_lstm(
     Returns:
         model_info (also written to out_dir/model_info.json) with the best validation metrics.
     """
-    tf, keras = _tf()
+    tf, keras = tf_keras()
     from sklearn.metrics import f1_score
     from sklearn.utils.class_weight import compute_class_weight
 
@@ -197,40 +188,7 @@ def train_lstm(
             train_seconds=round(train_seconds, 2), train_rows=len(train), **val_metrics,
             calibration=calibration, scripts=training_scripts(train["text"]))
         (tmp / REPORT_FILE).write_text(plots.training_report("lstm-train", info, tmp / CURVES_FILE))
+        temperature = (calibration or {}).get("temperature", 1.0)
+        verify_saved(tmp, val["text"].tolist()[:VERIFY_ROWS],
+                     apply_temperature(val_probs[:VERIFY_ROWS], temperature))
     return info
-
-
-class LstmPredictor(GuardDecisions):
-    """Loads an lstm model directory and predicts class probabilities for raw prompts
-    (temperature-calibrated when the model was trained as a guard)."""
-
-    def __init__(self, model, info: dict[str, Any]):
-        self.model = model
-        self.info = info
-        self.labels: list[str] = info["labels"]
-        self.settings = TextSettings.from_dict(info["text_settings"])
-
-    @classmethod
-    def load(cls, model_dir: str | os.PathLike[str]) -> LstmPredictor:
-        _, keras = _tf()
-        info = load_model_info(model_dir, "lstm")
-        model = keras.saving.load_model(Path(model_dir) / KERAS_FILE, compile=False)
-        log.info("loaded lstm model from %s (%d classes)", model_dir, len(info["labels"]))
-        return cls(model, info)
-
-    def preprocess(self, texts: Sequence[str]) -> list[str]:
-        return prepare(texts, self.settings, for_lstm=True)
-
-    def predict_proba(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
-        """Raw prompts in, probabilities [N, C] out (same preprocessing as training)."""
-        tf, _ = _tf()
-        prepared = self.preprocess(texts)
-        if not prepared:
-            return np.zeros((0, len(self.labels)), dtype=np.float32)
-        outs = []
-        for i in range(0, len(prepared), batch_size):
-            batch = tf.constant(np.asarray(prepared[i:i + batch_size], dtype=str)[:, None])
-            # predict_on_batch runs the compiled (tf.function) forward: an eager call of the
-            # Bidirectional LSTM costs ~100x more per request on CPU (same outputs).
-            outs.append(np.asarray(self.model.predict_on_batch(batch)))
-        return apply_temperature(np.concatenate(outs), self.temperature)

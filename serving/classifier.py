@@ -80,7 +80,7 @@ EVALUATE_SUMMARY = Path("..") / ".." / "evaluate" / "summary"
 
 
 class Predictor(Protocol):
-    """What the server needs of a predictor (components.lstm_train.LstmPredictor, LoraPredictor)."""
+    """What the server needs of a predictor (components.predict.LstmPredictor, LoraPredictor)."""
 
     labels: list[str]
     settings: TextSettings
@@ -424,7 +424,7 @@ def lstm_model(model_dir: str, name: str = "lstm", limits: common.RequestLimits 
     """
 
     def load() -> Predictor:
-        from components.lstm_train import LstmPredictor
+        from components.predict import LstmPredictor
 
         return LstmPredictor.load(model_dir)
 
@@ -450,7 +450,7 @@ def lora_model(model_dir: str, name: str = "lora", limits: common.RequestLimits 
     """
 
     def load() -> Predictor:
-        from components.lora_train import LoraPredictor
+        from components.predict import LoraPredictor
 
         return LoraPredictor.load(model_dir, device=device, base_model=base_model)
 

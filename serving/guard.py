@@ -306,9 +306,9 @@ class ClassifierGuardBackend:
         Raises:
             ModelDirError: the directory is not a usable classifier.
         """
-        from components.lora_train import LoraPredictor
+        from components.predict import load_predictor
 
-        predictor = LoraPredictor.load(model_dir)
+        predictor = load_predictor(model_dir)
         backend = cls(predictor, threshold, unreadable)
         backend.model_dir = model_dir
         log.info("loaded classifier guard from %s (labels %s, threshold %.4f%s, unreadable "

