@@ -12,6 +12,10 @@ ARGS ?=
 PYTEST_ARGS ?=
 REGISTRY ?= ghcr.io/toxic-filter
 TAG ?= 0.1.0
+BASE_IMAGE ?=
+TORCH_INDEX_URL ?=
+TORCH_CUDA_INDEX_URL ?=
+IMAGES ?=
 # Model directories for serve / bench-serve: a run dir, or one dir per model (default: latest run)
 MODELS_DIR ?=
 LSTM_MODEL_DIR ?=
@@ -27,7 +31,7 @@ MODEL_DIR_ARGS = --pipeline_root $(PIPELINE_ROOT) $(if $(MODELS_DIR),--models_di
 	$(if $(LSTM_MODEL_DIR),--lstm_model_dir "$(LSTM_MODEL_DIR)") \
 	$(if $(LORA_MODEL_DIR),--lora_model_dir "$(LORA_MODEL_DIR)")
 
-.PHONY: help setup run run-full sources run-guard eval-guard serve demo bench-serve fuzz soak test test-fast lint compile images clean
+.PHONY: help setup run run-full sources run-guard eval-guard serve demo bench-serve fuzz soak test test-fast lint compile images push image-sizes clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -100,13 +104,19 @@ lint: setup ## ruff
 compile: setup ## compile the pipeline for Kubeflow (pipeline.yaml)
 	$(PY) pipeline.py compile --output pipeline.yaml
 
-images: ## build and push the images (needs a Docker engine): REGISTRY=... TAG=...
-	@TOXIC_FILTER_REGISTRY=$(REGISTRY) TOXIC_FILTER_TAG=$(TAG) $(PY) -m components.images | \
-	while read -r line; do \
-		ref=$${line#*=}; ref=$${ref%% *}; file=$${line##* }; \
-		echo "docker build -f $$file -t $$ref ."; \
-		docker build -f $$file -t $$ref . && docker push $$ref || exit 1; \
-	done
+# make images: BASE_IMAGE= (the Dockerfiles' default: python:3.11-slim), TORCH_INDEX_URL= (CPU torch;
+# default: the PyTorch CPU index), TORCH_CUDA_INDEX_URL= (CUDA torch; default: PyPI), IMAGES= (a subset)
+IMAGE_FLAGS = $(IMAGES) --registry "$(REGISTRY)" --tag "$(TAG)"
+images: setup ## build the images with a Docker engine (layer cache reused), tagged as components/images.py says
+	$(PY) -m components.images build $(IMAGE_FLAGS) $(if $(BASE_IMAGE),--base-image "$(BASE_IMAGE)") \
+		$(if $(TORCH_INDEX_URL),--torch-index-url "$(TORCH_INDEX_URL)") \
+		$(if $(TORCH_CUDA_INDEX_URL),--torch-cuda-index-url "$(TORCH_CUDA_INDEX_URL)")
+
+push: setup ## push the built images to REGISTRY (retagged from the default registry if needed; docker login first)
+	$(PY) -m components.images push $(IMAGE_FLAGS)
+
+image-sizes: setup ## size and compressed size (gzip of docker save) of each built image
+	$(PY) -m components.images sizes $(IMAGE_FLAGS)
 
 clean: ## remove local pipeline outputs, caches and compiled YAML (keeps .venv)
 	rm -rf $(PIPELINE_ROOT) pipeline.yaml .pytest_cache .ruff_cache

