@@ -8,7 +8,7 @@ For each model it measures, in one run on this machine:
 - the server as `make serve` runs it (`python -m serving.<model>`, a real process on 127.0.0.1)
   driven over HTTP (v1, one text per request) by closed-loop clients at concurrency 1, 8, 32;
 - variants at concurrency 32 (VARIANTS: batching off with `--max_batch_size 1`; for lora also
-  `--torch_threads 2`), in rounds that alternate with the default server so that every variant
+  `--torch_threads 1` against the default of one thread per CPU of the container), in rounds that alternate with the default server so that every variant
   sees the same machine noise;
 - the serving floor: a no-op model behind the same server code (benchmarks.noop_server).
 Prompts are the real dataset's (`query` + ". " + `image descriptions`), read from
@@ -40,7 +40,7 @@ import numpy as np
 
 from components.model_info import load_model_info
 from components.predict import load_predictor
-from serving import classifier, common
+from serving import common
 from serving.launch import PIPELINE_ROOT, LaunchError, Servers, ServerSpec, resolve_model_dirs
 
 log = logging.getLogger("benchmarks.bench_serve")
@@ -62,12 +62,12 @@ DEFAULT = "default"  # the server as `make serve` runs it
 VARIANTS: dict[str, dict[str, tuple[str, ...]]] = {
     "lstm": {"unbatched": ("--max_batch_size", "1")},
     "lora": {"unbatched": ("--max_batch_size", "1"),
-             "torch_threads=2": ("--torch_threads", "2"),
-             "torch_threads=2 unbatched": ("--torch_threads", "2", "--max_batch_size", "1")},
+             "torch_threads=1": ("--torch_threads", "1"),
+             "torch_threads=1 unbatched": ("--torch_threads", "1", "--max_batch_size", "1")},
 }
 GAINS: dict[str, list[tuple[str, str]]] = {
     "lstm": [(DEFAULT, "unbatched")],
-    "lora": [(DEFAULT, "unbatched"), ("torch_threads=2", "torch_threads=2 unbatched")],
+    "lora": [(DEFAULT, "unbatched"), ("torch_threads=1", "torch_threads=1 unbatched")],
 }
 TARGET_C1_RATIO = 1.5  # server p50 at concurrency 1 within 1.5x of the raw forward
 TARGET_BATCH_GAIN = 2.0  # lora batched >= 2x unbatched throughput at concurrency 32
@@ -203,10 +203,6 @@ def bench_model(model: str, model_dir: Path, prompts: Sequence[str], duration: f
                               ("--model_dir", str(model_dir), *flags))
              for name, flags in variants.items()}
     log.info("%s: loading the predictor in-process for the raw baseline", model)
-    if model == "lora" and classifier.TORCH_THREADS > 0:
-        import torch
-
-        torch.set_num_threads(classifier.TORCH_THREADS)  # as the server does
     predictor = load_predictor(model_dir, **({"device": "cpu"} if model == "lora" else {}))
     log.info("%s: starting %d servers: %s", model, len(specs), ", ".join(specs))
     levels: list[Level] = []

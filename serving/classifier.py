@@ -61,9 +61,6 @@ DEFAULT_BATCH: dict[str, BatchSettings] = {
 }
 # lora: a merged batch runs as length-sorted forward passes of this many texts (less padding).
 SUB_BATCH_SIZE = {"lstm": 0, "lora": 8}
-# torch intra-op threads of the lora server; 1 leaves the second core to the HTTP event loop
-# (see docs/serving.md, Benchmarks). 0 keeps torch's default (one per core).
-TORCH_THREADS = 1
 WARMUP_TEXTS = ("warm up the model", "a second text, so batch shapes are traced too")
 # Explain: every word of a text is removed in turn, so a text of W words costs W + 1 forward
 # texts. Words after the first MAX_EXPLAIN_WORDS get no attribution (the models truncate long
@@ -434,8 +431,8 @@ def lstm_model(model_dir: str, name: str = "lstm", limits: common.RequestLimits 
 
 def lora_model(model_dir: str, name: str = "lora", limits: common.RequestLimits | None = None,
                batch: BatchSettings | None = None, device: str | None = None,
-               base_model: str | None = None,
-               sub_batch_size: int = SUB_BATCH_SIZE["lora"], **explain: int) -> ClassifierModel:
+               base_model: str | None = None, sub_batch_size: int = SUB_BATCH_SIZE["lora"],
+               threads: int | None = None, **explain: int) -> ClassifierModel:
     """A ClassifierModel over a lora-train model directory (adapter merged at load).
 
     Args:
@@ -446,13 +443,15 @@ def lora_model(model_dir: str, name: str = "lora", limits: common.RequestLimits 
         device: "cpu", "cuda", "cuda:N"; None: cuda when available.
         base_model: base model to use instead of the one recorded in model_info.json.
         sub_batch_size: length-sorted forward passes of this many texts (0: one pass).
+        threads: torch intra-op threads on the CPU (None: components.predict.torch_threads).
         **explain: max_explain_words / max_explain_instances.
     """
 
     def load() -> Predictor:
         from components.predict import LoraPredictor
 
-        return LoraPredictor.load(model_dir, device=device, base_model=base_model)
+        return LoraPredictor.load(model_dir, device=device, base_model=base_model,
+                                  threads=threads)
 
     return ClassifierModel(name, load, limits, batch or DEFAULT_BATCH["lora"], sub_batch_size,
                            model_dir=model_dir, **explain)
@@ -505,8 +504,9 @@ def build_parser(server: str) -> argparse.ArgumentParser:
                             help="run a merged batch as forward passes of this many texts, "
                                  "sorted by length so that little padding is computed (0: one "
                                  "forward pass per batch)")
-        parser.add_argument("--torch_threads", type=int, default=TORCH_THREADS,
-                            help="torch intra-op threads (0: torch's default, one per core)")
+        parser.add_argument("--torch_threads", type=int, default=0,
+                            help="torch intra-op threads (0: $TORCH_NUM_THREADS, else the "
+                                 "container's CPU count from its cgroup quota)")
     return parser
 
 
@@ -518,12 +518,9 @@ def make_model(server: str, args: argparse.Namespace) -> ClassifierModel:
                "max_explain_instances": args.max_explain_instances}
     if server == "lstm":
         return lstm_model(args.model_dir, args.model_name, limits, batch, **explain)
-    if args.torch_threads > 0:
-        import torch
-
-        torch.set_num_threads(args.torch_threads)
     return lora_model(args.model_dir, args.model_name, limits, batch, device=args.device,
-                      base_model=args.base_model, sub_batch_size=args.sub_batch_size, **explain)
+                      base_model=args.base_model, sub_batch_size=args.sub_batch_size,
+                      threads=args.torch_threads or None, **explain)
 
 
 def main(server: str, argv: Sequence[str] | None = None) -> int:

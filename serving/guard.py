@@ -153,6 +153,10 @@ class LlamaGuardBackend:
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+        if device == "cpu":
+            from components.predict import torch_threads
+
+            torch.set_num_threads(torch_threads())  # $TORCH_NUM_THREADS or the container's CPUs
         try:
             tokenizer = AutoTokenizer.from_pretrained(model_id)
             model = AutoModelForCausalLM.from_pretrained(model_id, dtype=dtype)
@@ -162,7 +166,8 @@ class LlamaGuardBackend:
                 "directory holding config.json, the weights and the tokenizer, or a hub id "
                 "with network access (meta-llama models are gated: set HF_TOKEN).") from exc
         model.to(device).eval()
-        log.info("loaded Llama Guard model %s on %s (%s)", model_id, device, dtype)
+        log.info("loaded Llama Guard model %s on %s (%s, %d torch threads)", model_id, device,
+                 dtype, torch.get_num_threads())
         return cls(tokenizer, model, device=device, **kwargs)
 
     def _single_token_ids(self, *words: str) -> dict[str, int] | None:

@@ -350,3 +350,53 @@ def test_parser_rejects(argv, capsys):
 
 def test_ports_are_defined_once():
     assert common.PORTS == {"lstm": 8001, "lora": 8002, "guard": 8003, "caption": 8004}
+
+
+# --------------------------------------------------------------------------- predict module
+@pytest.mark.parametrize(("cpu_max", "expected"), [
+    ("max 100000", None), ("200000 100000", 2), ("150000 100000", 2), ("50000 100000", 1)])
+def test_the_cgroup_v2_cpu_quota_is_read_as_whole_cpus(monkeypatch, tmp_path, cpu_max, expected):
+    from components import predict
+
+    (tmp_path / "cpu.max").write_text(cpu_max + "\n")
+    monkeypatch.setattr(predict, "CGROUP_V2_CPU_MAX", tmp_path / "cpu.max")
+    assert predict._cgroup_cpu_quota() == expected
+
+
+def test_the_cgroup_v1_quota_is_read_when_there_is_no_v2_file(monkeypatch, tmp_path):
+    from components import predict
+
+    monkeypatch.setattr(predict, "CGROUP_V2_CPU_MAX", tmp_path / "absent")
+    monkeypatch.setattr(predict, "CGROUP_V1_CPU", tmp_path)
+    (tmp_path / "cpu.cfs_period_us").write_text("100000\n")
+    (tmp_path / "cpu.cfs_quota_us").write_text("-1\n")
+    assert predict._cgroup_cpu_quota() is None
+    (tmp_path / "cpu.cfs_quota_us").write_text("300000\n")
+    assert predict._cgroup_cpu_quota() == 3
+
+
+def test_torch_threads_come_from_the_env_then_the_containers_cpus(monkeypatch):
+    from components import predict
+
+    monkeypatch.setattr(predict, "_cgroup_cpu_quota", lambda: 1)  # a 1-CPU container
+    monkeypatch.delenv("TORCH_NUM_THREADS", raising=False)
+    assert predict.torch_threads() == 1
+    monkeypatch.setenv("TORCH_NUM_THREADS", "3")  # what the manifests set from limits.cpu
+    assert predict.torch_threads() == 3
+    monkeypatch.setenv("TORCH_NUM_THREADS", "0")
+    with pytest.raises(ValueError, match="positive integer"):
+        predict.torch_threads()
+
+
+def test_the_servers_import_no_training_or_plotting_code():
+    import subprocess
+    import sys
+
+    code = ("import sys, serving.lstm, serving.lora, serving.guard, serving.caption, "
+            "serving.launch, components.predict; print(' '.join(sorted(sys.modules)))")
+    loaded = set(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                                text=True).stdout.split())
+    unwanted = {"matplotlib", "sklearn", "peft", "components.lora_train", "components.lstm_train",
+                "components.evaluate", "components.plots", "components.preprocess"}
+    assert "kserve" in loaded
+    assert loaded & unwanted == set()
