@@ -394,6 +394,17 @@ class Servers:
         self.stop()
 
 
+def torch_threads_env(specs: Sequence[ServerSpec]) -> dict[str, str]:
+    """TORCH_NUM_THREADS for servers sharing this machine: its CPUs split between the torch
+    servers (lora, guard, caption), unless the environment sets it."""
+    from components.predict import TORCH_THREADS_ENV, cpu_count
+
+    torch_servers = sum(s.module != "serving.lstm" for s in specs)
+    if os.environ.get(TORCH_THREADS_ENV) or not torch_servers:
+        return {}
+    return {TORCH_THREADS_ENV: str(max(1, cpu_count() // torch_servers))}
+
+
 # --------------------------------------------------------------------------- CLI
 def _port_override(text: str) -> tuple[str, int]:
     name, sep, port = text.partition("=")
@@ -476,7 +487,7 @@ def _run(args: argparse.Namespace, names: list[str], stop: threading.Event) -> i
             log.warning("%s", note)
         if not specs:
             raise LaunchError("no server to start")
-        servers = Servers(specs, args.bind_address)
+        servers = Servers(specs, args.bind_address, env=torch_threads_env(specs))
         log.info("starting %s", ", ".join(f"{s.name} on port {s.port}" for s in specs))
         servers.start(args.startup_timeout, stop_event=stop)
     except LaunchError as exc:

@@ -21,8 +21,6 @@ from components.lstm_train import build_vocabulary
 from components.model_info import load_model_info
 from components.predict import LoraPredictor, LstmPredictor, load_predictor, resolve_base_model
 
-pytestmark = pytest.mark.slow
-
 TEXTS = ["how do I bake bread?", "how do I hurt someone?", "tell me a joke"]
 
 
@@ -132,6 +130,7 @@ def test_an_adapter_only_lora_dir_from_before_merged_weights_still_loads(
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
 
 
+@pytest.mark.slow  # trains
 def test_lora_distilbert_uses_q_lin_v_lin(tmp_path, tiny_splits, tiny_distilbert_dir):
     out = build_lora_dir(tiny_splits, tmp_path / "m", tiny_distilbert_dir)
     info = load_model_info(out, "lora")
@@ -161,6 +160,7 @@ def test_lora_max_length_comes_from_the_length_percentile(tiny_lora_dir, tiny_sp
     assert info["max_length"] % 8 == 0
 
 
+@pytest.mark.slow  # trains
 def test_lora_best_epoch_is_chosen_by_validation_macro_f1(tmp_path, tiny_splits, tiny_bert_dir):
     out = build_lora_dir(tiny_splits, tmp_path / "m", tiny_bert_dir, epochs=3)
     info = load_model_info(out, "lora")
