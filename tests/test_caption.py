@@ -201,6 +201,8 @@ def test_main_refuses_to_start_without_a_model(tmp_path, caplog):
 def test_parser_defaults():
     args = caption.build_parser().parse_args(["--model_dir", "m"])
     assert (args.http_port, args.model_name, args.bind_address) == (8004, "caption", "127.0.0.1")
+    # docs/serving.md's limits table: 8 images, 10 MiB per image, 25 000 000 pixels, 64 MiB body
     assert (args.max_instances, args.max_image_bytes, args.max_image_pixels) == (
-        caption.MAX_INSTANCES, caption.MAX_IMAGE_BYTES, caption.MAX_IMAGE_PIXELS)
+        8, 10 * 1024 * 1024, 25_000_000)
+    assert args.max_body_bytes == 64 * 1024 * 1024
     assert not hasattr(args, "max_text_chars")

@@ -709,17 +709,18 @@ def test_guard_metadata(fake_client):
 
 
 # --------------------------------------------------------------------------- CLI
-@pytest.mark.parametrize("argv", [
-    [],  # neither --model_dir nor --classifier_dir
-    ["--backend", "llama-guard"],
-    ["--model_dir", "/nonexistent/llama-guard"],
-    ["--classifier_dir", "/nonexistent/lora"],
-    ["--model_dir", "x", "--exclude_categories", "S99"],
-    ["--classifier_dir", "x", "--max_batch_wait_ms", "-1"],
+@pytest.mark.parametrize(("argv", "reason"), [
+    ([], "no guard model: give --model_dir"),
+    (["--backend", "llama-guard"], "--backend llama-guard needs --model_dir"),
+    (["--model_dir", "/nonexistent/llama-guard"],
+     "cannot load a Llama Guard model from '/nonexistent/llama-guard'"),
+    (["--classifier_dir", "/nonexistent/lora"], "/nonexistent/lora is not a model directory"),
+    (["--model_dir", "x", "--exclude_categories", "S99"], "unknown codes ['S99']"),
+    (["--classifier_dir", "x", "--max_batch_wait_ms", "-1"], "max_wait_ms must be >= 0"),
 ])
-def test_main_refuses_to_start_without_a_usable_model(argv, caplog):
+def test_main_refuses_to_start_without_a_usable_model(argv, reason, caplog):
     assert guard.main(argv) == 2
-    assert "cannot start the guard server" in caplog.text
+    assert "cannot start the guard server: " in caplog.text and reason in caplog.text
 
 
 def test_parser_defaults():

@@ -315,7 +315,12 @@ def test_parser_extends_kserve_and_defaults_to_loopback():
     args = common.parse_args(parser, ["--model_dir", "/m"])
     assert (args.http_port, args.model_name, args.bind_address) == (8002, "lora", "127.0.0.1")
     assert args.enable_grpc is False
-    assert common.limits_from_args(args) == common.RequestLimits()
+    # docs/serving.md's limits table (classifiers): 256 instances, 100 000 characters per text,
+    # 2 000 000 per request, 16 MiB per body
+    limits = common.limits_from_args(args)
+    assert (limits.max_instances, limits.max_text_chars, limits.max_total_chars) == (
+        256, 100_000, 2_000_000)
+    assert args.max_body_bytes == 16 * 1024 * 1024
     args = common.parse_args(parser, ["--model_dir", "/m", "--bind_address", "0.0.0.0",
                                       "--http_port", "9000", "--model_name", "x",
                                       "--max_instances", "8", "--enable_grpc", "true"])
@@ -335,17 +340,18 @@ def test_parsers_do_not_leak_defaults_into_kserve_or_each_other():
     assert (defaults["http_port"], defaults["model_name"]) == (8080, "model")
 
 
-@pytest.mark.parametrize("argv", [
-    [],  # --model_dir is required
-    ["--model_dir", "/m", "--workers", "2"],
-    ["--model_dir", "/m", "--max_instances", "0"],
-    ["--model_dir", "/m", "--max_text_chars", "many"],
+@pytest.mark.parametrize(("argv", "fragment"), [
+    ([], "the following arguments are required: --model_dir"),
+    (["--model_dir", "/m", "--workers", "2"], "--workers must be 1"),
+    (["--model_dir", "/m", "--max_instances", "0"], "--max_instances: expected a positive"),
+    (["--model_dir", "/m", "--max_text_chars", "many"], "--max_text_chars: expected a positive"),
 ])
-def test_parser_rejects(argv, capsys):
+def test_parser_rejects(argv, fragment, capsys):
     with pytest.raises(SystemExit) as exc:
         common.parse_args(common.build_parser("lstm", "test"), argv)
     assert exc.value.code == 2
-    assert "error" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "error: " in err and fragment in err
 
 
 def test_ports_are_defined_once():

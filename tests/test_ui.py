@@ -79,12 +79,14 @@ def test_settings_come_from_the_environment_with_make_serve_ports_as_defaults():
     assert {n: s.url for n, s in settings.services.items()} == {
         "guard": "http://127.0.0.1:8003", "lstm": "http://127.0.0.1:8001",
         "lora": "http://127.0.0.1:8002", "caption": "http://127.0.0.1:8004"}
-    assert settings.timeout_s == client.TIMEOUT_S
+    # README: 10 s per prompt call, 60 s per file batch, 2 s for the sidebar
+    assert (settings.timeout_s, settings.batch_timeout_s, settings.health_timeout_s) == (
+        10.0, 60.0, 2.0)
     settings = client.settings_from_env({"TOXIC_FILTER_LORA_URL": "http://lora.ns.svc",
                                          "TOXIC_FILTER_TIMEOUT_S": "2.5",
                                          "TOXIC_FILTER_BATCH_TIMEOUT_S": "nope"})
     assert settings.services["lora"].url == "http://lora.ns.svc"
-    assert settings.timeout_s == 2.5 and settings.batch_timeout_s == client.BATCH_TIMEOUT_S
+    assert settings.timeout_s == 2.5 and settings.batch_timeout_s == 60.0  # junk: the default
 
 
 def test_guard_view_never_shows_an_unverified_text_as_safe():
