@@ -36,7 +36,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 from kserve.errors import InvalidInput
@@ -44,6 +44,7 @@ from kserve.protocol.infer_type import InferOutput, InferRequest
 
 from components.errors import ModelDirError, ResourceMissingError
 from components.model_info import MODEL_INFO
+from components.predict import Predictor
 from components.text import TextSettings, join_fields
 from serving import common
 from serving.batching import BatchSettings, MicroBatcher
@@ -74,17 +75,6 @@ _WORD_RE = re.compile(r"\w+(?:'\w+)*")
 # Where the kfp.local pipeline writes the evaluate step's summary, relative to a model dir
 # (<run>/<model>-train/model -> <run>/evaluate/summary).
 EVALUATE_SUMMARY = Path("..") / ".." / "evaluate" / "summary"
-
-
-class Predictor(Protocol):
-    """What the server needs of a predictor (components.predict.LstmPredictor, LoraPredictor)."""
-
-    labels: list[str]
-    settings: TextSettings
-
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """Class probabilities [N, C] of raw texts, columns in the order of `labels`."""
-        ...
 
 
 # --------------------------------------------------------------------------- pure helpers

@@ -30,6 +30,7 @@ from kserve.errors import InvalidInput
 from kserve.protocol.infer_type import InferOutput, InferRequest
 
 from components.errors import ModelDirError
+from components.predict import Predictor
 from serving import common
 from serving.batching import BatchSettings, MicroBatcher
 from serving.llama_guard import (
@@ -84,20 +85,6 @@ class GuardBackend(Protocol):
 
     def assess(self, conversations: Sequence[Conversation]) -> list[Verdict]:
         """One verdict per conversation."""
-        ...
-
-
-class Predictor(Protocol):
-    """A text classifier as the guard needs it (components.lora_train.LoraPredictor)."""
-
-    labels: list[str]
-
-    def predict_proba(self, texts: list[str]) -> np.ndarray:
-        """Class probabilities [N, C] of raw texts, in the order of `labels` (calibrated)."""
-        ...
-
-    def unreadable(self, texts: list[str]) -> list[str | None]:
-        """Per raw text: why the model cannot read it, or None."""
         ...
 
 

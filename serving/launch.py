@@ -69,6 +69,9 @@ class ServerSpec:
         args: further command-line flags (e.g. --model_dir DIR).
         source: what it serves, for the printed summary.
         scheme: http, or https for a server started with --ssl_certfile/--ssl_keyfile.
+        command_line: the whole command, for a process that is not a model server (the
+            console); then `ready_path` says where it answers when ready.
+        ready_path: readiness URL path (default: /v2/models/<name>/ready).
     """
 
     name: str
@@ -77,8 +80,12 @@ class ServerSpec:
     args: tuple[str, ...] = ()
     source: str = ""
     scheme: str = "http"
+    command_line: tuple[str, ...] = ()
+    ready_path: str = ""
 
     def command(self, bind_address: str = common.DEFAULT_BIND_ADDRESS) -> list[str]:
+        if self.command_line:
+            return list(self.command_line)
         return [sys.executable, "-m", self.module, *self.args,
                 "--model_name", self.name, "--http_port", str(self.port),
                 "--bind_address", bind_address]
@@ -332,7 +339,8 @@ class Servers:
     def _wait_ready(self, timeout: float, stop_event: threading.Event | None) -> None:
         import httpx
 
-        pending = {self.labels[s]: f"{self.url(s)}/v2/models/{s.name}/ready" for s in self.specs}
+        pending = {self.labels[s]: self.url(s) + (s.ready_path or f"/v2/models/{s.name}/ready")
+                   for s in self.specs}
         deadline = time.monotonic() + timeout
         while pending:
             if stop_event is not None and stop_event.is_set():
@@ -449,13 +457,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Start the servers, print their URLs, run until Ctrl-C/SIGTERM or until one exits.
+    """`make serve`: see `run`."""
+    return run(build_parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace, extra: Sequence[ServerSpec] = (),
+        env: dict[str, str] | None = None) -> int:
+    """Start the servers (and `extra` processes, e.g. the console), print their URLs, run until
+    Ctrl-C/SIGTERM or until one exits.
 
     Returns:
-        0 after a requested stop, 1 when a server exited on its own, 2 when they could not be
+        0 after a requested stop, 1 when a process exited on its own, 2 when they could not be
         started.
     """
-    args = build_parser().parse_args(argv)
     common.configure_logging("INFO")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per readiness probe
     names = [n.strip() for n in args.servers.split(",") if n.strip()]
@@ -466,18 +480,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
-        log.info("%s received: stopping the servers", signal.Signals(signum).name)
+        log.info("%s received: stopping", signal.Signals(signum).name)
         stop.set()
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        return _run(args, names, stop)
+        return _run(args, names, stop, list(extra), env or {})
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 
 
-def _run(args: argparse.Namespace, names: list[str], stop: threading.Event) -> int:
+def _run(args: argparse.Namespace, names: list[str], stop: threading.Event,
+         extra: list[ServerSpec], env: dict[str, str]) -> int:
     try:
         overrides = {n: getattr(args, f"{n}_model_dir") for n in MODEL_SUBDIRS}
         specs, notes = plan(names, args.models_dir, overrides, Path(args.pipeline_root),
@@ -487,8 +502,9 @@ def _run(args: argparse.Namespace, names: list[str], stop: threading.Event) -> i
             log.warning("%s", note)
         if not specs:
             raise LaunchError("no server to start")
-        servers = Servers(specs, args.bind_address, env=torch_threads_env(specs))
-        log.info("starting %s", ", ".join(f"{s.name} on port {s.port}" for s in specs))
+        servers = Servers(specs + extra, args.bind_address,
+                          env={**torch_threads_env(specs), **env})
+        log.info("starting %s", ", ".join(f"{s.name} on port {s.port}" for s in specs + extra))
         servers.start(args.startup_timeout, stop_event=stop)
     except LaunchError as exc:
         log.error("%s", exc)
@@ -499,10 +515,11 @@ def _run(args: argparse.Namespace, names: list[str], stop: threading.Event) -> i
     lines = [f"  {s.name.ljust(width)}  {s.url(args.bind_address)}   "
              f"v1: POST /v1/models/{s.name}:predict   v2: POST /v2/models/{s.name}/infer   "
              f"({s.source})" for s in specs]
+    lines += [f"\n{s.source}: {s.url(args.bind_address)}" for s in extra]
     print("\nModel servers ready:\n" + "\n".join(lines) + "\nCtrl-C stops them.\n", flush=True)
     died = servers.wait(stop)
     for label, code in died.items():
-        log.error("%s server exited (%s); its log ends:\n%s\nstopping the other servers", label,
+        log.error("%s exited (%s); its log ends:\n%s\nstopping the others", label,
                   _exit_text(code), servers.log_tail(label))
     codes = servers.stop()
     log.info("stopped: %s", ", ".join(f"{n} ({_exit_text(c)})" for n, c in codes.items()))

@@ -436,7 +436,7 @@ def test_make_serve_reports_a_dead_server_at_once_and_exits_1(tiny_lstm_dir, tin
             proc.kill()
     reader.join(timeout=5)
     output = "".join(lines)
-    assert "lora server exited (stopped by SIGKILL); its log ends:" in output
+    assert "lora exited (stopped by SIGKILL); its log ends:" in output
     assert "stopped: lstm (exit 0), lora (stopped by SIGKILL)" in output  # lstm: clean stop
     assert all(launch.port_free(p) for p in ports.values())
 
