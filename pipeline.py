@@ -34,12 +34,20 @@ from kfp.dsl import (
 )
 
 from components import images
+from components.augment import AugmentParams
+from components.deploy import DEPLOYABLE, DeployParams
+from components.ingest import PROMPT_PREPROCESS, IngestParams
+from components.lora_train import CLUSTER_BASE_MODEL, LoraParams
+from components.loso import LosoParams
+from components.lstm_train import LstmParams
+from components.params import KFP_TYPES, step_inputs
+from components.params import pipeline_name as pipeline_name_of
+from components.preprocess import PreprocessParams
 
 PIPELINE_NAME = "toxic-filter"
 LOCAL_PIPELINE_ROOT = "local_outputs"
 SAMPLE_DATA = "data/sample_toxic_prompts.csv"
-CLUSTER_BASE_MODEL = "distilbert-base-uncased"  # = components.lora_train.CLUSTER_BASE_MODEL
-LOCAL_BASE_MODEL = "offline"  # the encoder shipped on PyPI (see ../shared/NOTES.md)
+LOCAL_BASE_MODEL = LoraParams.base_model  # "offline": the encoder shipped on PyPI (NOTES.md)
 
 log = logging.getLogger("pipeline")
 
@@ -55,15 +63,15 @@ def preprocess(
     length_stats: Output[Artifact],
     eda_report: Output[HTML],
     metrics: Output[Metrics],
-    text_columns: str = "query,image descriptions",
-    label_column: str = "Toxic Category",
-    min_class_count: int = 20,
-    val_size: float = 0.15,
-    test_size: float = 0.15,
-    seed: int = 42,
-    length_percentile: float = 95.0,
-    drop_invalid_rows: bool = False,
-    encoding: str = "utf-8-sig",
+    text_columns: str,
+    label_column: str,
+    min_class_count: int,
+    val_size: float,
+    test_size: float,
+    seed: int,
+    length_percentile: float,
+    drop_invalid_rows: bool,
+    encoding: str,
 ):
     """Validate, de-duplicate, merge sparse classes, clean, label-encode and split the dataset.
 
@@ -100,6 +108,8 @@ def preprocess(
         art.metadata["rows"] = res.stats["split_sizes"][name]
     with open(label_map.path) as f:  # the labels in label-id order
         label_map.metadata["labels"] = json.load(f)["labels"]
+    from components.provenance import where_running  # recorded: the step's container
+    train_data.metadata["ran_in"] = where_running()
     for key in ("rows_raw", "duplicates_dropped", "rows", "num_classes", "lstm_seq_len"):
         metrics.log_metric(key, res.stats[key])
 
@@ -110,12 +120,12 @@ def ingest(
     prompts: Output[Dataset],
     ingest_report: Output[HTML],
     metrics: Output[Metrics],
-    sources_dir: str = ".sources",
-    sources: str = "all",
-    exclude_sources: str = "",
-    max_per_source: int = 3000,
-    seed: int = 42,
-    verify_sources: bool = True,
+    sources_dir: str,
+    sources: str,
+    exclude_sources: str,
+    max_per_source: int,
+    seed: int,
+    verify_sources: bool,
 ):
     """Assemble the prompt-level dataset (text, label, category, source) from the seed prompts
     and the public prompt sets read out of pinned wheels.
@@ -167,14 +177,14 @@ def preprocess_prompts(
     length_stats: Output[Artifact],
     eda_report: Output[HTML],
     metrics: Output[Metrics],
-    text_columns: str = "text",
-    label_column: str = "category",
-    keep_columns: str = "source,group",
-    min_class_count: int = 20,
-    val_size: float = 0.15,
-    test_size: float = 0.15,
-    seed: int = 42,
-    length_percentile: float = 90.0,
+    text_columns: str,
+    label_column: str,
+    keep_columns: str,
+    min_class_count: int,
+    val_size: float,
+    test_size: float,
+    seed: int,
+    length_percentile: float,
 ):
     """preprocess on the ingested prompt dataset (an artifact, not a URI): the split is
     stratified by category and source, and `source`/`group` travel with every row.
@@ -224,13 +234,13 @@ def augment(
     augmented_data: Output[Dataset],
     augment_report: Output[HTML],
     metrics: Output[Metrics],
-    alpha_sr: float = 0.1,
-    alpha_ri: float = 0.1,
-    alpha_rs: float = 0.1,
-    alpha_rd: float = 0.1,
-    balance_ratio: float = 0.5,
-    max_aug_per_row: int = 4,
-    seed: int = 42,
+    alpha_sr: float,
+    alpha_ri: float,
+    alpha_rs: float,
+    alpha_rd: float,
+    balance_ratio: float,
+    max_aug_per_row: int,
+    seed: int,
 ):
     """Easy Data Augmentation of the training split, topping minority classes up.
 
@@ -261,6 +271,8 @@ def augment(
         shutil.copyfile(res.path("train"), augmented_data.path)
         shutil.copyfile(res.path("report"), augment_report.path)
     augmented_data.metadata["rows"] = res.stats["rows_after"]
+    from components.provenance import where_running  # recorded: the step's container
+    augmented_data.metadata["ran_in"] = where_running()
     metrics.log_metric("rows_before", res.stats["rows_before"])
     metrics.log_metric("rows_after", res.stats["rows_after"])
     metrics.log_metric("augmented_rows", res.stats["augmented_rows"])
@@ -275,17 +287,17 @@ def lstm_train(
     model: Output[Model],
     training_report: Output[HTML],
     metrics: Output[Metrics],
-    epochs: int = 30,
-    embedding_dim: int = 64,
-    lstm_units: int = 32,
-    dense_units: int = 32,
-    dropout: float = 0.4,
-    l2: float = 1e-4,
-    learning_rate: float = 2e-3,
-    batch_size: int = 32,
-    patience: int = 4,
-    seed: int = 42,
-    target_false_flag_rate: float = 0.05,
+    epochs: int,
+    embedding_dim: int,
+    lstm_units: int,
+    dense_units: int,
+    dropout: float,
+    l2: float,
+    learning_rate: float,
+    batch_size: int,
+    patience: int,
+    seed: int,
+    target_false_flag_rate: float,
 ):
     """Train the (Bi)LSTM baseline (TensorFlow/Keras) on the stemmed LSTM text.
 
@@ -317,6 +329,8 @@ def lstm_train(
                       model.path, params)
     shutil.copyfile(f"{model.path}/{REPORT_FILE}", training_report.path)
     model.metadata.update(framework="keras", model_type="lstm", labels=info["labels"])
+    from components.provenance import where_running  # recorded: the step's container
+    model.metadata["ran_in"] = where_running()
     for key in ("val_accuracy", "val_macro_f1", "best_epoch", "train_seconds"):
         metrics.log_metric(key, info[key])
 
@@ -330,19 +344,19 @@ def lora_train(
     model: Output[Model],
     training_report: Output[HTML],
     metrics: Output[Metrics],
-    base_model: str = "distilbert-base-uncased",
-    target_modules: str = "auto",
-    r: int = 16,
-    alpha: int = 32,
-    dropout: float = 0.1,
-    learning_rate: float = 1e-3,
-    epochs: int = 6,
-    batch_size: int = 16,
-    max_length: int = 0,
-    seed: int = 42,
-    mixed_precision: bool = True,
-    class_weight: str = "none",
-    target_false_flag_rate: float = 0.05,
+    base_model: str,
+    target_modules: str,
+    r: int,
+    alpha: int,
+    dropout: float,
+    learning_rate: float,
+    epochs: int,
+    batch_size: int,
+    max_length: int,
+    seed: int,
+    mixed_precision: bool,
+    class_weight: str,
+    target_false_flag_rate: float,
 ):
     """Fine-tune a LoRA adapter on a pretrained encoder (CUDA + mixed precision when present).
 
@@ -379,6 +393,8 @@ def lora_train(
     shutil.copyfile(f"{model.path}/{REPORT_FILE}", training_report.path)
     model.metadata.update(framework="peft", model_type="lora", labels=info["labels"],
                           base_model=base_model, device=info["device"])
+    from components.provenance import where_running  # recorded: the step's container
+    model.metadata["ran_in"] = where_running()
     for key in ("val_accuracy", "val_macro_f1", "best_epoch", "train_seconds"):
         metrics.log_metric(key, info[key])
     if info.get("calibration"):
@@ -395,11 +411,11 @@ def leave_one_source_out(
     loso: Output[Artifact],
     loso_report: Output[HTML],
     metrics: Output[Metrics],
-    base_model: str = "distilbert-base-uncased",
-    group_column: str = "group",
-    target_false_flag_rate: float = 0.05,
-    max_length: int = 64,
-    seed: int = 42,
+    base_model: str,
+    group_column: str,
+    target_false_flag_rate: float,
+    max_length: int,
+    seed: int,
 ):
     """Hold out each source in turn, with a stand-in for the served model (frozen encoder
     embeddings + a logistic-regression head): unsafe recall and false-flag rate per source.
@@ -450,13 +466,14 @@ def evaluate(
     lora_confusion: Output[ClassificationMetrics],
     guard_metrics: Output[Metrics],
     loso: Input[Artifact] = None,
-) -> NamedTuple("EvaluateOutputs", [("champion", str)]):
+) -> NamedTuple("EvaluateOutputs", [("champion", str), ("champion_macro_f1", float)]):
     """Evaluate both models and a majority baseline on the untouched test split; for a guard
     (a Safe class) also unsafe recall and false-flag rate per source at the saved thresholds,
     and the leave-one-source-out table when `loso` is given.
 
     Returns:
         champion: the model with the best test macro-F1.
+        champion_macro_f1: its test macro-F1 (the deploy step's quality gate).
     """
     import logging
     import shutil
@@ -490,10 +507,119 @@ def evaluate(
     for key, w in res.get("loso", {}).get("worst", {}).items():
         guard_metrics.log_metric(f"loso_{key}", w["value"])
     summary.metadata["champion"] = res["champion"]
-    return namedtuple("EvaluateOutputs", ["champion"])(res["champion"])
+    from components.provenance import where_running  # recorded: the step's container
+    summary.metadata["ran_in"] = where_running()
+    return namedtuple("EvaluateOutputs", ["champion", "champion_macro_f1"])(
+        res["champion"], float(res["models"][res["champion"]]["macro_f1"]))
+
+
+@dsl.component(base_image=images.image("serving"), install_kfp_package=False)
+def deploy_model(
+    champion: str,
+    champion_macro_f1: float,
+    lstm_model: Input[Model],
+    lora_model: Input[Model],
+    deployment: Output[Artifact],
+    min_macro_f1: float,
+    canary_traffic_percent: int,
+    namespace: str,
+    profile: str,
+):
+    """Roll the champion out to KServe: create its InferenceService, or patch it with this
+    run's model as a canary (KServe Python SDK, in-cluster credentials).
+
+    Args:
+        champion: the model evaluate chose.
+        champion_macro_f1: its test macro-F1.
+        min_macro_f1: quality gate: deploy only at or above this test macro-F1 (the pipeline's
+            dsl.If skips the step below it; checked here again).
+        canary_traffic_percent: share of the traffic the new model gets while the previous one
+            keeps the rest (Knative mode); `pipeline.py promote|rollback` ends the canary.
+        namespace: namespace of the InferenceServices.
+        profile: manifests profile of the services: "default" (Knative) or "cpu-local"
+            (Standard mode: no traffic split, the patch rolls out to 100%).
+    """
+    import json
+    import logging
+
+    from components.deploy import DeployParams, deploy_champion, kserve_client
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    model = lora_model if champion == "lora" else lstm_model
+    params = DeployParams(deploy=True, min_macro_f1=min_macro_f1,
+                          canary_traffic_percent=canary_traffic_percent, namespace=namespace,
+                          profile=profile)
+    record = deploy_champion(kserve_client(), champion, champion_macro_f1, model.uri, params)
+    with open(deployment.path, "w") as f:
+        json.dump(record, f, indent=2)
+    deployment.metadata.update({k: v for k, v in record.items() if k != "applied"})
 
 
 # --------------------------------------------------------------------------- pipeline
+@dataclasses.dataclass(frozen=True)
+class PipelineDefaults:
+    """The step dataclasses holding one pipeline's defaults (see components/params.py)."""
+
+    preprocess: PreprocessParams
+    augment: AugmentParams
+    lstm: LstmParams
+    lora: LoraParams
+    ingest: IngestParams | None = None
+    loso: LosoParams | None = None
+    deploy: DeployParams | None = None
+
+
+# The pipeline parameter that sets a step's field is prefix + field (components.params).
+STEP_PREFIX = {"preprocess": "", "augment": "", "lstm": "lstm_", "lora": "lora_", "ingest": "",
+               "loso": "lora_", "deploy": "deploy_"}
+TOXIC_DEFAULTS = PipelineDefaults(
+    preprocess=PreprocessParams(), augment=AugmentParams(), lstm=LstmParams(),
+    lora=LoraParams(base_model=CLUSTER_BASE_MODEL), deploy=DeployParams())
+GUARD_DEFAULTS = PipelineDefaults(
+    ingest=IngestParams(), preprocess=PROMPT_PREPROCESS,
+    augment=AugmentParams(balance_ratio=0.0),  # the guard's classes are weighted in the loss
+    lstm=LstmParams(),
+    lora=LoraParams(base_model=CLUSTER_BASE_MODEL, epochs=3, batch_size=32, max_length=64,
+                    class_weight="safe_unsafe"),
+    loso=LosoParams(base_model=CLUSTER_BASE_MODEL, max_length=64))
+
+
+@dataclasses.dataclass(frozen=True)
+class StepSize:
+    """CPU/memory requests and limits of one pipeline step on a cluster (README, "Resources")."""
+
+    cpu_request: str
+    memory_request: str
+    cpu_limit: str
+    memory_limit: str
+
+
+# Sized from the peak RSS of each step on the full seed dataset (scripts/measure_step_memory.py,
+# README "Resources"): request about the peak plus a margin, limit about twice the request.
+STEP_SIZES = {
+    "preprocess": StepSize("500m", "1Gi", "2", "2Gi"),
+    "ingest": StepSize("500m", "1536Mi", "2", "3Gi"),
+    "preprocess-prompts": StepSize("500m", "1Gi", "2", "2Gi"),
+    "augment": StepSize("500m", "1Gi", "2", "2Gi"),
+    "lstm-train": StepSize("2", "2Gi", "4", "4Gi"),
+    "lora-train": StepSize("2", "3Gi", "4", "6Gi"),
+    "leave-one-source-out": StepSize("2", "3Gi", "4", "6Gi"),
+    "evaluate": StepSize("1", "2Gi", "2", "4Gi"),
+    "deploy": StepSize("100m", "256Mi", "500m", "512Mi"),
+}
+RUN_AS_USER = 1000  # the images' user (images/*.Dockerfile)
+
+
+def _size(task, name: str) -> None:
+    """A step's requests and limits, and a non-root security context (the KFP backend adds
+    allowPrivilegeEscalation=false, drop ALL and seccomp RuntimeDefault itself)."""
+    s = STEP_SIZES[name]
+    task.set_cpu_request(s.cpu_request).set_memory_request(s.memory_request)
+    task.set_cpu_limit(s.cpu_limit).set_memory_limit(s.memory_limit)
+    kubernetes.set_security_context(task, run_as_user=RUN_AS_USER, run_as_group=RUN_AS_USER,
+                                    run_as_non_root=True)
+
+
 @dataclasses.dataclass(frozen=True)
 class GpuConfig:
     """Where lora-train runs on a cluster (set at compile time; ignored by kfp.local)."""
@@ -503,12 +629,14 @@ class GpuConfig:
     count: int = 1
     node_selector: tuple[tuple[str, str], ...] = (("nvidia.com/gpu.present", "true"),)
     tolerations: tuple[tuple[str, str], ...] = (("nvidia.com/gpu", "NoSchedule"),)  # key, effect
-    cpu_limit: str = "8"
-    memory_limit: str = "32G"
+    # a GPU does the work: the CPU side tokenizes and feeds it (measured peak RSS: README)
+    cpu_limit: str = STEP_SIZES["lora-train"].cpu_limit
+    memory_limit: str = STEP_SIZES["lora-train"].memory_limit
 
 
 def _place_on_gpu(task, gpu: GpuConfig) -> None:
     """lora-train's resources, GPU request and GPU-node placement."""
+    _size(task, "lora-train")
     task.set_cpu_limit(gpu.cpu_limit).set_memory_limit(gpu.memory_limit)
     if gpu.enabled:
         task.set_accelerator_type(gpu.accelerator).set_accelerator_limit(gpu.count)
@@ -518,79 +646,94 @@ def _place_on_gpu(task, gpu: GpuConfig) -> None:
             kubernetes.add_toleration(task, key=key, operator="Exists", effect=effect)
 
 
+def _inputs(component, step: str, defaults: PipelineDefaults, params: dict[str, Any],
+            **given: Any) -> dict[str, Any]:
+    """A component call's inputs: `given`, then each parameter from the pipeline parameter of
+    its name (components.params.pipeline_name) or else the step dataclass's value."""
+    return step_inputs(component, getattr(defaults, step), params, STEP_PREFIX[step], **given)
+
+
 def build_pipeline(gpu: GpuConfig = GpuConfig()):  # noqa: B008 (frozen dataclass)
     """The pipeline, with lora-train's GPU request/placement from `gpu`."""
+    D = TOXIC_DEFAULTS
 
     @dsl.pipeline(name=PIPELINE_NAME,
                   description="Toxic-prompt classification: preprocess -> augment -> "
-                              "(lstm-train || lora-train) -> evaluate.")
+                              "(lstm-train || lora-train) -> evaluate -> deploy (canary, "
+                              "when asked and the champion passes the gate).")
     def toxic_pipeline(
         data: str,
-        text_columns: str = "query,image descriptions",
-        label_column: str = "Toxic Category",
-        min_class_count: int = 20,
-        val_size: float = 0.15,
-        test_size: float = 0.15,
-        seed: int = 42,
-        length_percentile: float = 95.0,
-        drop_invalid_rows: bool = False,
-        encoding: str = "utf-8-sig",
-        alpha_sr: float = 0.1,
-        alpha_ri: float = 0.1,
-        alpha_rs: float = 0.1,
-        alpha_rd: float = 0.1,
-        balance_ratio: float = 0.5,
-        max_aug_per_row: int = 4,
-        lstm_epochs: int = 30,
-        lstm_embedding_dim: int = 64,
-        lstm_units: int = 32,
-        lstm_dense_units: int = 32,
-        lstm_dropout: float = 0.4,
-        lstm_learning_rate: float = 2e-3,
-        lora_base_model: str = CLUSTER_BASE_MODEL,
-        lora_target_modules: str = "auto",
-        lora_r: int = 16,
-        lora_alpha: int = 32,
-        lora_dropout: float = 0.1,
-        lora_learning_rate: float = 1e-3,
-        lora_epochs: int = 6,
-        lora_batch_size: int = 16,
-        lora_max_length: int = 0,
+        text_columns: str = D.preprocess.text_columns,
+        label_column: str = D.preprocess.label_column,
+        min_class_count: int = D.preprocess.min_class_count,
+        val_size: float = D.preprocess.val_size,
+        test_size: float = D.preprocess.test_size,
+        seed: int = D.preprocess.seed,
+        length_percentile: float = D.preprocess.length_percentile,
+        drop_invalid_rows: bool = D.preprocess.drop_invalid_rows,
+        encoding: str = D.preprocess.encoding,
+        alpha_sr: float = D.augment.alpha_sr,
+        alpha_ri: float = D.augment.alpha_ri,
+        alpha_rs: float = D.augment.alpha_rs,
+        alpha_rd: float = D.augment.alpha_rd,
+        balance_ratio: float = D.augment.balance_ratio,
+        max_aug_per_row: int = D.augment.max_aug_per_row,
+        lstm_epochs: int = D.lstm.epochs,
+        lstm_embedding_dim: int = D.lstm.embedding_dim,
+        lstm_units: int = D.lstm.lstm_units,
+        lstm_dense_units: int = D.lstm.dense_units,
+        lstm_dropout: float = D.lstm.dropout,
+        lstm_learning_rate: float = D.lstm.learning_rate,
+        lora_base_model: str = D.lora.base_model,
+        lora_target_modules: str = D.lora.target_modules,
+        lora_r: int = D.lora.r,
+        lora_alpha: int = D.lora.alpha,
+        lora_dropout: float = D.lora.dropout,
+        lora_learning_rate: float = D.lora.learning_rate,
+        lora_epochs: int = D.lora.epochs,
+        lora_batch_size: int = D.lora.batch_size,
+        lora_max_length: int = D.lora.max_length,
+        deploy: bool = D.deploy.deploy,
+        deploy_min_macro_f1: float = D.deploy.min_macro_f1,
+        deploy_canary_traffic_percent: int = D.deploy.canary_traffic_percent,
+        deploy_namespace: str = D.deploy.namespace,
+        deploy_profile: str = D.deploy.profile,
     ) -> Artifact:
-        pre = preprocess(
-            data=data, text_columns=text_columns, label_column=label_column,
-            min_class_count=min_class_count, val_size=val_size, test_size=test_size, seed=seed,
-            length_percentile=length_percentile, drop_invalid_rows=drop_invalid_rows,
-            encoding=encoding,
-        ).set_display_name("preprocess")
-        aug = augment(
+        p = dict(locals())  # the pipeline parameters (channels while compiling)
+        pre = preprocess(**_inputs(preprocess, "preprocess", D, p, data=data)
+                         ).set_display_name("preprocess")
+        _size(pre, "preprocess")
+        aug = augment(**_inputs(
+            augment, "augment", D, p,
             train_data=pre.outputs["train_data"], val_data=pre.outputs["val_data"],
             test_data=pre.outputs["test_data"], label_map=pre.outputs["label_map"],
-            alpha_sr=alpha_sr, alpha_ri=alpha_ri, alpha_rs=alpha_rs, alpha_rd=alpha_rd,
-            balance_ratio=balance_ratio, max_aug_per_row=max_aug_per_row, seed=seed,
-        ).set_display_name("augment")
-        lstm = lstm_train(
-            train_data=aug.outputs["augmented_data"], val_data=pre.outputs["val_data"],
-            label_map=pre.outputs["label_map"], length_stats=pre.outputs["length_stats"],
-            epochs=lstm_epochs, embedding_dim=lstm_embedding_dim, lstm_units=lstm_units,
-            dense_units=lstm_dense_units, dropout=lstm_dropout,
-            learning_rate=lstm_learning_rate, seed=seed,
-        ).set_display_name("lstm-train")
-        lstm.set_cpu_limit("4").set_memory_limit("8G")
-        lora = lora_train(
-            train_data=aug.outputs["augmented_data"], val_data=pre.outputs["val_data"],
-            label_map=pre.outputs["label_map"], length_stats=pre.outputs["length_stats"],
-            base_model=lora_base_model, target_modules=lora_target_modules, r=lora_r,
-            alpha=lora_alpha, dropout=lora_dropout, learning_rate=lora_learning_rate,
-            epochs=lora_epochs, batch_size=lora_batch_size, max_length=lora_max_length,
-            seed=seed,
-        ).set_display_name("lora-train")
+        )).set_display_name("augment")
+        _size(aug, "augment")
+        trained = {"train_data": aug.outputs["augmented_data"], "val_data": pre.outputs["val_data"],
+                   "label_map": pre.outputs["label_map"],
+                   "length_stats": pre.outputs["length_stats"]}
+        lstm = lstm_train(**_inputs(lstm_train, "lstm", D, p, **trained)
+                          ).set_display_name("lstm-train")
+        _size(lstm, "lstm-train")
+        lora = lora_train(**_inputs(lora_train, "lora", D, p, **trained)
+                          ).set_display_name("lora-train")
         _place_on_gpu(lora, gpu)
         ev = evaluate(
             test_data=pre.outputs["test_data"], train_data=pre.outputs["train_data"],
             label_map=pre.outputs["label_map"], lstm_model=lstm.outputs["model"],
             lora_model=lora.outputs["model"],
         ).set_display_name("evaluate")
+        _size(ev, "evaluate")
+        # two nested conditions: the Kubeflow UI shows which one skipped the deploy step
+        with (dsl.If(deploy == True, name="deploy requested"),  # noqa: E712 (a KFP condition)
+              dsl.If(ev.outputs["champion_macro_f1"] >= deploy_min_macro_f1,
+                     name="champion passes the quality gate")):
+            dep = deploy_model(**_inputs(
+                deploy_model, "deploy", D, p, champion=ev.outputs["champion"],
+                champion_macro_f1=ev.outputs["champion_macro_f1"],
+                lstm_model=lstm.outputs["model"], lora_model=lora.outputs["model"],
+            )).set_display_name("deploy")
+            _size(dep, "deploy")
         return ev.outputs["summary"]
 
     return toxic_pipeline
@@ -606,6 +749,7 @@ SHARED_SEED_DATA = "../shared/data/toxic_data.csv"
 def build_guard_pipeline(gpu: GpuConfig = GpuConfig()):  # noqa: B008 (frozen dataclass)
     """The prompt-guard pipeline: ingest -> preprocess -> augment -> (lstm-train || lora-train
     || leave-one-source-out) -> evaluate, on the prompt text alone."""
+    D = GUARD_DEFAULTS
 
     @dsl.pipeline(name=GUARD_PIPELINE_NAME,
                   description="Prompt guard: labelled public prompt sets + the seed prompts -> "
@@ -613,64 +757,57 @@ def build_guard_pipeline(gpu: GpuConfig = GpuConfig()):  # noqa: B008 (frozen da
                               "source and leave-one-source-out.")
     def guard_pipeline(
         seed_data: str,
-        sources_dir: str = ".sources",
-        sources: str = "all",
-        exclude_sources: str = "",
-        max_per_source: int = 3000,
-        verify_sources: bool = True,
-        min_class_count: int = 20,
-        val_size: float = 0.15,
-        test_size: float = 0.15,
-        seed: int = 42,
-        length_percentile: float = 90.0,
-        balance_ratio: float = 0.0,
-        target_false_flag_rate: float = 0.05,
-        lstm_epochs: int = 30,
-        lora_base_model: str = CLUSTER_BASE_MODEL,
-        lora_epochs: int = 3,
-        lora_batch_size: int = 32,
-        lora_learning_rate: float = 1e-3,
-        lora_max_length: int = 64,
-        lora_class_weight: str = "safe_unsafe",
+        sources_dir: str = D.ingest.sources_dir,
+        sources: str = D.ingest.sources,
+        exclude_sources: str = D.ingest.exclude_sources,
+        max_per_source: int = D.ingest.max_per_source,
+        verify_sources: bool = D.ingest.verify_sources,
+        min_class_count: int = D.preprocess.min_class_count,
+        val_size: float = D.preprocess.val_size,
+        test_size: float = D.preprocess.test_size,
+        seed: int = D.preprocess.seed,
+        length_percentile: float = D.preprocess.length_percentile,
+        balance_ratio: float = D.augment.balance_ratio,
+        target_false_flag_rate: float = D.lora.target_false_flag_rate,
+        lstm_epochs: int = D.lstm.epochs,
+        lora_base_model: str = D.lora.base_model,
+        lora_epochs: int = D.lora.epochs,
+        lora_batch_size: int = D.lora.batch_size,
+        lora_learning_rate: float = D.lora.learning_rate,
+        lora_max_length: int = D.lora.max_length,
+        lora_class_weight: str = D.lora.class_weight,
     ) -> Artifact:
-        ing = ingest(seed_data=seed_data, sources_dir=sources_dir, sources=sources,
-                     exclude_sources=exclude_sources, max_per_source=max_per_source,
-                     seed=seed, verify_sources=verify_sources).set_display_name("ingest")
-        pre = preprocess_prompts(
-            data=ing.outputs["prompts"], min_class_count=min_class_count, val_size=val_size,
-            test_size=test_size, seed=seed, length_percentile=length_percentile,
-        ).set_display_name("preprocess")
-        aug = augment(
-            train_data=pre.outputs["train_data"], val_data=pre.outputs["val_data"],
-            test_data=pre.outputs["test_data"], label_map=pre.outputs["label_map"],
-            balance_ratio=balance_ratio, seed=seed,
-        ).set_display_name("augment")
-        lstm = lstm_train(
-            train_data=aug.outputs["augmented_data"], val_data=pre.outputs["val_data"],
-            label_map=pre.outputs["label_map"], length_stats=pre.outputs["length_stats"],
-            epochs=lstm_epochs, seed=seed, target_false_flag_rate=target_false_flag_rate,
-        ).set_display_name("lstm-train")
-        lstm.set_cpu_limit("4").set_memory_limit("8G")
-        lora = lora_train(
-            train_data=aug.outputs["augmented_data"], val_data=pre.outputs["val_data"],
-            label_map=pre.outputs["label_map"], length_stats=pre.outputs["length_stats"],
-            base_model=lora_base_model, learning_rate=lora_learning_rate, epochs=lora_epochs,
-            batch_size=lora_batch_size, max_length=lora_max_length, seed=seed,
-            class_weight=lora_class_weight, target_false_flag_rate=target_false_flag_rate,
-        ).set_display_name("lora-train")
+        p = dict(locals())  # the pipeline parameters (channels while compiling)
+        ing = ingest(**_inputs(ingest, "ingest", D, p, seed_data=seed_data)
+                     ).set_display_name("ingest")
+        _size(ing, "ingest")
+        pre = preprocess_prompts(**_inputs(preprocess_prompts, "preprocess", D, p,
+                                           data=ing.outputs["prompts"])
+                                 ).set_display_name("preprocess")
+        _size(pre, "preprocess-prompts")
+        splits = {"train_data": pre.outputs["train_data"], "val_data": pre.outputs["val_data"],
+                  "label_map": pre.outputs["label_map"]}
+        aug = augment(**_inputs(augment, "augment", D, p, test_data=pre.outputs["test_data"],
+                                **splits)).set_display_name("augment")
+        _size(aug, "augment")
+        trained = {**splits, "train_data": aug.outputs["augmented_data"],
+                   "length_stats": pre.outputs["length_stats"]}
+        lstm = lstm_train(**_inputs(lstm_train, "lstm", D, p, **trained)
+                          ).set_display_name("lstm-train")
+        _size(lstm, "lstm-train")
+        lora = lora_train(**_inputs(lora_train, "lora", D, p, **trained)
+                          ).set_display_name("lora-train")
         _place_on_gpu(lora, gpu)
-        loso = leave_one_source_out(
-            train_data=pre.outputs["train_data"], val_data=pre.outputs["val_data"],
-            test_data=pre.outputs["test_data"], label_map=pre.outputs["label_map"],
-            base_model=lora_base_model, target_false_flag_rate=target_false_flag_rate,
-            max_length=lora_max_length, seed=seed,
-        ).set_display_name("leave-one-source-out")
-        loso.set_cpu_limit("4").set_memory_limit("8G")
+        loso = leave_one_source_out(**_inputs(
+            leave_one_source_out, "loso", D, p, test_data=pre.outputs["test_data"], **splits,
+        )).set_display_name("leave-one-source-out")
+        _size(loso, "leave-one-source-out")
         ev = evaluate(
             test_data=pre.outputs["test_data"], train_data=pre.outputs["train_data"],
             label_map=pre.outputs["label_map"], lstm_model=lstm.outputs["model"],
             lora_model=lora.outputs["model"], loso=loso.outputs["loso"],
         ).set_display_name("evaluate")
+        _size(ev, "evaluate")
         return ev.outputs["summary"]
 
     return guard_pipeline
@@ -680,7 +817,7 @@ guard_pipeline = build_guard_pipeline()
 
 
 # --------------------------------------------------------------------------- CLI
-_KFP_TYPES = {"String": str, "Integer": int, "Float": float, "Boolean": bool}
+_KFP_TYPES = KFP_TYPES
 
 
 def pipeline_parameters(pipeline=None) -> dict[str, tuple[type, Any]]:
@@ -803,6 +940,18 @@ def build_parser() -> argparse.ArgumentParser:
                           "is its seed dataset; the pods fetch the source wheels with pip)")
     _add_gpu_flags(sbm)
     _add_param_flags(sbm, pipeline="both")
+
+    for name, verb in (("promote", "send 100%% of the traffic to the canary (latest) revision"),
+                       ("rollback", "send all traffic back to the previous revision (canary 0%%)")):
+        cmd = sub.add_parser(name, help=f"{verb} of a model's InferenceService (KServe SDK)")
+        cmd.add_argument("model", choices=DEPLOYABLE, help="the InferenceService (model) name")
+        cmd.add_argument("--namespace", default=DeployParams.namespace,
+                         help="default: %(default)s")
+        cmd.add_argument("--kubeconfig", default=None, help="default: in-cluster or ~/.kube/config")
+        cmd.add_argument("--context", default=None, help="kubeconfig context")
+
+    prm = sub.add_parser("params", help="print the pipelines' parameter table (README's)")
+    prm.add_argument("--format", choices=["markdown", "json"], default="markdown")
     return parser
 
 
@@ -940,6 +1089,96 @@ def cmd_submit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_traffic(args: argparse.Namespace) -> int:
+    """promote | rollback: the canary's share of an InferenceService to 100% or 0%."""
+    from components import deploy as dep
+
+    try:
+        client = dep.kserve_client(args.kubeconfig, args.context)
+        fn = dep.promote if args.command == "promote" else dep.rollback
+        record = fn(client, args.model, args.namespace)
+    except dep.DeployError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps({k: v for k, v in record.items() if k != "applied"}))
+    return 0
+
+
+# --------------------------------------------------------------------------- parameter table
+STEP_COMPONENTS = {
+    PIPELINE_NAME: {"preprocess": preprocess, "augment": augment, "lstm": lstm_train,
+                    "lora": lora_train, "deploy": deploy_model},
+    GUARD_PIPELINE_NAME: {"ingest": ingest, "preprocess": preprocess_prompts, "augment": augment,
+                          "lstm": lstm_train, "lora": lora_train, "loso": leave_one_source_out},
+}
+PIPELINES = {PIPELINE_NAME: (lambda: toxic_pipeline, TOXIC_DEFAULTS),
+             GUARD_PIPELINE_NAME: (lambda: guard_pipeline, GUARD_DEFAULTS)}
+# Meanings of the parameters no component takes (they steer the pipeline itself).
+PARAM_NOTES = {
+    "data": "CSV/Parquet path or URI of the labelled dataset (required)",
+    "seed_data": "the seed dataset ('' leaves it out; `run-guard`: ../shared/data/toxic_data.csv)",
+    "seed": "seed of the split, the augmentation and the training (every step)",
+    "deploy": "roll the champion out to KServe after evaluate (a canary; needs a cluster)",
+}
+
+
+REQUIRED = object()  # marks a parameter without a default in parameter_rows()
+
+
+def parameter_sources(pipeline_name: str) -> dict[str, list[tuple[str, str]]]:
+    """pipeline parameter -> the (step, dataclass field) pairs it sets, for one pipeline."""
+    pipeline_fn, defaults = PIPELINES[pipeline_name]
+    out: dict[str, list[tuple[str, str]]] = {n: [] for n in pipeline_fn().component_spec.inputs}
+    for step in STEP_COMPONENTS[pipeline_name]:
+        for field in dataclasses.fields(getattr(defaults, step)):
+            name = pipeline_name_of(field.name, STEP_PREFIX[step])
+            if name in out:
+                out[name].append((step, field.name))
+    return out
+
+
+def parameter_rows() -> list[dict[str, Any]]:
+    """One row per pipeline parameter: its default in each pipeline ('-': not a parameter of
+    it) and its meaning (the docstring of the component that takes it)."""
+    rows: dict[str, dict[str, Any]] = {}
+    for pname in PIPELINES:
+        pipeline_fn, _ = PIPELINES[pname]
+        components = STEP_COMPONENTS[pname]
+        for name, sources in parameter_sources(pname).items():
+            spec = pipeline_fn().component_spec.inputs[name]
+            row = rows.setdefault(name, {"parameter": name, "meaning": PARAM_NOTES.get(name)})
+            row[pname] = REQUIRED if spec.default is None else spec.default
+            for step, field in sources:
+                comp_input = components[step].component_spec.inputs.get(field)
+                if row["meaning"] is None and comp_input is not None and comp_input.description:
+                    row["meaning"] = comp_input.description
+    if "lora_base_model" in rows:
+        rows["lora_base_model"]["meaning"] += (
+            f" (`run`/`run-guard` default: `{LOCAL_BASE_MODEL}`)")
+    return list(rows.values())
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if value is REQUIRED:
+        return "required"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    return f"`{value}`" if value != "" else '`""`'
+
+
+def parameter_table() -> str:
+    """README's parameter table, from the pipelines and their step dataclasses."""
+    lines = [f"| parameter | {PIPELINE_NAME} | {GUARD_PIPELINE_NAME} | meaning |",
+             "|---|---|---|---|"]
+    for r in parameter_rows():
+        meaning = " ".join((r["meaning"] or "").split()).replace("|", "\\|")
+        lines.append(f"| `{r['parameter']}` | {_cell(r.get(PIPELINE_NAME))} | "
+                     f"{_cell(r.get(GUARD_PIPELINE_NAME))} | {meaning} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
@@ -951,6 +1190,12 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_run(args)
     if args.command == "run-guard":
         return cmd_run_guard(args)
+    if args.command in ("promote", "rollback"):
+        return cmd_traffic(args)
+    if args.command == "params":
+        print(parameter_table() if args.format == "markdown"
+              else json.dumps(parameter_rows(), indent=2))
+        return 0
     return cmd_submit(args)
 
 

@@ -37,6 +37,19 @@ OPS = ("synonym_replacement", "random_insertion", "random_swap", "random_deletio
 FILES = {"train": "train.parquet", "report": "report/report.html", "stats": "report/stats.json"}
 
 
+@dataclasses.dataclass(frozen=True)
+class AugmentParams:
+    """The augment step's parameters and their defaults (the one place they are written)."""
+
+    alpha_sr: float = ALPHA_SR
+    alpha_ri: float = ALPHA_RI
+    alpha_rs: float = ALPHA_RS
+    alpha_rd: float = ALPHA_RD
+    balance_ratio: float = BALANCE_RATIO
+    max_aug_per_row: int = MAX_AUG_PER_ROW
+    seed: int = SEED
+
+
 @functools.lru_cache(maxsize=20000)
 def synonyms(word: str) -> tuple[str, ...]:
     """WordNet synonyms of `word` (single words, lower case, without `word` itself)."""

@@ -19,6 +19,7 @@ import pandas as pd
 from components import lookalikes, plots
 from components.data import atomic_dir, write_json
 from components.errors import DatasetError
+from components.preprocess import PreprocessParams
 from components.sources import COLUMNS, SAFE, SOURCES, read_seed, read_source
 from components.text import clean_text, tokenize
 
@@ -28,6 +29,25 @@ MAX_PER_SOURCE = 3000  # rows kept per source after de-duplication (seeded sampl
 SEED = 42
 FILES = {"prompts": "prompts.parquet", "report": "report/report.html",
          "stats": "report/stats.json"}
+
+
+@dataclasses.dataclass(frozen=True)
+class IngestParams:
+    """The ingest step's parameters and their defaults (the one place they are written)."""
+
+    sources_dir: str = ".sources"
+    sources: str = "all"
+    exclude_sources: str = ""
+    max_per_source: int = MAX_PER_SOURCE
+    seed: int = SEED
+    verify_sources: bool = True
+
+
+# How preprocess reads ingest's output: the prompt alone, the taxonomy category as the label,
+# `source`/`group` carried into the splits (stratified by both), shorter sequences than the seed's.
+PROMPT_PREPROCESS = PreprocessParams(text_columns="text", label_column="category",
+                                     keep_columns="source,group", length_percentile=90.0)
+
 # Row sources that are code in this repository rather than wheels: the benign look-alikes and
 # their harmful contrast (components.lookalikes), one `group` per kind.
 GENERATED: dict[str, Callable[[int], pd.DataFrame]] = {

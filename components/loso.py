@@ -12,6 +12,7 @@ be compared with the stand-in's.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -41,13 +42,25 @@ METHOD = ("stand-in: frozen {encoder} mean-pooled embeddings + class-balanced lo
           "training groups")
 
 
+@dataclasses.dataclass(frozen=True)
+class LosoParams:
+    """The leave-one-source-out step's parameters and their defaults (the one place they are
+    written)."""
+
+    base_model: str = "offline"  # as lora-train's: the encoder of the stand-in
+    group_column: str = "group"
+    target_false_flag_rate: float = TARGET_FALSE_FLAG_RATE
+    max_length: int = MAX_LENGTH
+    seed: int = 42
+
+
 def embed(texts: Sequence[str], base_model: str, max_length: int = MAX_LENGTH,
           batch_size: int = BATCH_SIZE) -> np.ndarray:
     """Mean-pooled last hidden states of the frozen encoder, L2-normalised [N, H]."""
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    from components.lora_train import resolve_base_model
+    from components.predict import resolve_base_model
 
     path = resolve_base_model(base_model)
     tokenizer = AutoTokenizer.from_pretrained(path)

@@ -11,8 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import LabelEncoder
 
 from components import plots
 from components.data import atomic_dir, parse_columns, read_table, validate_schema, write_json
@@ -40,6 +38,23 @@ MIN_ROWS_PER_CLASS = 3
 # Columns of every split file.
 # raw_primary: the raw first text column alone (the user's prompt), for evaluate's ablation.
 SPLIT_COLUMNS = ["row_id", "text", "text_lstm", "label", "label_id", "raw_text", "raw_primary"]
+
+
+@dataclasses.dataclass(frozen=True)
+class PreprocessParams:
+    """The preprocess step's parameters and their defaults: the ONE place they are written
+    (the pipelines, the KFP component calls, the CLI and README's table derive from it)."""
+
+    text_columns: str = ",".join(TEXT_COLUMNS)
+    label_column: str = LABEL_COLUMN
+    min_class_count: int = MIN_CLASS_COUNT
+    val_size: float = VAL_SIZE
+    test_size: float = TEST_SIZE
+    seed: int = SEED
+    length_percentile: float = LENGTH_PERCENTILE
+    drop_invalid_rows: bool = False
+    encoding: str = "utf-8-sig"
+    keep_columns: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,6 +111,8 @@ def stratified_split(df: pd.DataFrame, val_size: float, test_size: float, seed: 
                      stratify_col: str = "label_id") -> dict[str, pd.DataFrame]:
     """Seeded, stratified train/val/test split."""
     try:
+        from sklearn.model_selection import train_test_split  # seconds to import: when used
+
         rest, test = train_test_split(df, test_size=test_size, random_state=seed,
                                       stratify=df[stratify_col])
         train, val = train_test_split(rest, test_size=val_size / (1 - test_size),
@@ -278,6 +295,8 @@ def preprocess(
     df["raw_primary"] = df[text_columns[0]].astype(str).str.strip()
     df["text"] = [clean_text(t, settings) for t in df["raw_text"]]
     df["text_lstm"] = [lstm_text(t, settings) for t in df["text"]]
+    from sklearn.preprocessing import LabelEncoder
+
     encoder = LabelEncoder().fit(df["label"])
     labels = [str(c) for c in encoder.classes_]
     df["label_id"] = encoder.transform(df["label"]).astype(np.int64)

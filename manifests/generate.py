@@ -1,15 +1,22 @@
-"""Generate the KServe InferenceService manifests with the KServe SDK (the CRD's own model classes).
+"""Generate the Kubernetes/KServe manifests (kustomize layout) with the KServe SDK.
 
     python -m manifests.generate [--registry R] [--tag T] [--models-uri URI] [--out DIR]
 
-writes manifests/inferenceservices.yaml (lstm, lora, guard, caption), ui.yaml (the moderation
-console's Deployment + Service) and kustomization.yaml.
-Each server is the project's serving image running `python -m serving.<name>` as a custom
-predictor container named `kserve-container`; KServe's storage initializer downloads
-`STORAGE_URI` (the pipeline's model directories, copied to a bucket) to /mnt/models.
-The console (ui image, `streamlit run`) reaches each InferenceService at its cluster URL
-(`--isvc-url`, default http://<name>.<namespace>.svc.cluster.local, the InferenceService's
-status.address.url in KServe's default serverless mode).
+writes under manifests/:
+  base/                   namespace, ServiceAccount + Secret templates (model bucket, hub token),
+                          the deploy step's Role, the four InferenceServices (Knative mode, guard
+                          on a GPU with Llama Guard), the moderation console (Deployment + Service)
+  overlays/default/       the base as it is (GPU node for the guard, Knative)
+  overlays/cpu-local/     kind/minikube: Standard (RawDeployment) mode, no GPU, the guard's offline
+                          backend on <models-uri>/guard; JSON merge patches computed from
+                          components.kserve_spec.build("cpu-local"), so the overlay's output IS
+                          that profile (tests check it with `kubectl kustomize`)
+  kustomization.yaml      = overlays/default (`kubectl apply -k manifests/`)
+
+The InferenceServices come from components/kserve_spec.py, which the pipeline's deploy step uses
+too. The console reaches each InferenceService at its cluster URL (`--isvc-url`, default
+http://<name>.<namespace>.svc.cluster.local, status.address.url in Knative mode;
+http://<name>-predictor.<namespace>.svc.cluster.local in Standard mode).
 """
 
 from __future__ import annotations
@@ -20,118 +27,59 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from kserve import (
-    ApiClient,
-    V1beta1InferenceService,
-    V1beta1InferenceServiceSpec,
-    V1beta1PredictorSpec,
-    constants,
-)
+from kserve import ApiClient
 from kubernetes.client import (
-    V1Capabilities,
+    RbacV1Subject,
     V1Container,
     V1ContainerPort,
     V1Deployment,
     V1DeploymentSpec,
     V1EnvVar,
-    V1EnvVarSource,
     V1HTTPGetAction,
     V1LabelSelector,
     V1ObjectMeta,
-    V1PodSecurityContext,
     V1PodSpec,
     V1PodTemplateSpec,
+    V1PolicyRule,
     V1Probe,
     V1ResourceRequirements,
-    V1SecretKeySelector,
-    V1SecurityContext,
+    V1Role,
+    V1RoleBinding,
+    V1RoleRef,
+    V1Secret,
     V1Service,
+    V1ServiceAccount,
     V1ServicePort,
     V1ServiceSpec,
-    V1Toleration,
 )
 
-from components import images
+from components import images, kserve_spec
+from components.kserve_spec import (
+    HF_TOKEN_SECRET,
+    MODELS_SECRET,
+    MODELS_URI,
+    NAMESPACE,
+    PART_OF,
+    SERVERS,
+    SERVICE_ACCOUNT,
+)
 from serving.ui import demo as ui_demo
 
 HERE = Path(__file__).resolve().parent
-NAMESPACE = "toxic-filter"
-MODELS_URI = "s3://toxic-filter/models"  # <MODELS_URI>/lstm and <MODELS_URI>/lora
-CONTAINER_PORT = 8080
-MODEL_MOUNT = "/mnt/models"  # where KServe's storage initializer puts STORAGE_URI
-KSERVE_CONTAINER = "kserve-container"  # the name KServe injects the storage initializer for
-LLAMA_GUARD = "meta-llama/Llama-Guard-3-1B"
-BLIP = "Salesforce/blip-image-captioning-base"
-HF_TOKEN_SECRET = "hf-token"  # Llama Guard is gated on the hub: a secret with key HF_TOKEN
-SERVERS = ("lstm", "lora", "guard", "caption")
 # The console: where the InferenceServices answer inside the cluster, its name and port.
 ISVC_URL = "http://{name}.{namespace}.svc.cluster.local"
+ISVC_URL_STANDARD = "http://{name}-predictor.{namespace}.svc.cluster.local"
 UI_NAME = "moderation-console"
 UI_PORT = 8501
 UI_SCRIPT = "/home/app/app.py"  # where images/ui.Dockerfile puts serving/ui/app.py
 UI_SERVICE_PORT = 80
-
-
-def _container(name: str, args: list[str], env: list[V1EnvVar], resources: dict[str, Any],
-               image: str) -> V1Container:
-    return V1Container(
-        name=KSERVE_CONTAINER,
-        image=image,
-        command=["python", "-m", f"serving.{name}"],
-        args=["--model_name", name, "--http_port", str(CONTAINER_PORT),
-              "--bind_address", "0.0.0.0", *args],
-        env=[V1EnvVar(name="HF_HOME", value="/tmp/hf"), *env],
-        ports=[V1ContainerPort(container_port=CONTAINER_PORT, protocol="TCP")],
-        readiness_probe=V1Probe(http_get=V1HTTPGetAction(path=f"/v2/models/{name}/ready",
-                                                         port=CONTAINER_PORT),
-                                initial_delay_seconds=10, period_seconds=10),
-        resources=V1ResourceRequirements(**resources),
-    )
-
-
-def inference_service(name: str, container: V1Container, *, min_replicas: int = 1,
-                      max_replicas: int = 3, tolerations: list[V1Toleration] | None = None,
-                      node_selector: dict[str, str] | None = None) -> V1beta1InferenceService:
-    return V1beta1InferenceService(
-        api_version=constants.KSERVE_V1BETA1,
-        kind=constants.KSERVE_KIND_INFERENCESERVICE,
-        metadata=V1ObjectMeta(name=name, namespace=NAMESPACE,
-                              labels={"app.kubernetes.io/part-of": "toxic-filter"},
-                              annotations={"serving.kserve.io/enable-prometheus-scraping": "true"}),
-        spec=V1beta1InferenceServiceSpec(predictor=V1beta1PredictorSpec(
-            containers=[container], min_replicas=min_replicas, max_replicas=max_replicas,
-            tolerations=tolerations, node_selector=node_selector)),
-    )
-
-
-def build(registry: str | None = None, tag: str | None = None,
-          models_uri: str = MODELS_URI) -> list[V1beta1InferenceService]:
-    """The four InferenceServices."""
-    image = images.image("serving", registry, tag)
-    cpu = {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}}
-    gpu_tol = [V1Toleration(key="nvidia.com/gpu", operator="Exists", effect="NoSchedule")]
-    hf_token = V1EnvVar(name="HF_TOKEN", value_from=V1EnvVarSource(
-        secret_key_ref=V1SecretKeySelector(name=HF_TOKEN_SECRET, key="HF_TOKEN", optional=True)))
-    models = models_uri.rstrip("/")
-    return [
-        inference_service("lstm", _container(
-            "lstm", ["--model_dir", MODEL_MOUNT],
-            [V1EnvVar(name="STORAGE_URI", value=f"{models}/lstm")], cpu, image)),
-        inference_service("lora", _container(
-            "lora", ["--model_dir", MODEL_MOUNT],
-            [V1EnvVar(name="STORAGE_URI", value=f"{models}/lora")],
-            {"requests": {"cpu": "2", "memory": "4Gi"}, "limits": {"cpu": "4", "memory": "8Gi"}},
-            image)),
-        inference_service("guard", _container(
-            "guard", ["--model_dir", LLAMA_GUARD, "--exclude_categories", "S14"], [hf_token],
-            {"requests": {"cpu": "2", "memory": "8Gi"},
-             "limits": {"cpu": "4", "memory": "16Gi", "nvidia.com/gpu": "1"}}, image),
-            max_replicas=1, tolerations=gpu_tol),
-        inference_service("caption", _container(
-            "caption", ["--model_dir", BLIP], [hf_token],
-            {"requests": {"cpu": "2", "memory": "4Gi"}, "limits": {"cpu": "4", "memory": "8Gi"}},
-            image), max_replicas=2),
-    ]
+# The deploy step's identity: Kubeflow Pipelines' runner (standalone install). In a multi-user
+# Kubeflow the steps run as `default-editor` of the profile namespace, which may already edit
+# InferenceServices there (kubeflow-edit): then this binding is not needed.
+PIPELINE_RUNNER = ("pipeline-runner", "kubeflow")
+DEPLOYER_ROLE = "toxic-filter-deployer"
+S3_ENDPOINT = "minio-service.kubeflow:9000"  # Kubeflow's bundled MinIO; change for your bucket
+HEADER = "# Generated by `python -m manifests.generate`: edit the generator, not this file.\n"
 
 
 def ui(registry: str | None = None, tag: str | None = None,
@@ -143,7 +91,7 @@ def ui(registry: str | None = None, tag: str | None = None,
         tag: image tag.
         isvc_url: URL template of an InferenceService inside the cluster ({name}, {namespace}).
     """
-    labels = {"app.kubernetes.io/name": UI_NAME, "app.kubernetes.io/part-of": "toxic-filter"}
+    labels = {"app.kubernetes.io/name": UI_NAME, **PART_OF}
     env = [V1EnvVar(name=f"TOXIC_FILTER_{name.upper()}_URL",
                     value=isvc_url.format(name=name, namespace=NAMESPACE))
            for name in SERVERS]
@@ -153,12 +101,13 @@ def ui(registry: str | None = None, tag: str | None = None,
         command=["python", "-m", "streamlit", "run", UI_SCRIPT],
         args=ui_demo.streamlit_flags(UI_PORT, "0.0.0.0"),
         env=env, ports=[V1ContainerPort(name="http", container_port=UI_PORT, protocol="TCP")],
-        readiness_probe=V1Probe(http_get=health, initial_delay_seconds=5, period_seconds=10),
-        liveness_probe=V1Probe(http_get=health, initial_delay_seconds=20, period_seconds=20),
+        startup_probe=V1Probe(http_get=health, period_seconds=5, failure_threshold=24),
+        readiness_probe=V1Probe(http_get=health, period_seconds=10),
+        liveness_probe=V1Probe(http_get=health, period_seconds=20),
+        # measured: the console's streamlit process peaks at ~250 MB
         resources=V1ResourceRequirements(requests={"cpu": "250m", "memory": "512Mi"},
                                          limits={"cpu": "1", "memory": "1Gi"}),
-        security_context=V1SecurityContext(allow_privilege_escalation=False,
-                                           capabilities=V1Capabilities(drop=["ALL"])))
+        security_context=kserve_spec.restricted_container_security())
     deployment = V1Deployment(
         api_version="apps/v1", kind="Deployment",
         metadata=V1ObjectMeta(name=UI_NAME, namespace=NAMESPACE, labels=labels),
@@ -166,8 +115,8 @@ def ui(registry: str | None = None, tag: str | None = None,
             replicas=1, selector=V1LabelSelector(match_labels=labels),
             template=V1PodTemplateSpec(
                 metadata=V1ObjectMeta(labels=labels),
-                spec=V1PodSpec(containers=[container], security_context=V1PodSecurityContext(
-                    run_as_non_root=True, run_as_user=1000)))))
+                spec=V1PodSpec(containers=[container], automount_service_account_token=False,
+                               security_context=kserve_spec.restricted_pod_security()))))
     service = V1Service(
         api_version="v1", kind="Service",
         metadata=V1ObjectMeta(name=UI_NAME, namespace=NAMESPACE, labels=labels),
@@ -176,24 +125,66 @@ def ui(registry: str | None = None, tag: str | None = None,
     return [deployment, service]
 
 
+def access(s3_endpoint: str = S3_ENDPOINT) -> list[Any]:
+    """ServiceAccount + Secret templates for the model bucket and the hub token, and the Role
+    that lets the pipeline's deploy step create and patch the InferenceServices.
+
+    The bucket Secret carries KServe's S3 annotations (endpoint, https, region): the storage
+    initializer of every InferenceService running as `toxic-filter-models` reads it.
+    REPLACE_ME values are placeholders: set them before applying (README, "Serving on the
+    cluster").
+    """
+    bucket = V1Secret(
+        api_version="v1", kind="Secret", type="Opaque",
+        metadata=V1ObjectMeta(name=MODELS_SECRET, namespace=NAMESPACE, labels=dict(PART_OF),
+                              annotations={"serving.kserve.io/s3-endpoint": s3_endpoint,
+                                           "serving.kserve.io/s3-usehttps": "0",
+                                           "serving.kserve.io/s3-region": "us-east-1"}),
+        string_data={"AWS_ACCESS_KEY_ID": "REPLACE_ME", "AWS_SECRET_ACCESS_KEY": "REPLACE_ME"})
+    hub = V1Secret(
+        api_version="v1", kind="Secret", type="Opaque",
+        metadata=V1ObjectMeta(name=HF_TOKEN_SECRET, namespace=NAMESPACE, labels=dict(PART_OF)),
+        string_data={"HF_TOKEN": "REPLACE_ME"})
+    account = V1ServiceAccount(
+        api_version="v1", kind="ServiceAccount",
+        metadata=V1ObjectMeta(name=SERVICE_ACCOUNT, namespace=NAMESPACE, labels=dict(PART_OF)),
+        secrets=[{"name": MODELS_SECRET}], automount_service_account_token=False)
+    role = V1Role(
+        api_version="rbac.authorization.k8s.io/v1", kind="Role",
+        metadata=V1ObjectMeta(name=DEPLOYER_ROLE, namespace=NAMESPACE, labels=dict(PART_OF)),
+        rules=[V1PolicyRule(api_groups=["serving.kserve.io"], resources=["inferenceservices"],
+                            verbs=["get", "list", "watch", "create", "patch"])])
+    binding = V1RoleBinding(
+        api_version="rbac.authorization.k8s.io/v1", kind="RoleBinding",
+        metadata=V1ObjectMeta(name=DEPLOYER_ROLE, namespace=NAMESPACE, labels=dict(PART_OF)),
+        role_ref=V1RoleRef(api_group="rbac.authorization.k8s.io", kind="Role",
+                           name=DEPLOYER_ROLE),
+        subjects=[RbacV1Subject(kind="ServiceAccount", name=PIPELINE_RUNNER[0],
+                                namespace=PIPELINE_RUNNER[1])])
+    return [account, bucket, hub, role, binding]
+
+
 def to_yaml(objs: list[Any]) -> str:
     client = ApiClient()
     return yaml.safe_dump_all([client.sanitize_for_serialization(o) for o in objs],
                               sort_keys=False)
 
 
-KUSTOMIZATION = f"""\
-# kubectl apply -k manifests/   (namespace, the four InferenceServices, the moderation console)
-# Edit STORAGE_URI / images with a kustomize overlay, or regenerate:
-#   python -m manifests.generate --registry REG --tag TAG --models-uri s3://bucket/models
-apiVersion: kustomize.config.k8s.io/v1beta1
-kind: Kustomization
-namespace: {NAMESPACE}
-resources:
-  - namespace.yaml
-  - inferenceservices.yaml
-  - ui.yaml
-"""
+def merge_patch(old: Any, new: Any) -> Any:
+    """The RFC 7386 JSON merge patch turning `old` into `new` (lists are replaced whole)."""
+    if not (isinstance(old, dict) and isinstance(new, dict)):
+        return new
+    patch: dict[str, Any] = {}
+    for key in sorted(old.keys() - new.keys()):
+        patch[key] = None
+    for key, value in new.items():
+        if key not in old:
+            patch[key] = value
+        elif old[key] != value:
+            patch[key] = merge_patch(old[key], value)
+    return patch
+
+
 NAMESPACE_YAML = f"""\
 apiVersion: v1
 kind: Namespace
@@ -201,7 +192,69 @@ metadata:
   name: {NAMESPACE}
   labels:
     serving.kserve.io/inferenceservice: enabled
+    # Pod Security: every pod defined here passes the restricted profile
+    pod-security.kubernetes.io/enforce: restricted
+    pod-security.kubernetes.io/warn: restricted
 """
+BASE_FILES = ("namespace.yaml", "access.yaml", "inferenceservices.yaml", "ui.yaml")
+
+
+def files(registry: str | None = None, tag: str | None = None, models_uri: str = MODELS_URI,
+          isvc_url: str = ISVC_URL, s3_endpoint: str = S3_ENDPOINT) -> dict[str, str]:
+    """Every generated file: path relative to manifests/ -> content."""
+    client = ApiClient()
+    base = kserve_spec.build("default", registry, tag, models_uri)
+    local = kserve_spec.build("cpu-local", registry, tag, models_uri)
+    out = {
+        "base/namespace.yaml": NAMESPACE_YAML,
+        "base/access.yaml": HEADER + to_yaml(access(s3_endpoint)),
+        "base/inferenceservices.yaml": HEADER + to_yaml(base),
+        "base/ui.yaml": HEADER + to_yaml(ui(registry, tag, isvc_url)),
+        "base/kustomization.yaml": HEADER + yaml.safe_dump({
+            "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+            "namespace": NAMESPACE, "resources": list(BASE_FILES)}, sort_keys=False),
+        "overlays/default/kustomization.yaml": HEADER + (
+            "# GPU node for the guard (Llama Guard 3, serving-gpu image), Knative mode.\n"
+            "# Knative needs these config-features flags (namespace knative-serving):\n"
+            "#   kubernetes.podspec-tolerations, kubernetes.podspec-nodeselector (the guard),\n"
+            "#   kubernetes.podspec-securitycontext (pod securityContext),\n"
+            "#   kubernetes.podspec-fieldref (TORCH_NUM_THREADS from limits.cpu): all 'enabled'\n"
+        ) + yaml.safe_dump({"apiVersion": "kustomize.config.k8s.io/v1beta1",
+                            "kind": "Kustomization", "resources": ["../../base"]},
+                           sort_keys=False),
+        "kustomization.yaml": HEADER + "# kubectl apply -k manifests/  = the default overlay\n"
+        + yaml.safe_dump({"apiVersion": "kustomize.config.k8s.io/v1beta1",
+                          "kind": "Kustomization", "resources": ["overlays/default"]},
+                         sort_keys=False),
+    }
+    patches = []
+    for old, new in zip(base, local, strict=True):
+        patch = merge_patch(client.sanitize_for_serialization(old),
+                            client.sanitize_for_serialization(new))
+        name = new.metadata.name
+        out[f"overlays/cpu-local/{name}.patch.yaml"] = HEADER + yaml.safe_dump(
+            {"apiVersion": new.api_version, "kind": new.kind,
+             "metadata": {"name": name, **{k: v for k, v in patch.get("metadata", {}).items()
+                                           if k != "name"}},
+             **{k: v for k, v in patch.items() if k not in ("metadata", "apiVersion", "kind")}},
+            sort_keys=False)
+        patches.append({"path": f"{name}.patch.yaml",
+                        "target": {"kind": new.kind, "name": name}})
+    ui_url = ISVC_URL_STANDARD.format(name="{name}", namespace="{namespace}")
+    ui_patch = merge_patch(client.sanitize_for_serialization(ui(registry, tag, isvc_url)[0]),
+                           client.sanitize_for_serialization(ui(registry, tag, ui_url)[0]))
+    out[f"overlays/cpu-local/{UI_NAME}.patch.yaml"] = HEADER + yaml.safe_dump(
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": UI_NAME},
+         **ui_patch}, sort_keys=False)
+    patches.append({"path": f"{UI_NAME}.patch.yaml",
+                    "target": {"kind": "Deployment", "name": UI_NAME}})
+    out["overlays/cpu-local/kustomization.yaml"] = HEADER + (
+        "# kind/minikube without a GPU or Knative: Standard (RawDeployment) mode, the guard's\n"
+        "# offline backend on <models-uri>/guard (a `make run-guard` lora model), no hub needed\n"
+        "# except for the caption server (BLIP). kubectl apply -k manifests/overlays/cpu-local\n"
+    ) + yaml.safe_dump({"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+                        "resources": ["../../base"], "patches": patches}, sort_keys=False)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -209,23 +262,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--registry", default=None, help="image registry (default: components.images)")
     parser.add_argument("--tag", default=None, help="image tag (default: the package version)")
     parser.add_argument("--models-uri", default=MODELS_URI,
-                        help="bucket prefix holding lstm/ and lora/ model dirs (default: %(default)s)")
+                        help="bucket prefix holding lstm/, lora/ and guard/ model dirs "
+                             "(default: %(default)s)")
+    parser.add_argument("--s3-endpoint", default=S3_ENDPOINT,
+                        help="S3-compatible endpoint of the model bucket (default: %(default)s)")
     parser.add_argument("--isvc-url", default=ISVC_URL,
                         help="URL of an InferenceService inside the cluster, for the console "
-                             "({name}, {namespace}; e.g. http://{name}-predictor.{namespace}"
-                             ".svc.cluster.local in RawDeployment mode) (default: %(default)s)")
+                             "({name}, {namespace}) (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=HERE, help="default: manifests/")
     args = parser.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
-    header = "# Generated by `python -m manifests.generate`: edit the generator, not this file.\n"
-    (args.out / "inferenceservices.yaml").write_text(
-        header + to_yaml(build(args.registry, args.tag, args.models_uri)))
-    (args.out / "ui.yaml").write_text(header + to_yaml(ui(args.registry, args.tag,
-                                                          args.isvc_url)))
-    (args.out / "kustomization.yaml").write_text(KUSTOMIZATION)
-    (args.out / "namespace.yaml").write_text(NAMESPACE_YAML)
-    print(f"wrote {args.out}/inferenceservices.yaml, ui.yaml, kustomization.yaml, "
-          "namespace.yaml")
+    written = files(args.registry, args.tag, args.models_uri, args.isvc_url, args.s3_endpoint)
+    for rel, text in written.items():
+        path = args.out / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    print(f"wrote {len(written)} files under {args.out}")
     return 0
 
 

@@ -1,5 +1,6 @@
 """pipeline.py: compile, CLI, submit (mocked KFP API), and real kfp.local runs."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -26,7 +27,8 @@ def _producer(task: dict, name: str) -> str:
 def test_compiles_the_five_steps_wired_without_leakage(tmp_path):
     spec = _compile(tmp_path)[0]
     tasks = spec["root"]["dag"]["tasks"]
-    assert set(tasks) == {"preprocess", "augment", "lstm-train", "lora-train", "evaluate"}
+    assert set(tasks) == {"preprocess", "augment", "lstm-train", "lora-train", "evaluate",
+                          "condition-1"}  # condition-1 > condition-2 > deploy
     assert _producer(tasks["augment"], "train_data") == "preprocess"
     for trainer in ("lstm-train", "lora-train"):
         assert _producer(tasks[trainer], "train_data") == "augment"
@@ -59,7 +61,8 @@ def test_gpu_placement_is_configurable_at_compile_time(tmp_path):
     assert k8s["tolerations"][0]["key"] == "dedicated"
     docs = _compile(tmp_path, "--no-gpu")
     assert "accelerator" not in docs[0]["deploymentSpec"]["executors"]["exec-lora-train"]["container"]["resources"]
-    assert len(docs) == 1  # no kubernetes platform spec left
+    k8s = docs[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]["exec-lora-train"]
+    assert set(k8s) == {"securityContext"}  # no GPU node selector or toleration left
 
 
 def test_compiles_with_typed_defaults(tmp_path):
@@ -258,3 +261,124 @@ def test_submit_the_guard_pipeline(tmp_path, monkeypatch, capsys):
         rc = pipeline.main(["submit", "--pipeline", "guard", "--host", "http://kfp:8080",
                             "--data", "gs://bucket/seed.csv", "--alpha-sr", "0.2"])
     assert rc == 2 and "no parameter(s) --alpha-sr" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- deploy
+def test_deploy_runs_only_when_asked_and_past_the_quality_gate(tmp_path):
+    spec = _compile(tmp_path)[0]
+    asked = spec["root"]["dag"]["tasks"]["condition-1"]
+    assert asked["triggerPolicy"]["condition"] == (
+        "inputs.parameter_values['pipelinechannel--deploy'] == true")
+    assert asked["taskInfo"]["name"] == "deploy requested"
+    gate = spec["components"]["comp-condition-1"]["dag"]["tasks"]["condition-2"]
+    assert gate["triggerPolicy"]["condition"] == (
+        "inputs.parameter_values['pipelinechannel--evaluate-champion_macro_f1'] >= "
+        "inputs.parameter_values['pipelinechannel--deploy_min_macro_f1']")
+    (task,) = spec["components"]["comp-condition-2"]["dag"]["tasks"].values()
+    assert task["taskInfo"]["name"] == "deploy"
+    params = task["inputs"]["parameters"]
+    assert params["champion"]["componentInputParameter"] == "pipelinechannel--evaluate-champion"
+    assert params["canary_traffic_percent"]["componentInputParameter"] == (
+        "pipelinechannel--deploy_canary_traffic_percent")
+    arts = task["inputs"]["artifacts"]
+    assert set(arts) == {"lstm_model", "lora_model"}
+    root = spec["root"]["inputDefinitions"]["parameters"]
+    assert root["deploy"]["defaultValue"] is False  # a run deploys only when asked
+    assert root["deploy_canary_traffic_percent"]["defaultValue"] == 10
+
+
+# --------------------------------------------------------------------------- resources, security
+@pytest.mark.parametrize("which", ["toxic", "guard"])
+def test_every_step_requests_resources_and_runs_as_non_root(tmp_path, which):
+    spec, platform = _compile(tmp_path, "--pipeline", which)
+    executors = spec["deploymentSpec"]["executors"]
+    k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    for name, ex in executors.items():
+        res = ex["container"]["resources"]
+        for key in ("resourceCpuRequest", "resourceMemoryRequest", "resourceCpuLimit",
+                    "resourceMemoryLimit"):
+            assert key in res, (name, key)
+        assert k8s[name]["securityContext"] == {"runAsUser": "1000", "runAsGroup": "1000",
+                                                "runAsNonRoot": True}, name
+    lora = executors["exec-lora-train"]["container"]["resources"]
+    assert (lora["resourceCpuLimit"], lora["resourceMemoryLimit"]) != ("8", "32G")
+    sizes = pipeline.STEP_SIZES["lora-train"]
+    assert (lora["resourceCpuRequest"], lora["resourceMemoryRequest"]) == (
+        sizes.cpu_request, sizes.memory_request)
+
+
+# --------------------------------------------------------------------------- parameters, once
+PIPELINES = {"toxic-filter": "toxic_pipeline", "toxic-guard": "guard_pipeline"}
+
+
+@pytest.mark.parametrize("name", list(PIPELINES))
+def test_pipeline_defaults_are_the_step_dataclasses(name):
+    """Every pipeline parameter sets at least one step dataclass field, and its default is that
+    field's value in the pipeline's defaults (data/seed_data excepted: required)."""
+    _, defaults = pipeline.PIPELINES[name]
+    inputs = getattr(pipeline, PIPELINES[name]).component_spec.inputs
+    for param, sources in pipeline.parameter_sources(name).items():
+        if param in ("data", "seed_data"):
+            assert inputs[param].default is None
+            continue
+        assert sources, f"{name}: parameter {param!r} sets no step dataclass field"
+        for step, field in sources:
+            expected = getattr(getattr(defaults, step), field)
+            assert inputs[param].default == expected, (name, param, step, field)
+
+
+@pytest.mark.parametrize("which", ["toxic", "guard"])
+def test_every_pipeline_parameter_reaches_a_task(tmp_path, which):
+    text = json.dumps(_compile(tmp_path, "--pipeline", which)[0]["root"]["dag"])
+    for param in pipeline.pipeline_parameters(pipeline.guard_pipeline if which == "guard"
+                                              else None):
+        assert f'"componentInputParameter": "{param}"' in text, param
+
+
+def test_components_take_their_parameters_from_the_step_dataclasses():
+    from components.params import check_component
+
+    for name, steps in pipeline.STEP_COMPONENTS.items():
+        _, defaults = pipeline.PIPELINES[name]
+        for step, component in steps.items():
+            given = ("data", "seed_data", "champion", "champion_macro_f1")
+            check_component(component, type(getattr(defaults, step)), given)
+    from components.augment import AugmentParams
+    from components.lstm_train import LstmParams
+
+    with pytest.raises(TypeError, match="'base_model' is not a field of LstmParams"):
+        check_component(pipeline.lora_train, LstmParams)
+    wrong = dataclasses.make_dataclass(
+        "Wrong", [(f.name, f.type, dataclasses.field(default=getattr(AugmentParams(), f.name)))
+                  for f in dataclasses.fields(AugmentParams) if f.name != "seed"]
+        + [("seed", str, dataclasses.field(default="42"))])
+    with pytest.raises(TypeError, match=r"'seed' is int but Wrong\.seed is str"):
+        check_component(pipeline.augment, wrong)
+
+
+def test_unexposed_component_parameters_compile_to_the_dataclass_values(tmp_path):
+    spec = _compile(tmp_path, "--pipeline", "guard")[0]
+    aug = spec["root"]["dag"]["tasks"]["augment"]["inputs"]["parameters"]
+    assert aug["alpha_sr"]["runtimeValue"]["constant"] == pipeline.GUARD_DEFAULTS.augment.alpha_sr
+    assert aug["balance_ratio"]["componentInputParameter"] == "balance_ratio"
+    pre = spec["root"]["dag"]["tasks"]["preprocess-prompts"]["inputs"]["parameters"]
+    assert pre["keep_columns"]["runtimeValue"]["constant"] == "source,group"
+    loso = spec["root"]["dag"]["tasks"]["leave-one-source-out"]["inputs"]["parameters"]
+    assert loso["base_model"]["componentInputParameter"] == "lora_base_model"
+
+
+def test_readme_parameter_table_is_the_code():
+    readme = (ROOT / "README.md").read_text()
+    table = pipeline.parameter_table()
+    assert table in readme, ("README's parameter table differs from the code: paste "
+                             "`.venv/bin/python pipeline.py params`")
+    for row in pipeline.parameter_rows():
+        assert row["meaning"], row["parameter"]
+
+
+def test_cli_flags_and_defaults_come_from_the_pipelines(capsys):
+    with pytest.raises(SystemExit):
+        pipeline.build_parser().parse_args(["run", "--help"])
+    out = capsys.readouterr().out
+    assert "--deploy-min-macro-f1" in out and "default: 0.7" in out
+    assert "default: 'offline'" in out  # run's local base model
