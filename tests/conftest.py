@@ -102,12 +102,14 @@ def tiny_lora_dir(tmp_path_factory, tiny_splits, tiny_bert_dir):
     return build_lora_dir(tiny_splits, tmp_path_factory.mktemp("lora") / "model", tiny_bert_dir)
 
 
-# Fixtures that train a model: a test using one (directly or through another fixture) is
-# `slow` whatever its own marks say, so `make test-fast` never trains.
-TRAINING_FIXTURES = {"tiny_lstm_dir", "tiny_lora_dir"}  # closures count: `models` uses both
+# Fixtures that train a model, build one, or start a server process: a test using one (directly
+# or through another fixture) is `slow` whatever its own marks say, so `make test-fast` never
+# trains and stays under a minute.
+SLOW_FIXTURES = {"tiny_lstm_dir", "tiny_lora_dir",  # closures count: `models` uses both
+                 "blip_dir", "noop_server"}
 
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if TRAINING_FIXTURES & set(getattr(item, "fixturenames", ())):
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)

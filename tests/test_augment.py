@@ -21,6 +21,7 @@ from components.preprocess import preprocess
 WORDS = ["the", "angry", "attacker", "wants", "to", "destroy", "the", "old", "building", "quickly"]
 
 
+@pytest.mark.slow  # loads WordNet
 def test_synonyms_come_from_wordnet():
     assert "destruct" in synonyms("destroy") or "ruin" in synonyms("destroy")
     assert "destroy" not in synonyms("destroy")

@@ -530,6 +530,7 @@ def test_resolve_model_dirs_finds_the_latest_complete_run(tmp_path, tiny_lstm_di
         launch.resolve_model_dirs(None, {"lora": str(tmp_path)})
 
 
+@pytest.mark.slow  # server processes
 def test_launch_without_models_says_what_to_do(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "serving.launch", "--pipeline_root",
                            str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=60,
@@ -611,6 +612,7 @@ def test_bench_serve_rewrites_only_its_block_of_the_doc(tmp_path):
     assert text.rstrip().endswith("caption notes")
 
 
+@pytest.mark.slow  # server processes
 def test_servers_with_the_same_model_name_are_all_started_and_stopped():
     """The benchmark runs variants of one model side by side: every process must be tracked."""
     specs = [launch.ServerSpec("noop", "benchmarks.noop_server", free_port(),

@@ -394,6 +394,7 @@ def test_torch_threads_come_from_the_env_then_the_containers_cpus(monkeypatch):
         predict.torch_threads()
 
 
+@pytest.mark.slow  # a fresh interpreter importing the ML stack
 def test_the_servers_import_no_training_or_plotting_code():
     import subprocess
     import sys

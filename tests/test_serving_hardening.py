@@ -224,6 +224,7 @@ def _self_signed_certificate(directory: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
+@pytest.mark.slow  # server processes
 def test_a_server_started_with_tls_answers_over_https_only(tmp_path):
     cert, key = _self_signed_certificate(tmp_path)
     spec = launch.ServerSpec("noop", "benchmarks.noop_server", free_port(),
@@ -347,6 +348,7 @@ def test_a_slow_body_is_cut_off_after_the_body_timeout(noop_server):
     assert _serves(spec)
 
 
+@pytest.mark.slow  # server processes
 def test_shutdown_does_not_wait_for_a_slow_body():
     """SIGTERM while a body trickles in: answered 503 at once, the server exits well within its
     30 s grace period (it used to wait for the whole grace)."""
@@ -393,6 +395,7 @@ def test_a_port_in_time_wait_is_free_for_the_launcher():
     assert launch.port_free(port)
 
 
+@pytest.mark.slow  # server processes
 def test_servers_wait_returns_the_server_that_died_and_the_others_keep_serving():
     specs = [launch.ServerSpec(name, "benchmarks.noop_server", free_port(),
                                ("--model_dir", "none")) for name in ("a", "b")]
