@@ -120,6 +120,12 @@ class LlamaGuardBackend:
         self._stop_ids = sorted({*([eos] if isinstance(eos, int) else eos or []),
                                  tokenizer.eos_token_id} - {None})
         self.template_style = self._template_style()
+        # Special-token strings (<|eot_id|>, <|start_header_id|>...), longest first: a message
+        # that spells one must not become prompt structure when the prompt is tokenized.
+        added = getattr(tokenizer, "added_tokens_decoder", {}).values()
+        self._special = sorted({*tokenizer.all_special_tokens,
+                                *(t.content for t in added if getattr(t, "special", False))},
+                               key=len, reverse=True)
 
     @classmethod
     def load(cls, model_id: str, *, device: str = "auto", **kwargs: Any) -> LlamaGuardBackend:
@@ -188,8 +194,22 @@ class LlamaGuardBackend:
                     list(self.excluded_categories))
         return None
 
+    def defang(self, text: str | None) -> str | None:
+        """`text` with every special-token string broken by a zero-width space after its first
+        character: read as the same text by the model, never tokenized as a special token."""
+        if text is None:
+            return None
+        for token in self._special:
+            if token in text:
+                text = text.replace(token, f"{token[0]}\u200b{token[1:]}")
+        return text
+
     def prompts(self, conversations: Sequence[Conversation]) -> list[str]:
-        """The Llama Guard 3 prompt of each conversation (see the class)."""
+        """The Llama Guard 3 prompt of each conversation (see the class); the messages' own
+        text cannot close a turn or open a new one (`defang`)."""
+        conversations = [dataclasses.replace(c, user=self.defang(c.user),
+                                             assistant=self.defang(c.assistant))
+                         for c in conversations]
         if self.template_style is None:
             return [build_prompt(c.user, c.assistant, PROMPT_CATEGORY_LABELS,
                                  self.excluded_categories) for c in conversations]
