@@ -31,7 +31,7 @@ MODEL_DIR_ARGS = --pipeline_root $(PIPELINE_ROOT) $(if $(MODELS_DIR),--models_di
 	$(if $(LSTM_MODEL_DIR),--lstm_model_dir "$(LSTM_MODEL_DIR)") \
 	$(if $(LORA_MODEL_DIR),--lora_model_dir "$(LORA_MODEL_DIR)")
 
-.PHONY: help setup run run-full sources run-guard eval-guard serve demo bench-serve fuzz soak test test-fast lint compile images push image-sizes clean
+.PHONY: help setup run run-full sources run-guard eval-guard serve demo bench-serve fuzz soak test test-fast lint compile manifests images push image-sizes clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -103,6 +103,10 @@ lint: setup ## ruff
 
 compile: setup ## compile the pipeline for Kubeflow (pipeline.yaml)
 	$(PY) pipeline.py compile --output pipeline.yaml
+
+manifests: setup ## regenerate manifests/ (REGISTRY= TAG=) and validate them (CRD schema, Pod Security restricted)
+	$(PY) -m manifests.generate --registry $(REGISTRY) --tag $(TAG)
+	$(PY) -m manifests.validate
 
 # make images: BASE_IMAGE= (the Dockerfiles' default: python:3.11-slim), TORCH_INDEX_URL= (CPU torch;
 # default: the PyTorch CPU index), TORCH_CUDA_INDEX_URL= (CUDA torch; default: PyPI), IMAGES= (a subset)

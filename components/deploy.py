@@ -147,7 +147,10 @@ def deploy_champion(client: KServeClientLike, champion: str, macro_f1: float,
     canary: int | None = None
     if existing is not None and mode == "Knative":
         canary = int(params.canary_traffic_percent)
-    isvc = kserve_spec.classifier(champion, uri, params.profile, registry, tag,
+    # an InferenceService keeps its deployment mode (KServe refuses to change it): build the
+    # patch in the profile of the mode it runs in
+    profile = {v: k for k, v in kserve_spec.DEPLOYMENT_MODE.items()}.get(mode, params.profile)
+    isvc = kserve_spec.classifier(champion, uri, profile, registry, tag,
                                   canary_traffic_percent=canary, namespace=params.namespace)
     body = kserve_spec.to_dict(isvc)
     if existing is None:

@@ -84,6 +84,8 @@ def test_standard_mode_has_no_traffic_split_and_says_so():
     ((_, _, _, body),) = client.writes()
     assert "canaryTrafficPercent" not in body["spec"]["predictor"]
     assert rec["deployment_mode"] == "Standard" and "100%" in rec["note"]
+    # the patch keeps the service's mode although the step's profile is the default (Knative)
+    assert body["metadata"]["annotations"][kserve_spec.ANNOTATION_MODE] == "Standard"
 
 
 @pytest.mark.parametrize("macro_f1", [0.5, 0.6999])
