@@ -594,18 +594,22 @@ class StepSize:
     memory_limit: str
 
 
-# Sized from the peak RSS of each step on the full seed dataset (scripts/measure_step_memory.py,
-# README "Resources"): request about the peak plus a margin, limit about twice the request.
+# Sized from the peak RSS of each step of a local run on the full seed dataset
+# (scripts/measure_step_memory.py; README "Resources"): memory request = the peak plus about a
+# quarter, limit = twice the request; CPU by what the step parallelises.
 STEP_SIZES = {
-    "preprocess": StepSize("500m", "1Gi", "2", "2Gi"),
-    "ingest": StepSize("500m", "1536Mi", "2", "3Gi"),
-    "preprocess-prompts": StepSize("500m", "1Gi", "2", "2Gi"),
-    "augment": StepSize("500m", "1Gi", "2", "2Gi"),
-    "lstm-train": StepSize("2", "2Gi", "4", "4Gi"),
-    "lora-train": StepSize("2", "3Gi", "4", "6Gi"),
-    "leave-one-source-out": StepSize("2", "3Gi", "4", "6Gi"),
-    "evaluate": StepSize("1", "2Gi", "2", "4Gi"),
-    "deploy": StepSize("100m", "256Mi", "500m", "512Mi"),
+    "preprocess": StepSize("500m", "512Mi", "1", "1Gi"),  # peak 294 MiB
+    "augment": StepSize("500m", "768Mi", "1", "1536Mi"),  # peak 457 MiB
+    "lstm-train": StepSize("1", "1Gi", "2", "2Gi"),  # peak 836 MiB
+    # peak 1,028 MiB on CPU; on a GPU node the CUDA libraries add host memory (not measured
+    # here: no GPU), hence twice the CPU peak
+    "lora-train": StepSize("2", "2Gi", "4", "4Gi"),
+    "evaluate": StepSize("1", "1536Mi", "2", "3Gi"),  # peak 1,290 MiB (loads both models)
+    "deploy": StepSize("100m", "256Mi", "500m", "512Mi"),  # peak 202 MiB (KServe SDK)
+    # the guard pipeline's own steps
+    "ingest": StepSize("500m", "1536Mi", "1", "3Gi"),
+    "preprocess-prompts": StepSize("500m", "512Mi", "1", "1Gi"),
+    "leave-one-source-out": StepSize("2", "2Gi", "4", "4Gi"),
 }
 RUN_AS_USER = 1000  # the images' user (images/*.Dockerfile)
 
@@ -896,6 +900,13 @@ def gpu_config(args: argparse.Namespace) -> GpuConfig:
                      cpu_limit=args.lora_cpu_limit, memory_limit=args.lora_memory_limit)
 
 
+def _add_runner_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--runner", choices=["subprocess", "docker"], default="subprocess",
+                        help="subprocess: every step in this venv; docker: every step in its own "
+                             "container from the project's images (`make images` builds them; "
+                             "needs a Docker engine). Default: %(default)s")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pipeline.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -909,6 +920,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--summary", default=None, metavar="PATH",
                      help="write the evaluation summary (metrics, champion, wall time) as JSON")
     run.add_argument("--cache", action="store_true", help="reuse outputs of identical tasks")
+    _add_runner_flag(run)
     _add_param_flags(run, local=True)
 
     guard = sub.add_parser("run-guard", help="run the prompt-guard pipeline on this machine "
@@ -920,6 +932,7 @@ def build_parser() -> argparse.ArgumentParser:
     guard.add_argument("--summary", default=None, metavar="PATH",
                        help="write the evaluation summary (incl. leave-one-source-out) as JSON")
     guard.add_argument("--cache", action="store_true", help="reuse outputs of identical tasks")
+    _add_runner_flag(guard)
     _add_param_flags(guard, local=True, pipeline=guard_pipeline)
 
     comp = sub.add_parser("compile", help="compile the pipeline to KFP IR YAML")
@@ -988,6 +1001,41 @@ def cmd_run(args: argparse.Namespace) -> int:
                        "lora-train/model", "evaluate/report"))
 
 
+# The images the steps run in (`pipeline.py run --runner docker`); environment variables passed
+# into their containers when set here (nothing may come from a model hub in the tests).
+DOCKER_STEP_IMAGES = ("data", "trainer-tf", "trainer-gpu", "serving")
+DOCKER_PASS_ENV = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "TF_CPP_MIN_LOG_LEVEL")
+
+
+def docker_runner(arguments: dict[str, Any]):
+    """kfp.local.DockerRunner on the project's images: every step in its own container, as the
+    invoking user (outputs stay writable and owned by them), on the host network, with each
+    local path among `arguments` (the dataset, a local base model, the sources) mounted
+    read-only at the same path.
+
+    Raises:
+        images.EngineUnavailable: no Docker engine answers.
+        LookupError: an image is missing from the engine.
+    """
+    import os
+
+    from docker.types import Mount
+    from kfp import local
+
+    client = images.engine()
+    tags = {t for img in client.images.list() for t in img.tags}
+    missing = [images.image(n) for n in DOCKER_STEP_IMAGES if images.image(n) not in tags]
+    if missing:
+        raise LookupError(f"image(s) {', '.join(missing)} not found in the Docker engine: "
+                          f"build them with `make images` (same REGISTRY/TAG)")
+    paths = {str(Path(v)) for v in arguments.values()
+             if isinstance(v, str) and Path(v).is_absolute() and Path(v).exists()}
+    mounts = [Mount(target=p, source=p, type="bind", read_only=True) for p in sorted(paths)]
+    env = {"HOME": "/tmp"} | {k: os.environ[k] for k in DOCKER_PASS_ENV if k in os.environ}
+    return local.DockerRunner(network_mode="host", user=f"{os.getuid()}:{os.getgid()}",
+                              environment=env, mounts=mounts)
+
+
 def _run_local(pipeline_fn, arguments: dict[str, Any], args: argparse.Namespace, data: str,
                show: tuple[str, ...]) -> int:
     """Run a pipeline with kfp.local, print its comparison table and where its outputs are."""
@@ -997,9 +1045,16 @@ def _run_local(pipeline_fn, arguments: dict[str, Any], args: argparse.Namespace,
     from components.evaluate import comparison_table
 
     root = Path(args.pipeline_root).resolve()
+    if getattr(args, "runner", "subprocess") == "docker":
+        try:
+            runner = docker_runner(arguments)
+        except (images.EngineUnavailable, LookupError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    else:
+        runner = local.SubprocessRunner(use_venv=False)
     root.mkdir(parents=True, exist_ok=True)
-    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root),
-               enable_caching=args.cache)
+    local.init(runner=runner, pipeline_root=str(root), enable_caching=args.cache)
     start = time.perf_counter()
     try:
         summary_artifact = pipeline_fn(**arguments)  # a PipelineTask

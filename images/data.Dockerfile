@@ -23,16 +23,19 @@ WORKDIR /src
 COPY requirements/constraints.txt requirements/constraints.txt
 RUN pip install -c requirements/constraints.txt \
         pandas pyarrow fsspec scikit-learn nltk matplotlib pyyaml kfp
-# the project package, once, without dependencies (they are the layer above)
+# the project as a wheel, installed once in the runtime stage: a code change leaves the
+# dependency layers (and the runtime stage's copy of the venv) cached
 COPY pyproject.toml README.md ./
 COPY components/ components/
 COPY serving/ serving/
-RUN pip install --no-deps . && rm -rf /src
+RUN pip wheel --no-deps --wheel-dir /wheels .
 
 FROM ${BASE_IMAGE}
 COPY --from=build /opt/venv /opt/venv
 COPY --from=nltk /nltk_data /opt/venv/nltk_data
 ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 MPLCONFIGDIR=/tmp/matplotlib
 RUN useradd --create-home --uid 1000 app
+COPY --from=build /wheels /tmp/wheels
+RUN pip install --no-deps --no-cache-dir /tmp/wheels/*.whl && rm -rf /tmp/wheels
 USER 1000
 WORKDIR /home/app

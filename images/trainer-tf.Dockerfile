@@ -22,15 +22,19 @@ WORKDIR /src
 COPY requirements/constraints.txt requirements/constraints.txt
 RUN pip install -c requirements/constraints.txt \
         tensorflow-cpu pandas pyarrow scikit-learn nltk matplotlib kfp
+# the project as a wheel, installed once in the runtime stage: a code change leaves the
+# dependency layers (and the runtime stage's copy of the venv) cached
 COPY pyproject.toml README.md ./
 COPY components/ components/
 COPY serving/ serving/
-RUN pip install --no-deps . && rm -rf /src
+RUN pip wheel --no-deps --wheel-dir /wheels .
 
 FROM ${BASE_IMAGE}
 COPY --from=build /opt/venv /opt/venv
 COPY --from=nltk /nltk_data /opt/venv/nltk_data
 ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 MPLCONFIGDIR=/tmp/matplotlib TF_CPP_MIN_LOG_LEVEL=2
 RUN useradd --create-home --uid 1000 app
+COPY --from=build /wheels /tmp/wheels
+RUN pip install --no-deps --no-cache-dir /tmp/wheels/*.whl && rm -rf /tmp/wheels
 USER 1000
 WORKDIR /home/app
