@@ -140,9 +140,13 @@ def test_local_run_of_the_whole_pipeline(tmp_path, write_csv, tiny_bert_dir):
     res = _run_cli("run", "--data", str(data), "--pipeline-root", str(root), "--summary",
                    str(summary_path), "--min-class-count", "10", "--lstm-epochs", "2",
                    "--lstm-embedding-dim", "8", "--lstm-units", "4", "--lstm-dense-units", "4",
-                   "--lora-base-model", str(tiny_bert_dir), "--lora-epochs", "1", "--lora-r", "2")
+                   "--lora-base-model", str(tiny_bert_dir), "--lora-epochs", "1", "--lora-r", "2",
+                   # deploy asked, but the gate cannot pass: kfp.local must skip the step (run
+                   # here it would fail: no cluster, and a local model path KServe cannot read)
+                   "--deploy", "true", "--deploy-min-macro-f1", "1.01")
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     (run_dir,) = root.glob("toxic-filter-*")
+    assert not (run_dir / "deploy-model").exists()
     # data steps
     train = pd.read_parquet(run_dir / "preprocess" / "train_data")
     aug = pd.read_parquet(run_dir / "augment" / "augmented_data")
@@ -156,7 +160,9 @@ def test_local_run_of_the_whole_pipeline(tmp_path, write_csv, tiny_bert_dir):
     assert metrics["duplicates_dropped"] == 0 and metrics["num_classes"] == 4
     # training and evaluation
     assert (run_dir / "lstm-train" / "model" / "model.keras").is_file()
-    assert (run_dir / "lora-train" / "model" / "adapter_model.safetensors").is_file()
+    lora_dir = run_dir / "lora-train" / "model"  # merged weights: serving needs no base model
+    assert (lora_dir / "model.safetensors").is_file() and (lora_dir / "config.json").is_file()
+    assert not (lora_dir / "adapter_config.json").exists()
     ev = json.loads((run_dir / "evaluate" / "executor_output.json").read_text())
     cm = ev["artifacts"]["lora_confusion"]["artifacts"][0]["metadata"]["confusionMatrix"]
     assert len(cm["annotationSpecs"]) == 4
