@@ -261,7 +261,8 @@ def test_image_holds_its_steps_and_not_the_other_frameworks(engine, name):
         "if importlib.util.find_spec('torch'):\n"
         "    import torch; cuda = torch.version.cuda\n"
         "print(json.dumps({'present': present, 'cuda': cuda}))\n")
-    out = engine.containers.run(images.image(name), ["python", "-c", script], remove=True,
+    # the entrypoint too: the ui image's is `streamlit run`
+    out = engine.containers.run(images.image(name), entrypoint=["python", "-c", script], remove=True,
                                 network_mode="none", user=f"{os.getuid()}:{os.getgid()}",
                                 environment={"HOME": "/tmp"})
     result = json.loads(out.decode().strip().splitlines()[-1])

@@ -161,3 +161,40 @@ def test_no_engine_gives_a_clear_error(argv, tmp_path):
     assert res.returncode == 2, res.stdout + res.stderr
     assert "error: no Docker engine answers at unix://" in res.stderr, res.stderr
     assert res.stderr.count("error:") == 1 and "Traceback" not in res.stderr
+
+
+def test_push_retags_the_built_images_for_the_registry_and_pushes_them():
+    import docker
+
+    class FakeImage:
+        def __init__(self, ref):
+            self.ref, self.tags = ref, []
+
+        def tag(self, repo, tag):
+            self.tags.append(f"{repo}:{tag}")
+
+    class FakeImages:
+        def __init__(self, built):
+            self.built = {ref: FakeImage(ref) for ref in built}
+            self.pushed = []
+
+        def get(self, ref):
+            if ref not in self.built:
+                raise docker.errors.ImageNotFound(ref)
+            return self.built[ref]
+
+        def push(self, repo, tag, stream, decode):
+            self.pushed.append(f"{repo}:{tag}")
+            return iter([{"status": "Pushed", "id": "abc"}, {"status": f"{tag}: digest: sha256:0"}])
+
+    class FakeClient:
+        def __init__(self, built):
+            self.images = FakeImages(built)
+
+    built = images.image("data", images.DEFAULT_REGISTRY, "1.0")
+    client = FakeClient([built])
+    images.push(["data"], "registry.example.com/ml", "1.0", client=client)
+    assert client.images.built[built].tags == ["registry.example.com/ml/toxic-filter-data:1.0"]
+    assert client.images.pushed == ["registry.example.com/ml/toxic-filter-data:1.0"]
+    with pytest.raises(RuntimeError, match=r"toxic-filter-ui:1.0 .*is not built: run `make images`"):
+        images.push(["ui"], "registry.example.com/ml", "1.0", client=FakeClient([]))
