@@ -594,22 +594,22 @@ class StepSize:
     memory_limit: str
 
 
-# Sized from the peak RSS of each step of a local run on the full seed dataset
-# (scripts/measure_step_memory.py; README "Resources"): memory request = the peak plus about a
-# quarter, limit = twice the request; CPU by what the step parallelises.
+# Sized from the peak RSS of each step in local runs on the full seed dataset, the larger of the
+# two pipelines (scripts/measure_step_memory.py; README "Resources"): memory request = the peak
+# plus a margin, limit = twice the request; CPU by what the step parallelises.
 STEP_SIZES = {
     "preprocess": StepSize("500m", "512Mi", "1", "1Gi"),  # peak 294 MiB
-    "augment": StepSize("500m", "768Mi", "1", "1536Mi"),  # peak 457 MiB
-    "lstm-train": StepSize("1", "1Gi", "2", "2Gi"),  # peak 836 MiB
-    # peak 1,028 MiB on CPU; on a GPU node the CUDA libraries add host memory (not measured
-    # here: no GPU), hence twice the CPU peak
-    "lora-train": StepSize("2", "2Gi", "4", "4Gi"),
-    "evaluate": StepSize("1", "1536Mi", "2", "3Gi"),  # peak 1,290 MiB (loads both models)
+    "augment": StepSize("500m", "768Mi", "1", "1536Mi"),  # peak 457 MiB (seed), 275 (guard)
+    "lstm-train": StepSize("1", "2Gi", "2", "4Gi"),  # peak 836 MiB (seed), 1,717 (guard)
+    # peak 1,028 MiB (seed), 1,590 (guard) on CPU; on a GPU node the CUDA libraries add host
+    # memory (not measured here: no GPU)
+    "lora-train": StepSize("2", "3Gi", "4", "6Gi"),
+    "evaluate": StepSize("1", "2Gi", "2", "4Gi"),  # peak 1,290 MiB (seed), 1,461 (guard)
     "deploy": StepSize("100m", "256Mi", "500m", "512Mi"),  # peak 202 MiB (KServe SDK)
     # the guard pipeline's own steps
-    "ingest": StepSize("500m", "1536Mi", "1", "3Gi"),
-    "preprocess-prompts": StepSize("500m", "512Mi", "1", "1Gi"),
-    "leave-one-source-out": StepSize("2", "2Gi", "4", "4Gi"),
+    "ingest": StepSize("500m", "768Mi", "1", "1536Mi"),  # peak 484 MiB
+    "preprocess-prompts": StepSize("500m", "512Mi", "1", "1Gi"),  # peak 404 MiB
+    "leave-one-source-out": StepSize("2", "1536Mi", "4", "3Gi"),  # peak 1,066 MiB
 }
 RUN_AS_USER = 1000  # the images' user (images/*.Dockerfile)
 
