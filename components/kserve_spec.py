@@ -92,6 +92,10 @@ SIZES = {
     "caption": ServerSize("1", "3Gi", "4", "6Gi", startup_seconds=600),
 }
 PROBE_PERIOD_SECONDS = 10
+# Knative fails a revision that is not ready within its progress deadline (default 600 s), startup
+# probe included: each predictor gets its startup budget plus this margin (ignored in Standard mode)
+PROGRESS_DEADLINE_MARGIN_SECONDS = 300
+ANNOTATION_PROGRESS_DEADLINE = "serving.knative.dev/progress-deadline"
 
 
 def restricted_container_security() -> V1SecurityContext:
@@ -201,12 +205,15 @@ def inference_service(name: str, container: V1Container, *, profile: str = "defa
     )
     from kubernetes.client import V1ObjectMeta, V1Toleration
 
+    startup = container.startup_probe
+    deadline = startup.period_seconds * startup.failure_threshold + PROGRESS_DEADLINE_MARGIN_SECONDS
     return V1beta1InferenceService(
         api_version=constants.KSERVE_V1BETA1,
         kind=constants.KSERVE_KIND_INFERENCESERVICE,
         metadata=V1ObjectMeta(name=name, namespace=namespace, labels=dict(PART_OF),
                               annotations=annotations(profile)),
         spec=V1beta1InferenceServiceSpec(predictor=V1beta1PredictorSpec(
+            annotations={ANNOTATION_PROGRESS_DEADLINE: f"{deadline}s"},
             containers=[container], min_replicas=min_replicas, max_replicas=max_replicas,
             service_account_name=SERVICE_ACCOUNT, security_context=restricted_pod_security(),
             canary_traffic_percent=canary_traffic_percent,

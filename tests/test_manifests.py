@@ -77,6 +77,9 @@ def test_one_inference_service_per_server_with_probes_sized_for_loading():
         assert c["startupProbe"]["httpGet"] == ready  # per-model readiness, not /v2/health
         budget = c["startupProbe"]["periodSeconds"] * c["startupProbe"]["failureThreshold"]
         assert budget == kserve_spec.SIZES[name].startup_seconds >= 300
+        # Knative fails a revision not ready within its progress deadline (default 10 min)
+        deadline = d["spec"]["predictor"]["annotations"][kserve_spec.ANNOTATION_PROGRESS_DEADLINE]
+        assert int(deadline.removesuffix("s")) > budget
     # hub downloads get longer than the pipeline's own model directories
     assert (_container(docs["guard"])["startupProbe"]["failureThreshold"]
             > _container(docs["lora"])["startupProbe"]["failureThreshold"])
