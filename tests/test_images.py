@@ -2,6 +2,7 @@
 builds on the real images)."""
 
 import ast
+import json
 import re
 import sys
 from pathlib import Path
@@ -150,7 +151,8 @@ def test_build_args_per_image():
 
 @pytest.mark.parametrize("argv", [["-m", "components.images", "build", "data"],
                                   ["-m", "components.images", "push", "--registry", "r.example"],
-                                  ["pipeline.py", "run", "--runner", "docker"]])
+                                  pytest.param(["pipeline.py", "run", "--runner", "docker"],
+                                               marks=pytest.mark.slow)])  # imports kfp
 def test_no_engine_gives_a_clear_error(argv, tmp_path):
     import os
     import subprocess
@@ -198,3 +200,52 @@ def test_push_retags_the_built_images_for_the_registry_and_pushes_them():
     assert client.images.pushed == ["registry.example.com/ml/toxic-filter-data:1.0"]
     with pytest.raises(RuntimeError, match=r"toxic-filter-ui:1.0 .*is not built: run `make images`"):
         images.push(["ui"], "registry.example.com/ml", "1.0", client=FakeClient([]))
+
+
+def _image_name(ref: str) -> str:
+    """The components/images.py name of a project image reference."""
+    match = re.fullmatch(r".*/toxic-filter-([a-z0-9-]+):[^:/]+", ref)
+    assert match and match.group(1) in images.DOCKERFILES, ref
+    return match.group(1)
+
+
+def _containers(node):
+    """Every container spec (a dict with an `image`) in a parsed manifest."""
+    if isinstance(node, dict):
+        if isinstance(node.get("image"), str):
+            yield node
+        for value in node.values():
+            yield from _containers(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _containers(value)
+
+
+def test_gpu_is_requested_only_for_images_with_the_cuda_build(tmp_path):
+    """The manifests (base and overlays) and the compiled pipelines ask for a GPU only where
+    the image holds the CUDA build of torch (images.TORCH; test_containers checks the images)."""
+    import yaml
+
+    import pipeline
+
+    cuda = {name for name, build in images.TORCH.items() if build == "cuda"}
+    gpu_users = set()
+    for path in sorted((ROOT / "manifests").rglob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            for c in _containers(doc):
+                resources = json.dumps(c.get("resources") or {})
+                if "nvidia.com/gpu" in resources:
+                    name = _image_name(c["image"])
+                    assert name in cuda, f"{path.name}: a GPU for {c['image']} (no CUDA torch)"
+                    gpu_users.add(name)
+    for which in ("toxic", "guard"):
+        out = tmp_path / f"{which}.yaml"
+        pipeline.cmd_compile(str(out), which=which)
+        spec = next(yaml.safe_load_all(out.read_text()))
+        for task, executor in spec["deploymentSpec"]["executors"].items():
+            container = executor["container"]
+            if (container.get("resources") or {}).get("accelerator"):
+                name = _image_name(container["image"])
+                assert name in cuda, f"{which} pipeline: {task} asks a GPU on {container['image']}"
+                gpu_users.add(name)
+    assert gpu_users == {"serving-gpu", "trainer-gpu"}, gpu_users
