@@ -95,7 +95,7 @@ soak: setup ## mixed v1/v2 load at concurrency 32: errors, p50/p99, RSS (SOAK_MI
 test: setup ## run every test (unit, component, pipeline, server)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test-fast: setup ## run the tests not marked slow
+test-fast: setup ## the tests not marked slow: no training, server process, pipeline compile or WordNet (< 1 min)
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 lint: setup ## ruff

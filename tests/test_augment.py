@@ -27,7 +27,9 @@ def test_synonyms_come_from_wordnet():
     assert "destroy" not in synonyms("destroy")
 
 
-@pytest.mark.parametrize("op", OPS)
+@pytest.mark.parametrize("op", [pytest.param(op, marks=pytest.mark.slow)  # loads WordNet
+                                if op in ("synonym_replacement", "random_insertion") else op
+                                for op in OPS])
 def test_each_operation_is_deterministic_under_a_seed(op):
     fn = {"synonym_replacement": lambda r: synonym_replacement(WORDS, 2, r),
           "random_insertion": lambda r: random_insertion(WORDS, 2, r),
@@ -40,6 +42,7 @@ def test_each_operation_is_deterministic_under_a_seed(op):
     assert len(outs) > 1  # and the seed matters
 
 
+@pytest.mark.slow  # loads WordNet
 def test_synonym_replacement_keeps_length_and_stopwords():
     out = synonym_replacement(WORDS, 1, random.Random(0))
     changed = [(a, b) for a, b in zip(WORDS, out, strict=False) if a != b]
@@ -47,6 +50,7 @@ def test_synonym_replacement_keeps_length_and_stopwords():
     assert changed and all(a != "the" for a, _ in changed)
 
 
+@pytest.mark.slow  # loads WordNet
 def test_random_insertion_adds_words():
     assert len(random_insertion(WORDS, 3, random.Random(0))) >= len(WORDS) + 3
 

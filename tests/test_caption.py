@@ -185,12 +185,14 @@ def test_base64_with_line_breaks_is_accepted(client):
     assert v1(client, "small", [{"image": {"b64": wrapped}}]).status_code == 200
 
 
+@pytest.mark.slow  # imports the BLIP stack
 # --------------------------------------------------------------------------- CLI
 def test_load_errors_are_clear(tmp_path):
     with pytest.raises(ModelDirError, match="cannot load a BLIP captioning model"):
         caption.CaptionModel("c", str(tmp_path / "missing"), device="cpu").load()
 
 
+@pytest.mark.slow  # imports the BLIP stack
 def test_main_refuses_to_start_without_a_model(tmp_path, caplog):
     assert caption.main(["--model_dir", str(tmp_path / "missing")]) == 2
     assert "cannot start the caption server" in caplog.text

@@ -24,6 +24,7 @@ def _producer(task: dict, name: str) -> str:
     return task["inputs"]["artifacts"][name]["taskOutputArtifact"]["producerTask"]
 
 
+@pytest.mark.slow  # compiles the pipeline with kfp (seconds)
 def test_compiles_the_five_steps_wired_without_leakage(tmp_path):
     spec = _compile(tmp_path)[0]
     tasks = spec["root"]["dag"]["tasks"]
@@ -38,6 +39,7 @@ def test_compiles_the_five_steps_wired_without_leakage(tmp_path):
     assert spec["root"]["outputDefinitions"]["artifacts"]
 
 
+@pytest.mark.slow  # compiles the pipeline with kfp (seconds)
 def test_lora_train_requests_a_gpu_node(tmp_path):
     spec, platform = _compile(tmp_path)
     resources = spec["deploymentSpec"]["executors"]["exec-lora-train"]["container"]["resources"]
@@ -50,6 +52,7 @@ def test_lora_train_requests_a_gpu_node(tmp_path):
                                  .get("resources", {}))
 
 
+@pytest.mark.slow  # compiles the pipeline with kfp (seconds)
 def test_gpu_placement_is_configurable_at_compile_time(tmp_path):
     spec, platform = _compile(tmp_path, "--gpu-count", "2", "--gpu-node-selector",
                               "cloud.google.com/gke-accelerator=nvidia-l4",
@@ -65,6 +68,7 @@ def test_gpu_placement_is_configurable_at_compile_time(tmp_path):
     assert set(k8s) == {"securityContext"}  # no GPU node selector or toleration left
 
 
+@pytest.mark.slow  # compiles the pipeline with kfp (seconds)
 def test_compiles_with_typed_defaults(tmp_path):
     spec = _compile(tmp_path)[0]
     params = spec["root"]["inputDefinitions"]["parameters"]
@@ -75,6 +79,7 @@ def test_compiles_with_typed_defaults(tmp_path):
     assert params["lora_base_model"]["defaultValue"] == "distilbert-base-uncased"
 
 
+@pytest.mark.slow  # compiles the pipeline with kfp (seconds)
 def test_components_use_the_project_image_without_pip_installs(tmp_path):
     spec = _compile(tmp_path)[0]
     for name, ex in spec["deploymentSpec"]["executors"].items():
@@ -93,6 +98,7 @@ def test_cli_exposes_every_pipeline_parameter():
         pipeline.build_parser().parse_args(["run", "--min-class-count", "many"])
 
 
+@pytest.mark.slow  # compiles the pipeline with kfp (seconds)
 def test_submit_uses_kfp_client(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     client = mock.MagicMock()
@@ -113,6 +119,7 @@ def _run_cli(*args, cwd=ROOT, timeout=900):
                           text=True, timeout=timeout)
 
 
+@pytest.mark.slow  # compiles the pipeline with kfp (seconds)
 @pytest.mark.parametrize("content, message", [
     (None, "not found"),
     (b"", "empty"),
@@ -183,6 +190,7 @@ def test_local_run_of_the_whole_pipeline(tmp_path, write_csv, tiny_bert_dir):
     assert "| lstm" in res.stdout and "champion" in res.stdout
 
 
+@pytest.mark.slow  # compiles the pipeline with kfp (seconds)
 # --------------------------------------------------------------------------- the guard pipeline
 def test_guard_pipeline_compiles_with_ingest_and_leave_one_source_out(tmp_path):
     spec, platform = _compile(tmp_path, "--pipeline", "guard")
@@ -200,6 +208,7 @@ def test_guard_pipeline_compiles_with_ingest_and_leave_one_source_out(tmp_path):
     assert "exec-lora-train" in json.dumps(platform)
 
 
+@pytest.mark.slow  # compiles the pipeline with kfp (seconds)
 def test_run_guard_fails_fast_without_the_sources(tmp_path):
     res = _run_cli("run-guard", "--sources-dir", str(tmp_path / "empty"), "--pipeline-root",
                    str(tmp_path / "root"), timeout=120)
@@ -253,6 +262,7 @@ def test_local_run_of_the_guard_pipeline(tmp_path, write_csv, tiny_bert_dir):
     assert "Leave-one-source-out" in res.stdout and "| lookalike/" in res.stdout
 
 
+@pytest.mark.slow  # compiles the pipeline with kfp (seconds)
 def test_submit_the_guard_pipeline(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     client = mock.MagicMock()
@@ -269,6 +279,7 @@ def test_submit_the_guard_pipeline(tmp_path, monkeypatch, capsys):
     assert rc == 2 and "no parameter(s) --alpha-sr" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # compiles the pipeline with kfp (seconds)
 # --------------------------------------------------------------------------- deploy
 def test_deploy_runs_only_when_asked_and_past_the_quality_gate(tmp_path):
     spec = _compile(tmp_path)[0]
@@ -293,6 +304,7 @@ def test_deploy_runs_only_when_asked_and_past_the_quality_gate(tmp_path):
     assert root["deploy_canary_traffic_percent"]["defaultValue"] == 10
 
 
+@pytest.mark.slow  # compiles the pipeline with kfp (seconds)
 # --------------------------------------------------------------------------- resources, security
 @pytest.mark.parametrize("which", ["toxic", "guard"])
 def test_every_step_requests_resources_and_runs_as_non_root(tmp_path, which):
@@ -333,6 +345,7 @@ def test_pipeline_defaults_are_the_step_dataclasses(name):
             assert inputs[param].default == expected, (name, param, step, field)
 
 
+@pytest.mark.slow  # compiles the pipeline with kfp (seconds)
 @pytest.mark.parametrize("which", ["toxic", "guard"])
 def test_every_pipeline_parameter_reaches_a_task(tmp_path, which):
     text = json.dumps(_compile(tmp_path, "--pipeline", which)[0]["root"]["dag"])
@@ -362,6 +375,7 @@ def test_components_take_their_parameters_from_the_step_dataclasses():
         check_component(pipeline.augment, wrong)
 
 
+@pytest.mark.slow  # compiles the pipeline with kfp (seconds)
 def test_unexposed_component_parameters_compile_to_the_dataclass_values(tmp_path):
     spec = _compile(tmp_path, "--pipeline", "guard")[0]
     aug = spec["root"]["dag"]["tasks"]["augment"]["inputs"]["parameters"]

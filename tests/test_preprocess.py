@@ -76,6 +76,7 @@ def test_splits_are_disjoint_and_stratified(sample_out):
         assert (share - full).abs().max() < 0.08
 
 
+@pytest.mark.slow  # three preprocess runs
 def test_split_is_deterministic_under_a_seed(tmp_path, sample_csv):
     a = preprocess(str(sample_csv), tmp_path / "a", seed=1)
     b = preprocess(str(sample_csv), tmp_path / "b", seed=1)
