@@ -106,14 +106,17 @@ def test_model_dirs_come_from_storage_uri_and_lora_needs_no_hub():
     for name in ("lstm", "lora"):
         c = _container(docs[name])
         env = _env(c)
-        assert env["STORAGE_URI"]["value"] == f"{kserve_spec.MODELS_URI}/{name}"
+        assert env["STORAGE_URI"]["value"] == f"s3://toxic-filter/models/{name}"  # README
         assert c["args"][c["args"].index("--model_dir") + 1] == "/mnt/models"
         # the lora directory is self-contained (merged weights): no base model, no hub
         assert env["HF_HUB_OFFLINE"]["value"] == "1" and "HF_TOKEN" not in env
         assert "--base_model" not in c["args"]
+    secrets = {d["metadata"]["name"]: d for d in _docs((BASE / "access.yaml").read_text())
+               if d["kind"] == "Secret"}
     for name in ("guard", "caption"):  # hub ids: the token secret, hub access
         env = _env(_container(docs[name]))
-        assert env["HF_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == kserve_spec.HF_TOKEN_SECRET
+        ref = env["HF_TOKEN"]["valueFrom"]["secretKeyRef"]
+        assert ref["key"] in secrets[ref["name"]]["stringData"]  # a Secret we ship, that key
         assert env["HF_HUB_OFFLINE"]["value"] == "0"
 
 
@@ -162,8 +165,9 @@ def test_guard_asks_for_a_gpu_only_with_the_cuda_image(built):
     assert c["image"] == images.image("serving-gpu")
     assert c["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert gpu["spec"]["predictor"]["tolerations"][0]["key"] == "nvidia.com/gpu"
-    assert gpu["spec"]["predictor"]["nodeSelector"] == kserve_spec.GPU_NODE_SELECTOR
-    assert c["args"][c["args"].index("--model_dir") + 1] == kserve_spec.LLAMA_GUARD
+    # the NVIDIA GPU operator's node label; the model the README documents
+    assert gpu["spec"]["predictor"]["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+    assert c["args"][c["args"].index("--model_dir") + 1] == "meta-llama/Llama-Guard-3-1B"
     local = by["cpu-local"]["guard"]
     lc = _container(local)
     assert lc["image"] == images.image("serving")
@@ -199,7 +203,8 @@ def test_services_run_as_the_account_holding_the_bucket_secret():
     for d in _isvcs().values():
         assert d["spec"]["predictor"]["serviceAccountName"] == kserve_spec.SERVICE_ACCOUNT
     kust = yaml.safe_load((BASE / "kustomization.yaml").read_text())
-    assert kust["resources"] == list(generate.BASE_FILES)
+    listed = set(kust["resources"])  # every manifest in base/ is applied, and only those
+    assert listed == {p.name for p in BASE.glob("*.yaml")} - {"kustomization.yaml"}
 
 
 # --------------------------------------------------------------------------- validation
@@ -298,7 +303,7 @@ def test_console_runs_the_ui_image_as_its_dockerfile_builds_it():
     assert c["image"] == images.image("ui")
     dockerfile = (ROOT / images.DOCKERFILES["ui"]).read_text()
     assert f"COPY serving/ui/app.py {c['command'][-1]}" in dockerfile
-    assert c["command"] == ["python", "-m", "streamlit", "run", generate.UI_SCRIPT]
+    assert c["command"][:4] == ["python", "-m", "streamlit", "run"]  # script: COPY above
     assert c["args"] == demo.streamlit_flags(8501, "0.0.0.0")  # the flags make demo uses
     cmd = json.loads(re.search(r"^CMD (\[.*\])$", dockerfile, re.MULTILINE).group(1))
     assert cmd == c["args"]  # and the image's default command

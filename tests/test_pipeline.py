@@ -319,10 +319,9 @@ def test_every_step_requests_resources_and_runs_as_non_root(tmp_path, which):
         assert k8s[name]["securityContext"] == {"runAsUser": "1000", "runAsGroup": "1000",
                                                 "runAsNonRoot": True}, name
     lora = executors["exec-lora-train"]["container"]["resources"]
-    assert (lora["resourceCpuLimit"], lora["resourceMemoryLimit"]) != ("8", "32G")
-    sizes = pipeline.STEP_SIZES["lora-train"]
-    assert (lora["resourceCpuRequest"], lora["resourceMemoryRequest"]) == (
-        sizes.cpu_request, sizes.memory_request)
+    # README's Resources table: 2 CPUs / 3Gi requested (peak RSS 1,590 MiB), no longer 8 / 32G
+    assert (lora["resourceCpuRequest"], lora["resourceMemoryRequest"]) == ("2", "3Gi")
+    assert (lora["resourceCpuLimit"], lora["resourceMemoryLimit"]) == ("4", "6Gi")
 
 
 # --------------------------------------------------------------------------- parameters, once
