@@ -229,13 +229,16 @@ def test_a_server_started_with_tls_answers_over_https_only(tmp_path):
     cert, key = _self_signed_certificate(tmp_path)
     spec = launch.ServerSpec("noop", "benchmarks.noop_server", free_port(),
                              ("--model_dir", "none", "--ssl_certfile", str(cert),
-                              "--ssl_keyfile", str(key)), scheme="https")
+                              "--ssl_keyfile", str(key), "--enable_docs_url", "true"),
+                             scheme="https")
     with launch.Servers([spec], log_stream=None, verify=str(cert)):
         url = f"https://127.0.0.1:{spec.port}"
         response = httpx.post(f"{url}/v1/models/noop:predict", json={"instances": ["a"]},
                               verify=str(cert))
         assert response.status_code == 200
         assert len(response.json()["predictions"]) == 1
+        # another inherited flag that used to be ignored: kserve's Swagger UI
+        assert httpx.get(f"{url}/docs", verify=str(cert)).status_code == 200
         with pytest.raises(httpx.TransportError):  # no plain HTTP on the TLS port
             httpx.get(f"http://127.0.0.1:{spec.port}/v2/health/live", timeout=5)
 
@@ -301,6 +304,11 @@ def test_a_body_over_the_limit_is_refused_413_plain_or_chunked(noop_server, prot
                           headers={"content-type": "application/json"})
     assert_rejected(response, "this server accepts at most 4096", status=413)
     assert _serves(spec)
+
+
+def test_the_docs_url_is_off_unless_asked(noop_server):
+    spec, _ = noop_server
+    assert httpx.get(f"{spec.url()}/docs").status_code == 404
 
 
 def test_a_slow_client_is_cut_off_after_the_header_timeout(noop_server):
