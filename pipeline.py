@@ -1022,9 +1022,7 @@ def docker_runner(arguments: dict[str, Any]):
     from docker.types import Mount
     from kfp import local
 
-    client = images.engine()
-    tags = {t for img in client.images.list() for t in img.tags}
-    missing = [images.image(n) for n in DOCKER_STEP_IMAGES if images.image(n) not in tags]
+    missing = images.missing_images(images.engine(), DOCKER_STEP_IMAGES)
     if missing:
         raise LookupError(f"image(s) {', '.join(missing)} not found in the Docker engine: "
                           f"build them with `make images` (same REGISTRY/TAG)")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -42,6 +43,7 @@ TORCH = {"trainer-gpu": "cuda", "serving": "cpu", "serving-gpu": "cuda"}
 # Fixed build args of an image (a variant of another image's Dockerfile).
 BUILD_ARGS = {"serving-gpu": {"TORCH_DEVICE": "cuda", "TORCH_INDEX_URL": "https://pypi.org/simple"}}
 DEFAULT_BASE_IMAGE = "python:3.11-slim"  # the Dockerfiles' own default (ARG BASE_IMAGE)
+STAGE = re.compile(r"^FROM\s+\S+\s+AS\s+(\S+)\s*$", re.MULTILINE | re.IGNORECASE)
 
 
 def image(name: str, registry: str | None = None, tag: str | None = None) -> str:
@@ -92,6 +94,21 @@ def engine() -> Any:
     return client
 
 
+def missing_images(client: Any, names: list[str] | tuple[str, ...], registry: str | None = None,
+                   tag: str | None = None) -> list[str]:
+    """References of the images among `names` that the engine does not have (looked up one by
+    one: listing every image races with a concurrent prune)."""
+    import docker
+
+    missing = []
+    for name in names:
+        try:
+            client.images.get(image(name, registry, tag))
+        except docker.errors.ImageNotFound:
+            missing.append(image(name, registry, tag))
+    return missing
+
+
 def _stream(lines, what: str) -> None:
     """Print a build/push progress stream; raise on an error entry."""
     for chunk in lines:
@@ -119,9 +136,15 @@ def build(names: list[str], registry: str | None = None, tag: str | None = None,
         args = build_args(name, base_image, torch_index_url, torch_cuda_index_url)
         print(f"== {ref} <- {DOCKERFILES[name]} {args or ''}", flush=True)
         start = time.perf_counter()
-        _stream(client.api.build(path=str(ROOT), dockerfile=DOCKERFILES[name], tag=ref,
-                                 buildargs=args, network_mode=network, rm=True, forcerm=True,
-                                 decode=True), f"docker build of {ref}")
+        # The named stages first, each tagged <ref>-<stage>: untagged, their layers (the pip
+        # installs) would be dangling images that `docker image prune` deletes, and with them
+        # the layer cache. The final build then takes them from the cache.
+        stages = STAGE.findall((ROOT / DOCKERFILES[name]).read_text())
+        for target, stage_ref in [*((st, f"{ref}-{st}") for st in stages), (None, ref)]:
+            _stream(client.api.build(path=str(ROOT), dockerfile=DOCKERFILES[name], tag=stage_ref,
+                                     target=target, buildargs=args, network_mode=network,
+                                     rm=True, forcerm=True, decode=True),
+                    f"docker build of {stage_ref}")
         seconds[ref] = round(time.perf_counter() - start, 1)
         print(f"== built {ref} in {seconds[ref]} s", flush=True)
     return seconds

@@ -50,8 +50,7 @@ def engine():
 
 
 def _need_images(engine, *names: str) -> None:
-    tags = {t for img in engine.images.list() for t in img.tags}
-    missing = [images.image(n) for n in names if images.image(n) not in tags]
+    missing = images.missing_images(engine, names)
     if missing:
         _unavailable(f"image(s) not built: {', '.join(missing)} (run `make images`)")
 
@@ -122,6 +121,9 @@ def test_docker_runner_outputs_match_the_subprocess_runner(runs):
                                   pd.read_parquet(s_dir / "augment" / "augmented_data"))
     assert d_sum["labels"] == s_sum["labels"]
     for model in ("lstm", "lora"):
+        print(f"\n{model}: docker / subprocess " + ", ".join(
+            f"{k} {d_sum['models'][model][k]:.4f} / {s_sum['models'][model][k]:.4f}"
+            for k in ("accuracy", "macro_f1")))
         for key in ("accuracy", "macro_f1", "weighted_f1"):
             assert d_sum["models"][model][key] == pytest.approx(
                 s_sum["models"][model][key], abs=METRIC_TOLERANCE), (model, key)

@@ -249,3 +249,23 @@ def test_gpu_is_requested_only_for_images_with_the_cuda_build(tmp_path):
                 assert name in cuda, f"{which} pipeline: {task} asks a GPU on {container['image']}"
                 gpu_users.add(name)
     assert gpu_users == {"serving-gpu", "trainer-gpu"}, gpu_users
+
+
+def test_build_tags_every_stage_so_that_a_prune_keeps_the_layer_cache():
+    calls = []
+
+    class FakeAPI:
+        def build(self, **kw):
+            calls.append((kw["tag"], kw["target"], kw["dockerfile"], kw["buildargs"],
+                          kw["network_mode"]))
+            return iter([{"stream": "Step 1/1\n"}])
+
+    class FakeClient:
+        api = FakeAPI()
+
+    images.build(["serving-gpu"], "r.example", "1", base_image="b:1", client=FakeClient())
+    ref = "r.example/toxic-filter-serving-gpu:1"
+    assert [(tag, target) for tag, target, *_ in calls] == [
+        (f"{ref}-nltk", "nltk"), (f"{ref}-build", "build"), (ref, None)]
+    assert {c[2] for c in calls} == {"images/serving.Dockerfile"}
+    assert all(c[3] == images.build_args("serving-gpu", "b:1") and c[4] == "host" for c in calls)
