@@ -650,6 +650,18 @@ def _place_on_gpu(task, gpu: GpuConfig) -> None:
             kubernetes.add_toleration(task, key=key, operator="Exists", effect=effect)
 
 
+def _train_both(defaults: PipelineDefaults, params: dict[str, Any], gpu: GpuConfig,
+                trained: dict[str, Any]) -> tuple[Any, Any]:
+    """lstm-train and lora-train side by side on the same splits (both pipelines)."""
+    lstm = lstm_train(**_inputs(lstm_train, "lstm", defaults, params, **trained)
+                      ).set_display_name("lstm-train")
+    _size(lstm, "lstm-train")
+    lora = lora_train(**_inputs(lora_train, "lora", defaults, params, **trained)
+                      ).set_display_name("lora-train")
+    _place_on_gpu(lora, gpu)
+    return lstm, lora
+
+
 def _inputs(component, step: str, defaults: PipelineDefaults, params: dict[str, Any],
             **given: Any) -> dict[str, Any]:
     """A component call's inputs: `given`, then each parameter from the pipeline parameter of
@@ -716,12 +728,7 @@ def build_pipeline(gpu: GpuConfig = GpuConfig()):  # noqa: B008 (frozen dataclas
         trained = {"train_data": aug.outputs["augmented_data"], "val_data": pre.outputs["val_data"],
                    "label_map": pre.outputs["label_map"],
                    "length_stats": pre.outputs["length_stats"]}
-        lstm = lstm_train(**_inputs(lstm_train, "lstm", D, p, **trained)
-                          ).set_display_name("lstm-train")
-        _size(lstm, "lstm-train")
-        lora = lora_train(**_inputs(lora_train, "lora", D, p, **trained)
-                          ).set_display_name("lora-train")
-        _place_on_gpu(lora, gpu)
+        lstm, lora = _train_both(D, p, gpu, trained)
         ev = evaluate(
             test_data=pre.outputs["test_data"], train_data=pre.outputs["train_data"],
             label_map=pre.outputs["label_map"], lstm_model=lstm.outputs["model"],
@@ -796,12 +803,7 @@ def build_guard_pipeline(gpu: GpuConfig = GpuConfig()):  # noqa: B008 (frozen da
         _size(aug, "augment")
         trained = {**splits, "train_data": aug.outputs["augmented_data"],
                    "length_stats": pre.outputs["length_stats"]}
-        lstm = lstm_train(**_inputs(lstm_train, "lstm", D, p, **trained)
-                          ).set_display_name("lstm-train")
-        _size(lstm, "lstm-train")
-        lora = lora_train(**_inputs(lora_train, "lora", D, p, **trained)
-                          ).set_display_name("lora-train")
-        _place_on_gpu(lora, gpu)
+        lstm, lora = _train_both(D, p, gpu, trained)
         loso = leave_one_source_out(**_inputs(
             leave_one_source_out, "loso", D, p, test_data=pre.outputs["test_data"], **splits,
         )).set_display_name("leave-one-source-out")
