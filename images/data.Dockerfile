@@ -22,7 +22,7 @@ ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 COPY requirements/constraints.txt requirements/constraints.txt
 RUN pip install -c requirements/constraints.txt \
-        pandas pyarrow fsspec scikit-learn nltk matplotlib pyyaml kfp
+        pandas pyarrow fsspec scikit-learn nltk matplotlib pyyaml kfp confusable-homoglyphs
 # the project as a wheel, installed once in the runtime stage: a code change leaves the
 # dependency layers (and the runtime stage's copy of the venv) cached
 COPY pyproject.toml README.md ./

