@@ -357,6 +357,10 @@ def lora_train(
     mixed_precision: bool,
     class_weight: str,
     target_false_flag_rate: float,
+    text_prefix: str,
+    reading: str,
+    top_layers: int,
+    group_by_length: bool,
 ):
     """Fine-tune a LoRA adapter on a pretrained encoder (CUDA + mixed precision when present).
 
@@ -376,6 +380,12 @@ def lora_train(
             the unsafe classes together weigh half each).
         target_false_flag_rate: guard models (a Safe class): the threshold on P(unsafe) flags
             at most this share of benign validation prompts.
+        text_prefix: what the encoder expects before each text; "auto" = its encoder.json
+            ("query: " for multilingual-e5).
+        reading: guard models: the readings of a prompt scored ("text", "deobfuscated",
+            "segments"; the most harmful decides).
+        top_layers: LoRA on the top N encoder layers only (0: all); the rest stay frozen.
+        group_by_length: batches of similar lengths (less padding).
     """
     import logging
     import shutil
@@ -387,7 +397,8 @@ def lora_train(
                         dropout=dropout, learning_rate=learning_rate, epochs=epochs,
                         batch_size=batch_size, max_length=max_length, seed=seed,
                         mixed_precision=mixed_precision, class_weight=class_weight,
-                        target_false_flag_rate=target_false_flag_rate)
+                        target_false_flag_rate=target_false_flag_rate, text_prefix=text_prefix,
+                        reading=reading, top_layers=top_layers, group_by_length=group_by_length)
     info = train_lora(train_data.path, val_data.path, label_map.path, length_stats.path,
                       model.path, params)
     shutil.copyfile(f"{model.path}/{REPORT_FILE}", training_report.path)
@@ -580,7 +591,8 @@ GUARD_DEFAULTS = PipelineDefaults(
     augment=AugmentParams(balance_ratio=0.0),  # the guard's classes are weighted in the loss
     lstm=LstmParams(),
     lora=LoraParams(base_model=CLUSTER_BASE_MODEL, epochs=3, batch_size=32, max_length=64,
-                    class_weight="safe_unsafe"),
+                    class_weight="safe_unsafe", reading="text,deobfuscated,segments",
+                    group_by_length=True),
     loso=LosoParams(base_model=CLUSTER_BASE_MODEL, max_length=64))
 
 

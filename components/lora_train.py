@@ -8,13 +8,14 @@ import math
 import os
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from components import plots
-from components.calibration import TARGET_FALSE_FLAG_RATE, apply_temperature, guard_calibration
+from components.calibration import TARGET_FALSE_FLAG_RATE, guard_calibration
 from components.data import atomic_dir, read_json, write_json
 from components.errors import DatasetError
 from components.model_info import save_model_info
@@ -25,6 +26,7 @@ from components.predict import (  # noqa: F401 (CLUSTER_BASE_MODEL: re-exported 
     resolve_base_model,
     verify_saved,
 )
+from components.reading import Reading
 from components.text import training_scripts
 
 log = logging.getLogger(__name__)
@@ -70,6 +72,11 @@ class LoraParams:
     mixed_precision: bool = True  # bf16/fp16 autocast when a CUDA GPU is present
     class_weight: str = "none"  # "balanced" (per class, as scikit-learn) or "safe_unsafe"
     target_false_flag_rate: float = TARGET_FALSE_FLAG_RATE  # guard threshold (Safe class only)
+    # what the encoder expects before each text: "auto" = its encoder.json ("query: " for e5)
+    text_prefix: str = "auto"
+    reading: str = "text"  # guard models: "text,deobfuscated,segments" (components.reading)
+    top_layers: int = 0  # LoRA on the top N encoder layers only (0: all); the rest stay frozen
+    group_by_length: bool = False  # batches of similar lengths: less padding, faster on CPU
 
 
 def target_modules_for(model_type: str, spec: str = "auto") -> list[str]:
@@ -80,6 +87,32 @@ def target_modules_for(model_type: str, spec: str = "auto") -> list[str]:
         raise ValueError(f"no default LoRA target modules for model_type {model_type!r}; "
                          f"pass target_modules explicitly (known: {sorted(TARGET_MODULES)})")
     return TARGET_MODULES[model_type]
+
+
+# Encoders trained with an instruction prefix (multilingual-e5: "query: " for a query, which a
+# prompt to classify is). A converted offline directory says so in its encoder.json.
+PREFIXES = {"e5": "query: "}
+ENCODER_INFO = "encoder.json"
+
+
+def text_prefix_for(base_model: str, base_path: str, spec: str = "auto") -> str:
+    """The text prefix of an encoder: `spec` unless "auto"; else its encoder.json's
+    `text_prefix`, else by name (hub ids of the e5 family), else ""."""
+    if spec != "auto":
+        return spec
+    info_path = Path(base_path) / ENCODER_INFO
+    if info_path.is_file():
+        return str(read_json(info_path).get("text_prefix", ""))
+    name = base_model.lower().rsplit("/", 1)[-1]
+    return next((p for key, p in PREFIXES.items() if key in name.split("-")), "")
+
+
+def lora_layers(config: Any, top_layers: int) -> list[int] | None:
+    """peft's `layers_to_transform` for LoRA on the top `top_layers` layers (None: all)."""
+    n = int(getattr(config, "num_hidden_layers", 0) or getattr(config, "n_layers", 0))
+    if top_layers <= 0 or not n or top_layers >= n:
+        return None
+    return list(range(n - top_layers, n))
 
 
 def load_base_classifier(base_model: str, labels: Sequence[str], quiet: bool = False):
@@ -239,21 +272,26 @@ def train_lora(
     heads = [name for name, _ in model.named_children() if name in HEAD_MODULES]
     base = getattr(model, getattr(model, "base_model_prefix", ""), None)
     heads += [name for name in POOLER_MODULES if getattr(base, name, None) is not None]
+    prefix = text_prefix_for(params.base_model, base_path, params.text_prefix)
+    reading = Reading.parse(params.reading)
     percentile = read_json(length_stats_path)["percentile"] if length_stats_path else 95.0
-    max_length = params.max_length or length_at_percentile(tokenizer, train["text"], percentile)
+    max_length = params.max_length or length_at_percentile(
+        tokenizer, [prefix + t for t in train["text"]], percentile)
+    layers = lora_layers(model.config, params.top_layers)
 
     lora = LoraConfig(task_type=TaskType.SEQ_CLS, r=params.r, lora_alpha=params.alpha,
                       lora_dropout=params.dropout, target_modules=targets,
+                      layers_to_transform=layers,
                       modules_to_save=list(heads))  # peft extends the list it is given
     model = get_peft_model(model, lora)
     trainable, total = model.get_nb_trainable_parameters()
-    log.info("lora: base %s (%s), targets %s, heads %s, %d/%d trainable params (%.2f%%), "
-             "max_length %d (p%g), device %s", params.base_model, model.config.model_type,
-             targets, heads, trainable, total, 100 * trainable / total, max_length, percentile,
-             device)
+    log.info("lora: base %s (%s), targets %s%s, heads %s, %d/%d trainable params (%.2f%%), "
+             "max_length %d (p%g), prefix %r, device %s", params.base_model,
+             model.config.model_type, targets, f" in layers {layers}" if layers else "", heads,
+             trainable, total, 100 * trainable / total, max_length, percentile, prefix, device)
 
     def encode(df: pd.DataFrame) -> _Encoded:
-        enc = tokenizer(df["text"].tolist(), truncation=True, max_length=max_length)
+        enc = tokenizer([prefix + t for t in df["text"]], truncation=True, max_length=max_length)
         return _Encoded(dict(enc), df["label_id"].to_numpy())
 
     cuda = device == "cuda"
@@ -282,6 +320,7 @@ def train_lora(
             per_device_eval_batch_size=max(32, params.batch_size), weight_decay=params.weight_decay,
             warmup_steps=params.warmup_ratio, seed=params.seed, bf16=bf16, fp16=fp16,
             use_cpu=not cuda, report_to="none", disable_tqdm=True, dataloader_num_workers=0,
+            train_sampling_strategy="group_by_length" if params.group_by_length else "random",
         )
         weights = class_weights(train["label_id"].to_numpy(), labels, params.class_weight)
         if weights is not None:
@@ -305,13 +344,6 @@ def train_lora(
         val_logits = np.asarray(trainer.predict(val_ds).predictions, dtype=np.float64)
         val_probs = np.exp(val_logits - val_logits.max(axis=1, keepdims=True))
         val_probs /= val_probs.sum(axis=1, keepdims=True)
-        calibration = guard_calibration(val_probs, val["label_id"].to_numpy(), labels,
-                                        params.target_false_flag_rate)
-        if calibration:
-            log.info("lora calibration on validation: temperature %.3f, threshold %.4f on "
-                     "P(unsafe) -> false-flag rate %.4f, unsafe recall %.4f",
-                     calibration["temperature"], calibration["threshold"],
-                     calibration["val"]["false_flag_rate"] or 0, calibration["val"]["unsafe_recall"] or 0)
 
         # Merged weights (the adapter folded into the base, heads included): the directory
         # loads with transformers alone, no base model, hub or peft (components.predict).
@@ -320,24 +352,48 @@ def train_lora(
         write_json(tmp / HISTORY_FILE, history)
         plots.curves({k: v for k, v in history.items() if v}, "LoRA training curves",
                      tmp / CURVES_FILE)
-        info = save_model_info(
-            tmp, "lora", labels, label_map["text_settings"], input_field="text",
-            max_length=max_length, base_model=params.base_model,
+        fields = dict(
+            input_field="text", max_length=max_length, base_model=params.base_model,
             base_model_path=base_path, architecture=model.config.model_type,
-            target_modules=targets, modules_to_save=heads,
+            target_modules=targets, lora_layers=layers, modules_to_save=heads,
             params=dataclasses.asdict(params), device=device,
             mixed_precision="bf16" if bf16 else "fp16" if fp16 else "fp32",
             trainable_params=int(trainable), total_params=int(total),
             train_seconds=round(train_seconds, 2), train_rows=len(train),
             best_epoch=best_i + 1, val_accuracy=float(best["eval_accuracy"]),
-            val_macro_f1=float(best["eval_macro_f1"]), calibration=calibration,
-            scripts=training_scripts(train["text"]))
-        (tmp / REPORT_FILE).write_text(plots.training_report("lora-train", info, tmp / CURVES_FILE))
-        temperature = (calibration or {}).get("temperature", 1.0)
-        verify_saved(tmp, val["text"].tolist()[:VERIFY_ROWS],
-                     apply_temperature(val_probs[:VERIFY_ROWS], temperature),
+            val_macro_f1=float(best["eval_macro_f1"]), text_prefix=prefix,
+            reading=reading.to_dict(), scripts=training_scripts(train["text"]))
+        save_model_info(tmp, "lora", labels, label_map["text_settings"], **fields)
+        # What a server loads is what was trained: the reloaded directory reproduces the
+        # trainer's probabilities (whole texts)...
+        verify_saved(tmp, val["text"].tolist()[:VERIFY_ROWS], val_probs[:VERIFY_ROWS],
                      atol=5e-2 if bf16 or fp16 else 1e-3)  # half precision vs fp32 reload
+        # ...and is calibrated on its own validation answers, read as it will read prompts.
+        calibration = calibrate_saved(tmp, val, labels, params.target_false_flag_rate)
+        info = save_model_info(tmp, "lora", labels, label_map["text_settings"], **fields,
+                               calibration=calibration)
+        (tmp / REPORT_FILE).write_text(plots.training_report("lora-train", info, tmp / CURVES_FILE))
     return info
+
+
+def calibrate_saved(model_dir: str | os.PathLike[str], val: pd.DataFrame, labels: Sequence[str],
+                    target_false_flag_rate: float) -> dict[str, Any]:
+    """Temperature and threshold of a saved guard model from its own validation answers, the
+    prompts read as the model reads them (components.reading); {} without a Safe class."""
+    from components.calibration import safe_index
+    from components.predict import load_predictor
+
+    if safe_index(labels) is None:
+        return {}
+    texts = (val["raw_text"] if "raw_text" in val.columns else val["text"]).tolist()
+    raw = load_predictor(model_dir).raw_proba(texts)
+    calibration = guard_calibration(raw, val["label_id"].to_numpy(), labels,
+                                    target_false_flag_rate)
+    log.info("lora calibration on validation: temperature %.3f, threshold %.4f on P(unsafe) -> "
+             "false-flag rate %.4f, unsafe recall %.4f", calibration["temperature"],
+             calibration["threshold"], calibration["val"]["false_flag_rate"] or 0,
+             calibration["val"]["unsafe_recall"] or 0)
+    return calibration
 
 
 def _history(log_history: list[dict[str, Any]]) -> dict[str, list[float]]:

@@ -23,9 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from components.calibration import GuardDecisions, apply_temperature
+from components.calibration import GuardDecisions, apply_temperature, safe_index
 from components.errors import ModelDirError
 from components.model_info import load_model_info
+from components.reading import Reading, most_harmful, readings
 from components.text import TextSettings, prepare
 
 log = logging.getLogger(__name__)
@@ -110,17 +111,36 @@ class Predictor(GuardDecisions):
         self.info = info
         self.labels: list[str] = info["labels"]
         self.settings = TextSettings.from_dict(info["text_settings"])
+        # what the encoder expects before a text (multilingual-e5: "query: "), and the
+        # readings a guard model scores (components.reading)
+        self.text_prefix: str = "" if self.for_lstm else info.get("text_prefix", "")
+        self.reading = Reading() if self.for_lstm else Reading.from_dict(info.get("reading"))
 
     def preprocess(self, texts: Sequence[str]) -> list[str]:
-        return prepare(texts, self.settings, for_lstm=self.for_lstm)
+        prepared = prepare(texts, self.settings, for_lstm=self.for_lstm)
+        return [self.text_prefix + t for t in prepared] if self.text_prefix else prepared
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Probabilities [N, C] of raw texts (temperature-calibrated when the model was trained
-        as a guard), columns in the order of `labels`."""
-        prepared = self.preprocess(texts)
-        if not prepared:
+        as a guard), columns in the order of `labels`. A guard model that reads several
+        readings of a prompt (`reading`) answers with its most harmful one."""
+        return apply_temperature(self.raw_proba(texts), self.temperature)
+
+    def raw_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """predict_proba before temperature scaling (what calibration is fitted on)."""
+        if len(texts) == 0:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
-        return apply_temperature(self._forward(prepared), self.temperature)
+        safe = safe_index(self.labels)
+        if self.reading.whole_only or safe is None:
+            return self._forward(self.preprocess(texts))
+        views: list[str] = []
+        owners: list[int] = []
+        for i, text in enumerate(texts):
+            vs = readings(text, self.reading, self.settings)
+            views.extend(vs)
+            owners.extend([i] * len(vs))
+        prefixed = [self.text_prefix + v for v in views] if self.text_prefix else views
+        return most_harmful(self._forward(prefixed), owners, len(texts), safe)
 
     def _forward(self, prepared: list[str]) -> np.ndarray:
         raise NotImplementedError
@@ -266,7 +286,8 @@ def load_predictor(model_dir: str | os.PathLike[str], **options: Any) -> Predict
 def verify_saved(model_dir: str | os.PathLike[str], texts: Sequence[str],
                  expected: np.ndarray, atol: float = 1e-3) -> float:
     """Reload a model directory just written and require it to reproduce the trainer's own
-    (calibrated) probabilities on `texts`: what a server loads is what was evaluated.
+    (calibrated) probabilities on `texts`, each read whole: what a server loads is what was
+    evaluated.
 
     Returns:
         The largest absolute difference.
@@ -274,7 +295,9 @@ def verify_saved(model_dir: str | os.PathLike[str], texts: Sequence[str],
     Raises:
         ModelDirError: a difference above `atol`.
     """
-    got = load_predictor(model_dir).predict_proba(texts)
+    predictor = load_predictor(model_dir)
+    got = (apply_temperature(predictor._forward(predictor.preprocess(texts)), predictor.temperature)
+           if len(texts) else np.zeros((0, len(predictor.labels))))  # whole texts: the weights
     diff = float(np.abs(got - expected).max()) if len(texts) else 0.0
     if not diff <= atol:
         raise ModelDirError(f"{model_dir}: the saved model does not reproduce the trained one "

@@ -227,10 +227,11 @@ _LETTER_RUN_RE = re.compile(r"[^\W\d_]+")
 def fold_homoglyphs(text: str) -> str:
     """Replace look-alike letters inside Latin words with the ASCII letters they imitate.
 
-    A word is folded when it mixes Latin with letters of another script ("bоmb" with a
-    Cyrillic о), when it holds Latin look-alikes outside ASCII ("ƅomb", "ʙomb"), or when the
-    text is mainly Latin and the word is made only of look-alikes ("Нош" in an English
-    sentence). Words of a text written in Cyrillic or Greek are left alone.
+    A word is folded when it mixes Latin with letters of another script ("b\u043emb" with a
+    Cyrillic o), when it holds Latin look-alikes outside ASCII ("\u0185omb", "\u0299omb"), or
+    when the text is mainly Latin and the word is made only of look-alikes (Cyrillic
+    "\u041d\u043e\u0448" in an English sentence). Words of a text written in Cyrillic or
+    Greek are left alone.
     """
     table = homoglyph_map()
     if not any(c in table for c in text):

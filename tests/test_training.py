@@ -227,3 +227,23 @@ def test_evaluate_reports_both_models_baseline_and_champion(tmp_path, tiny_split
     assert "(query only)" in comparison_table(summary)
     assert "Only the first text column" in (tmp_path / "ev" / "report.html").read_text()
     assert "| lstm" in (tmp_path / "ev" / "report.md").read_text()
+
+
+def test_text_prefix_comes_from_the_encoder_or_its_family(tmp_path):
+    from components.lora_train import text_prefix_for
+
+    (tmp_path / "encoder.json").write_text('{"text_prefix": "query: "}')
+    assert text_prefix_for("offline-multilingual", str(tmp_path)) == "query: "
+    assert text_prefix_for("intfloat/multilingual-e5-small", "intfloat/multilingual-e5-small") == "query: "
+    assert text_prefix_for("distilbert-base-uncased", "distilbert-base-uncased") == ""
+    assert text_prefix_for("x", str(tmp_path), spec="") == ""  # explicit wins
+
+
+def test_lora_on_the_top_layers_only():
+    from types import SimpleNamespace
+
+    from components.lora_train import lora_layers
+
+    config = SimpleNamespace(num_hidden_layers=12)
+    assert lora_layers(config, 0) is None and lora_layers(config, 12) is None
+    assert lora_layers(config, 4) == [8, 9, 10, 11]
