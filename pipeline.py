@@ -173,6 +173,7 @@ def preprocess_prompts(
     train_data: Output[Dataset],
     val_data: Output[Dataset],
     test_data: Output[Dataset],
+    holdout_data: Output[Dataset],
     label_map: Output[Artifact],
     length_stats: Output[Artifact],
     eda_report: Output[HTML],
@@ -185,9 +186,12 @@ def preprocess_prompts(
     test_size: float,
     seed: int,
     length_percentile: float,
+    holdout_groups: str,
+    train_only_sources: str,
 ):
     """preprocess on the ingested prompt dataset (an artifact, not a URI): the split is
-    stratified by category and source, and `source`/`group` travel with every row.
+    stratified by category and source, and `source`/`group` travel with every row; the
+    holdout groups go to a split of their own that no model trains or is tuned on.
 
     Args:
         text_columns: the prompt column.
@@ -198,6 +202,8 @@ def preprocess_prompts(
         test_size: test fraction.
         seed: split seed.
         length_percentile: percentile of training lengths used as sequence length.
+        holdout_groups: comma-separated groups kept out of train/val/test (out-of-source test).
+        train_only_sources: comma-separated sources whose rows all go to the training split.
     """
     import json
     import logging
@@ -212,13 +218,16 @@ def preprocess_prompts(
         shutil.copyfile(data.path, src)
         res = run(src, f"{tmp}/out", text_columns=text_columns, label_column=label_column,
                   min_class_count=min_class_count, val_size=val_size, test_size=test_size,
-                  seed=seed, length_percentile=length_percentile, keep_columns=keep_columns)
+                  seed=seed, length_percentile=length_percentile, keep_columns=keep_columns,
+                  holdout_groups=holdout_groups, train_only_sources=train_only_sources)
         for name, art in [("train", train_data), ("val", val_data), ("test", test_data),
-                          ("label_map", label_map), ("length_stats", length_stats),
-                          ("report", eda_report)]:
+                          ("holdout", holdout_data), ("label_map", label_map),
+                          ("length_stats", length_stats), ("report", eda_report)]:
             shutil.copyfile(res.path(name), art.path)
     for name, art in [("train", train_data), ("val", val_data), ("test", test_data)]:
         art.metadata["rows"] = res.stats["split_sizes"][name]
+    holdout_data.metadata["rows"] = res.stats["holdout_rows"]
+    holdout_data.metadata["groups"] = res.stats["holdout_groups"]
     with open(label_map.path) as f:
         label_map.metadata["labels"] = json.load(f)["labels"]
     for key in ("rows", "num_classes", "lstm_seq_len"):
@@ -477,10 +486,12 @@ def evaluate(
     lora_confusion: Output[ClassificationMetrics],
     guard_metrics: Output[Metrics],
     loso: Input[Artifact] = None,
+    holdout_data: Input[Dataset] = None,
 ) -> NamedTuple("EvaluateOutputs", [("champion", str), ("champion_macro_f1", float)]):
     """Evaluate both models and a majority baseline on the untouched test split; for a guard
     (a Safe class) also unsafe recall and false-flag rate per source at the saved thresholds,
-    and the leave-one-source-out table when `loso` is given.
+    the same on the held-out groups when `holdout_data` is given (out of source), and the
+    leave-one-source-out table when `loso` is given.
 
     Returns:
         champion: the model with the best test macro-F1.
@@ -498,7 +509,8 @@ def evaluate(
     with tempfile.TemporaryDirectory() as tmp:
         res = run(test_data.path, train_data.path, label_map.path,
                   {"lstm": lstm_model.path, "lora": lora_model.path}, f"{tmp}/out",
-                  loso_path=loso.path if loso is not None else None)
+                  loso_path=loso.path if loso is not None else None,
+                  holdout_path=holdout_data.path if holdout_data is not None else None)
         shutil.copyfile(f"{tmp}/out/{FILES['summary']}", summary.path)
         shutil.copyfile(f"{tmp}/out/{FILES['report']}", report.path)
         shutil.copyfile(f"{tmp}/out/{FILES['markdown']}", report_md.path)
@@ -515,6 +527,10 @@ def evaluate(
         for key in ("threshold", "unsafe_recall", "false_flag_rate"):
             if g[key] is not None:
                 guard_metrics.log_metric(f"{name}_{key}", g[key])
+    for name, h in res.get("holdout", {}).get("models", {}).items():
+        for key in ("unsafe_recall", "false_flag_rate"):
+            if h["all"][key] is not None:
+                guard_metrics.log_metric(f"{name}_holdout_{key}", h["all"][key])
     for key, w in res.get("loso", {}).get("worst", {}).items():
         guard_metrics.log_metric(f"loso_{key}", w["value"])
     summary.metadata["champion"] = res["champion"]
@@ -790,6 +806,7 @@ def build_guard_pipeline(gpu: GpuConfig = GpuConfig()):  # noqa: B008 (frozen da
         test_size: float = D.preprocess.test_size,
         seed: int = D.preprocess.seed,
         length_percentile: float = D.preprocess.length_percentile,
+        holdout_groups: str = D.preprocess.holdout_groups,
         balance_ratio: float = D.augment.balance_ratio,
         target_false_flag_rate: float = D.lora.target_false_flag_rate,
         lstm_epochs: int = D.lstm.epochs,
@@ -824,6 +841,7 @@ def build_guard_pipeline(gpu: GpuConfig = GpuConfig()):  # noqa: B008 (frozen da
             test_data=pre.outputs["test_data"], train_data=pre.outputs["train_data"],
             label_map=pre.outputs["label_map"], lstm_model=lstm.outputs["model"],
             lora_model=lora.outputs["model"], loso=loso.outputs["loso"],
+            holdout_data=pre.outputs["holdout_data"],
         ).set_display_name("evaluate")
         _size(ev, "evaluate")
         return ev.outputs["summary"]

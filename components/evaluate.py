@@ -79,6 +79,28 @@ def guard_metrics(proba: np.ndarray, test: pd.DataFrame, labels: Sequence[str],
     return out
 
 
+def holdout_metrics(proba: np.ndarray, held: pd.DataFrame, labels: Sequence[str],
+                    threshold: float | None, unreadable: Sequence[str | None]) -> dict[str, Any]:
+    """A guard's figures on the held-out groups (rows no split of the run contains) at its
+    saved threshold: all held-out rows, per group, per category (by name: a category seen only
+    in held-out rows has no class). Unreadable rows count as not flagged, as in guard_metrics."""
+    safe = safe_index(labels)
+    threshold = 0.5 if threshold is None else threshold
+    p_unsafe = 1.0 - proba[:, safe].astype(np.float64)
+    is_unsafe = (held["label"] != labels[safe]).to_numpy()
+    flagged = p_unsafe >= threshold
+    return {
+        "threshold": threshold, "all": binary_metrics(p_unsafe, is_unsafe, threshold),
+        "unreadable_rows": int(sum(r is not None for r in unreadable)),
+        "per_group": {g: binary_metrics(p_unsafe[m], is_unsafe[m], threshold)
+                      for g in sorted(held["group"].unique())
+                      for m in [(held["group"] == g).to_numpy()]},
+        "per_category": {c: {"rows": int(m.sum()), "flagged": float(flagged[m].mean())}
+                         for c in sorted(held.loc[is_unsafe, "label"].unique())
+                         for m in [(held["label"] == c).to_numpy()]},
+    }
+
+
 def evaluate(
     test_path: str | os.PathLike[str],
     train_path: str | os.PathLike[str],
@@ -86,6 +108,7 @@ def evaluate(
     model_dirs: Mapping[str, str | os.PathLike[str]],
     out_dir: str | os.PathLike[str],
     loso_path: str | os.PathLike[str] | None = None,
+    holdout_path: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """Evaluate every model on the untouched test split and name the champion by macro-F1.
 
@@ -99,6 +122,8 @@ def evaluate(
         model_dirs: model name -> model directory.
         out_dir: directory to create atomically: summary.json, report.html/.md, PNG plots.
         loso_path: the leave-one-source-out summary (components.loso), included when given.
+        holdout_path: preprocess's holdout split (groups no split of the run contains): a
+            guard's figures on it are its out-of-source figures.
 
     Returns:
         The summary: {"models": {name: metrics}, "baseline": metrics, "champion": name, "labels",
@@ -115,6 +140,8 @@ def evaluate(
     ablation: dict[str, dict[str, Any]] = {}
     guard: dict[str, dict[str, Any]] = {}
     is_guard = safe_index(labels) is not None
+    held = pd.read_parquet(holdout_path) if holdout_path else pd.DataFrame()
+    holdout: dict[str, dict[str, Any]] = {}
     for name, model_dir in model_dirs.items():
         predictor = load_predictor(model_dir)
         if list(predictor.labels) != list(labels):
@@ -135,6 +162,15 @@ def evaluate(
             log.info("evaluate %s as a guard at threshold %.4f: unsafe recall %.4f, false-flag "
                      "rate %.4f", name, guard[name]["threshold"], guard[name]["unsafe_recall"] or 0,
                      guard[name]["false_flag_rate"] or 0)
+            if not held.empty:
+                texts = held["raw_text"].tolist()
+                holdout[name] = holdout_metrics(
+                    predictor.predict_proba(texts), held, labels,
+                    getattr(predictor, "threshold", None), predictor.unreadable(texts))
+                h = holdout[name]["all"]
+                log.info("evaluate %s on the held-out groups %s (%d rows): unsafe recall %s, "
+                         "false-flag rate %s", name, sorted(holdout[name]["per_group"]), len(held),
+                         _fmt(h["unsafe_recall"]), _fmt(h["false_flag_rate"]))
         if primary_only:
             pred = predictor.predict_proba(test["raw_primary"].tolist()).argmax(axis=1)
             m = classification_metrics(y_true, pred, labels)
@@ -150,6 +186,9 @@ def evaluate(
                "ablation": ablation}
     if guard:
         summary["guard"] = guard
+    if holdout:
+        summary["holdout"] = {"groups": sorted(held["group"].unique()), "rows": len(held),
+                              "models": holdout}
     if loso_path:
         summary["loso"] = read_json(loso_path)
     with atomic_dir(out_dir) as tmp:
@@ -191,6 +230,8 @@ def comparison_table(summary: Mapping[str, Any]) -> str:
         text += (f"\n({ABLATION_NOTE.format(columns=' + '.join(summary['text_columns']))})")
     if summary.get("guard"):
         text += "\n\n" + guard_table(summary)
+    if summary.get("holdout"):
+        text += "\n\n" + holdout_table(summary)
     if summary.get("loso"):
         from components.loso import loso_table
 
@@ -210,6 +251,27 @@ def guard_rows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
                          "rows": m["unsafe"] + m["safe"], "unsafe recall": _fmt(m["unsafe_recall"]),
                          "false-flag rate": _fmt(m["false_flag_rate"])})
     return rows
+
+
+def holdout_rows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Per model and held-out group: unsafe recall and false-flag rate at the saved threshold."""
+    rows = []
+    for name, h in summary.get("holdout", {}).get("models", {}).items():
+        for group, m in [("(all held out)", h["all"]), *h["per_group"].items()]:
+            rows.append({"model": name, "held-out group": group, "rows": m["unsafe"] + m["safe"],
+                         "unsafe recall": _fmt(m["unsafe_recall"]),
+                         "false-flag rate": _fmt(m["false_flag_rate"])})
+    return rows
+
+
+def holdout_table(summary: Mapping[str, Any]) -> str:
+    lines = ["Out of source: groups held out of training, validation and test, at each model's "
+             "saved threshold:", "",
+             "| model | held-out group | rows | unsafe recall | false-flag rate |",
+             "|---|---|---:|---:|---:|"]
+    lines += [f"| {r['model']} | {r['held-out group']} | {r['rows']} | {r['unsafe recall']} | "
+              f"{r['false-flag rate']} |" for r in holdout_rows(summary)]
+    return "\n".join(lines)
 
 
 def guard_table(summary: Mapping[str, Any]) -> str:
@@ -240,6 +302,14 @@ def _write_reports(out: Path, summary: Mapping[str, Any]) -> None:
                                      for src, m in g.get("per_source", {}).items()},
                                     f"{name}: per test source", out / f"guard_{name}.png")
             sections.append((f"{name} as a guard", plots.img_tag(png, name)))
+    if summary.get("holdout"):
+        sections.append(("Out of source: the held-out groups", plots.table(holdout_rows(summary))))
+        for name, h in summary["holdout"]["models"].items():
+            png = plots.metric_bars({g: {"unsafe recall": m["unsafe_recall"] or 0.0,
+                                         "false-flag rate": m["false_flag_rate"] or 0.0}
+                                     for g, m in h["per_group"].items()},
+                                    f"{name}: held-out groups", out / f"holdout_{name}.png")
+            sections.append((f"{name} out of source", plots.img_tag(png, name)))
     if summary.get("loso"):
         from components.loso import loso_rows
 

@@ -46,7 +46,8 @@ class IngestParams:
 # How preprocess reads ingest's output: the prompt alone, the taxonomy category as the label,
 # `source`/`group` carried into the splits (stratified by both), shorter sequences than the seed's.
 PROMPT_PREPROCESS = PreprocessParams(text_columns="text", label_column="category",
-                                     keep_columns="source,group", length_percentile=90.0)
+                                     keep_columns="source,group", length_percentile=90.0,
+                                     train_only_sources="probe")
 
 # Row sources that are code in this repository rather than wheels: the benign look-alikes and
 # their harmful contrast (components.lookalikes), one `group` per kind.

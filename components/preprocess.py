@@ -55,6 +55,8 @@ class PreprocessParams:
     drop_invalid_rows: bool = False
     encoding: str = "utf-8-sig"
     keep_columns: str = ""
+    holdout_groups: str = ""  # groups kept out of train/val/test entirely: the holdout split
+    train_only_sources: str = ""  # sources whose rows all go to the training split
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +74,7 @@ FILES = {
     "train": "train.parquet",
     "val": "val.parquet",
     "test": "test.parquet",
+    "holdout": "holdout.parquet",
     "label_map": "label_map.json",
     "length_stats": "length_stats.json",
     "report": "eda/report.html",
@@ -148,6 +151,24 @@ def length_analysis(train: pd.DataFrame, percentile: float) -> dict:
     return out
 
 
+def holdout_mask(df: pd.DataFrame, groups: Sequence[str]) -> pd.Series:
+    """Rows whose `group` is one of `groups` (all False without groups).
+
+    Raises:
+        DatasetError: groups given but no `group` column, or a group that matches no row.
+    """
+    if not groups:
+        return pd.Series(False, index=df.index)
+    if "group" not in df.columns:
+        raise DatasetError("holdout_groups needs a 'group' column (keep_columns with 'group')")
+    known = set(df["group"].astype(str))
+    missing = sorted(set(groups) - known)
+    if missing:
+        raise DatasetError(f"holdout group(s) {missing} match no row; groups are "
+                           f"{sorted(known)[:40]}")
+    return df["group"].astype(str).isin(groups)
+
+
 def check_splittable(counts: dict[str, int], val_size: float, test_size: float) -> None:
     """Raise DatasetError unless every class can appear in train, val and test."""
     if not (0 < val_size < 1 and 0 < test_size < 1 and val_size + test_size < 1):
@@ -173,14 +194,20 @@ def load_dataset(
     encoding: str = "utf-8-sig",
     drop_invalid_rows: bool = False,
     keep_columns: Sequence[str] = (),
+    holdout_groups: Sequence[str] = (),
 ) -> tuple[pd.DataFrame, dict]:
     """Read and validate the dataset; drop duplicates; merge sparse classes into "other".
 
     This is every check preprocess makes on its input, so `pipeline.py run` calls it first to
     fail fast, before any pipeline output is created.
 
+    Args:
+        holdout_groups: values of the `group` column whose rows are held out of every split
+            (marked `_holdout`); class counts and merging look at the other rows only.
+
     Returns:
-        (frame with the text columns and a `label` column, statistics)
+        (frame with the text columns, a `label` column and a boolean `_holdout` column,
+        statistics)
 
     Raises:
         DatasetError: with a message naming the problem in the input.
@@ -214,14 +241,17 @@ def load_dataset(
         raise DatasetError("no usable rows left after removing invalid rows")
 
     df["label"] = df.pop(label_column).astype(str).str.strip()
-    counts_before = df["label"].value_counts().to_dict()
+    df["_holdout"] = held = holdout_mask(df, holdout_groups)
+    counts_before = df.loc[~held, "label"].value_counts().to_dict()
     if len(counts_before) < 2:
         raise DatasetError(
-            f"dataset has a single class ({next(iter(counts_before))!r}, {len(df)} rows); "
-            "a classifier needs at least 2 classes"
+            f"dataset has a single class ({next(iter(counts_before), None)!r}, "
+            f"{int((~held).sum())} rows outside the holdout groups); a classifier needs at "
+            "least 2 classes"
         )
-    df["label"], merged = merge_sparse_classes(df["label"], min_class_count)
-    counts_after = df["label"].value_counts().to_dict()
+    _, merged = merge_sparse_classes(df.loc[~held, "label"], min_class_count)
+    df["label"] = df["label"].where(~df["label"].isin(merged), OTHER_LABEL)
+    counts_after = df.loc[~held, "label"].value_counts().to_dict()
     if merged:
         log.info("merged %d sparse classes into %r: %s", len(merged), OTHER_LABEL, merged)
     if len(counts_after) < 2:
@@ -234,7 +264,9 @@ def load_dataset(
         "rows_raw": n_raw,
         "duplicates_dropped": n_dupes,
         "invalid_rows_dropped": n_invalid if drop_invalid_rows else 0,
-        "rows": len(df),
+        "rows": int((~held).sum()),
+        "holdout_rows": int(held.sum()),
+        "holdout_groups": df.loc[held, "group"].value_counts().to_dict() if held.any() else {},
         "num_classes": len(counts_after),
         "merged_classes": merged,
         "class_counts_before_merge": counts_before,
@@ -256,6 +288,8 @@ def preprocess(
     encoding: str = "utf-8-sig",
     drop_invalid_rows: bool = False,
     keep_columns: str | Sequence[str] = (),
+    holdout_groups: str | Sequence[str] = (),
+    train_only_sources: str | Sequence[str] = (),
 ) -> PreprocessResult:
     """Turn a labelled prompt table into cleaned, encoded, stratified splits plus an EDA report.
 
@@ -274,6 +308,12 @@ def preprocess(
         keep_columns: extra columns carried into every split (e.g. "source,group"); with
             `source` the split is stratified by label and source together, so every source
             is represented in validation and test.
+        holdout_groups: groups (the `group` column) kept out of train, validation and test:
+            written to the holdout split, to measure a model on data it never saw. A label
+            that exists only in held-out rows gets label_id -1.
+        train_only_sources: sources (the `source` column) whose rows all go to the training
+            split (e.g. translations the model may learn from but the evaluation must not
+            score).
 
     Returns:
         PreprocessResult with the output paths and statistics.
@@ -283,11 +323,13 @@ def preprocess(
     """
     text_columns = parse_columns(text_columns)
     keep_columns = parse_columns(keep_columns) if keep_columns else []
+    holdout_groups = parse_columns(holdout_groups) if holdout_groups else []
+    train_only_sources = parse_columns(train_only_sources) if train_only_sources else []
     if not 0 < length_percentile <= 100:
         raise DatasetError(f"length_percentile must be in (0, 100], got {length_percentile}")
     settings = TextSettings(text_columns=tuple(text_columns))
     df, stats = load_dataset(data, text_columns, label_column, min_class_count, val_size,
-                             test_size, encoding, drop_invalid_rows, keep_columns)
+                             test_size, encoding, drop_invalid_rows, keep_columns, holdout_groups)
     merged = stats["merged_classes"]
 
     df["row_id"] = np.arange(len(df), dtype=np.int64)
@@ -297,19 +339,30 @@ def preprocess(
     df["text_lstm"] = [lstm_text(t, settings) for t in df["text"]]
     from sklearn.preprocessing import LabelEncoder
 
-    encoder = LabelEncoder().fit(df["label"])
+    held = df.pop("_holdout").to_numpy()
+    encoder = LabelEncoder().fit(df.loc[~held, "label"])
     labels = [str(c) for c in encoder.classes_]
-    df["label_id"] = encoder.transform(df["label"]).astype(np.int64)
+    label2id = {name: i for i, name in enumerate(labels)}
+    df["label_id"] = df["label"].map(lambda x: label2id.get(x, -1)).astype(np.int64)
     columns = SPLIT_COLUMNS + keep_columns
+    holdout, df = df.loc[held, columns], df.loc[~held]
+    train_only = (df["source"].isin(train_only_sources).to_numpy()
+                  if train_only_sources and "source" in df.columns else np.zeros(len(df), bool))
+    extra_train, df = df.loc[train_only, columns], df.loc[~train_only]
     if "source" in keep_columns:
         df["_strata"] = strata(df["label_id"], df["source"], val_size, test_size)
         splits = stratified_split(df[[*columns, "_strata"]], val_size, test_size, seed,
                                   stratify_col="_strata")
         splits = {k: v.drop(columns="_strata") for k, v in splits.items()}
-        stats["split_source_counts"] = {k: v["source"].value_counts().to_dict()
-                                        for k, v in splits.items()}
     else:
         splits = stratified_split(df[columns], val_size, test_size, seed)
+    if len(extra_train):
+        splits["train"] = (pd.concat([splits["train"], extra_train]).sort_values("row_id")
+                           .reset_index(drop=True))
+        stats["train_only_rows"] = len(extra_train)
+    if "source" in keep_columns:
+        stats["split_source_counts"] = {k: v["source"].value_counts().to_dict()
+                                        for k, v in splits.items()}
     lengths = length_analysis(splits["train"], length_percentile)
 
     stats = {
@@ -320,7 +373,7 @@ def preprocess(
     }
     label_map = {
         "labels": labels,
-        "label2id": {name: i for i, name in enumerate(labels)},
+        "label2id": label2id,
         "other_label": OTHER_LABEL,
         "merged_classes": merged,
         "text_settings": settings.to_dict(),
@@ -329,6 +382,7 @@ def preprocess(
     with atomic_dir(out_dir) as tmp:
         for name, part in splits.items():
             part.to_parquet(tmp / FILES[name], index=False)
+        holdout.reset_index(drop=True).to_parquet(tmp / FILES["holdout"], index=False)
         write_json(tmp / FILES["label_map"], label_map)
         write_json(tmp / FILES["length_stats"], lengths)
         (tmp / "eda").mkdir()

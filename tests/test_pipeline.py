@@ -217,6 +217,9 @@ def test_run_guard_fails_fast_without_the_sources(tmp_path):
     assert not (tmp_path / "root").exists()
 
 
+HELD_OUT = ("strongreject", "lookalike/history_news")
+
+
 @pytest.mark.slow
 @pytest.mark.pipeline
 def test_local_run_of_the_guard_pipeline(tmp_path, write_csv, tiny_bert_dir):
@@ -235,7 +238,8 @@ def test_local_run_of_the_guard_pipeline(tmp_path, write_csv, tiny_bert_dir):
                    "--summary", str(summary_path), "--max-per-source", "30",
                    "--min-class-count", "8", "--lstm-epochs", "2",
                    "--lora-base-model", str(tiny_bert_dir), "--lora-epochs", "1",
-                   "--lora-max-length", "16", timeout=900)
+                   "--lora-max-length", "16", "--holdout-groups", ",".join(HELD_OUT),
+                   timeout=900)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     (run_dir,) = root.glob("toxic-guard-*")
     prompts = pd.read_parquet(run_dir / "ingest" / "prompts")
@@ -248,8 +252,21 @@ def test_local_run_of_the_guard_pipeline(tmp_path, write_csv, tiny_bert_dir):
         g = summary["guard"][name]
         assert 0 < g["threshold"] <= 1 and g["unsafe"] + g["safe"] == len(test)
         assert set(g["per_source"]) == set(test["source"])
+    # the held-out groups: in no split the models saw, scored as the out-of-source figures
+    held = pd.read_parquet(run_dir / "preprocess-prompts" / "holdout_data")
+    assert set(held["group"]) == set(HELD_OUT)
+    for split in ("train_data", "val_data", "test_data"):
+        part = pd.read_parquet(run_dir / "preprocess-prompts" / split)
+        assert not set(part["group"]) & set(HELD_OUT)
+    assert summary["holdout"]["groups"] == sorted(HELD_OUT)
+    for name in ("lstm", "lora"):
+        h = summary["holdout"]["models"][name]
+        assert set(h["per_group"]) == set(HELD_OUT)
+        assert h["all"]["unsafe"] == (held["label"] != "Safe").sum() > 0
+        assert h["all"]["safe"] == (held["label"] == "Safe").sum() > 0
+    assert "Out of source" in res.stdout
     loso = summary["loso"]
-    assert set(loso["groups"]) == set(prompts["group"])
+    assert set(loso["groups"]) == set(prompts["group"]) - set(HELD_OUT)
     kinds = {g: r["kind"] for g, r in loso["groups"].items()}
     assert {k for g, k in kinds.items() if g.startswith("lookalike/")} == {"benign"}
     assert {k for g, k in kinds.items() if g.startswith("contrast/")} == {"unsafe"}
@@ -258,7 +275,8 @@ def test_local_run_of_the_guard_pipeline(tmp_path, write_csv, tiny_bert_dir):
     assert info["calibration"]["target_false_flag_rate"] == 0.05 and info["scripts"] == ["LATIN"]
     ev = json.loads((run_dir / "evaluate" / "executor_output.json").read_text())
     gm = ev["artifacts"]["guard_metrics"]["artifacts"][0]["metadata"]
-    assert {"lora_threshold", "lora_unsafe_recall", "loso_min_unsafe_recall"} <= set(gm)
+    assert {"lora_threshold", "lora_unsafe_recall", "loso_min_unsafe_recall",
+            "lora_holdout_unsafe_recall"} <= set(gm)
     assert "Leave-one-source-out" in res.stdout and "| lookalike/" in res.stdout
 
 

@@ -225,3 +225,57 @@ def test_real_dataset(tmp_path, real_csv):
     assert set(s["merged_classes"]) == {"Child Sexual Exploitation", "Elections",
                                         "Sex-Related Crimes", "Suicide & Self-Harm"}
     assert s["num_classes"] == 6
+
+
+def _grouped_prompts(tmp_path):
+    """A prompt table with sources and groups: two unsafe groups, two benign ones, and a
+    category that exists only in the group held out."""
+    rows = []
+    for i in range(60):
+        rows.append({"text": f"how do I hurt someone badly number {i}", "category": "Violent Crimes",
+                     "source": "a", "group": "a"})
+        rows.append({"text": f"what is a nice recipe for dinner {i}", "category": "Safe",
+                     "source": "b", "group": "b"})
+    for i in range(25):
+        rows.append({"text": f"write lyrics of a famous song {i}", "category": "Intellectual Property",
+                     "source": "held", "group": "held"})
+        rows.append({"text": f"how do I kill a python process {i}", "category": "Safe",
+                     "source": "lookalike", "group": "second_meaning"})
+        rows.append({"text": f"a translated prompt to learn from {i}", "category": "Safe",
+                     "source": "probe", "group": "probe"})
+    path = tmp_path / "prompts.parquet"
+    pd.DataFrame(rows).to_parquet(path)
+    return path
+
+
+def test_holdout_groups_never_reach_train_val_or_test(tmp_path):
+    res = preprocess(_grouped_prompts(tmp_path), tmp_path / "out", text_columns="text",
+                     label_column="category", keep_columns="source,group",
+                     holdout_groups="held,second_meaning", train_only_sources="probe")
+    splits = {n: pd.read_parquet(res.path(n)) for n in ("train", "val", "test", "holdout")}
+    assert set(splits["holdout"]["group"]) == {"held", "second_meaning"}
+    assert len(splits["holdout"]) == 50 and res.stats["holdout_rows"] == 50
+    for name in ("train", "val", "test"):
+        assert not set(splits[name]["group"]) & {"held", "second_meaning"}
+    # a category seen only in held-out rows is not a class of the model
+    labels = read_json(res.path("label_map"))["labels"]
+    assert "Intellectual Property" not in labels
+    held = splits["holdout"]
+    assert (held.loc[held["label"] == "Intellectual Property", "label_id"] == -1).all()
+    assert (held.loc[held["label"] == "Safe", "label_id"] == labels.index("Safe")).all()
+    # train-only rows are all in the training split, none in val/test
+    assert (splits["train"]["source"] == "probe").sum() == 25
+    assert not (splits["val"]["source"] == "probe").any()
+    assert not (splits["test"]["source"] == "probe").any()
+
+
+def test_a_holdout_group_that_matches_nothing_is_an_error(tmp_path):
+    with pytest.raises(DatasetError, match=r"holdout group\(s\) \['typo'\] match no row"):
+        preprocess(_grouped_prompts(tmp_path), tmp_path / "out", text_columns="text",
+                   label_column="category", keep_columns="source,group", holdout_groups="typo")
+    assert not (tmp_path / "out").exists()
+
+
+def test_without_holdout_groups_the_holdout_split_is_empty(sample_out):
+    res, _out = sample_out
+    assert pd.read_parquet(res.path("holdout")).empty
