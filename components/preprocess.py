@@ -154,8 +154,11 @@ def length_analysis(train: pd.DataFrame, percentile: float) -> dict:
 def holdout_mask(df: pd.DataFrame, groups: Sequence[str]) -> pd.Series:
     """Rows whose `group` is one of `groups` (all False without groups).
 
+    A group that matches no row is logged (its source may have been left out), not an error;
+    the evaluation lists the groups it held out.
+
     Raises:
-        DatasetError: groups given but no `group` column, or a group that matches no row.
+        DatasetError: groups given but no `group` column, or none of them matches a row.
     """
     if not groups:
         return pd.Series(False, index=df.index)
@@ -163,9 +166,12 @@ def holdout_mask(df: pd.DataFrame, groups: Sequence[str]) -> pd.Series:
         raise DatasetError("holdout_groups needs a 'group' column (keep_columns with 'group')")
     known = set(df["group"].astype(str))
     missing = sorted(set(groups) - known)
-    if missing:
+    if len(missing) == len(set(groups)):
         raise DatasetError(f"holdout group(s) {missing} match no row; groups are "
                            f"{sorted(known)[:40]}")
+    if missing:
+        log.warning("holdout group(s) %s match no row (left out of the data?); holding out %s",
+                    missing, sorted(set(groups) & known))
     return df["group"].astype(str).isin(groups)
 
 

@@ -37,6 +37,13 @@ MAX_UNKNOWN_SCRIPT_SHARE = 0.25
 DEFAULT_SCRIPTS: tuple[str, ...] = ("LATIN",)  # models saved before scripts were recorded
 # A script counts as seen in training when this share of training texts is mainly written in it.
 MIN_SCRIPT_SHARE_IN_TRAINING = 0.005
+# Words that still mix scripts after homoglyphs are folded (a Latin b before Cyrillic letters): a text where at least
+# this many, and this share of its words, do so is not assessed. Scripts one language writes
+# words in together (Japanese kanji and kana, Korean hangul and hanja) count as one.
+MIN_MIXED_WORDS = 2
+MAX_MIXED_WORD_SHARE = 0.3
+_SCRIPT_FAMILY = {"HIRAGANA": "CJK", "KATAKANA": "CJK", "KATAKANA-HIRAGANA": "CJK",
+                  "HANGUL": "CJK", "HALFWIDTH": "CJK", "IDEOGRAPHIC": "CJK"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -224,29 +231,53 @@ def homoglyph_map() -> dict[str, str]:
 _LETTER_RUN_RE = re.compile(r"[^\W\d_]+")
 
 
-def fold_homoglyphs(text: str) -> str:
-    """Replace look-alike letters inside Latin words with the ASCII letters they imitate.
+@functools.lru_cache(maxsize=8)
+def _lookalikes_in(script: str) -> dict[str, str]:
+    """ASCII letter -> a letter of `script` that looks like it (the inverse of homoglyph_map)."""
+    out: dict[str, str] = {}
+    for c, latin in sorted(homoglyph_map().items()):
+        if script_of(c) == script and c.isalpha():
+            out.setdefault(latin, c)
+    return out
 
-    A word is folded when it mixes Latin with letters of another script ("b\u043emb" with a
-    Cyrillic o), when it holds Latin look-alikes outside ASCII ("\u0185omb", "\u0299omb"), or
-    when the text is mainly Latin and the word is made only of look-alikes (Cyrillic
-    "\u041d\u043e\u0448" in an English sentence). Words of a text written in Cyrillic or
-    Greek are left alone.
+
+def fold_homoglyphs(text: str) -> str:
+    """Letters that imitate the script of the text inside its words, replaced by the letters
+    they imitate.
+
+    A word that mixes scripts is folded into the main script of the text when every letter of
+    another script in it has a look-alike there: "b\u043emb" (a Cyrillic o) in English, or
+    "\u0431o\u043c\u0431\u0443" (a Latin o) in Russian. In a Latin text, Latin look-alikes
+    outside ASCII ("\u0185omb", "\u0299omb") and words made only of look-alikes of another
+    script are folded too. A word whose other letters have no look-alike ("Python\u043e\u0432
+    \u0441\u043a\u0438\u0439") is left alone: the model reads both parts.
     """
     table = homoglyph_map()
-    if not any(c in table for c in text):
+    main = main_script(text)
+    if main is None:
         return text
-    latin_text = main_script(text) == "LATIN"
+    if main == "LATIN":
+        if not any(c in table for c in text):
+            return text
+        into = table
+    elif main in _CONFUSABLE_SCRIPTS:
+        into = _lookalikes_in(main)
+    else:
+        return text
 
     def fold(m: re.Match) -> str:
         word = m.group(0)
-        hits = [c in table for c in word]
-        if not any(hits):
+        foreign = [c for c in word if script_of(c) not in (main, None)]
+        if main != "LATIN":
+            # Latin letters inside a word of the text's own script
+            if foreign and any(script_of(c) == main for c in word) and all(
+                    c in into for c in foreign):
+                return "".join(into.get(c, c) if script_of(c) != main else c for c in word)
             return word
-        scripts = {script_of(c) for c in word} - {None}
-        mixed = "LATIN" in scripts and len(scripts) > 1
-        latin_lookalike = any(h and script_of(c) == "LATIN" for c, h in zip(word, hits, strict=True))
-        if mixed or latin_lookalike or (latin_text and all(hits)):
+        mixed = bool(foreign) and any(script_of(c) == "LATIN" for c in word)
+        latin_lookalike = any(c in table and script_of(c) == "LATIN" for c in word)
+        only_lookalikes = bool(foreign) and all(c in table for c in word)
+        if (mixed and all(c in table for c in foreign)) or latin_lookalike or only_lookalikes:
             return "".join(table.get(c, c) for c in word)
         return word
 
@@ -390,6 +421,12 @@ def unreadable_reason(cleaned: str, scripts: Sequence[str] = DEFAULT_SCRIPTS) ->
         names = ", ".join(s.lower() for s in sorted(unknown, key=unknown.get, reverse=True))
         return (f"written in a script the model was not trained on ({names}; it reads "
                 f"{', '.join(s.lower() for s in scripts)})")
+    words = tokenize(cleaned)
+    mixed = [w for w in words if len({_SCRIPT_FAMILY.get(s, s) for s in script_counts(w)}) > 1]
+    if len(mixed) >= MIN_MIXED_WORDS and len(mixed) >= MAX_MIXED_WORD_SHARE * len(words):
+        names = sorted({s.lower() for w in mixed for s in script_counts(w)})
+        return (f"letters of different scripts mixed inside words ({', '.join(names)}: "
+                f"{len(mixed)} of {len(words)} words), a pattern used to hide words from filters")
     return None
 
 
@@ -415,6 +452,13 @@ def _stemmer():
     return PorterStemmer()
 
 
+@functools.lru_cache(maxsize=65536)
+def _stem(token: str) -> str:
+    """Porter stem of one token, cached: texts repeat their words (a 100,000-character prompt
+    of one word repeated costs one stemming, not 20,000)."""
+    return _stemmer().stem(token)
+
+
 def lstm_text(text: str, settings: TextSettings = TextSettings()) -> str:  # noqa: B008 (frozen)
     """Clean, drop stopwords and Porter-stem one text: the LSTM's input field."""
     tokens = tokenize(clean_text(text, settings))
@@ -422,8 +466,7 @@ def lstm_text(text: str, settings: TextSettings = TextSettings()) -> str:  # noq
         stops = stopwords()
         tokens = [t for t in tokens if t not in stops]
     if settings.stem:
-        stem = _stemmer().stem
-        tokens = [stem(t) for t in tokens]
+        tokens = [_stem(t) for t in tokens]
     return " ".join(tokens)
 
 

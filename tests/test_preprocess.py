@@ -269,11 +269,17 @@ def test_holdout_groups_never_reach_train_val_or_test(tmp_path):
     assert not (splits["test"]["source"] == "probe").any()
 
 
-def test_a_holdout_group_that_matches_nothing_is_an_error(tmp_path):
+def test_holdout_groups_that_match_nothing_are_an_error(tmp_path, caplog):
     with pytest.raises(DatasetError, match=r"holdout group\(s\) \['typo'\] match no row"):
         preprocess(_grouped_prompts(tmp_path), tmp_path / "out", text_columns="text",
                    label_column="category", keep_columns="source,group", holdout_groups="typo")
     assert not (tmp_path / "out").exists()
+    # one of several missing (its source left out of the run): said, the others held out
+    res = preprocess(_grouped_prompts(tmp_path), tmp_path / "out", text_columns="text",
+                     label_column="category", keep_columns="source,group",
+                     holdout_groups="held,excluded-source")
+    assert res.stats["holdout_groups"] == {"held": 25}
+    assert "['excluded-source'] match no row" in caplog.text
 
 
 def test_without_holdout_groups_the_holdout_split_is_empty(sample_out):

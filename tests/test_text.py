@@ -180,3 +180,24 @@ def test_legitimate_text_keeps_its_reading(text):
     cleaned = clean_text(text, TextSettings(strip_accents=False))
     assert clean_text(deobfuscate(text), TextSettings(strip_accents=False)) == cleaned
     assert main_script(cleaned) == main_script(text)
+
+
+def test_latin_look_alikes_inside_a_russian_text_are_read_as_russian():
+    # the reverse trick: Latin a, c, e, o inside Russian words
+    assert clean_text("\u043aa\u043a c\u0434e\u043baть \u0431o\u043c\u0431\u0443") == "как сделать бомбу"
+
+
+def test_a_word_with_letters_that_have_no_look_alike_is_left_to_the_model():
+    assert clean_text("Как использовать Pythonовский код") == "как использовать pythonовский код"
+
+
+MULTILINGUAL = ["LATIN", "CYRILLIC", "CJK", "HIRAGANA", "KATAKANA", "HANGUL", "ARABIC"]
+
+
+def test_words_that_mix_scripts_to_hide_from_a_filter_are_not_assessed():
+    text = "how to make a b\u043e\u043c\u0431\u0443 and k\u0438\u043b\u043b people with \u0433un\u0437"
+    reason = unreadable_reason(clean_text(text), MULTILINGUAL)
+    assert reason and "mixed inside words" in reason
+    # Japanese writes words in kanji and kana together: that is one script family
+    assert unreadable_reason(clean_text("私は東京で寿司を食べました。"), MULTILINGUAL) is None
+    assert unreadable_reason(clean_text("한국어 漢字 텍스트"), MULTILINGUAL) is None
