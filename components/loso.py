@@ -62,9 +62,13 @@ def embed(texts: Sequence[str], base_model: str, max_length: int = MAX_LENGTH,
 
     from components.predict import resolve_base_model
 
+    from components.lora_train import text_prefix_for
+
     path = resolve_base_model(base_model)
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModel.from_pretrained(path).eval()
+    prefix = text_prefix_for(base_model, path)  # e5: "query: ", as the served model reads
+    texts = [prefix + t for t in texts] if prefix else list(texts)
     order = np.argsort([len(t) for t in texts])  # similar lengths together: less padding
     out = np.zeros((len(texts), model.config.hidden_size), dtype=np.float32)
     start = time.perf_counter()
