@@ -15,3 +15,7 @@ class ResourceMissingError(ToxicFilterError, RuntimeError):
 
 class ModelDirError(ToxicFilterError, ValueError):
     """A model directory is missing files or was written by an incompatible version."""
+
+
+class ResourceIntegrityError(ToxicFilterError, ValueError):
+    """A fetched or converted resource is not the one recorded (sha256, file format, outputs)."""
