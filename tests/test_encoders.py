@@ -400,7 +400,7 @@ def test_provision_leaves_nothing_when_the_result_does_not_verify(
 
     def link_converted(weights, tokenizer, out):  # the real conversion's files, without the wait
         for f in encoder_dir.iterdir():
-            os.link(f, out / f.name)
+            (out / f.name).symlink_to(f)
         return json.loads((encoder_dir / E.INFO_FILE).read_text())
 
     monkeypatch.setattr(E, "convert", link_converted)
@@ -409,6 +409,30 @@ def test_provision_leaves_nothing_when_the_result_does_not_verify(
     with pytest.raises(ResourceIntegrityError, match=rf"{lang}: cosine -0\.99"):
         E.provision(cache, dest, reference=bad)
     assert not dest.exists() and list((tmp_path / "encoders").iterdir()) == []
+    assert (encoder_dir / E.WEIGHTS_FILE).is_file()  # what the links pointed at is untouched
+
+
+@pytest.mark.slow
+def test_a_damaged_encoder_dir_is_converted_again(encoder_dir, cache, tmp_path, monkeypatch):
+    dest = tmp_path / E.ENCODER_NAME
+    dest.mkdir()
+    for f in encoder_dir.iterdir():
+        if f.name != E.WEIGHTS_FILE:
+            (dest / f.name).symlink_to(f)
+    (dest / E.WEIGHTS_FILE).write_bytes(b"\0" * 64)  # truncated weights
+    with pytest.raises(ResourceIntegrityError, match="cannot load"):
+        E.verify(dest)
+
+    class Converting(Exception):
+        pass
+
+    def convert(weights, tokenizer, out):
+        raise Converting(out)
+
+    monkeypatch.setattr(E, "convert", convert)
+    with pytest.raises(Converting):  # provision went on to convert (not repeated here)
+        E.provision(cache, dest)
+    assert (dest / E.WEIGHTS_FILE).read_bytes() == b"\0" * 64  # replaced only by a good one
 
 
 @pytest.mark.slow  # trains
