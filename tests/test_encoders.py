@@ -450,6 +450,7 @@ def test_lora_fine_tunes_merges_and_reloads_on_the_converted_model(
     assert info["base_model"] == "offline-multilingual"
     assert info["base_model_path"] == str(encoder_dir)
     assert info["architecture"] == "bert" and info["target_modules"] == ["query", "value"]
+    assert info["text_prefix"] == "query: "  # lora-train read it from encoder.json
     proba = LoraPredictor.load(out, device="cpu").predict_proba(
         ["¿Cómo hago pan en casa?", "Как испечь хлеб дома?"])
     assert proba.shape == (2, len(info["labels"]))
