@@ -375,7 +375,8 @@ def lora_train(
     """Fine-tune a LoRA adapter on a pretrained encoder (CUDA + mixed precision when present).
 
     Args:
-        base_model: hub id or local directory of the encoder; "offline" = the PyPI-shipped MiniLM.
+        base_model: hub id or local directory of the encoder; "offline" = the PyPI-shipped
+            MiniLM, "offline-multilingual" = multilingual-e5-small provisioned from PyPI.
         target_modules: comma-separated LoRA targets, or "auto" by architecture.
         r: LoRA rank.
         alpha: LoRA alpha.

@@ -8,7 +8,6 @@ import math
 import os
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -92,7 +91,6 @@ def target_modules_for(model_type: str, spec: str = "auto") -> list[str]:
 # Encoders trained with an instruction prefix (multilingual-e5: "query: " for a query, which a
 # prompt to classify is). A converted offline directory says so in its encoder.json.
 PREFIXES = {"e5": "query: "}
-ENCODER_INFO = "encoder.json"
 
 
 def text_prefix_for(base_model: str, base_path: str, spec: str = "auto") -> str:
@@ -100,9 +98,11 @@ def text_prefix_for(base_model: str, base_path: str, spec: str = "auto") -> str:
     `text_prefix`, else by name (hub ids of the e5 family), else ""."""
     if spec != "auto":
         return spec
-    info_path = Path(base_path) / ENCODER_INFO
-    if info_path.is_file():
-        return str(read_json(info_path).get("text_prefix", ""))
+    from components.encoders import base_model_provenance
+
+    provenance = base_model_provenance(base_path)
+    if provenance is not None:
+        return str(provenance.get("text_prefix") or "")
     name = base_model.lower().rsplit("/", 1)[-1]
     return next((p for key, p in PREFIXES.items() if key in name.split("-")), "")
 
@@ -295,6 +295,8 @@ def train_lora(
     heads = [name for name, _ in model.named_children() if name in HEAD_MODULES]
     base = getattr(model, getattr(model, "base_model_prefix", ""), None)
     heads += [name for name in POOLER_MODULES if getattr(base, name, None) is not None]
+    from components.encoders import base_model_provenance
+
     prefix = text_prefix_for(params.base_model, base_path, params.text_prefix)
     reading = Reading.parse(params.reading)
     percentile = read_json(length_stats_path)["percentile"] if length_stats_path else 95.0
@@ -385,6 +387,7 @@ def train_lora(
             train_seconds=round(train_seconds, 2), train_rows=len(train),
             best_epoch=best_i + 1, val_accuracy=float(best["eval_accuracy"]),
             val_macro_f1=float(best["eval_macro_f1"]), text_prefix=prefix,
+            base_model_provenance=base_model_provenance(base_path),
             reading=reading.to_dict(),
             # what it reads: the scripts of its training texts and of its encoder's vocabulary
             scripts=sorted(set(training_scripts(train["text"])) | set(vocabulary_scripts(tokenizer))))

@@ -60,9 +60,8 @@ def embed(texts: Sequence[str], base_model: str, max_length: int = MAX_LENGTH,
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    from components.predict import resolve_base_model
-
     from components.lora_train import text_prefix_for
+    from components.predict import resolve_base_model
 
     path = resolve_base_model(base_model)
     tokenizer = AutoTokenizer.from_pretrained(path)
