@@ -35,7 +35,7 @@ from kfp.dsl import (
 
 from components import images
 from components.augment import AugmentParams
-from components.deploy import DEPLOYABLE, DeployParams
+from components.deploy import DEPLOYABLE, DeployError, DeployParams, GuardDeployParams
 from components.ingest import PROMPT_PREPROCESS, IngestParams
 from components.lora_train import CLUSTER_BASE_MODEL, LoraParams
 from components.loso import LosoParams
@@ -584,6 +584,127 @@ def deploy_model(
     deployment.metadata.update({k: v for k, v in record.items() if k != "applied"})
 
 
+@dsl.component(base_image=images.image("serving"), install_kfp_package=False)
+def guard_gate(
+    summary: Input[Artifact],
+    prompts: Input[Dataset],
+    gate: Output[Artifact],
+    gate_metrics: Output[Metrics],
+    run_id: str,
+    run_name: str,
+    min_unsafe_recall: float,
+    max_false_flag_rate: float,
+    min_language_unsafe_recall: float,
+    max_language_false_flag_rate: float,
+    max_regression: float,
+    namespace: str,
+) -> NamedTuple("GateOutputs", [("passed", bool)]):
+    """The guard's deployment gate: its figures out of source (held-out groups when the run has
+    them, else the stratified test split; per language when measured) against the thresholds,
+    and against the guard serving now (its InferenceService's annotations). The `gate` record
+    says which figure passed or failed and holds the deployment card (run, figures, sources and
+    their licences).
+
+    Args:
+        run_id: the pipeline run's id (recorded on the guard it deploys).
+        run_name: the pipeline run's name.
+        min_unsafe_recall: gate: the guard's worst held-out unsafe recall (else the stratified
+            one) must be at least this.
+        max_false_flag_rate: gate: its worst held-out false-flag rate (else the stratified one)
+            must be at most this.
+        min_language_unsafe_recall: gate: the unsafe recall in each language the run measured
+            (multilingual probes) must be at least this.
+        max_language_false_flag_rate: gate: the false-flag rate in each language the run
+            measured must be at most this.
+        max_regression: gate: no figure worse than the serving guard's (same basis) by more
+            than this.
+        namespace: namespace of the InferenceServices.
+
+    Returns:
+        passed: every check passed (the deploy step's condition).
+    """
+    import json
+    import logging
+    from collections import namedtuple
+
+    from components.deploy import GUARD_MODEL, GuardDeployParams, kserve_client
+    from components.deploy import guard_gate as run
+    from components.evaluate import gate_figures
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    with open(summary.path) as f:
+        figures = gate_figures(json.load(f), GUARD_MODEL)
+    params = GuardDeployParams(
+        deploy=True, min_unsafe_recall=min_unsafe_recall, max_false_flag_rate=max_false_flag_rate,
+        min_language_unsafe_recall=min_language_unsafe_recall,
+        max_language_false_flag_rate=max_language_false_flag_rate, max_regression=max_regression,
+        namespace=namespace)
+    record = run(figures, prompts.metadata.get("rows_per_source") or {}, run_id, run_name,
+                 kserve_client(), params)
+    with open(gate.path, "w") as f:
+        json.dump(record, f, indent=2)
+    gate.metadata.update(passed=record["passed"], basis=figures["basis"],
+                         failed=record["gate"]["failed"])
+    for key in ("unsafe_recall", "false_flag_rate"):
+        if figures[key] is not None:
+            gate_metrics.log_metric(key, figures[key])
+        for lang, f in figures["languages"].items():
+            if f[key] is not None:
+                gate_metrics.log_metric(f"{lang}_{key}", f[key])
+    return namedtuple("GateOutputs", ["passed"])(bool(record["passed"]))
+
+
+@dsl.component(base_image=images.image("serving"), install_kfp_package=False)
+def deploy_guard(
+    lora_model: Input[Model],
+    gate: Input[Artifact],
+    deployment: Output[Artifact],
+    min_unsafe_recall: float,
+    max_false_flag_rate: float,
+    min_language_unsafe_recall: float,
+    max_language_false_flag_rate: float,
+    max_regression: float,
+    canary_traffic_percent: int,
+    namespace: str,
+    profile: str,
+    local_models_uri: str,
+):
+    """Roll the guard out to KServe: check the gate again, then create the `guard`
+    InferenceService, or replace it (offline backend on this run's lora model, its deployment
+    card in the model card) as a canary.
+
+    Args:
+        canary_traffic_percent: share of the traffic the new guard gets while the previous one
+            keeps the rest (Knative mode); `pipeline.py promote|rollback guard` ends the canary.
+        namespace: namespace of the InferenceServices.
+        profile: manifests profile of the services: "default" (Knative) or "cpu-local"
+            (Standard mode: no traffic split, the rollout goes to 100%).
+        local_models_uri: a kfp.local run (`run-guard --deploy true`): the URI under which the
+            cluster sees the local pipeline root (a bucket it was copied to, or pvc://CLAIM);
+            '' refuses local model paths.
+    """
+    import json
+    import logging
+
+    from components.deploy import GuardDeployParams, deploy_guard, kserve_client
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    params = GuardDeployParams(
+        deploy=True, min_unsafe_recall=min_unsafe_recall, max_false_flag_rate=max_false_flag_rate,
+        min_language_unsafe_recall=min_language_unsafe_recall,
+        max_language_false_flag_rate=max_language_false_flag_rate, max_regression=max_regression,
+        canary_traffic_percent=canary_traffic_percent, namespace=namespace, profile=profile,
+        local_models_uri=local_models_uri)
+    with open(gate.path) as f:
+        gate_record = json.load(f)
+    record = deploy_guard(kserve_client(), lora_model.uri, gate_record, params)
+    with open(deployment.path, "w") as f:
+        json.dump(record, f, indent=2)
+    deployment.metadata.update({k: v for k, v in record.items()
+                                if k not in ("applied", "card", "gate")})
+    deployment.metadata["gate_passed"] = record["gate"]["passed"]
+
+
 # --------------------------------------------------------------------------- pipeline
 @dataclasses.dataclass(frozen=True)
 class PipelineDefaults:
@@ -595,12 +716,13 @@ class PipelineDefaults:
     lora: LoraParams
     ingest: IngestParams | None = None
     loso: LosoParams | None = None
-    deploy: DeployParams | None = None
+    deploy: DeployParams | GuardDeployParams | None = None
+    gate: GuardDeployParams | None = None  # the guard's gate step: the deploy parameters
 
 
 # The pipeline parameter that sets a step's field is prefix + field (components.params).
 STEP_PREFIX = {"preprocess": "", "augment": "", "lstm": "lstm_", "lora": "lora_", "ingest": "",
-               "loso": "lora_", "deploy": "deploy_"}
+               "loso": "lora_", "deploy": "deploy_", "gate": "deploy_"}
 TOXIC_DEFAULTS = PipelineDefaults(
     preprocess=PreprocessParams(), augment=AugmentParams(), lstm=LstmParams(),
     lora=LoraParams(base_model=CLUSTER_BASE_MODEL), deploy=DeployParams())
@@ -611,7 +733,8 @@ GUARD_DEFAULTS = PipelineDefaults(
     lora=LoraParams(base_model=CLUSTER_BASE_MODEL, epochs=3, batch_size=32, max_length=64,
                     class_weight="safe_unsafe", reading="text,deobfuscated,segments",
                     group_by_length=True),
-    loso=LosoParams(base_model=CLUSTER_BASE_MODEL, max_length=64))
+    loso=LosoParams(base_model=CLUSTER_BASE_MODEL, max_length=64),
+    deploy=GuardDeployParams(), gate=GuardDeployParams())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -636,6 +759,7 @@ STEP_SIZES = {
     "lora-train": StepSize("2", "3Gi", "4", "6Gi"),
     "evaluate": StepSize("1", "2Gi", "2", "4Gi"),  # peak 1,290 MiB (seed), 1,461 (guard)
     "deploy": StepSize("100m", "256Mi", "500m", "512Mi"),  # peak 202 MiB (KServe SDK)
+    "guard-gate": StepSize("100m", "256Mi", "500m", "512Mi"),  # peak MEASURE
     # the guard pipeline's own steps
     "ingest": StepSize("500m", "768Mi", "1", "1536Mi"),  # peak 484 MiB
     "preprocess-prompts": StepSize("500m", "512Mi", "1", "1Gi"),  # peak 404 MiB
@@ -789,13 +913,15 @@ SHARED_SEED_DATA = "../shared/data/toxic_data.csv"
 
 def build_guard_pipeline(gpu: GpuConfig = GpuConfig()):  # noqa: B008 (frozen dataclass)
     """The prompt-guard pipeline: ingest -> preprocess -> augment -> (lstm-train || lora-train
-    || leave-one-source-out) -> evaluate, on the prompt text alone."""
+    || leave-one-source-out) -> evaluate, on the prompt text alone; then, when asked, the
+    guard's gate and its canary rollout."""
     D = GUARD_DEFAULTS
 
     @dsl.pipeline(name=GUARD_PIPELINE_NAME,
                   description="Prompt guard: labelled public prompt sets + the seed prompts -> "
                               "prompt-only classifiers with calibrated thresholds, evaluated per "
-                              "source and leave-one-source-out.")
+                              "source and leave-one-source-out -> guard gate -> deploy (canary, "
+                              "when asked and the guard passes the gate).")
     def guard_pipeline(
         seed_data: str,
         sources_dir: str = D.ingest.sources_dir,
@@ -818,6 +944,16 @@ def build_guard_pipeline(gpu: GpuConfig = GpuConfig()):  # noqa: B008 (frozen da
         lora_learning_rate: float = D.lora.learning_rate,
         lora_max_length: int = D.lora.max_length,
         lora_class_weight: str = D.lora.class_weight,
+        deploy: bool = D.deploy.deploy,
+        deploy_min_unsafe_recall: float = D.deploy.min_unsafe_recall,
+        deploy_max_false_flag_rate: float = D.deploy.max_false_flag_rate,
+        deploy_min_language_unsafe_recall: float = D.deploy.min_language_unsafe_recall,
+        deploy_max_language_false_flag_rate: float = D.deploy.max_language_false_flag_rate,
+        deploy_max_regression: float = D.deploy.max_regression,
+        deploy_canary_traffic_percent: int = D.deploy.canary_traffic_percent,
+        deploy_namespace: str = D.deploy.namespace,
+        deploy_profile: str = D.deploy.profile,
+        deploy_local_models_uri: str = D.deploy.local_models_uri,
     ) -> Artifact:
         p = dict(locals())  # the pipeline parameters (channels while compiling)
         ing = ingest(**_inputs(ingest, "ingest", D, p, seed_data=seed_data)
@@ -846,6 +982,21 @@ def build_guard_pipeline(gpu: GpuConfig = GpuConfig()):  # noqa: B008 (frozen da
             holdout_data=pre.outputs["holdout_data"],
         ).set_display_name("evaluate")
         _size(ev, "evaluate")
+        # the gate reads the serving guard (cluster state): never from the cache
+        with dsl.If(deploy == True, name="deploy requested"):  # noqa: E712 (a KFP condition)
+            gate = guard_gate(**_inputs(
+                guard_gate, "gate", D, p, summary=ev.outputs["summary"],
+                prompts=ing.outputs["prompts"], run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+                run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+            )).set_display_name("guard-gate").set_caching_options(False)
+            _size(gate, "guard-gate")
+            with dsl.If(gate.outputs["passed"] == True,  # noqa: E712
+                        name="guard passes the gate"):
+                dep = deploy_guard(**_inputs(
+                    deploy_guard, "deploy", D, p, lora_model=lora.outputs["model"],
+                    gate=gate.outputs["gate"],
+                )).set_display_name("deploy").set_caching_options(False)
+                _size(dep, "deploy")
         return ev.outputs["summary"]
 
     return guard_pipeline
@@ -1132,7 +1283,16 @@ def cmd_run_guard(args: argparse.Namespace) -> int:
                 wheel_path(params["sources_dir"], s, verify=p["verify_sources"])
         if seed_data and not is_remote(seed_data) and not Path(seed_data).is_file():
             raise DatasetError(f"seed dataset not found: {seed_data}")
-    except (DatasetError, ResourceMissingError) as exc:
+        if p["deploy"]:  # the cluster and a model URI it can read, before hours of training
+            from components.deploy import kserve_client
+
+            if not p["deploy_local_models_uri"]:
+                raise DeployError(
+                    "--deploy true on a local run needs --deploy-local-models-uri: the URI "
+                    "under which the cluster sees the pipeline root (copy "
+                    f"{Path(args.pipeline_root).resolve()} to a bucket, or mount it as a PVC)")
+            kserve_client()
+    except (DatasetError, ResourceMissingError, DeployError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     log.info("guard pipeline: seed data %s, sources %s (excluded: %s), base model %s",
@@ -1141,7 +1301,8 @@ def cmd_run_guard(args: argparse.Namespace) -> int:
     return _run_local(guard_pipeline, {"seed_data": seed_data or "", **params}, args,
                       seed_data or "", ("ingest/ingest_report", "preprocess/eda_report",
                                         "lstm-train/model", "lora-train/model",
-                                        "leave-one-source-out/loso_report", "evaluate/report"))
+                                        "leave-one-source-out/loso_report", "evaluate/report",
+                                        "guard-gate/gate", "deploy-guard/deployment"))
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
@@ -1196,7 +1357,8 @@ STEP_COMPONENTS = {
     PIPELINE_NAME: {"preprocess": preprocess, "augment": augment, "lstm": lstm_train,
                     "lora": lora_train, "deploy": deploy_model},
     GUARD_PIPELINE_NAME: {"ingest": ingest, "preprocess": preprocess_prompts, "augment": augment,
-                          "lstm": lstm_train, "lora": lora_train, "loso": leave_one_source_out},
+                          "lstm": lstm_train, "lora": lora_train, "loso": leave_one_source_out,
+                          "gate": guard_gate, "deploy": deploy_guard},
 }
 PIPELINES = {PIPELINE_NAME: (lambda: toxic_pipeline, TOXIC_DEFAULTS),
              GUARD_PIPELINE_NAME: (lambda: guard_pipeline, GUARD_DEFAULTS)}
@@ -1205,7 +1367,8 @@ PARAM_NOTES = {
     "data": "CSV/Parquet path or URI of the labelled dataset (required)",
     "seed_data": "the seed dataset ('' leaves it out; `run-guard`: ../shared/data/toxic_data.csv)",
     "seed": "seed of the split, the augmentation and the training (every step)",
-    "deploy": "roll the champion out to KServe after evaluate (a canary; needs a cluster)",
+    "deploy": "roll the champion (toxic-filter) or the lora guard (toxic-guard) out to KServe "
+              "after evaluate (a canary, behind a quality gate; needs a cluster)",
 }
 
 

@@ -198,6 +198,59 @@ def evaluate(
     return summary
 
 
+def gate_figures(summary: Mapping[str, Any], model: str = "lora") -> dict[str, Any]:
+    """The guard figures a deployment gate judges `model` by, from an evaluate summary.
+
+    Held-out basis when the run held groups out (`summary["holdout"]`): the worst unsafe recall
+    over the held-out groups that have unsafe prompts (unsafe or mixed) and the worst false-flag
+    rate over those that have benign ones (benign or mixed). Otherwise the stratified test
+    split's overall figures (`summary["guard"][model]`, its sources as the groups). Per language
+    (`summary["probes"]`: the entry of `model` when there is one, else every probe set), the
+    worst of each figure likewise. A figure with no prompts behind it is None.
+
+    Returns:
+        {"model", "basis": "holdout" | "stratified", "unsafe_recall", "false_flag_rate",
+        "groups": {group: {"unsafe_recall", "false_flag_rate", "unsafe", "safe"}},
+        "languages": {language: the same keys}}.
+
+    Raises:
+        KeyError: the summary has no guard figures for `model`.
+    """
+    keys = ("unsafe_recall", "false_flag_rate", "unsafe", "safe")
+
+    def worst(rows: Mapping[str, Mapping[str, Any]]) -> tuple[float | None, float | None]:
+        recalls = [r["unsafe_recall"] for r in rows.values() if r.get("unsafe_recall") is not None]
+        ffrs = [r["false_flag_rate"] for r in rows.values() if r.get("false_flag_rate") is not None]
+        return (min(recalls) if recalls else None), (max(ffrs) if ffrs else None)
+
+    holdout = (summary.get("holdout") or {}).get("models", {}).get(model)
+    if holdout is not None:
+        names = summary["holdout"].get("groups") or list(holdout.get("per_group", {}))
+        groups = {g: {k: holdout["per_group"][g].get(k) for k in keys}
+                  for g in names if g in holdout.get("per_group", {})}
+        basis = "holdout"
+        recall, ffr = worst(groups)
+    else:
+        if model not in summary.get("guard", {}):
+            raise KeyError(f"the evaluate summary has no guard figures for {model!r} (neither "
+                           f"'holdout' nor 'guard'; models: {sorted(summary.get('models', {}))})")
+        g = summary["guard"][model]
+        groups = {src: {k: m.get(k) for k in keys} for src, m in g.get("per_source", {}).items()}
+        basis, recall, ffr = "stratified", g["unsafe_recall"], g["false_flag_rate"]
+    probes = summary.get("probes") or {}
+    sets = [probes[model]] if model in probes else list(probes.values())
+    languages: dict[str, dict[str, Any]] = {}
+    for lang in sorted({lang for s in sets for lang in s.get("per_language", {})}):
+        rows = {str(i): s["per_language"][lang] for i, s in enumerate(sets)
+                if lang in s.get("per_language", {})}
+        lang_recall, lang_ffr = worst(rows)
+        languages[lang] = {"unsafe_recall": lang_recall, "false_flag_rate": lang_ffr,
+                           "unsafe": sum(int(r.get("unsafe") or 0) for r in rows.values()),
+                           "safe": sum(int(r.get("safe") or 0) for r in rows.values())}
+    return {"model": model, "basis": basis, "unsafe_recall": recall, "false_flag_rate": ffr,
+            "groups": groups, "languages": languages}
+
+
 def comparison_rows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
     """One row per model (baseline last) with the headline metrics."""
     rows = [{"model": n, "accuracy": m["accuracy"], "macro_f1": m["macro_f1"],

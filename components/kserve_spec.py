@@ -21,6 +21,8 @@ manifests/) and by the pipeline's deploy step (components/deploy.py):
 from __future__ import annotations
 
 import dataclasses
+import json
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from components import images
@@ -57,6 +59,13 @@ GPU_NODE_SELECTOR = {"nvidia.com/gpu.present": "true"}
 PROFILES = ("default", "cpu-local")
 DEPLOYMENT_MODE = {"default": "Knative", "cpu-local": "Standard"}
 ANNOTATION_MODE = "serving.kserve.io/deploymentMode"
+# The guard's offline backend (cpu-local manifests, the guard pipeline's deploy step): its image
+# and engine flags, the ONE place they are chosen. The ONNX Runtime image of the fast-serving
+# issue is this line: OFFLINE_GUARD_IMAGE, OFFLINE_GUARD_ARGS = "serving-onnx", ("--engine", "onnx")
+OFFLINE_GUARD_IMAGE, OFFLINE_GUARD_ARGS = "serving", ()
+# The guard pipeline's deployment card (run, gate figures, sources and licences) as JSON in the
+# guard container's environment: serving.guard shows it at GET /v2/models/guard/info.
+DEPLOYMENT_ENV = "TOXIC_FILTER_DEPLOYMENT"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,9 +143,10 @@ def hf_token_env() -> V1EnvVar:
         secret_key_ref=V1SecretKeySelector(name=HF_TOKEN_SECRET, key="HF_TOKEN", optional=True)))
 
 
-def predictor_container(name: str, args: list[str], size: ServerSize, image: str,
+def predictor_container(name: str, args: Sequence[str], size: ServerSize, image: str,
                         storage_uri: str | None = None, hub: bool = False,
-                        module: str | None = None) -> V1Container:
+                        module: str | None = None,
+                        env: Mapping[str, str] | None = None) -> V1Container:
     """The `kserve-container` running `python -m serving.<name>` on port 8080.
 
     Args:
@@ -147,17 +157,19 @@ def predictor_container(name: str, args: list[str], size: ServerSize, image: str
         storage_uri: bucket URI KServe's storage initializer downloads to /mnt/models.
         hub: the model comes from the hub by id (HF_TOKEN from its secret, HF_HOME writable).
         module: the serving module (default `serving.<name>`).
+        env: further environment variables.
     """
     from kubernetes.client import V1Container, V1ContainerPort, V1EnvVar, V1HTTPGetAction, V1Probe
 
-    env = [V1EnvVar(name="HF_HOME", value="/tmp/hf"),
-           V1EnvVar(name="HF_HUB_OFFLINE", value="0" if hub else "1")]
+    env_vars = [V1EnvVar(name="HF_HOME", value="/tmp/hf"),
+                V1EnvVar(name="HF_HUB_OFFLINE", value="0" if hub else "1")]
     if storage_uri:
-        env.append(V1EnvVar(name="STORAGE_URI", value=storage_uri))
+        env_vars.append(V1EnvVar(name="STORAGE_URI", value=storage_uri))
     if hub:
-        env.append(hf_token_env())
+        env_vars.append(hf_token_env())
     if name in TORCH_SERVERS:
-        env.append(torch_threads_env())
+        env_vars.append(torch_threads_env())
+    env_vars += [V1EnvVar(name=k, value=v) for k, v in (env or {}).items()]
     ready = V1HTTPGetAction(path=f"/v2/models/{name}/ready", port=CONTAINER_PORT)
     return V1Container(
         name=KSERVE_CONTAINER,
@@ -165,7 +177,7 @@ def predictor_container(name: str, args: list[str], size: ServerSize, image: str
         command=["python", "-m", module or f"serving.{name}"],
         args=["--model_name", name, "--http_port", str(CONTAINER_PORT),
               "--bind_address", "0.0.0.0", *args],
-        env=env,
+        env=env_vars,
         ports=[V1ContainerPort(container_port=CONTAINER_PORT, protocol="TCP")],
         # startup: up to `startup_seconds` to load; then readiness every 10 s
         startup_probe=V1Probe(http_get=ready, period_seconds=PROBE_PERIOD_SECONDS,
@@ -195,7 +207,9 @@ def annotations(profile: str = "default") -> dict[str, str]:
 def inference_service(name: str, container: V1Container, *, profile: str = "default",
                       min_replicas: int = 1, max_replicas: int = 3,
                       gpu: bool = False, canary_traffic_percent: int | None = None,
-                      namespace: str = NAMESPACE) -> V1beta1InferenceService:
+                      namespace: str = NAMESPACE,
+                      extra_annotations: Mapping[str, str] | None = None
+                      ) -> V1beta1InferenceService:
     """One InferenceService around `container` (GPU placement when `gpu`)."""
     from kserve import (
         V1beta1InferenceService,
@@ -211,7 +225,7 @@ def inference_service(name: str, container: V1Container, *, profile: str = "defa
         api_version=constants.KSERVE_V1BETA1,
         kind=constants.KSERVE_KIND_INFERENCESERVICE,
         metadata=V1ObjectMeta(name=name, namespace=namespace, labels=dict(PART_OF),
-                              annotations=annotations(profile)),
+                              annotations={**annotations(profile), **(extra_annotations or {})}),
         spec=V1beta1InferenceServiceSpec(predictor=V1beta1PredictorSpec(
             annotations={ANNOTATION_PROGRESS_DEADLINE: f"{deadline}s"},
             containers=[container], min_replicas=min_replicas, max_replicas=max_replicas,
@@ -241,6 +255,35 @@ def classifier(name: str, storage_uri: str, profile: str = "default",
         profile=profile, canary_traffic_percent=canary_traffic_percent, namespace=namespace)
 
 
+def offline_guard(storage_uri: str, profile: str = "default", registry: str | None = None,
+                  tag: str | None = None, canary_traffic_percent: int | None = None,
+                  namespace: str = NAMESPACE, deployment_card: Mapping[str, Any] | None = None,
+                  annotations: Mapping[str, str] | None = None) -> V1beta1InferenceService:
+    """The guard InferenceService on its offline backend: the guard pipeline's lora model
+    directory at `storage_uri`, in the OFFLINE_GUARD_IMAGE, no GPU.
+
+    Args:
+        storage_uri: bucket URI of the model directory.
+        profile: manifests profile (deployment mode).
+        registry: image registry.
+        tag: image tag.
+        canary_traffic_percent: the canary's share (Knative mode), None for none.
+        namespace: the InferenceService's namespace.
+        deployment_card: what the rollout tells about this guard (run, gate figures, sources),
+            as JSON in DEPLOYMENT_ENV.
+        annotations: further metadata annotations (the rollout's run and figures).
+    """
+    env = {DEPLOYMENT_ENV: json.dumps(deployment_card, sort_keys=True, separators=(",", ":"))
+           } if deployment_card is not None else None
+    container = predictor_container(
+        "guard", ["--backend", "classifier", "--classifier_dir", MODEL_MOUNT,
+                  *OFFLINE_GUARD_ARGS], SIZES["guard-cpu"],
+        images.image(OFFLINE_GUARD_IMAGE, registry, tag), storage_uri=storage_uri, env=env)
+    return inference_service("guard", container, profile=profile,
+                             canary_traffic_percent=canary_traffic_percent, namespace=namespace,
+                             extra_annotations=annotations)
+
+
 def build(profile: str = "default", registry: str | None = None, tag: str | None = None,
           models_uri: str = MODELS_URI) -> list[V1beta1InferenceService]:
     """The four InferenceServices of a profile.
@@ -261,9 +304,7 @@ def build(profile: str = "default", registry: str | None = None, tag: str | None
             images.image("serving-gpu", registry, tag), hub=True),
             profile=profile, max_replicas=1, gpu=True)
     else:
-        guard = inference_service("guard", predictor_container(
-            "guard", ["--backend", "classifier", "--classifier_dir", MODEL_MOUNT],
-            SIZES["guard-cpu"], image, storage_uri=f"{models}/guard"), profile=profile)
+        guard = offline_guard(f"{models}/guard", profile, registry, tag)
     caption = inference_service("caption", predictor_container(
         "caption", ["--model_dir", BLIP], SIZES["caption"], image, hub=True),
         profile=profile, max_replicas=2)

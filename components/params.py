@@ -1,7 +1,8 @@
 """Step parameters: one frozen dataclass per step holds the defaults; KFP calls are built from it.
 
 Every step module defines its parameters once, as a frozen dataclass (`PreprocessParams`,
-`AugmentParams`, `LstmParams`, `LoraParams`, `IngestParams`, `LosoParams`, `DeployParams`).
+`AugmentParams`, `LstmParams`, `LoraParams`, `IngestParams`, `LosoParams`, `DeployParams`,
+`GuardDeployParams`).
 The KFP components declare the same names and types WITHOUT defaults (KFP ships a component's
 source to its container, where a default written as `PreprocessParams.seed` would not resolve),
 and `step_inputs` fills every call from the dataclass: the pipeline parameter of that name when

@@ -127,7 +127,8 @@ def ui(registry: str | None = None, tag: str | None = None,
 
 def access(s3_endpoint: str = S3_ENDPOINT) -> list[Any]:
     """ServiceAccount + Secret templates for the model bucket and the hub token, and the Role
-    that lets the pipeline's deploy step create and patch the InferenceServices.
+    that lets the pipelines' deploy steps read, create, patch (seed pipeline, promote/rollback)
+    and update (the guard pipeline replaces the guard whole) the InferenceServices.
 
     The bucket Secret carries KServe's S3 annotations (endpoint, https, region): the storage
     initializer of every InferenceService running as `toxic-filter-models` reads it.
@@ -153,7 +154,7 @@ def access(s3_endpoint: str = S3_ENDPOINT) -> list[Any]:
         api_version="rbac.authorization.k8s.io/v1", kind="Role",
         metadata=V1ObjectMeta(name=DEPLOYER_ROLE, namespace=NAMESPACE, labels=dict(PART_OF)),
         rules=[V1PolicyRule(api_groups=["serving.kserve.io"], resources=["inferenceservices"],
-                            verbs=["get", "list", "watch", "create", "patch"])])
+                            verbs=["get", "list", "watch", "create", "patch", "update"])])
     binding = V1RoleBinding(
         api_version="rbac.authorization.k8s.io/v1", kind="RoleBinding",
         metadata=V1ObjectMeta(name=DEPLOYER_ROLE, namespace=NAMESPACE, labels=dict(PART_OF)),

@@ -19,10 +19,12 @@ Concurrent requests are merged into one backend call by `serving.batching.MicroB
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import math
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -30,6 +32,7 @@ from kserve.errors import InvalidInput
 from kserve.protocol.infer_type import InferOutput, InferRequest
 
 from components.errors import ModelDirError
+from components.kserve_spec import DEPLOYMENT_ENV
 from components.predict import Predictor
 from serving import common
 from serving.batching import BatchSettings, MicroBatcher
@@ -422,6 +425,26 @@ def _check_total(conversations: list[Conversation], limits: common.RequestLimits
                              + [c.assistant for c in conversations if c.assistant], limits)
 
 
+def deployment_card(environ: Mapping[str, str] | None = None) -> dict[str, Any] | None:
+    """The guard pipeline's deployment card (run, gate figures, sources and their licences),
+    which its deploy step puts in the container's environment (DEPLOYMENT_ENV); None when the
+    guard was not rolled out by the pipeline.
+
+    Raises:
+        ValueError: the variable is set but does not hold a JSON object.
+    """
+    text = (os.environ if environ is None else environ).get(DEPLOYMENT_ENV)
+    if text is None:
+        return None
+    try:
+        card = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"{DEPLOYMENT_ENV} is not JSON ({exc}): {text[:80]!r}") from exc
+    if not isinstance(card, dict):
+        raise ValueError(f"{DEPLOYMENT_ENV} must hold a JSON object, got {type(card).__name__}")
+    return card
+
+
 # --------------------------------------------------------------------------- the model
 class GuardModel(common.ServingModel):
     """KServe model answering the Llama Guard 3 contract with a pluggable backend."""
@@ -431,15 +454,19 @@ class GuardModel(common.ServingModel):
                common.TensorSpec("unsafe_score", "FP32"), common.TensorSpec("error", "BYTES"))
 
     def __init__(self, name: str, backend_loader: Any,
-                 limits: common.RequestLimits | None = None, batch: BatchSettings | None = None):
+                 limits: common.RequestLimits | None = None, batch: BatchSettings | None = None,
+                 deployment: Mapping[str, Any] | None = None):
         """Args:
             name: model name on the endpoints.
             backend_loader: a GuardBackend, or a zero-argument callable returning one (called
                 by load()).
             limits: request limits.
             batch: how concurrent requests are merged into one backend call.
+            deployment: the rollout's deployment card (`deployment_card`), shown by
+                model_info().
         """
         super().__init__(name, limits or common.RequestLimits(max_instances=MAX_INSTANCES))
+        self.deployment = dict(deployment) if deployment is not None else None
         self._loader = backend_loader
         self.batch_settings = batch or BatchSettings()
         self.backend: GuardBackend | None = None
@@ -469,7 +496,8 @@ class GuardModel(common.ServingModel):
     def model_info(self) -> dict[str, Any]:
         """`GET /v2/models/guard/info`: the backend, and for the classifier backend its model's
         card (model_info.json: calibration, scripts, base model; training date; test metrics)
-        with the threshold and unreadable policy in force."""
+        with the threshold and unreadable policy in force; `deployment`: the guard pipeline's
+        rollout (run id, the figures its gate saw, the data sources and their licences)."""
         backend = self.backend
         info: dict[str, Any] = {"backend": getattr(backend, "name", None)}
         if isinstance(backend, ClassifierGuardBackend):
@@ -478,6 +506,8 @@ class GuardModel(common.ServingModel):
             predictor = backend.predictor
             info.update(model_card(getattr(predictor, "info", {}), backend.model_dir, "lora"))
             info.update(threshold=backend.threshold, unreadable=backend.unreadable_policy)
+        if self.deployment is not None:
+            info["deployment"] = self.deployment
         return info
 
     def v1_prediction(self, result: Verdict) -> dict[str, Any]:
@@ -573,13 +603,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     common.configure_logging(args.log_level)
     try:
         batch = BatchSettings(args.max_batch_size, args.max_batch_wait_ms)
+        deployment = deployment_card()
         backend = make_backend(args)
     except (ModelDirError, ValueError, ImportError) as exc:
         log.error("cannot start the guard server: %s", exc)
         return 2
-    model = GuardModel(args.model_name, backend, common.limits_from_args(args), batch)
+    model = GuardModel(args.model_name, backend, common.limits_from_args(args), batch,
+                       deployment=deployment)
     model.load()
-    log.info("guard backend: %s", backend.name)
+    log.info("guard backend: %s%s", backend.name, f" (pipeline run {deployment.get('run_id')})"
+             if deployment else "")
     common.serve_from_args([model], args)
     return 0
 

@@ -6,7 +6,7 @@ import pytest
 from kfp import dsl
 
 from components import deploy as dep
-from components import kserve_spec
+from components import images, kserve_spec
 from manifests import validate
 
 needs_crd = pytest.mark.skipif(not validate.crd_path().is_file(),
@@ -168,3 +168,218 @@ def test_the_component_deploys_the_champions_artifact(tmp_path, monkeypatch):
     assert record["storage_uri"] == "s3://b/run/lstm-train/model"
     assert record["applied"] == body
     assert out.metadata["action"] == "patched" and "applied" not in out.metadata
+
+
+# --------------------------------------------------------------------------- the guard
+def _replace(self, name, inferenceservice, namespace=None):
+    body = kserve_spec.to_dict(inferenceservice)
+    self.calls.append(("replace", name, namespace, body))
+    self.isvcs[name] = body
+    return body
+
+
+FakeKServe.replace = _replace
+GUARD_URI = "minio://mlpipeline/v2/artifacts/toxic-guard/run-9/lora-train/model"
+PER_GROUP = {  # held-out groups: an unsafe source, a benign look-alike kind, a mixed source
+    "harmbench": {"unsafe_recall": 0.88, "false_flag_rate": None, "unsafe": 50, "safe": 0},
+    "lookalike/history": {"unsafe_recall": None, "false_flag_rate": 0.06, "unsafe": 0, "safe": 40},
+    "donotanswer": {"unsafe_recall": 0.91, "false_flag_rate": 0.09, "unsafe": 30, "safe": 20},
+}
+
+
+def _summary(holdout: bool = True, probes: bool = True) -> dict:
+    summary = {"models": {"lstm": {}, "lora": {}}, "guard": {"lora": {
+        "threshold": 0.4, "unsafe_recall": 0.95, "false_flag_rate": 0.02, "unsafe": 80,
+        "safe": 70, "per_source": {"seed": {"unsafe_recall": 0.9, "false_flag_rate": 0.0,
+                                            "unsafe": 10, "safe": 5}}}}}
+    if holdout:
+        summary["holdout"] = {"groups": list(PER_GROUP), "models": {
+            "lora": {"all": {}, "per_group": PER_GROUP},
+            "lstm": {"all": {}, "per_group": {g: {**m, "unsafe_recall": 0.1 if m["unsafe"] else None}
+                                               for g, m in PER_GROUP.items()}}}}
+    if probes:
+        summary["probes"] = {"lora": {"per_language": {
+            "de": {"unsafe_recall": 0.84, "false_flag_rate": 0.04, "unsafe": 25, "safe": 25},
+            "hi": {"unsafe_recall": 0.70, "false_flag_rate": 0.02, "unsafe": 25, "safe": 25}}}}
+    return summary
+
+
+def test_gate_figures_are_the_worst_held_out_group_else_the_stratified_split():
+    from components.evaluate import gate_figures
+
+    f = gate_figures(_summary())
+    assert f["basis"] == "holdout" and f["model"] == "lora"
+    # the worst recall over groups with unsafe prompts, the worst false flags over benign ones
+    assert (f["unsafe_recall"], f["false_flag_rate"]) == (0.88, 0.09)
+    assert set(f["groups"]) == set(PER_GROUP)
+    assert f["languages"]["hi"] == {"unsafe_recall": 0.70, "false_flag_rate": 0.02,
+                                    "unsafe": 25, "safe": 25}
+    assert gate_figures(_summary(), "lstm")["unsafe_recall"] == 0.1
+    f = gate_figures(_summary(holdout=False, probes=False))
+    assert f["basis"] == "stratified" and (f["unsafe_recall"], f["false_flag_rate"]) == (0.95, 0.02)
+    assert f["groups"] == {"seed": {"unsafe_recall": 0.9, "false_flag_rate": 0.0, "unsafe": 10,
+                                    "safe": 5}} and f["languages"] == {}
+    with pytest.raises(KeyError, match="no guard figures for 'caption'"):
+        gate_figures(_summary(holdout=False), "caption")
+
+
+def test_guard_gate_says_which_figure_failed():
+    from components.evaluate import gate_figures
+
+    figures = gate_figures(_summary())
+    gate = dep.check_guard_gate(figures, dep.GuardDeployParams(min_language_unsafe_recall=0.6))
+    assert gate["passed"] and gate["failed"] == []
+    assert len(gate["checks"]) == 2 + 2 * 2  # headline pair + both languages' pair
+    gate = dep.check_guard_gate(figures)  # default thresholds: 0.85 / 0.10, per language 0.80 / 0.05
+    assert not gate["passed"]
+    assert gate["failed"] == ["unsafe_recall (language hi): 0.7000 < 0.8000"]
+    assert gate["thresholds"]["min_language_unsafe_recall"] == 0.8
+    strict = dep.GuardDeployParams(min_unsafe_recall=0.9, max_false_flag_rate=0.05,
+                                   min_language_unsafe_recall=0.0)
+    assert dep.check_guard_gate(figures, strict)["failed"] == [
+        "unsafe_recall (holdout): 0.8800 < 0.9000", "false_flag_rate (holdout): 0.0900 > 0.0500"]
+    unmeasured = {**figures, "unsafe_recall": None, "languages": {}}
+    assert dep.check_guard_gate(unmeasured)["failed"] == [
+        "unsafe_recall (holdout): not measured vs 0.8500"]  # never a pass on a missing figure
+
+
+def test_guard_gate_compares_with_the_serving_guard_on_the_same_basis():
+    figures = {"basis": "holdout", "unsafe_recall": 0.88, "false_flag_rate": 0.06,
+               "languages": {"de": {"unsafe_recall": 0.86, "false_flag_rate": 0.03}}}
+    params = dep.GuardDeployParams(max_regression=0.02)
+    serving = {"run_id": "run-1", "basis": "holdout", "unsafe_recall": 0.90,
+               "false_flag_rate": 0.05, "languages": {"de": {"unsafe_recall": 0.90,
+                                                             "false_flag_rate": 0.03}}}
+    gate = dep.check_guard_gate(figures, params, serving)
+    assert gate["failed"] == ["unsafe_recall (language de, vs serving run run-1): 0.8600 < "
+                              "0.8800 (serving 0.9000 - 0.02)"]
+    assert gate["serving"] == serving
+    assert dep.check_guard_gate(figures, dep.GuardDeployParams(max_regression=0.05), serving)["passed"]
+    other_basis = dep.check_guard_gate(figures, params, {**serving, "basis": "stratified"})
+    assert other_basis["passed"] and "not compared" in other_basis["notes"][-1]
+
+
+def test_sources_keep_their_licences():
+    lic = dep.source_licences({"seed": 40, "strongreject": 300, "lookalike": 80, "newset": 5})
+    assert lic["strongreject"] == {"rows": 300, "licence": "MIT (package and StrongREJECT data)"}
+    assert "seed dataset" in lic["seed"]["licence"]
+    assert lic["lookalike"]["licence"] == dep.GENERATED_LICENCE
+    assert lic["newset"]["licence"] == "not recorded in components.sources"
+
+
+def _gate_record(client=None, **figures) -> dict:
+    f = {"model": "lora", "basis": "holdout", "unsafe_recall": 0.9, "false_flag_rate": 0.05,
+         "groups": {}, "languages": {}} | figures
+    return dep.guard_gate(f, {"seed": 40, "harmbench": 200}, "run-9", "toxic-guard-9", client)
+
+
+def _llama_guard_serving() -> dict:
+    """The default overlay's guard (Llama Guard on a GPU node), as the API returns it."""
+    (isvc,) = [kserve_spec.to_dict(i) for i in kserve_spec.build("default")
+               if i.metadata.name == "guard"]
+    isvc["metadata"]["resourceVersion"] = "41"
+    isvc["status"] = {"deploymentMode": "Knative"}
+    return isvc
+
+
+@needs_crd
+def test_guard_rollout_replaces_llama_guard_as_a_canary_carrying_its_card():
+    client = FakeKServe({"guard": _llama_guard_serving()})
+    gate = _gate_record(client)
+    assert gate["passed"] and "no regression check" in gate["gate"]["notes"][-1]
+    rec = dep.deploy_guard(client, GUARD_URI, gate, dep.GuardDeployParams(deploy=True))
+    ((op, name, ns, body),) = client.writes()
+    assert (op, name, ns) == ("replace", "guard", "toxic-filter")
+    assert body["metadata"]["resourceVersion"] == "41"  # optimistic concurrency
+    predictor = body["spec"]["predictor"]
+    assert predictor["canaryTrafficPercent"] == 10
+    # replaced whole: nothing of Llama Guard's GPU placement stays
+    assert "tolerations" not in predictor and "nodeSelector" not in predictor
+    (c,) = predictor["containers"]
+    assert c["image"] == images.image(kserve_spec.OFFLINE_GUARD_IMAGE)
+    assert "nvidia.com/gpu" not in c["resources"]["limits"]
+    assert c["args"][c["args"].index("--classifier_dir") + 1] == "/mnt/models"
+    env = {e["name"]: e.get("value") for e in c["env"]}
+    assert env["STORAGE_URI"] == "s3://mlpipeline/v2/artifacts/toxic-guard/run-9/lora-train/model"
+    card = json.loads(env[kserve_spec.DEPLOYMENT_ENV])
+    assert card["run_id"] == "run-9" and card["figures"]["unsafe_recall"] == 0.9
+    assert card["sources"]["harmbench"]["licence"].startswith("MIT")
+    annotations = body["metadata"]["annotations"]
+    assert annotations[dep.ANNOTATION_RUN_ID] == "run-9"
+    assert validate.validate([body]) == []  # CRD schema + Pod Security restricted
+    assert rec["action"] == "replaced" and rec["previous_run_id"] is None
+    assert "10%" in rec["note"] and rec["gate"]["passed"]
+    # the next run's gate reads this rollout's figures back and compares
+    assert dep.serving_figures(client.isvcs["guard"])["unsafe_recall"] == 0.9
+    worse = _gate_record(client, unsafe_recall=0.86)
+    assert worse["gate"]["failed"] == ["unsafe_recall (holdout, vs serving run run-9): 0.8600 < "
+                                       "0.8800 (serving 0.9000 - 0.02)"]
+
+
+def test_guard_rollout_checks_the_gate_again_and_creates_a_first_guard():
+    client = FakeKServe()
+    gate = _gate_record()
+    rec = dep.deploy_guard(client, GUARD_URI, gate, dep.GuardDeployParams(min_unsafe_recall=0.95))
+    assert rec["action"] == "skipped" and client.writes() == []
+    assert rec["reason"] == "unsafe_recall (holdout): 0.9000 < 0.9500"
+    rec = dep.deploy_guard(client, GUARD_URI, gate, dep.GuardDeployParams(profile="cpu-local"))
+    ((op, _, _, body),) = client.writes()
+    assert op == "create" and "canaryTrafficPercent" not in body["spec"]["predictor"]
+    assert body["metadata"]["annotations"][kserve_spec.ANNOTATION_MODE] == "Standard"
+    assert rec["action"] == "created"
+    with pytest.raises(dep.DeployError, match="annotation toxic-filter/gate-figures"):
+        dep.serving_figures({"metadata": {"annotations": {dep.ANNOTATION_GATE: "{oops"}}})
+
+
+def test_local_runs_deploy_from_where_the_cluster_sees_their_outputs():
+    local = "/home/me/local_outputs/toxic-guard-2026-12-06/lora-train/model"
+    assert dep.storage_uri(local, "pvc://local-outputs/") == (
+        "pvc://local-outputs/toxic-guard-2026-12-06/lora-train/model")
+    assert dep.storage_uri(MODEL_URI, "pvc://x") == dep.storage_uri(MODEL_URI)  # buckets as they are
+    with pytest.raises(dep.DeployError, match="deploy_local_models_uri"):
+        dep.storage_uri(local)
+
+
+def test_the_gate_component_records_a_failed_gate(tmp_path, monkeypatch):
+    """The KFP components' own code (what runs in the pods) on the failing path."""
+    import pipeline
+
+    client = FakeKServe({"guard": _llama_guard_serving()})
+    monkeypatch.setattr(dep, "kserve_client", lambda *a, **k: client)
+    summary = tmp_path / "summary"
+    summary.write_text(json.dumps(_summary()))
+    gate = dsl.Artifact(name="gate", uri=str(tmp_path / "gate"), metadata={})
+    metrics = dsl.Metrics(name="gate_metrics", uri=str(tmp_path / "m"), metadata={})
+    thresholds = dict(min_unsafe_recall=0.85, max_false_flag_rate=0.10,
+                      min_language_unsafe_recall=0.80, max_language_false_flag_rate=0.05,
+                      max_regression=0.02, namespace="toxic-filter")
+    out = pipeline.guard_gate.python_func(
+        summary=dsl.Artifact(name="summary", uri=str(summary), metadata={}),
+        prompts=dsl.Dataset(name="prompts", uri=str(tmp_path / "p"),
+                            metadata={"rows_per_source": {"seed": 40.0}}),
+        gate=gate, gate_metrics=metrics, run_id="run-9", run_name="toxic-guard-9", **thresholds)
+    assert out.passed is False
+    record = json.loads((tmp_path / "gate").read_text())
+    assert record["gate"]["failed"] == ["unsafe_recall (language hi): 0.7000 < 0.8000"]
+    assert gate.metadata["failed"] == record["gate"]["failed"] and gate.metadata["basis"] == "holdout"
+    assert metrics.metadata["hi_unsafe_recall"] == 0.7
+    assert record["card"]["sources"]["seed"]["rows"] == 40
+    # the deploy component re-checks the same gate and applies nothing
+    deployment = dsl.Artifact(name="deployment", uri=str(tmp_path / "deployment"), metadata={})
+    pipeline.deploy_guard.python_func(
+        lora_model=dsl.Model(name="model", uri=GUARD_URI, metadata={}),
+        gate=dsl.Artifact(name="gate", uri=str(tmp_path / "gate"), metadata={}),
+        deployment=deployment, canary_traffic_percent=10, profile="default",
+        local_models_uri="", **thresholds)
+    assert client.writes() == []
+    assert deployment.metadata["action"] == "skipped" and not deployment.metadata["gate_passed"]
+
+
+def test_cli_promotes_the_guard(monkeypatch, capsys):
+    import pipeline
+
+    guard = _llama_guard_serving()
+    client = FakeKServe({"guard": guard})
+    monkeypatch.setattr(dep, "kserve_client", lambda *a, **k: client)
+    assert pipeline.main(["promote", "guard"]) == 0
+    assert client.writes()[-1][3]["spec"]["predictor"] == {"canaryTrafficPercent": 100}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import logging
 import math
 import time
@@ -547,6 +548,32 @@ def test_an_unreadable_prompt_is_never_answered_safe(text):
     blocking = guard.ClassifierGuardBackend(ReadsLatin(), unreadable="unsafe")
     verdict = blocking.assess([guard.Conversation(text)])[0]
     assert verdict.safe is False and verdict.reason.startswith("cannot assess")
+
+
+def test_the_model_card_says_which_pipeline_rollout_answers():
+    """The guard pipeline's deploy step puts its card in the container's environment."""
+    from components.kserve_spec import DEPLOYMENT_ENV
+
+    card = {"run_id": "run-7", "figures": {"basis": "holdout", "unsafe_recall": 0.9},
+            "sources": {"strongreject": {"rows": 300, "licence": "MIT"}}}
+    env = {DEPLOYMENT_ENV: json.dumps(card)}
+    assert guard.deployment_card(env) == card and guard.deployment_card({}) is None
+    model = guard.GuardModel("guard", guard.ClassifierGuardBackend(FakePredictor()),
+                             deployment=guard.deployment_card(env))
+    with client_for(model) as client:
+        info = client.get("/v2/models/guard/info").json()
+    assert info["backend"] == "lora-classifier" and info["deployment"] == card
+    for bad, message in [("{not json", "is not JSON"), ("[1, 2]", "must hold a JSON object")]:
+        with pytest.raises(ValueError, match=message):
+            guard.deployment_card({DEPLOYMENT_ENV: bad})
+
+
+def test_the_server_refuses_to_start_on_an_unreadable_card(monkeypatch, caplog):
+    from components.kserve_spec import DEPLOYMENT_ENV
+
+    monkeypatch.setenv(DEPLOYMENT_ENV, "{truncated")
+    assert guard.main(["--classifier_dir", "/nonexistent"]) == 2
+    assert DEPLOYMENT_ENV in caplog.text and "is not JSON" in caplog.text
 
 
 def test_the_unreadable_policy_is_a_flag():

@@ -377,7 +377,7 @@ def test_components_take_their_parameters_from_the_step_dataclasses():
     for name, steps in pipeline.STEP_COMPONENTS.items():
         _, defaults = pipeline.PIPELINES[name]
         for step, component in steps.items():
-            given = ("data", "seed_data", "champion", "champion_macro_f1")
+            given = ("data", "seed_data", "champion", "champion_macro_f1", "run_id", "run_name")
             check_component(component, type(getattr(defaults, step)), given)
     from components.augment import AugmentParams
     from components.lstm_train import LstmParams
