@@ -598,7 +598,7 @@ def guard_gate(
     max_language_false_flag_rate: float,
     max_regression: float,
     namespace: str,
-) -> NamedTuple("GateOutputs", [("passed", bool)]):
+) -> bool:
     """The guard's deployment gate: its figures out of source (held-out groups when the run has
     them, else the stratified test split; per language when measured) against the thresholds,
     and against the guard serving now (its InferenceService's annotations). The `gate` record
@@ -621,11 +621,10 @@ def guard_gate(
         namespace: namespace of the InferenceServices.
 
     Returns:
-        passed: every check passed (the deploy step's condition).
+        Every check passed (the deploy step's condition).
     """
     import json
     import logging
-    from collections import namedtuple
 
     from components.deploy import GUARD_MODEL, GuardDeployParams, kserve_client
     from components.deploy import guard_gate as run
@@ -651,7 +650,7 @@ def guard_gate(
         for lang, f in figures["languages"].items():
             if f[key] is not None:
                 gate_metrics.log_metric(f"{lang}_{key}", f[key])
-    return namedtuple("GateOutputs", ["passed"])(bool(record["passed"]))
+    return bool(record["passed"])
 
 
 @dsl.component(base_image=images.image("serving"), install_kfp_package=False)
@@ -758,8 +757,9 @@ STEP_SIZES = {
     # memory (not measured here: no GPU)
     "lora-train": StepSize("2", "3Gi", "4", "6Gi"),
     "evaluate": StepSize("1", "2Gi", "2", "4Gi"),  # peak 1,290 MiB (seed), 1,461 (guard)
-    "deploy": StepSize("100m", "256Mi", "500m", "512Mi"),  # peak 202 MiB (KServe SDK)
-    "guard-gate": StepSize("100m", "256Mi", "500m", "512Mi"),  # peak MEASURE
+    # peak 202 MiB (KServe SDK); the guard's deploy-guard 224 MiB
+    "deploy": StepSize("100m", "256Mi", "500m", "512Mi"),
+    "guard-gate": StepSize("100m", "384Mi", "500m", "768Mi"),  # peak 321 MiB (+ evaluate's stack)
     # the guard pipeline's own steps
     "ingest": StepSize("500m", "768Mi", "1", "1536Mi"),  # peak 484 MiB
     "preprocess-prompts": StepSize("500m", "512Mi", "1", "1Gi"),  # peak 404 MiB
@@ -990,7 +990,9 @@ def build_guard_pipeline(gpu: GpuConfig = GpuConfig()):  # noqa: B008 (frozen da
                 run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
             )).set_display_name("guard-gate").set_caching_options(False)
             _size(gate, "guard-gate")
-            with dsl.If(gate.outputs["passed"] == True,  # noqa: E712
+            # the single output "Output": kfp.local (2.17) resolves a sibling task's output in a
+            # condition only under that name
+            with dsl.If(gate.outputs["Output"] == True,  # noqa: E712
                         name="guard passes the gate"):
                 dep = deploy_guard(**_inputs(
                     deploy_guard, "deploy", D, p, lora_model=lora.outputs["model"],

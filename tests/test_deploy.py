@@ -358,7 +358,7 @@ def test_the_gate_component_records_a_failed_gate(tmp_path, monkeypatch):
         prompts=dsl.Dataset(name="prompts", uri=str(tmp_path / "p"),
                             metadata={"rows_per_source": {"seed": 40.0}}),
         gate=gate, gate_metrics=metrics, run_id="run-9", run_name="toxic-guard-9", **thresholds)
-    assert out.passed is False
+    assert out is False
     record = json.loads((tmp_path / "gate").read_text())
     assert record["gate"]["failed"] == ["unsafe_recall (language hi): 0.7000 < 0.8000"]
     assert gate.metadata["failed"] == record["gate"]["failed"] and gate.metadata["basis"] == "holdout"

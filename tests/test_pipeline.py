@@ -1,5 +1,6 @@
 """pipeline.py: compile, CLI, submit (mocked KFP API), and real kfp.local runs."""
 
+import copy
 import dataclasses
 import json
 import subprocess
@@ -20,13 +21,27 @@ def _compile(tmp_path, *flags) -> list[dict]:
     return list(yaml.safe_load_all(out.read_text()))
 
 
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory):
+    """compiled("toxic" | "guard"): the default compile of a pipeline, done once per module
+    (compiling takes seconds); each call returns a fresh copy."""
+    cache: dict[str, list[dict]] = {}
+
+    def get(which: str = "toxic") -> list[dict]:
+        if which not in cache:
+            cache[which] = _compile(tmp_path_factory.mktemp(which), "--pipeline", which)
+        return copy.deepcopy(cache[which])
+
+    return get
+
+
 def _producer(task: dict, name: str) -> str:
     return task["inputs"]["artifacts"][name]["taskOutputArtifact"]["producerTask"]
 
 
 @pytest.mark.slow  # compiles the pipeline with kfp (seconds)
-def test_compiles_the_five_steps_wired_without_leakage(tmp_path):
-    spec = _compile(tmp_path)[0]
+def test_compiles_the_five_steps_wired_without_leakage(compiled):
+    spec = compiled()[0]
     tasks = spec["root"]["dag"]["tasks"]
     assert set(tasks) == {"preprocess", "augment", "lstm-train", "lora-train", "evaluate",
                           "condition-1"}  # condition-1 > condition-2 > deploy
@@ -40,8 +55,8 @@ def test_compiles_the_five_steps_wired_without_leakage(tmp_path):
 
 
 @pytest.mark.slow  # compiles the pipeline with kfp (seconds)
-def test_lora_train_requests_a_gpu_node(tmp_path):
-    spec, platform = _compile(tmp_path)
+def test_lora_train_requests_a_gpu_node(compiled):
+    spec, platform = compiled()
     resources = spec["deploymentSpec"]["executors"]["exec-lora-train"]["container"]["resources"]
     assert resources["accelerator"]["resourceType"] == "nvidia.com/gpu"
     assert resources["accelerator"]["resourceCount"] == "1"
@@ -69,8 +84,8 @@ def test_gpu_placement_is_configurable_at_compile_time(tmp_path):
 
 
 @pytest.mark.slow  # compiles the pipeline with kfp (seconds)
-def test_compiles_with_typed_defaults(tmp_path):
-    spec = _compile(tmp_path)[0]
+def test_compiles_with_typed_defaults(compiled):
+    spec = compiled()[0]
     params = spec["root"]["inputDefinitions"]["parameters"]
     assert "defaultValue" not in params["data"]  # the dataset is required
     assert params["min_class_count"]["parameterType"] == "NUMBER_INTEGER"
@@ -80,8 +95,8 @@ def test_compiles_with_typed_defaults(tmp_path):
 
 
 @pytest.mark.slow  # compiles the pipeline with kfp (seconds)
-def test_components_use_the_project_image_without_pip_installs(tmp_path):
-    spec = _compile(tmp_path)[0]
+def test_components_use_the_project_image_without_pip_installs(compiled):
+    spec = compiled()[0]
     for name, ex in spec["deploymentSpec"]["executors"].items():
         container = ex["container"]
         assert container["image"].startswith("ghcr.io/toxic-filter/toxic-filter-"), name
@@ -114,9 +129,9 @@ def test_submit_uses_kfp_client(tmp_path, monkeypatch):
     assert not list(tmp_path.iterdir())  # the temporary package was removed
 
 
-def _run_cli(*args, cwd=ROOT, timeout=900):
+def _run_cli(*args, cwd=ROOT, timeout=900, env=None):
     return subprocess.run([sys.executable, "pipeline.py", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout)
+                          text=True, timeout=timeout, env=env)
 
 
 @pytest.mark.slow  # compiles the pipeline with kfp (seconds)
@@ -192,11 +207,12 @@ def test_local_run_of_the_whole_pipeline(tmp_path, write_csv, tiny_bert_dir):
 
 @pytest.mark.slow  # compiles the pipeline with kfp (seconds)
 # --------------------------------------------------------------------------- the guard pipeline
-def test_guard_pipeline_compiles_with_ingest_and_leave_one_source_out(tmp_path):
-    spec, platform = _compile(tmp_path, "--pipeline", "guard")
+def test_guard_pipeline_compiles_with_ingest_and_leave_one_source_out(compiled):
+    spec, platform = compiled("guard")
     tasks = spec["root"]["dag"]["tasks"]
     assert set(tasks) == {"ingest", "preprocess-prompts", "augment", "lstm-train", "lora-train",
-                          "leave-one-source-out", "evaluate"}
+                          "leave-one-source-out", "evaluate",
+                          "condition-1"}  # condition-1 > guard-gate, condition-2 > deploy-guard
     assert _producer(tasks["preprocess-prompts"], "data") == "ingest"
     assert _producer(tasks["evaluate"], "loso") == "leave-one-source-out"
     assert _producer(tasks["leave-one-source-out"], "test_data") == "preprocess-prompts"
@@ -223,8 +239,17 @@ HELD_OUT = ("strongreject", "lookalike/history_news")
 @pytest.mark.slow
 @pytest.mark.pipeline
 def test_local_run_of_the_guard_pipeline(tmp_path, write_csv, tiny_bert_dir):
-    """ingest (fake wheels + seed + look-alikes) -> ... -> evaluate with leave-one-source-out."""
+    """ingest (fake wheels + seed + look-alikes) -> ... -> evaluate with leave-one-source-out
+    -> the guard's gate (reachable here) -> its canary rollout, sent by the real KServe SDK to a
+    fake Kubernetes API (tests/fake_kube_api.py) serving a guard rolled out by an earlier run."""
+    import os
+
+    from fake_kube_api import FakeKubeApi
     from source_fakes import write_fake_wheels
+
+    from components import deploy, images, kserve_spec
+    from components.evaluate import gate_figures
+    from manifests import validate
 
     cache = write_fake_wheels(tmp_path / "cache")
     seed = write_csv([{"query": f"How do I hurt person number {i} badly?", "image descriptions": "x",
@@ -233,13 +258,26 @@ def test_local_run_of_the_guard_pipeline(tmp_path, write_csv, tiny_bert_dir):
                          "Toxic Category": "Safe"} for i in range(12)])
     root = tmp_path / "root"
     summary_path = tmp_path / "summary.json"
-    res = _run_cli("run-guard", "--seed-data", str(seed), "--sources-dir", str(cache),
-                   "--verify-sources", "false", "--pipeline-root", str(root),
-                   "--summary", str(summary_path), "--max-per-source", "30",
-                   "--min-class-count", "8", "--lstm-epochs", "2",
-                   "--lora-base-model", str(tiny_bert_dir), "--lora-epochs", "1",
-                   "--lora-max-length", "16", "--holdout-groups", ",".join(HELD_OUT),
-                   timeout=900)
+    previous = {"run_id": "previous-run", "basis": "holdout", "groups": sorted(HELD_OUT),
+                "unsafe_recall": 0.0, "false_flag_rate": 1.0, "languages": {}}
+    serving = kserve_spec.to_dict(kserve_spec.offline_guard(
+        "s3://toxic-filter/models/guard", annotations={
+            deploy.ANNOTATION_GATE: json.dumps(previous)}))
+    serving["status"] = {"deploymentMode": "Knative"}
+    reachable = ["--deploy-min-unsafe-recall", "0", "--deploy-max-false-flag-rate", "1",
+                 "--deploy-min-language-unsafe-recall", "0",
+                 "--deploy-max-language-false-flag-rate", "1", "--deploy-max-regression", "1"]
+    with FakeKubeApi([serving]) as api:
+        env = {**os.environ, "KUBECONFIG": str(api.kubeconfig(tmp_path / "kubeconfig"))}
+        res = _run_cli("run-guard", "--seed-data", str(seed), "--sources-dir", str(cache),
+                       "--verify-sources", "false", "--pipeline-root", str(root),
+                       "--summary", str(summary_path), "--max-per-source", "30",
+                       "--min-class-count", "8", "--lstm-epochs", "2",
+                       "--lora-base-model", str(tiny_bert_dir), "--lora-epochs", "1",
+                       "--lora-max-length", "16", "--holdout-groups", ",".join(HELD_OUT),
+                       "--deploy", "true", *reachable,
+                       "--deploy-local-models-uri", "s3://toxic-filter/local_outputs",
+                       timeout=900, env=env)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     (run_dir,) = root.glob("toxic-guard-*")
     prompts = pd.read_parquet(run_dir / "ingest" / "prompts")
@@ -278,6 +316,36 @@ def test_local_run_of_the_guard_pipeline(tmp_path, write_csv, tiny_bert_dir):
     assert {"lora_threshold", "lora_unsafe_recall", "loso_min_unsafe_recall",
             "lora_holdout_unsafe_recall"} <= set(gm)
     assert "Leave-one-source-out" in res.stdout and "| lookalike/" in res.stdout
+    # the gate: read the serving guard (the gate step, then the deploy step), then replace it
+    assert [r["method"] for r in api.requests] == ["GET", "GET", "PUT"]
+    gate = json.loads((run_dir / "guard-gate" / "gate").read_text())
+    assert gate["passed"] and gate["gate"]["failed"] == []
+    assert gate["gate"]["serving"]["run_id"] == "previous-run"  # its annotations, read back
+    assert {"holdout", "holdout, vs serving run previous-run"} <= {
+        c["scope"] for c in gate["gate"]["checks"]}  # thresholds, then the regression
+    assert gate["card"]["figures"] == gate_figures(summary)  # the held-out groups' worst
+    body = api.requests[-1]["body"]
+    predictor = body["spec"]["predictor"]
+    assert predictor["canaryTrafficPercent"] == 10
+    (c,) = predictor["containers"]
+    env_vars = {e["name"]: e.get("value") for e in c["env"]}
+    assert env_vars["STORAGE_URI"] == (
+        f"s3://toxic-filter/local_outputs/{run_dir.name}/lora-train/model")
+    assert c["image"] == images.image(kserve_spec.OFFLINE_GUARD_IMAGE)
+    size = kserve_spec.SIZES["guard-cpu"]
+    assert c["resources"] == {"requests": {"cpu": size.cpu_request, "memory": size.memory_request},
+                              "limits": {"cpu": size.cpu_limit, "memory": size.memory_limit}}
+    assert c["securityContext"]["runAsNonRoot"] and predictor["securityContext"]["runAsNonRoot"]
+    if validate.crd_path().is_file():
+        assert validate.validate([body]) == []  # the CRD schema + Pod Security restricted
+    card = json.loads(env_vars[kserve_spec.DEPLOYMENT_ENV])
+    assert card["run_name"] == run_dir.name and card["run_id"]
+    assert card["sources"]["strongreject"]["licence"].startswith("MIT")
+    assert set(card["sources"]) == set(prompts["source"])
+    assert body["metadata"]["annotations"][deploy.ANNOTATION_RUN_ID] == card["run_id"]
+    record = json.loads((run_dir / "deploy-guard" / "deployment").read_text())
+    assert record["action"] == "replaced" and record["previous_run_id"] == "previous-run"
+    assert record["previous_storage_uri"] == "s3://toxic-filter/models/guard"
 
 
 @pytest.mark.slow  # compiles the pipeline with kfp (seconds)
@@ -299,8 +367,8 @@ def test_submit_the_guard_pipeline(tmp_path, monkeypatch, capsys):
 
 @pytest.mark.slow  # compiles the pipeline with kfp (seconds)
 # --------------------------------------------------------------------------- deploy
-def test_deploy_runs_only_when_asked_and_past_the_quality_gate(tmp_path):
-    spec = _compile(tmp_path)[0]
+def test_deploy_runs_only_when_asked_and_past_the_quality_gate(compiled):
+    spec = compiled()[0]
     asked = spec["root"]["dag"]["tasks"]["condition-1"]
     assert asked["triggerPolicy"]["condition"] == (
         "inputs.parameter_values['pipelinechannel--deploy'] == true")
@@ -323,10 +391,62 @@ def test_deploy_runs_only_when_asked_and_past_the_quality_gate(tmp_path):
 
 
 @pytest.mark.slow  # compiles the pipeline with kfp (seconds)
+def test_the_guard_deploys_only_when_asked_and_past_its_gate(compiled):
+    spec = compiled("guard")[0]
+    asked = spec["root"]["dag"]["tasks"]["condition-1"]
+    assert asked["triggerPolicy"]["condition"] == (
+        "inputs.parameter_values['pipelinechannel--deploy'] == true")
+    inner = spec["components"]["comp-condition-1"]["dag"]["tasks"]
+    assert set(inner) == {"guard-gate", "condition-2"}
+    gate = inner["guard-gate"]
+    arts = {k: v["componentInputArtifact"] for k, v in gate["inputs"]["artifacts"].items()}
+    assert arts == {"summary": "pipelinechannel--evaluate-summary",
+                    "prompts": "pipelinechannel--ingest-prompts"}
+    params = gate["inputs"]["parameters"]
+    assert params["run_id"]["runtimeValue"]["constant"] == "{{$.pipeline_job_uuid}}"
+    assert params["min_unsafe_recall"]["componentInputParameter"] == (
+        "pipelinechannel--deploy_min_unsafe_recall")
+    assert gate["cachingOptions"] == {}  # it reads the serving guard: never from the cache
+    passes = inner["condition-2"]
+    assert passes["taskInfo"]["name"] == "guard passes the gate"
+    assert passes["triggerPolicy"]["condition"] == (
+        "inputs.parameter_values['pipelinechannel--guard-gate-Output'] == true")
+    (task,) = spec["components"]["comp-condition-2"]["dag"]["tasks"].values()
+    assert task["taskInfo"]["name"] == "deploy"
+    assert set(task["inputs"]["artifacts"]) == {"lora_model", "gate"}
+    assert task["inputs"]["parameters"]["local_models_uri"]["componentInputParameter"] == (
+        "pipelinechannel--deploy_local_models_uri")
+    root = spec["root"]["inputDefinitions"]["parameters"]
+    assert root["deploy"]["defaultValue"] is False  # a run deploys only when asked
+    assert (root["deploy_min_unsafe_recall"]["defaultValue"],
+            root["deploy_max_false_flag_rate"]["defaultValue"]) == (0.85, 0.1)
+
+
+def test_run_guard_with_deploy_fails_fast_without_a_cluster_or_a_models_uri(tmp_path, monkeypatch,
+                                                                            capsys):
+    from source_fakes import write_fake_wheels
+
+    cache = write_fake_wheels(tmp_path / "cache")
+    base = ["run-guard", "--seed-data", "", "--sources-dir", str(cache), "--verify-sources",
+            "false", "--pipeline-root", str(tmp_path / "root"), "--deploy", "true"]
+    assert pipeline.main(base) == 2
+    assert "needs --deploy-local-models-uri" in capsys.readouterr().err
+    from components import deploy
+
+    def no_cluster(*a, **k):
+        raise deploy.DeployError("no Kubernetes API to deploy to")
+
+    monkeypatch.setattr(deploy, "kserve_client", no_cluster)
+    assert pipeline.main([*base, "--deploy-local-models-uri", "pvc://outputs"]) == 2
+    assert "no Kubernetes API" in capsys.readouterr().err
+    assert not (tmp_path / "root").exists()
+
+
+@pytest.mark.slow  # compiles the pipeline with kfp (seconds)
 # --------------------------------------------------------------------------- resources, security
 @pytest.mark.parametrize("which", ["toxic", "guard"])
-def test_every_step_requests_resources_and_runs_as_non_root(tmp_path, which):
-    spec, platform = _compile(tmp_path, "--pipeline", which)
+def test_every_step_requests_resources_and_runs_as_non_root(compiled, which):
+    spec, platform = compiled(which)
     executors = spec["deploymentSpec"]["executors"]
     k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     for name, ex in executors.items():
@@ -364,8 +484,8 @@ def test_pipeline_defaults_are_the_step_dataclasses(name):
 
 @pytest.mark.slow  # compiles the pipeline with kfp (seconds)
 @pytest.mark.parametrize("which", ["toxic", "guard"])
-def test_every_pipeline_parameter_reaches_a_task(tmp_path, which):
-    text = json.dumps(_compile(tmp_path, "--pipeline", which)[0]["root"]["dag"])
+def test_every_pipeline_parameter_reaches_a_task(compiled, which):
+    text = json.dumps(compiled(which)[0]["root"]["dag"])
     for param in pipeline.pipeline_parameters(pipeline.guard_pipeline if which == "guard"
                                               else None):
         assert f'"componentInputParameter": "{param}"' in text, param
@@ -393,8 +513,8 @@ def test_components_take_their_parameters_from_the_step_dataclasses():
 
 
 @pytest.mark.slow  # compiles the pipeline with kfp (seconds)
-def test_unexposed_component_parameters_compile_to_the_dataclass_values(tmp_path):
-    spec = _compile(tmp_path, "--pipeline", "guard")[0]
+def test_unexposed_component_parameters_compile_to_the_dataclass_values(compiled):
+    spec = compiled("guard")[0]
     aug = spec["root"]["dag"]["tasks"]["augment"]["inputs"]["parameters"]
     assert aug["alpha_sr"]["runtimeValue"]["constant"] == pipeline.GUARD_DEFAULTS.augment.alpha_sr
     assert aug["balance_ratio"]["componentInputParameter"] == "balance_ratio"
