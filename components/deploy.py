@@ -278,7 +278,7 @@ def check_guard_gate(figures: Mapping[str, Any], params: GuardDeployParams = Gua
         {"passed", "basis", "checks": [{"figure", "scope", "value", "op", "bound", "passed"}],
         "failed": [one line per failed check], "notes", "thresholds", "serving"}. A headline
         figure that was not measured fails; a language's missing figure is not checked. The
-        serving guard is compared on the figures measured on the same basis only.
+        serving guard is compared on figures measured on the same basis and groups only.
     """
     checks: list[dict[str, Any]] = []
     basis = figures["basis"]
@@ -300,6 +300,9 @@ def check_guard_gate(figures: Mapping[str, Any], params: GuardDeployParams = Gua
     elif serving.get("basis") != basis:
         notes.append(f"serving guard (run {serving.get('run_id')}) measured on the "
                      f"{serving.get('basis')} basis, this run on {basis}: not compared")
+    elif "groups" in serving and sorted(serving["groups"]) != sorted(figures.get("groups") or {}):
+        notes.append(f"serving guard (run {serving.get('run_id')}) measured on other groups "
+                     f"({', '.join(sorted(serving['groups']))}): not compared")
     else:
         margin = float(params.max_regression)
         pairs = [("", figures, serving)] + [
@@ -379,6 +382,7 @@ def guard_gate(figures: Mapping[str, Any], rows_per_source: Mapping[str, Any], r
 def _figures_annotation(card: Mapping[str, Any]) -> str:
     f = card["figures"]
     slim = {"run_id": card.get("run_id"), "run_name": card.get("run_name"), "basis": f["basis"],
+            "groups": sorted(f.get("groups") or {}),
             "unsafe_recall": f["unsafe_recall"], "false_flag_rate": f["false_flag_rate"],
             "languages": {lang: {k: v.get(k) for k in ("unsafe_recall", "false_flag_rate")}
                           for lang, v in (f.get("languages") or {}).items()}}

@@ -39,6 +39,12 @@ class FakeKServe:
         self.calls.append(("patch", name, namespace, body))
         return body
 
+    def replace(self, name, inferenceservice, namespace=None):
+        body = kserve_spec.to_dict(inferenceservice)
+        self.calls.append(("replace", name, namespace, body))
+        self.isvcs[name] = body
+        return body
+
     def writes(self) -> list[tuple]:
         return [c for c in self.calls if c[0] != "get"]
 
@@ -171,14 +177,6 @@ def test_the_component_deploys_the_champions_artifact(tmp_path, monkeypatch):
 
 
 # --------------------------------------------------------------------------- the guard
-def _replace(self, name, inferenceservice, namespace=None):
-    body = kserve_spec.to_dict(inferenceservice)
-    self.calls.append(("replace", name, namespace, body))
-    self.isvcs[name] = body
-    return body
-
-
-FakeKServe.replace = _replace
 GUARD_URI = "minio://mlpipeline/v2/artifacts/toxic-guard/run-9/lora-train/model"
 PER_GROUP = {  # held-out groups: an unsafe source, a benign look-alike kind, a mixed source
     "harmbench": {"unsafe_recall": 0.88, "false_flag_rate": None, "unsafe": 50, "safe": 0},
@@ -257,6 +255,11 @@ def test_guard_gate_compares_with_the_serving_guard_on_the_same_basis():
     assert dep.check_guard_gate(figures, dep.GuardDeployParams(max_regression=0.05), serving)["passed"]
     other_basis = dep.check_guard_gate(figures, params, {**serving, "basis": "stratified"})
     assert other_basis["passed"] and "not compared" in other_basis["notes"][-1]
+    figures["groups"] = {"harmbench": {}, "lookalike/history": {}}
+    other_groups = dep.check_guard_gate(figures, params, {**serving, "groups": ["advbench"]})
+    assert other_groups["passed"] and "other groups (advbench): not compared" in other_groups["notes"][-1]
+    same_groups = dep.check_guard_gate(figures, params, {**serving, "groups": sorted(figures["groups"])})
+    assert not same_groups["passed"]
 
 
 def test_sources_keep_their_licences():
