@@ -129,11 +129,16 @@ def stratified_split(df: pd.DataFrame, val_size: float, test_size: float, seed: 
 def strata(label_ids: pd.Series, groups: pd.Series, val_size: float,
            test_size: float) -> pd.Series:
     """Label x group strata for the split; a stratum too small to reach every split falls back
-    to its label alone."""
+    to its label alone, and what is still too small (a label whose few other rows are spread
+    over large strata) to one stratum of leftovers, itself merged into the largest stratum
+    when even that is too small."""
     key = label_ids.astype(str) + "|" + groups.astype(str)
     need = math.ceil(1 / min(val_size, test_size)) + 1
-    counts = key.map(key.value_counts())
-    return key.where(counts >= need, label_ids.astype(str))
+    key = key.where(key.map(key.value_counts()) >= need, label_ids.astype(str))
+    key = key.where(key.map(key.value_counts()) >= need, "leftovers")
+    if 0 < (key == "leftovers").sum() < need:
+        key = key.where(key != "leftovers", key.value_counts().index[0])
+    return key
 
 
 def length_analysis(train: pd.DataFrame, percentile: float) -> dict:

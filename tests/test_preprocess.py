@@ -285,3 +285,13 @@ def test_holdout_groups_that_match_nothing_are_an_error(tmp_path, caplog):
 def test_without_holdout_groups_the_holdout_split_is_empty(sample_out):
     res, _out = sample_out
     assert pd.read_parquet(res.path("holdout")).empty
+
+
+def test_strata_too_small_even_by_label_still_split():
+    from components.preprocess import strata
+
+    # label 1: 30 rows in one large group, and one row alone in another group
+    labels = pd.Series([0] * 100 + [1] * 31)
+    groups = pd.Series(["a"] * 50 + ["b"] * 50 + ["c"] * 30 + ["d"])
+    key = strata(labels, groups, 0.15, 0.15)
+    assert key.value_counts().min() >= 8
