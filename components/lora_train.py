@@ -274,6 +274,7 @@ def train_lora(
 
     import torch
     from peft import LoraConfig, TaskType, get_peft_model
+    from torch.utils.data import SequentialSampler
     from transformers import (
         DataCollatorWithPadding,
         PrinterCallback,
@@ -351,7 +352,15 @@ def train_lora(
         if weights is not None:
             log.info("lora class weights: %s", dict(zip(labels, np.round(weights, 3), strict=True)))
         val_ds = encode(val)
-        trainer = Trainer(model=model, args=args, train_dataset=encode(train),
+        class InOrderEval(Trainer):
+            """Evaluation and prediction in dataset order: transformers 5 applies the training
+            sampler's length grouping to evaluation too, which would shuffle the validation
+            predictions away from their rows."""
+
+            def _get_eval_sampler(self, eval_dataset):
+                return None if eval_dataset is None else SequentialSampler(eval_dataset)
+
+        trainer = InOrderEval(model=model, args=args, train_dataset=encode(train),
                           eval_dataset=val_ds, data_collator=DataCollatorWithPadding(tokenizer),
                           compute_metrics=_metrics_fn(len(labels)), callbacks=[EpochLog()],
                           compute_loss_func=None if weights is None else _weighted_loss(weights))

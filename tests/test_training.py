@@ -247,3 +247,15 @@ def test_lora_on_the_top_layers_only():
     config = SimpleNamespace(num_hidden_layers=12)
     assert lora_layers(config, 0) is None and lora_layers(config, 12) is None
     assert lora_layers(config, 4) == [8, 9, 10, 11]
+
+
+def test_length_grouped_batches_keep_validation_predictions_in_row_order(tmp_path, tiny_splits,
+                                                                          tiny_bert_dir):
+    """transformers 5 groups evaluation batches by length too when training does: the saved
+    model's check against the trainer's validation probabilities fails if they are shuffled."""
+    from model_factories import build_lora_dir
+
+    out = build_lora_dir(tiny_splits, tmp_path / "model", tiny_bert_dir, epochs=2,
+                         group_by_length=True)
+    info = json.loads((out / "model_info.json").read_text())
+    assert info["params"]["group_by_length"]
