@@ -7,7 +7,8 @@ on a validation part of the training sources for the same target false-flag rate
 tested on the held-out group: unsafe recall (unsafe rows), false-flag rate (benign rows) and the
 share flagged per hazard category. The same stand-in trained on the stratified train split and
 tested on the test split is reported next to it, so the served model's stratified figures can
-be compared with the stand-in's.
+be compared with the stand-in's. The quick guard (`components.quick_guard`) serves this same
+stand-in, trained on every source (`components.frozen_encoder` holds the code both use).
 """
 
 from __future__ import annotations
@@ -31,12 +32,11 @@ from components.calibration import (
 )
 from components.data import atomic_dir, read_json, write_json
 from components.errors import DatasetError
+from components.frozen_encoder import MAX_LENGTH, embed, fit_head, p_unsafe
 
 log = logging.getLogger(__name__)
 
 FILES = {"summary": "loso.json", "report": "report.html", "plot": "loso.png"}
-MAX_LENGTH = 64
-BATCH_SIZE = 64
 METHOD = ("stand-in: frozen {encoder} mean-pooled embeddings + class-balanced logistic "
           "regression, threshold for a {target:.0%} false-flag rate on a validation part of the "
           "training groups")
@@ -54,51 +54,6 @@ class LosoParams:
     seed: int = 42
 
 
-def embed(texts: Sequence[str], base_model: str, max_length: int = MAX_LENGTH,
-          batch_size: int = BATCH_SIZE) -> np.ndarray:
-    """Mean-pooled last hidden states of the frozen encoder, L2-normalised [N, H]."""
-    import torch
-    from transformers import AutoModel, AutoTokenizer
-
-    from components.lora_train import text_prefix_for
-    from components.predict import resolve_base_model
-
-    path = resolve_base_model(base_model)
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModel.from_pretrained(path).eval()
-    prefix = text_prefix_for(base_model, path)  # e5: "query: ", as the served model reads
-    texts = [prefix + t for t in texts] if prefix else list(texts)
-    order = np.argsort([len(t) for t in texts])  # similar lengths together: less padding
-    out = np.zeros((len(texts), model.config.hidden_size), dtype=np.float32)
-    start = time.perf_counter()
-    with torch.inference_mode():
-        for i in range(0, len(texts), batch_size):
-            idx = order[i:i + batch_size]
-            enc = tokenizer([texts[j] for j in idx], truncation=True, max_length=max_length,
-                            padding=True, return_tensors="pt")
-            hidden = model(**enc).last_hidden_state
-            mask = enc["attention_mask"].unsqueeze(-1).float()
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
-            out[idx] = torch.nn.functional.normalize(pooled, dim=-1).numpy()
-            if (i // batch_size) % 20 == 0:
-                log.info("loso: embedded %d/%d texts (%.0f s)", min(i + batch_size, len(texts)),
-                         len(texts), time.perf_counter() - start)
-    return out
-
-
-def _fit(x: np.ndarray, y: np.ndarray, seed: int):
-    from sklearn.linear_model import LogisticRegression
-
-    return LogisticRegression(C=4.0, class_weight="balanced", max_iter=2000,
-                              random_state=seed).fit(x, y)
-
-
-def _p_unsafe(clf, x: np.ndarray, safe: int) -> np.ndarray:
-    proba = clf.predict_proba(x)
-    col = list(clf.classes_).index(safe) if safe in clf.classes_ else None
-    return np.ones(len(x)) if col is None else 1.0 - proba[:, col]
-
-
 def train_and_test(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
                    y_test: np.ndarray, labels: Sequence[str], safe: int,
                    target: float, seed: int) -> dict[str, Any]:
@@ -112,10 +67,10 @@ def train_and_test(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
     except ValueError:
         fit_idx, cal_idx = train_test_split(np.arange(len(y_train)), test_size=0.2,
                                             random_state=seed)
-    clf = _fit(x_train[fit_idx], y_train[fit_idx], seed)
-    cal_scores = _p_unsafe(clf, x_train[cal_idx], safe)
+    clf = fit_head(x_train[fit_idx], y_train[fit_idx], seed)
+    cal_scores = p_unsafe(clf, x_train[cal_idx], safe)
     threshold = threshold_for_false_flag_rate(cal_scores[y_train[cal_idx] == safe], target)
-    p = _p_unsafe(clf, x_test, safe)
+    p = p_unsafe(clf, x_test, safe)
     res = {**binary_metrics(p, y_test != safe, threshold), "threshold": threshold,
            "rows": len(y_test)}
     flagged = p >= threshold

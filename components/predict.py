@@ -26,6 +26,7 @@ import numpy as np
 from components.calibration import GuardDecisions, apply_temperature, safe_index
 from components.encoders import OFFLINE_MULTILINGUAL
 from components.errors import ModelDirError
+from components.frozen_encoder import MODEL_TYPE as HEAD_MODEL_TYPE
 from components.model_info import load_model_info
 from components.reading import Reading, most_harmful, readings
 from components.text import TextSettings, prepare
@@ -279,15 +280,54 @@ def _merge_adapter(model_dir: str | os.PathLike[str], base_model: str, info: dic
     return PeftModel.from_pretrained(base, str(model_dir)).merge_and_unload()
 
 
-PREDICTORS: dict[str, type[LstmPredictor] | type[LoraPredictor]] = {
-    "lstm": LstmPredictor, "lora": LoraPredictor}
+class EncoderHeadPredictor(Predictor):
+    """A quick-guard directory (`components.quick_guard`): a frozen encoder, named in
+    model_info.json and loaded from where `resolve_base_model` finds it, and a softmax head over
+    its mean-pooled embeddings (head.safetensors)."""
+
+    def __init__(self, encoder: Any, coef: np.ndarray, intercept: np.ndarray,
+                 info: dict[str, Any]):
+        super().__init__(info)
+        self.encoder, self.coef, self.intercept = encoder, coef, intercept
+
+    @classmethod
+    def load(cls, model_dir: str | os.PathLike[str], threads: int | None = None,
+             **_: Any) -> EncoderHeadPredictor:
+        """Load the encoder named by the directory and its head.
+
+        Raises:
+            ModelDirError: the head does not fit the labels or the encoder.
+            ResourceMissingError: the encoder is not installed here.
+        """
+        import torch
+
+        from components.frozen_encoder import FrozenEncoder, load_head
+
+        info = load_model_info(model_dir, HEAD_MODEL_TYPE)
+        torch.set_num_threads(threads or torch_threads())
+        encoder = FrozenEncoder.load(info["base_model"], int(info["max_length"]))
+        coef, intercept = load_head(model_dir, len(info["labels"]), encoder.hidden_size)
+        log.info("loaded %s model from %s (encoder %s, %d classes, %d torch threads)",
+                 HEAD_MODEL_TYPE, model_dir, info["base_model"], len(info["labels"]),
+                 torch.get_num_threads())
+        return cls(encoder, coef, intercept, info)
+
+    def _forward(self, prepared: list[str]) -> np.ndarray:
+        from components.frozen_encoder import head_proba
+
+        return head_proba(self.encoder.embed(prepared), self.coef, self.intercept).astype(
+            np.float32)
+
+
+PREDICTORS: dict[str, Any] = {
+    "lstm": LstmPredictor, "lora": LoraPredictor, HEAD_MODEL_TYPE: EncoderHeadPredictor}
 
 
 def load_predictor(model_dir: str | os.PathLike[str], **options: Any) -> Predictor:
     """The predictor for a model directory of any kind (by model_info.json's model_type).
 
     Args:
-        model_dir: a directory written by lstm-train or lora-train.
+        model_dir: a directory written by lstm-train, lora-train or the quick guard.
         **options: for lora: device, base_model.
 
     Raises:

