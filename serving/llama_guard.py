@@ -129,6 +129,9 @@ class Verdict:
         label: the classifier class behind the verdict (classifier backend).
         reason: why the guard could not assess the content itself (e.g. an unreadable script),
             or None.
+        script: the script most letters of the assessed text are in ("latin", "cyrillic"...).
+        language: its language (ISO 639 code, "und" when undetermined; None: not identified).
+        language_confidence: the language identifier's probability of `language`.
     """
 
     safe: bool | None
@@ -138,6 +141,9 @@ class Verdict:
     unsafe_score: float | None = None
     label: str | None = None
     reason: str | None = None
+    script: str | None = None
+    language: str | None = None
+    language_confidence: float | None = None
 
     @property
     def category_names(self) -> list[str]:
@@ -147,7 +153,8 @@ class Verdict:
         """The v1 JSON answer: safe, categories, category_names, backend, and the extras set."""
         out: dict[str, Any] = {"safe": self.safe, "categories": list(self.categories),
                                "category_names": self.category_names, "backend": backend}
-        for key in ("unsafe_score", "label", "raw_output", "error", "reason"):
+        for key in ("unsafe_score", "label", "raw_output", "error", "reason", "script",
+                    "language", "language_confidence"):
             value = getattr(self, key)
             if value is not None:
                 out[key] = value

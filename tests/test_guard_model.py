@@ -121,11 +121,12 @@ def test_make_serve_runs_the_guard_on_the_latest_prompt_guard_run(tmp_path):
     assert specs[0].args == ("--classifier_dir", str(newest)) and not notes
     explicit, _ = launch.plan(["guard"], None, {}, tmp_path, guard_classifier_dir=str(seed_lora))
     assert explicit[0].args == ("--classifier_dir", str(seed_lora))
-    # without a guard run: the seed lora classifier, with a warning that says what to do
+    # without a guard run: the quick guard (tests/test_quick_guard.py); the seed lora classifier
+    # only when asked for, with a warning that says what to do
     for p in tmp_path.glob("toxic-guard-*"):
         import shutil
 
         shutil.rmtree(p)
-    specs, notes = launch.plan(["guard"], None, {}, tmp_path)
+    specs, notes = launch.plan(["guard"], None, {}, tmp_path, guard_fallback="seed-lora")
     assert specs[0].args == ("--classifier_dir", str(seed_lora))
     assert "make run-guard" in notes[0]

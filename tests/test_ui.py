@@ -202,9 +202,10 @@ def test_demo_points_the_console_at_the_launchers_ports():
 def test_demo_starts_nothing_when_the_servers_cannot_start(tmp_path, caplog):
     ui_port = free_port()
     code = demo.main(["--ui_port", str(ui_port), "--pipeline_root", str(tmp_path),
-                      "--port", f"lstm={free_port()}"])
-    assert code == 2  # no models: nothing was started
-    assert "make run-full" in caplog.text
+                      "--port", f"lstm={free_port()}", "--guard_fallback", "none"])
+    assert code == 2  # no models, no guard: nothing was started
+    assert "not trained yet" in caplog.text and "make run" in caplog.text  # lstm, lora
+    assert "GUARD_FALLBACK=none" in caplog.text
     assert launch.port_free(ui_port)
 
 
