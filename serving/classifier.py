@@ -15,9 +15,10 @@ v2: BYTES input `text` [N] (or [N, 1]) -> BYTES output `label` [N] and FP32 `pro
 
 Explain (v1 only): `POST /v1/models/<name>:explain` with the same instances ->
 `{"predictions": [...], "explanations": [{"label", "probability", "text", "words": [{"word",
-"start", "end", "attribution"}, ...], "words_total", "method": "occlusion"}]}`: each word's
-attribution is how much the predicted class's probability drops when that word is removed
-(word occlusion, all variants in the same batched forward pass).
+"start", "end", "attribution", "unsafe_attribution"}, ...], "words_total", "method":
+"occlusion"}]}`: each word's attribution is how much the predicted class's probability drops
+when that word is removed, and (models with a Safe class) its unsafe_attribution how much
+P(unsafe) drops (word occlusion, all variants in the same batched forward pass).
 `GET /v2/models/<name>/info`: the model directory's model_info.json, its training date and the
 pipeline's test metrics when the run's evaluate summary is beside it.
 
@@ -181,13 +182,21 @@ def explanation(text: str, spans: Sequence[tuple[int, int]], labels: Sequence[st
     Returns:
         {"label", "probability", "text", "words": [{"word", "start", "end", "attribution"}],
         "words_total", "method"}; attribution = P(label | text) - P(label | text without the
-        word): positive when the word pushes towards the label.
+        word): positive when the word pushes towards the label. With a Safe class, each word
+        also has `unsafe_attribution` = P(unsafe | text) - P(unsafe | text without the word)
+        (P(unsafe) = 1 - P(Safe)): positive when it pushes towards unsafe, whatever the label.
     """
+    from components.calibration import safe_index
+
     top = int(np.argmax(full))
     p = float(full[top])
+    safe = safe_index(labels)
     words = [{"word": text[start:end], "start": start, "end": end,
               "attribution": p - float(row[top])}
              for (start, end), row in zip(spans, occluded, strict=True)]
+    if safe is not None:
+        for word, row in zip(words, occluded, strict=True):
+            word["unsafe_attribution"] = float(row[safe]) - float(full[safe])
     return {"label": labels[top], "probability": p, "text": text, "words": words,
             "words_total": words_total, "method": EXPLAIN_METHOD}
 

@@ -307,8 +307,9 @@ def plan(names: Sequence[str], models_dir: str | None, overrides: dict[str, str 
         else:
             guard_dir = latest_guard_classifier(pipeline_root)
         if guard_dir is None and guard_fallback == "none":
-            raise LaunchError(f"guard: no prompt-guard run under {pipeline_root} (`make "
-                              "run-guard`) and GUARD_FALLBACK=none")
+            raise LaunchError(f"guard: no prompt-guard run under {pipeline_root} and "
+                              "GUARD_FALLBACK=none: build the full guard with `make run-guard`, "
+                              "or leave GUARD_FALLBACK unset for the quick guard")
         if guard_dir is None and guard_fallback == "quick":
             guard_dir, prepare, progress = quick_guard_plan(pipeline_root,
                                                             quick_guard or QuickGuardInputs())

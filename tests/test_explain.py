@@ -97,6 +97,22 @@ def test_the_deciding_word_gets_the_largest_attribution(keyword):
     assert all(text[w["start"]:w["end"]] == w["word"] for w in exp["words"])
 
 
+def test_each_word_also_says_how_much_it_pushes_towards_unsafe(keyword):
+    _model, client = keyword
+    # 'street' nudges towards Violent Crimes; the label here is Safe, so its attribution
+    # towards the label is negative while it pushes towards unsafe
+    (exp,) = explain(client, "keyword", ["a quiet street"]).json()["explanations"]
+    assert exp["label"] == "Safe"
+    street = next(w for w in exp["words"] if w["word"] == "street")
+    assert street["attribution"] < 0 < street["unsafe_attribution"]
+    assert street["unsafe_attribution"] == pytest.approx(-street["attribution"], abs=1e-6)
+    (exp,) = explain(client, "keyword", ["a grenade"]).json()["explanations"]
+    grenade = next(w for w in exp["words"] if w["word"] == "grenade")
+    assert exp["label"] == "Violent Crimes"
+    assert grenade["unsafe_attribution"] == pytest.approx(grenade["attribution"], abs=1e-6)
+    assert grenade["unsafe_attribution"] > 0.5
+
+
 def test_explain_runs_all_variants_in_one_forward_pass(keyword):
     model, client = keyword
     predictor = model.predictor

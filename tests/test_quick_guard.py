@@ -232,7 +232,7 @@ def test_the_seed_classifier_fallback_only_behind_its_flag(tmp_path):
     specs, notes = launch.plan(["guard"], None, {}, tmp_path, guard_fallback="seed-lora")
     assert specs[0].args == ("--classifier_dir", str(seed_lora))
     assert "reads prompts poorly" in notes[0]
-    with pytest.raises(launch.LaunchError, match="no prompt-guard run.*GUARD_FALLBACK=none"):
+    with pytest.raises(launch.LaunchError, match="no prompt-guard run .*GUARD_FALLBACK=none"):
         launch.plan(["guard"], None, {}, tmp_path, guard_fallback="none")
     with pytest.raises(launch.LaunchError, match="guard fallback must be one of"):
         launch.plan(["guard"], None, {}, tmp_path, guard_fallback="lora")

@@ -7,6 +7,8 @@ the request (400): ..."). Nothing here imports Streamlit: the app renders what c
 Service URLs come from the environment, with `make serve`'s ports as defaults:
 TOXIC_FILTER_GUARD_URL, TOXIC_FILTER_LSTM_URL, TOXIC_FILTER_LORA_URL, TOXIC_FILTER_CAPTION_URL;
 TOXIC_FILTER_TIMEOUT_S (one prompt), TOXIC_FILTER_BATCH_TIMEOUT_S (one batch of a file).
+Under `make demo`, TOXIC_FILTER_LAUNCH_STATUS names the launcher's status file (its warnings,
+each service starting / ready / not started and why: `serving.launch.LaunchStatus`).
 """
 
 from __future__ import annotations
@@ -60,12 +62,14 @@ class Settings:
         timeout_s: read timeout of one prompt's calls.
         batch_timeout_s: read timeout of one batch of a file.
         health_timeout_s: timeout of readiness and info calls.
+        status_path: the launcher's status file (`make demo`), or None.
     """
 
     services: Mapping[str, Service]
     timeout_s: float = TIMEOUT_S
     batch_timeout_s: float = BATCH_TIMEOUT_S
     health_timeout_s: float = HEALTH_TIMEOUT_S
+    status_path: str | None = None
 
 
 def _env_float(env: Mapping[str, str], key: str, default: float) -> float:
@@ -98,7 +102,44 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         services=services,
         timeout_s=_env_float(env, f"{ENV_PREFIX}TIMEOUT_S", TIMEOUT_S),
         batch_timeout_s=_env_float(env, f"{ENV_PREFIX}BATCH_TIMEOUT_S", BATCH_TIMEOUT_S),
-        health_timeout_s=_env_float(env, f"{ENV_PREFIX}HEALTH_TIMEOUT_S", HEALTH_TIMEOUT_S))
+        health_timeout_s=_env_float(env, f"{ENV_PREFIX}HEALTH_TIMEOUT_S", HEALTH_TIMEOUT_S),
+        status_path=env.get(f"{ENV_PREFIX}LAUNCH_STATUS", "").strip() or None)
+
+
+@dataclasses.dataclass(frozen=True)
+class LaunchInfo:
+    """What the launcher (`make demo`) says about the services, from its status file.
+
+    Attributes:
+        states: service name -> "starting", "ready", "not started", "exited"...
+        details: service name -> what it is doing or why it is not started.
+        warnings: the launcher's warnings, as it logged them.
+    """
+
+    states: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    details: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    warnings: Sequence[str] = ()
+
+    @property
+    def starting(self) -> list[str]:
+        return [name for name, state in self.states.items() if state == "starting"]
+
+    def not_started(self) -> dict[str, str]:
+        """name -> why, for the services the launcher did not start."""
+        return {n: self.details.get(n, "") for n, s in self.states.items() if s == "not started"}
+
+
+def launch_info(settings: Settings) -> LaunchInfo:
+    """The launcher's view of the services; empty when no launcher runs this console."""
+    from serving.launch import read_status
+
+    data = read_status(settings.status_path)
+    if data is None:
+        return LaunchInfo()
+    services = {str(k): v for k, v in data["services"].items() if isinstance(v, dict)}
+    return LaunchInfo({n: str(v.get("state", "")) for n, v in services.items()},
+                      {n: str(v.get("detail") or "") for n, v in services.items()},
+                      tuple(str(w) for w in data.get("warnings") or ()))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,6 +154,7 @@ class Reply:
         seconds: how long the call took.
         down: the service could not be reached or did not answer in time.
         timed_out: it did not answer in time (slow or hung; `down` is set too).
+        skipped: not called, because the launcher did not start the service (`error` says why).
     """
 
     service: str
@@ -122,6 +164,7 @@ class Reply:
     seconds: float = 0.0
     down: bool = False
     timed_out: bool = False
+    skipped: bool = False
 
     @property
     def ok(self) -> bool:

@@ -3,8 +3,11 @@
     python -m serving.ui.demo [--ui_port 8501] [make serve flags: --models_dir DIR, --port lstm=9001...]
 
 The console (`streamlit run serving/ui/app.py` on 127.0.0.1) is one more process of
-`serving.launch.run`, pointed at the servers' ports; its URL is printed once the servers and the
-app are ready. Ctrl-C / SIGTERM stops all; if one exits, the others are stopped too.
+`serving.launch.run`, pointed at the servers' ports. It starts first, so that the page shows the
+services starting (and the quick guard's build, when there is no guard run yet); its URL is
+printed then, and again once every server is ready. The launcher hands it its warnings and the
+state of each service through a status file (`serving.launch.LaunchStatus`, path in
+TOXIC_FILTER_LAUNCH_STATUS). Ctrl-C / SIGTERM stops all; if one exits, the others are stopped.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -68,8 +72,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "console", "streamlit", args.ui_port, source="Moderation console",
         command_line=tuple(streamlit_command(args.ui_port, args.ui_address)),
         ready_path="/_stcore/health")
-    return launch.run(args, extra=[console],
-                      env=service_env({**common.PORTS, **dict(args.port)}))
+    with tempfile.TemporaryDirectory(prefix="toxic-filter-demo-") as tmp:
+        if not args.status_file:
+            args.status_file = os.path.join(tmp, "launch-status.json")
+        env = service_env({**common.PORTS, **dict(args.port)})
+        env[launch.STATUS_ENV] = os.path.abspath(args.status_file)
+        return launch.run(args, extra=[console], env=env)
 
 
 if __name__ == "__main__":

@@ -168,6 +168,8 @@ class GuardView:
         detail: reason / error / backend line.
         unsafe_score: P(unsafe) when the guard gave one.
         backend: the backend that answered.
+        language: what the text is written in, in words ("Italian (Latin script)"), when the
+            guard said.
     """
 
     level: str
@@ -176,6 +178,7 @@ class GuardView:
     detail: str = ""
     unsafe_score: float | None = None
     backend: str = ""
+    language: str = ""
 
     @property
     def verdict(self) -> str:
@@ -207,17 +210,98 @@ def guard_view(reply: client.Reply | None, index: int = 0) -> GuardView:
     if len(names) != len(codes):
         names = [""] * len(codes)
     categories = tuple(f"{c} {n}".strip() for c, n in zip(codes, names, strict=True))
+    language = language_text(pred)
     if safe is None:
         reason = pred.get("reason") or pred.get("error") or "no reason given"
         return GuardView("unassessed", "Cannot assess: not verified", categories,
-                         f"The guard could not assess this text: {reason}", score, backend)
+                         f"The guard could not assess this text: {reason}", score, backend,
+                         language)
     if safe is True:
-        return GuardView("safe", "Safe", categories, "", score, backend)
+        return GuardView("safe", "Safe", categories, "", score, backend, language)
     if safe is False:
-        return GuardView("unsafe", "Unsafe", categories, "", score, backend)
+        return GuardView("unsafe", "Unsafe", categories, "", score, backend, language)
     return GuardView("error", "Guard answer unreadable: not verified",
                      detail=f"expected 'safe' to be true, false or null, got {safe!r}",
                      backend=backend)
+
+
+def language_text(pred: Mapping[str, Any]) -> str:
+    """What a guard verdict says the text is written in, in words: "Italian (Latin script,
+    87%)", "language undetermined (Latin script)"; "" when the guard did not say."""
+    from components.language import LANGUAGE_NAMES, UNDETERMINED
+
+    script = pred.get("script")
+    code = pred.get("language")
+    script_text = f"{str(script).title()} script" if isinstance(script, str) and script else ""
+    if not isinstance(code, str) or not code:
+        return f"script: {script_text}" if script_text else ""
+    confidence = _score(pred.get("language_confidence"))
+    if code == UNDETERMINED:
+        name = "language undetermined"
+        extra = [script_text] if script_text else ["no letters"]
+    else:
+        name = LANGUAGE_NAMES.get(code, code)
+        extra = [script_text] if script_text else []
+        if confidence is not None:
+            extra.append(f"{confidence:.0%}")
+    return f"{name} ({', '.join(extra)})" if extra else name
+
+
+# --------------------------------------------------------------------------- which guard
+@dataclasses.dataclass(frozen=True)
+class Banner:
+    """A line at the top of the page: its level ("warning", "error", "info") and text
+    (markdown; values from services already escaped)."""
+
+    level: str
+    text: str
+
+
+def guard_banner(health: client.Health | None, launch: client.LaunchInfo) -> Banner | None:
+    """Which guard answers, from its info endpoint (`guard`: kind, run id, date), or what the
+    launcher says while it starts; None when neither says anything."""
+    info = (health.info or {}) if health is not None and health.ready else {}
+    identity = info.get("guard") if isinstance(info.get("guard"), dict) else None
+    if identity is None:
+        if launch.states.get("guard") == "starting":
+            detail = launch.details.get("guard") or "starting"
+            return Banner("info", f"**The guard is starting**: {md_escape(detail)}. This page "
+                                  "refreshes itself until it answers.")
+        return None
+    kind = str(identity.get("kind", ""))
+    run = md_escape(identity.get("run_id") or "-")
+    when = md_escape(identity.get("trained_at") or "unknown date")
+    command = md_escape(identity.get("full_guard_command") or "make run-guard")
+    if kind == "quick":
+        encoder = md_escape(identity.get("base_model") or "a frozen encoder")
+        return Banner("warning", (
+            f"**The quick guard answers** (built {when}, `{run}`): a frozen {encoder} encoder + "
+            "logistic regression trained in minutes on the public prompt sets; it reads English "
+            f"prompts and is weaker than the full guard. For the full guard run `{command}` "
+            "(about 20-40 minutes on 2 cores), then restart `make demo`: it is picked up by "
+            "itself."))
+    if kind == "seed-classifier":
+        return Banner("error", (
+            f"**The guard runs on the seed classifier** (`{run}`, {when}), which reads prompts "
+            f"poorly: its verdicts mean little. Build the full guard with `{command}`, or "
+            "leave GUARD_FALLBACK unset for the quick guard."))
+    label = md_escape(identity.get("label") or kind)
+    if kind == "llama-guard":
+        return Banner("info", f"Guard: **{label}** ({md_escape(identity.get('model') or '-')}).")
+    return Banner("info", f"Guard: **{label}**, run `{run}`, trained {when}.")
+
+
+def service_state(health: client.Health, launch: client.LaunchInfo) -> tuple[str, str | None]:
+    """A service's state for the sidebar, and why: its readiness, unless the launcher says it
+    is still starting ("starting", not "down") or that it was not started (and why)."""
+    if health.ready:
+        return "ready", None
+    state = launch.states.get(health.service.name)
+    if state == "starting":
+        return "starting", launch.details.get(health.service.name) or None
+    if state == "not started":
+        return "not started", launch.details.get(health.service.name) or None
+    return health.status, health.error
 
 
 # --------------------------------------------------------------------------- classifiers
@@ -265,19 +349,28 @@ class Check:
     at: str = ""
 
 
+def _skipped(name: str, why: str) -> client.Reply:
+    return client.Reply(name, error=f"{name} not started: {why or 'see the launcher'}",
+                        skipped=True)
+
+
 def check_prompt_with_services(settings: client.Settings, prompt: str,
                                image: bytes | None = None,
-                               typed_description: str = "") -> Check:
+                               typed_description: str = "",
+                               skip: Mapping[str, str] | None = None) -> Check:
     """Caption the image (if any), join, then ask the guard and both classifiers at once.
 
     The caption is used when the caption service answers; otherwise the typed description.
+    Services in `skip` (name -> why: the launcher did not start them) are not called.
     """
+    skip = dict(skip or {})
     services = settings.services
     timeout = settings.timeout_s
     caption = None
     description, source = "", ""
     if image is not None:
-        caption = client.caption(services["caption"], image, timeout)
+        caption = (_skipped("caption", skip["caption"]) if "caption" in skip
+                   else client.caption(services["caption"], image, timeout))
         if caption.ok and caption.value:
             description, source = caption.value, "caption"
     typed = (typed_description or "").strip()
@@ -287,6 +380,10 @@ def check_prompt_with_services(settings: client.Settings, prompt: str,
     calls: dict[str, Callable[[], client.Reply]] = {
         "guard": functools.partial(client.guard, services["guard"], [text], timeout)}
     for name in client.CLASSIFIERS:
+        if name in skip:
+            calls[f"predict:{name}"] = calls[f"explain:{name}"] = functools.partial(
+                _skipped, name, skip[name])
+            continue
         calls[f"predict:{name}"] = functools.partial(client.classify, services[name], [text],
                                                      timeout)
         calls[f"explain:{name}"] = functools.partial(client.explain, services[name], text,
@@ -305,7 +402,7 @@ def history_row(check: Check) -> dict[str, Any]:
         "checked_at": check.at, "prompt": check.prompt, "image_description": check.description,
         "description_source": check.description_source, "guard_verdict": view.verdict,
         "guard_categories": ", ".join(view.categories), "guard_unsafe_score": view.unsafe_score,
-        "guard_backend": view.backend}
+        "guard_backend": view.backend, "language": view.language}
     errors = [] if check.guard.ok else [check.guard.error]
     for name, reply in check.predictions.items():
         if reply.ok:
@@ -330,35 +427,68 @@ def to_csv(rows: Sequence[Mapping[str, Any]] | pd.DataFrame) -> bytes:
 
 
 # --------------------------------------------------------------------------- why (explanations)
-def highlight_html(explanation: Mapping[str, Any]) -> str:
-    """The explained text as HTML, each word shaded by its attribution.
+TOWARDS_UNSAFE_RGB = (220, 38, 38)  # red
+TOWARDS_SAFE_RGB = (37, 99, 235)  # blue
 
-    Red: the word pushes towards the predicted label; blue: away from it. The opacity is the
-    attribution relative to the largest one, or to MIN_SHADE_SCALE when all are smaller (so
-    that noise-level attributions stay pale). All text is HTML-escaped.
+
+def towards_unsafe(explanation: Mapping[str, Any]) -> list[tuple[Mapping[str, Any], float]]:
+    """Each explained word with how much it pushes the text towards unsafe (negative: towards
+    safe), in probability.
+
+    The server's `unsafe_attribution` when it gives one (P(unsafe) - P(unsafe) without the
+    word, for a model with a Safe class); otherwise from the attribution towards the predicted
+    label: as it is when the label is unsafe, negated when the label is Safe (P(unsafe) =
+    1 - P(Safe)).
+    """
+    from components.calibration import SAFE_LABEL
+
+    safe_label = str(explanation.get("label", "")).strip().lower() == SAFE_LABEL
+    out = []
+    for w in explanation.get("words") or []:
+        if isinstance(w.get("unsafe_attribution"), int | float):
+            value = float(w["unsafe_attribution"])
+        else:
+            value = -float(w["attribution"]) if safe_label else float(w["attribution"])
+        out.append((w, value))
+    return out
+
+
+def highlight_html(explanation: Mapping[str, Any]) -> str:
+    """The explained text as HTML, each word shaded by its direction and weight.
+
+    Red: the word pushes towards unsafe; blue: towards safe (`towards_unsafe`), whatever the
+    predicted label. The opacity is the weight relative to the largest one, or to
+    MIN_SHADE_SCALE when all are smaller (so that noise-level attributions stay pale). All text
+    is HTML-escaped.
     """
     text = str(explanation.get("text", ""))
-    words = sorted(explanation.get("words") or [], key=lambda w: w["start"])
-    scale = max([MIN_SHADE_SCALE, *(abs(float(w["attribution"])) for w in words)])
+    words = sorted(towards_unsafe(explanation), key=lambda wv: wv[0]["start"])
+    scale = max([MIN_SHADE_SCALE, *(abs(v) for _, v in words)])
     out, at = [], 0
-    for w in words:
-        start, end, a = int(w["start"]), int(w["end"]), float(w["attribution"])
+    for w, value in words:
+        start, end = int(w["start"]), int(w["end"])
         if start < at or end > len(text):
             continue
         out.append(html.escape(text[at:start]))
-        alpha = min(1.0, abs(a) / scale) * 0.85
-        color = (220, 38, 38) if a > 0 else (37, 99, 235)
-        out.append(f'<span title="{a:+.3f}" style="background-color: rgba({color[0]}, '
-                   f'{color[1]}, {color[2]}, {alpha:.2f}); border-radius: 3px; '
+        alpha = min(1.0, abs(value) / scale) * 0.85
+        r, g, b = TOWARDS_UNSAFE_RGB if value > 0 else TOWARDS_SAFE_RGB
+        direction = "towards unsafe" if value > 0 else "towards safe"
+        out.append(f'<span title="{value:+.3f} {direction}" style="background-color: '
+                   f'rgba({r}, {g}, {b}, {alpha:.2f}); border-radius: 3px; '
                    f'padding: 0 2px">{html.escape(text[start:end])}</span>')
         at = end
     out.append(html.escape(text[at:]))
     return "".join(out)
 
 
-def top_words(explanation: Mapping[str, Any], n: int = 5) -> list[tuple[str, float]]:
-    """The n words with the largest attributions towards the label (at least MIN_ATTRIBUTION)."""
-    words = [(str(w["word"]), float(w["attribution"])) for w in explanation.get("words") or []]
+def top_words(explanation: Mapping[str, Any], n: int = 5,
+              towards: str = "unsafe") -> list[tuple[str, float]]:
+    """The n words pushing hardest towards `towards` ("unsafe" or "safe"), by at least
+    MIN_ATTRIBUTION, with how much."""
+    if towards not in ("unsafe", "safe"):
+        raise ValueError(f"towards must be 'unsafe' or 'safe', got {towards!r}")
+    sign = 1.0 if towards == "unsafe" else -1.0
+    words = [(str(w["word"]), sign * v) for w, v in towards_unsafe(explanation)]
     ranked = sorted(words, key=lambda w: w[1], reverse=True)
     return [w for w in ranked if w[1] >= MIN_ATTRIBUTION][:n]
 
@@ -375,7 +505,8 @@ def row_texts(df: pd.DataFrame, text_column: str, description_column: str | None
 
 def moderate_texts(settings: client.Settings, texts: Sequence[str],
                    progress: Callable[[int, int], None] | None = None,
-                   batch_rows: int = BATCH_ROWS) -> tuple[pd.DataFrame, list[str]]:
+                   batch_rows: int = BATCH_ROWS,
+                   skip: Mapping[str, str] | None = None) -> tuple[pd.DataFrame, list[str]]:
     """Moderate texts through the guard and both classifiers, batch_rows at a time.
 
     Empty texts are skipped (noted in `error`). A service that is down or times out is not
@@ -386,14 +517,19 @@ def moderate_texts(settings: client.Settings, texts: Sequence[str],
         texts: one text per row ("" for an empty row).
         progress: called with (rows done, rows total) after each batch.
         batch_rows: rows per call.
+        skip: services not to call (name -> why: the launcher did not start them).
 
     Returns:
-        (one result row per text, notes about services that failed).
+        (one result row per text, notes about services that failed or were skipped).
     """
     services = settings.services
     names = ("guard", *client.CLASSIFIERS)
     given_up: dict[str, str] = {}
     notes: list[str] = []
+    for name, why in (skip or {}).items():
+        if name in names:
+            given_up[name] = f"{name} not started: {why or 'see the launcher'}"
+            notes.append(f"{given_up[name]}; its columns stay empty.")
     rows: list[dict[str, Any]] = []
     total = len(texts)
     for start in range(0, total, batch_rows):
