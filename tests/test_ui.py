@@ -163,6 +163,37 @@ def test_highlight_escapes_and_shades_by_attribution():
     assert mod.top_words(exp) == [("kill", 0.5)]
 
 
+def test_words_are_coloured_by_direction_not_by_the_predicted_label():
+    red, blue = "rgba(220, 38, 38", "rgba(37, 99, 235"
+    # a Safe verdict: the reassuring word pushed towards the label (Safe) -> towards safe: blue
+    safe = {"label": "Safe", "text": "bake bread", "words": [
+        {"word": "bake", "start": 0, "end": 4, "attribution": -0.1},
+        {"word": "bread", "start": 5, "end": 10, "attribution": 0.3}]}
+    out = mod.highlight_html(safe)
+    assert re.search(re.escape(blue) + r"[^>]*>bread</span>", out)
+    assert re.search(re.escape(red) + r"[^>]*>bake</span>", out)
+    assert mod.top_words(safe, towards="safe") == [("bread", 0.3)]
+    assert mod.top_words(safe, towards="unsafe") == [("bake", 0.1)]
+    # an unsafe verdict: the word that pushed towards its label is red
+    unsafe = {**safe, "label": "Violent Crimes"}
+    assert re.search(re.escape(red) + r"[^>]*>bread</span>", mod.highlight_html(unsafe))
+    # the server's unsafe_attribution wins when given (exact for several unsafe classes)
+    exact = {**unsafe, "words": [{**safe["words"][1], "unsafe_attribution": -0.2}]}
+    assert re.search(re.escape(blue) + r"[^>]*>bread</span>", mod.highlight_html(exact))
+
+
+def test_the_verdict_says_what_the_text_is_written_in():
+    pred = {"safe": True, "categories": [], "script": "latin", "language": "it",
+            "language_confidence": 0.871}
+    assert mod.guard_view(client.Reply("guard", value=[pred])).language == (
+        "Italian (Latin script, 87%)")
+    assert mod.language_text({"script": "latin", "language": "und",
+                              "language_confidence": 0.01}) == (
+        "language undetermined (Latin script)")
+    assert mod.language_text({"script": "cyrillic"}) == "script: Cyrillic script"
+    assert mod.language_text({}) == ""
+
+
 def test_flag_rates_count_only_assessed_rows():
     results = pd.DataFrame({"guard_verdict": ["unsafe", "unsafe", "safe", "cannot assess",
                                               None],
@@ -333,6 +364,85 @@ def test_a_down_guard_is_never_shown_as_safe(app):
     assert not at.success
     assert at.error[0].value.startswith("### Guard verdict: Guard unavailable: not verified")
     assert {"lstm label", "lora label"} <= {m.label for m in at.metric}
+
+
+QUICK_IDENTITY = {"kind": "quick", "label": "quick guard", "run_id": "offline-0123456789ab",
+                  "trained_at": "2026-12-06T18:45:31+00:00", "base_model": "offline",
+                  "full_guard_command": "make run-guard"}
+
+
+def test_the_page_says_the_quick_guard_answers_and_how_to_get_the_full_one(app):
+    answer = {**guard_answer(safe=True, unsafe_score=0.04, backend="quick-guard", script="latin",
+                             language="en", language_confidence=0.91),
+              "guard": QUICK_IDENTITY, "backend": "quick-guard", "model_type": "frozen-encoder-lr"}
+    with FakeService(answer) as fake:  # answers /ready, /info and :predict alike
+        at = check(app(guard=fake.url), "What is the capital of France?")
+    no_trace(at)
+    (banner,) = [w for w in texts(at.warning) if "quick guard" in w]
+    assert "**The quick guard answers** (built 2026-12-06T18:45:31+00:00" in banner
+    assert "`make run-guard`" in banner and "restart `make demo`" in banner
+    assert at.success[0].value.startswith("### Guard verdict: Safe")
+    assert "Written in: **English (Latin script, 91%)**" in at.success[0].value
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["guard backend"] == "quick-guard"
+    assert metrics["language (script)"] == "English (Latin script, 91%)"
+    cards = "\n".join(texts(at.sidebar.markdown))
+    assert "guard: quick guard, run offline-0123456789ab, built 2026-12-06" in cards
+    (row,) = at.session_state["history"]
+    assert row["guard_backend"] == "quick-guard" and row["language"].startswith("English")
+
+
+def test_a_full_guard_run_is_named_with_its_run_and_date(app):
+    identity = {"kind": "full", "label": "full guard",
+                "run_id": "toxic-guard-2026-12-01-10-00-00-000000",
+                "trained_at": "2026-12-01T10:40:00+00:00"}
+    with FakeService({**guard_answer(safe=True), "guard": identity}) as fake:
+        at = app(guard=fake.url)
+    no_trace(at)
+    assert ("Guard: **full guard**, run `toxic-guard-2026-12-01-10-00-00-000000`, trained "
+            "2026-12-01T10:40:00+00:00.") in texts(at.info)
+    assert not [w for w in texts(at.warning) if "quick guard" in w]
+
+
+@pytest.fixture
+def launcher_status(tmp_path, monkeypatch):
+    """A status file as `make demo`'s launcher keeps it (this process as the launcher)."""
+    path = tmp_path / "launch-status.json"
+    status = launch.LaunchStatus(path)
+    monkeypatch.setenv(launch.STATUS_ENV, str(path))
+    return status
+
+
+def test_while_the_launcher_starts_the_services_the_page_says_starting(app, launcher_status):
+    launcher_status.update(warnings=["guard: no prompt-guard run found: the QUICK guard answers",
+                                     "lstm not started: not trained yet (make run)"])
+    launcher_status.service("guard", launch.STARTING, "embedding prompts: 640 of 7,863")
+    launcher_status.service("lstm", launch.NOT_STARTED, "not trained yet (make run)")
+    at = app(guard=f"http://127.0.0.1:{free_port()}", lstm=f"http://127.0.0.1:{free_port()}")
+    no_trace(at)
+    status = texts(at.sidebar.markdown)
+    assert any(s.startswith("**guard** :blue-badge[starting]") for s in status), status
+    assert any(s.startswith("**lstm** :gray-badge[not started]") for s in status), status
+    assert any(s.startswith("**lora** :green-badge[ready]") for s in status), status
+    captions = "\n".join(texts(at.sidebar.caption))
+    assert "embedding prompts: 640 of 7,863" in captions and "not trained yet" in captions
+    assert "refreshes itself" in captions
+    (starting,) = [i for i in texts(at.info) if i.startswith("**The guard is starting**")]
+    assert "embedding prompts: 640 of 7,863" in starting and "refreshes itself" in starting
+    (warned,) = [w for w in texts(at.warning) if w.startswith("**The launcher warns**")]
+    assert "QUICK guard" in warned and "lstm not started" in warned
+    # a check skips the service that was not started and says why, without an error
+    at = check(at, PROMPT)
+    no_trace(at)
+    assert "lstm not started: not trained yet (make run)" in texts(at.info)
+    assert not any("lstm" in e for e in texts(at.error))
+    assert "lora label" in {m.label for m in at.metric}
+    # the guard has started: the page says ready, and no longer refreshes itself
+    launcher_status.service("guard", launch.READY, "")
+    at = app(guard=f"http://127.0.0.1:{free_port()}", lstm=f"http://127.0.0.1:{free_port()}")
+    status = texts(at.sidebar.markdown)
+    assert any(s.startswith("**guard** :red-badge[down]") for s in status), status
+    assert "refreshes itself" not in "\n".join(texts(at.sidebar.caption))
 
 
 def test_a_guard_that_cannot_assess_shows_its_reason(app):

@@ -24,33 +24,81 @@ esc = mod.md_escape  # every text from a user or a service goes through it befor
 
 TITLE = "Toxic-prompt moderation console"
 STATUS_BADGE = {"ready": ":green-badge[ready]", "not ready": ":orange-badge[not ready]",
-                "slow": ":red-badge[no answer]", "down": ":red-badge[down]"}
+                "slow": ":red-badge[no answer]", "down": ":red-badge[down]",
+                "starting": ":blue-badge[starting]", "not started": ":gray-badge[not started]"}
 VERDICT_BOX = {"unsafe": st.error, "safe": st.success, "unassessed": st.warning,
                "error": st.error}
+BANNER_BOX = {"warning": st.warning, "error": st.error, "info": st.info}
+REFRESH_S = 2.0  # while a service starts, the status parts of the page refresh this often
+WAS_STARTING = "services_were_starting"  # session key: a full redraw once they have started
+
+
+def healths(settings: client.Settings) -> dict[str, client.Health]:
+    return client.in_parallel({
+        name: functools.partial(client.health, service, settings.health_timeout_s)
+        for name, service in settings.services.items()})
+
+
+def _redraw_when_started(launch: client.LaunchInfo) -> None:
+    """Once nothing is starting any more, redraw the whole page (banner, checks) once."""
+    if launch.starting:
+        st.session_state[WAS_STARTING] = True
+    elif st.session_state.pop(WAS_STARTING, False):
+        st.rerun(scope="app")
 
 
 # --------------------------------------------------------------------------- sidebar
-def sidebar(settings: client.Settings) -> None:
-    """Each service's readiness (per-model ready endpoint) and what its model is."""
-    bar = st.sidebar
-    bar.header("Services")
-    healths = client.in_parallel({
-        name: functools.partial(client.health, service, settings.health_timeout_s)
-        for name, service in settings.services.items()})
-    for name, health in healths.items():
-        bar.markdown(f"**{name}** {STATUS_BADGE[health.status]} "
-                     f"({health.seconds * 1000:.0f} ms)")
-        bar.caption(esc(health.service.url))
-        if health.error:
-            note = " Images then need a typed description." if name == "caption" else ""
-            bar.caption(f"{esc(health.error)}.{note}")
+def sidebar(settings: client.Settings, launch: client.LaunchInfo) -> None:
+    """The services panel; while the launcher says a service is starting, it refreshes
+    itself every REFRESH_S seconds (a fragment) until they all answer."""
+    panel = st.fragment(services_panel, run_every=REFRESH_S if launch.starting else None)
+    with st.sidebar:
+        panel(settings)
+
+
+def services_panel(settings: client.Settings) -> None:
+    """Each service's readiness (per-model ready endpoint, or what the launcher says while it
+    starts), and what its model is."""
+    launch = client.launch_info(settings)
+    st.header("Services")
+    for name, health in healths(settings).items():
+        state, why = mod.service_state(health, launch)
+        st.markdown(f"**{name}** {STATUS_BADGE[state]} ({health.seconds * 1000:.0f} ms)")
+        st.caption(esc(health.service.url))
+        if why:
+            note = (" Images then need a typed description."
+                    if name == "caption" and state != "starting" else "")
+            st.caption(f"{esc(why)}.{note}")
         lines = mod.model_card_lines(health)
         if lines:
-            with bar.expander(f"{name}: model"):
+            with st.expander(f"{name}: model"):
                 st.markdown("\n".join(f"- {esc(line)}" for line in lines))
-    bar.button("Refresh", key="refresh", help="ask every service again")
-    bar.caption(f"Timeouts: {settings.timeout_s:g} s per prompt call, "
-                f"{settings.batch_timeout_s:g} s per file batch.")
+    if launch.starting:
+        st.caption(f"Starting: {', '.join(launch.starting)}. This panel refreshes itself "
+                   f"every {REFRESH_S:g} s.")
+    st.button("Refresh", key="refresh", help="ask every service again")
+    st.caption(f"Timeouts: {settings.timeout_s:g} s per prompt call, "
+               f"{settings.batch_timeout_s:g} s per file batch.")
+    _redraw_when_started(launch)
+
+
+# --------------------------------------------------------------------------- banner
+def banner(settings: client.Settings, launch: client.LaunchInfo) -> None:
+    """Which guard answers (quick or full, run id, date) and the launcher's warnings; refreshes
+    itself while a service starts."""
+    st.fragment(banner_panel, run_every=REFRESH_S if launch.starting else None)(settings)
+
+
+def banner_panel(settings: client.Settings) -> None:
+    launch = client.launch_info(settings)
+    guard = client.health(settings.services["guard"], settings.health_timeout_s)
+    line = mod.guard_banner(guard, launch)
+    if line is not None:
+        BANNER_BOX[line.level](line.text)
+    if launch.warnings:
+        st.warning("**The launcher warns** (`make demo`):\n"
+                   + "\n".join(f"- {esc(w)}" for w in launch.warnings))
+    _redraw_when_started(launch)
 
 
 # --------------------------------------------------------------------------- one prompt
@@ -77,8 +125,9 @@ def prompt_tab(settings: client.Settings) -> None:
             st.session_state.pop("last_check", None)
             st.warning(esc(exc))
             return
+        skip = client.launch_info(settings).not_started()
         with st.spinner("Asking the guard and both classifiers..."):
-            check = mod.check_prompt_with_services(settings, text, data, typed)
+            check = mod.check_prompt_with_services(settings, text, data, typed, skip)
         st.session_state["last_check"] = check
         st.session_state.setdefault("history", []).append(mod.history_row(check))
     check = st.session_state.get("last_check")
@@ -88,7 +137,11 @@ def prompt_tab(settings: client.Settings) -> None:
 
 def render_check(check: mod.Check) -> None:
     if check.caption is not None:
-        if check.caption.ok:
+        if check.caption.skipped:
+            then = ("your typed description is used instead." if check.description
+                    else "type an image description to include the image.")
+            st.info(f"No caption: {esc(check.caption.error)}; {then}")
+        elif check.caption.ok:
             st.info(f"Image caption (caption service): **{esc(check.description)}**")
         else:
             then = ("your typed description is used instead." if check.description
@@ -111,16 +164,22 @@ def render_guard(view: mod.GuardView) -> None:
         lines.append("Categories: " + ", ".join(f"**{esc(c)}**" for c in view.categories))
     if view.detail:
         lines.append(esc(view.detail))
+    if view.language:
+        lines.append(f"Written in: **{esc(view.language)}**")
     VERDICT_BOX[view.level]("\n\n".join(lines))
     if view.level != "error":
-        score, backend = st.columns(2)
+        score, backend, language = st.columns(3)
         score.metric("unsafe_score (P(unsafe))",
                      "-" if view.unsafe_score is None else f"{view.unsafe_score:.3f}")
         backend.metric("guard backend", view.backend or "-")
+        language.metric("language (script)", view.language or "-")
 
 
 def render_classifier(name: str, reply: client.Reply, why: client.Reply) -> None:
     st.subheader(name)
+    if reply.skipped:
+        st.info(esc(reply.error))
+        return
     if not reply.ok:
         st.error(esc(reply.error))
         return
@@ -137,15 +196,20 @@ def render_classifier(name: str, reply: client.Reply, why: client.Reply) -> None
         chart = pd.DataFrame({"class": list(probs), "probability": list(probs.values())})
         st.bar_chart(chart, x="class", y="probability", horizontal=True, sort="-probability",
                      height=60 + 28 * len(chart))
-    st.markdown("**Why**: words that pushed the model towards its label (red) or away "
-                "from it (blue)")
+    st.markdown("**Why**: words that pushed the model towards unsafe (red) or towards safe "
+                "(blue)")
     if why.ok:
         st.markdown(mod.highlight_html(why.value), unsafe_allow_html=True)
-        top = mod.top_words(why.value)
-        if top:
-            st.caption("Top words: " + ", ".join(f"{esc(w)} (+{a:.3f})" for w, a in top))
+        parts = []
+        for towards in ("unsafe", "safe"):
+            top = mod.top_words(why.value, towards=towards)
+            if top:
+                parts.append(f"towards {towards}: "
+                             + ", ".join(f"{esc(w)} (+{a:.3f})" for w, a in top))
+        if parts:
+            st.caption("Top words " + "; ".join(parts))
         else:
-            st.caption(f"No word changes P({esc(label)}) by {mod.MIN_ATTRIBUTION} or more.")
+            st.caption(f"No word changes P(unsafe) by {mod.MIN_ATTRIBUTION} or more.")
     else:
         st.caption(f"Explanation unavailable: {esc(why.error)}")
 
@@ -180,7 +244,8 @@ def file_tab(settings: client.Settings) -> None:
         def advance(done: int, total: int) -> None:
             progress.progress(done / total, text=f"{done:,} of {total:,} rows")
 
-        results, notes = mod.moderate_texts(settings, texts, advance)
+        results, notes = mod.moderate_texts(settings, texts, advance,
+                                            skip=client.launch_info(settings).not_started())
         st.session_state["file_results"] = {"key": run_key, "name": upload.name,
                                             "results": results, "notes": notes}
     stored = st.session_state.get("file_results")
@@ -230,8 +295,10 @@ def history_tab() -> None:
 def main() -> None:
     st.set_page_config(page_title=TITLE, layout="wide")
     settings = client.settings_from_env()
+    launch = client.launch_info(settings)
     st.title(TITLE)
-    sidebar(settings)
+    banner(settings, launch)
+    sidebar(settings, launch)
     prompt, file, history = st.tabs(["Check a prompt", "Check a file", "History"])
     with prompt:
         prompt_tab(settings)

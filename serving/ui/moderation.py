@@ -619,6 +619,13 @@ def _metrics(values: Mapping[str, Any], keys: Sequence[tuple[str, str]]) -> str:
 def model_card_lines(health: client.Health) -> list[str]:
     """What a model is, in a few lines: from its info endpoint, else its v2 metadata."""
     info, lines = health.info or {}, []
+    identity = info.get("guard") if isinstance(info.get("guard"), dict) else None
+    if identity is not None:
+        built = "built" if identity.get("kind") == "quick" else "trained"
+        lines.append(f"guard: {identity.get('label') or identity.get('kind')}"
+                     + (f", run {identity['run_id']}" if identity.get("run_id") else "")
+                     + (f", {built} {identity['trained_at']}" if identity.get("trained_at")
+                        else ""))
     if info:
         kind = str(info.get("model_type", "model"))
         if info.get("architecture"):
