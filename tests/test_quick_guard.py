@@ -127,7 +127,7 @@ def test_the_quick_guard_is_cached_by_its_inputs(quick_dir, tmp_path, fake_sourc
 
 def test_missing_wheels_are_named_when_fetching_is_off(tmp_path, fake_sources, tiny_params):
     (fake_sources / S.source("donotanswer").wheel).unlink()
-    with pytest.raises(ResourceMissingError, match="donotanswer.*make sources"):
+    with pytest.raises(ResourceMissingError, match=r"donotanswer.*make sources"):
         qg.build_quick_guard(tmp_path / "out", fake_sources, None, tiny_params, fetch=False)
     assert not (tmp_path / "out").exists()
 
@@ -232,7 +232,7 @@ def test_the_seed_classifier_fallback_only_behind_its_flag(tmp_path):
     specs, notes = launch.plan(["guard"], None, {}, tmp_path, guard_fallback="seed-lora")
     assert specs[0].args == ("--classifier_dir", str(seed_lora))
     assert "reads prompts poorly" in notes[0]
-    with pytest.raises(launch.LaunchError, match="no prompt-guard run .*GUARD_FALLBACK=none"):
+    with pytest.raises(launch.LaunchError, match=r"no prompt-guard run .*GUARD_FALLBACK=none"):
         launch.plan(["guard"], None, {}, tmp_path, guard_fallback="none")
     with pytest.raises(launch.LaunchError, match="guard fallback must be one of"):
         launch.plan(["guard"], None, {}, tmp_path, guard_fallback="lora")

@@ -1,5 +1,7 @@
 """The console in a real browser: `python -m serving.ui.demo` (serving.launch + `streamlit run`)
-on tiny models, driven by selenium through Debian's headless Chromium + chromedriver.
+on tiny models (the guard: a quick guard built from fake source wheels), driven by selenium
+through Debian's headless Chromium + chromedriver: the page says "starting" while the servers
+load and refreshes itself until they answer, names the quick guard, and checks a prompt.
 
 Deselect with `-m "not browser"` on a machine without Chromium; without it the test is skipped,
 except under CI (TOXIC_FILTER_REQUIRE_BROWSER=1, set by .ci/run), where it fails.
@@ -7,6 +9,7 @@ except under CI (TOXIC_FILTER_REQUIRE_BROWSER=1, set by .ci/run), where it fails
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -17,6 +20,7 @@ import time
 import httpx
 import pytest
 from serving_utils import ROOT, free_port
+from source_fakes import patched_sources, write_fake_wheels
 
 pytestmark = [pytest.mark.browser, pytest.mark.ui, pytest.mark.slow]
 
@@ -43,12 +47,38 @@ def _require_browser() -> None:
 
 
 @pytest.fixture
-def demo(tiny_lstm_dir, tiny_lora_dir, tmp_path):
-    """`python -m serving.ui.demo` on free ports; yields (console URL, process, log path)."""
+def quick_guard_dir(tmp_path, monkeypatch, tiny_bert_dir):
+    """A quick guard built from the fake source wheels on the tiny encoder."""
+    from components import ingest as ingest_mod
+    from components import quick_guard as qg
+    from components import sources as S
+
+    cache = write_fake_wheels(tmp_path / "sources")
+    fakes = patched_sources(cache)
+    monkeypatch.setattr(S, "SOURCES", fakes)
+    monkeypatch.setattr(ingest_mod, "SOURCES", fakes)
+    params = qg.QuickGuardParams(base_model=str(tiny_bert_dir), max_length=16)
+    return qg.ensure_quick_guard(tmp_path / "outputs", cache, None, params, fetch=False)
+
+
+def _wait_for_log(log, proc, text: str, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in log.read_text(errors="replace"):
+        assert proc.poll() is None, log.read_text(errors="replace")[-4000:]
+        assert time.monotonic() < deadline, log.read_text(errors="replace")[-4000:]
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def demo(tiny_lstm_dir, tiny_lora_dir, quick_guard_dir, browser, tmp_path):
+    """`python -m serving.ui.demo` on free ports, yielded as soon as the console is up (the
+    model servers still starting): (console URL, process, log path, ports, status file)."""
     ui_port = free_port()
     ports = {name: free_port() for name in ("lstm", "lora", "guard", "caption")}
+    status = tmp_path / "launch-status.json"
     command = [sys.executable, "-m", "serving.ui.demo", "--ui_port", str(ui_port),
-               "--lstm_model_dir", str(tiny_lstm_dir), "--lora_model_dir", str(tiny_lora_dir)]
+               "--lstm_model_dir", str(tiny_lstm_dir), "--lora_model_dir", str(tiny_lora_dir),
+               "--guard_classifier_dir", str(quick_guard_dir), "--status_file", str(status)]
     for name, port in ports.items():
         command += ["--port", f"{name}={port}"]
     log = tmp_path / "demo.log"
@@ -58,12 +88,8 @@ def demo(tiny_lstm_dir, tiny_lora_dir, tmp_path):
                                 start_new_session=True)
     url = f"http://127.0.0.1:{ui_port}"
     try:
-        deadline = time.monotonic() + 240
-        while f"Moderation console: {url}" not in log.read_text(errors="replace"):
-            assert proc.poll() is None, log.read_text(errors="replace")[-4000:]
-            assert time.monotonic() < deadline, log.read_text(errors="replace")[-4000:]
-            time.sleep(0.5)
-        yield url, proc, log, ports
+        _wait_for_log(log, proc, f"is up at {url} while the services start")
+        yield url, proc, log, ports, status
     finally:
         if proc.poll() is None:  # the test failed before its Ctrl-C: stop everything anyway
             proc.send_signal(signal.SIGINT)
@@ -98,14 +124,29 @@ def test_the_console_in_a_browser_shows_the_verdict_and_both_predictions(demo, b
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
-    url, proc, log, ports = demo
+    url, proc, log, ports, status = demo
     wait = WebDriverWait(browser, 90)
 
     def idle(driver) -> bool:  # the script run finished and the page is drawn
         return bool(driver.find_elements(By.CSS_SELECTOR, IDLE_APP))
 
+    def sidebar(driver) -> str:
+        found = driver.find_elements(By.CSS_SELECTOR, "[data-testid='stSidebar']")
+        return found[0].text if found else ""
+
     try:
-        browser.get(url)
+        browser.get(url)  # the model servers are still loading
+        wait.until(lambda d: "guard" in sidebar(d))
+        first = sidebar(browser)
+        launching = json.loads(status.read_text())["services"]
+        assert "starting" in first and "down" not in first, (first, launching)
+        # no click on Refresh: the page refreshes itself until every service answers
+        WebDriverWait(browser, 240, poll_frequency=0.5).until(
+            lambda d: sidebar(d).count("ready") >= 3 and "starting" not in sidebar(d))
+        _wait_for_log(log, proc, f"Moderation console: {url}")  # the launcher saw them ready
+        wait.until(lambda d: "The quick guard answers" in d.find_element(By.TAG_NAME,
+                                                                            "body").text)
+        assert "not started" in sidebar(browser)  # caption: no BLIP model configured
         wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "textarea")))
         wait.until(idle)
         prompt = browser.find_element(By.CSS_SELECTOR, "textarea")
@@ -123,14 +164,15 @@ def test_the_console_in_a_browser_shows_the_verdict_and_both_predictions(demo, b
         wait.until(idle)
         page = browser.find_element(By.TAG_NAME, "body").text
         assert "Guard verdict: Unsafe" in page or "Guard verdict: Safe" in page, page
-        assert "guard backend\nlora-classifier" in page
+        assert "guard backend\nquick-guard" in page and "Written in: English" in page
+        assert "make run-guard" in page  # the banner: how to get the full guard
         assert f"Checked text: {PROMPT}. {DESCRIPTION}" in page
         for name in ("lstm", "lora"):  # the label each server gives the checked text
             text = f"{PROMPT}. {DESCRIPTION}"
             label = httpx.post(f"http://127.0.0.1:{ports[name]}/v1/models/{name}:predict",
                                json={"instances": [text]}).json()["predictions"][0]["label"]
             assert f"{name} label\n{label}" in page, page
-        assert page.count("Why: words that pushed") == 2  # one explanation each
+        assert page.count("Why: words that pushed the model towards unsafe (red)") == 2
         time.sleep(1)  # charts finish drawing
     finally:
         browser.save_screenshot(str(tmp_path / "console.png"))

@@ -168,11 +168,10 @@ def render_guard(view: mod.GuardView) -> None:
         lines.append(f"Written in: **{esc(view.language)}**")
     VERDICT_BOX[view.level]("\n\n".join(lines))
     if view.level != "error":
-        score, backend, language = st.columns(3)
+        score, backend = st.columns(2)
         score.metric("unsafe_score (P(unsafe))",
                      "-" if view.unsafe_score is None else f"{view.unsafe_score:.3f}")
         backend.metric("guard backend", view.backend or "-")
-        language.metric("language (script)", view.language or "-")
 
 
 def render_classifier(name: str, reply: client.Reply, why: client.Reply) -> None:

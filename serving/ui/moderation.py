@@ -248,6 +248,11 @@ def language_text(pred: Mapping[str, Any]) -> str:
 
 
 # --------------------------------------------------------------------------- which guard
+# Names people know for the offline encoders (components.predict.resolve_base_model).
+ENCODER_NAMES = {"offline": "all-MiniLM-L6-v2",
+                 "offline-multilingual": "multilingual-e5-small"}
+
+
 @dataclasses.dataclass(frozen=True)
 class Banner:
     """A line at the top of the page: its level ("warning", "error", "info") and text
@@ -273,7 +278,8 @@ def guard_banner(health: client.Health | None, launch: client.LaunchInfo) -> Ban
     when = md_escape(identity.get("trained_at") or "unknown date")
     command = md_escape(identity.get("full_guard_command") or "make run-guard")
     if kind == "quick":
-        encoder = md_escape(identity.get("base_model") or "a frozen encoder")
+        encoder = md_escape(ENCODER_NAMES.get(str(identity.get("base_model")),
+                                              identity.get("base_model") or "sentence"))
         return Banner("warning", (
             f"**The quick guard answers** (built {when}, `{run}`): a frozen {encoder} encoder + "
             "logistic regression trained in minutes on the public prompt sets; it reads English "
