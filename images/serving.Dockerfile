@@ -35,7 +35,7 @@ RUN if [ "$TORCH_DEVICE" = cuda ]; then export PIP_CONFIG_FILE=/dev/null; fi \
 sys.exit(None if bool(torch.version.cuda) == want else f'expected the {sys.argv[1]} build of torch, got {torch.__version__}')" "$TORCH_DEVICE"
 RUN pip install -c requirements/constraints.txt \
         kserve tensorflow-cpu transformers peft accelerate safetensors pillow \
-        pandas pyarrow scikit-learn nltk matplotlib kfp confusable-homoglyphs
+        pandas pyarrow scikit-learn nltk matplotlib kfp confusable-homoglyphs py3langid
 # the project as a wheel, installed once in the runtime stage: a code change leaves the
 # dependency layers (and the runtime stage's copy of the venv) cached
 COPY pyproject.toml README.md ./
