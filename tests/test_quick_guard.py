@@ -97,7 +97,8 @@ def test_the_quick_guard_builds_from_the_sources_and_loads_like_any_model(quick_
     assert cal["target_false_flag_rate"] == 0.05 and 0 < cal["threshold"] <= 1
     assert cal["temperature"] > 0 and {"unsafe_recall", "false_flag_rate"} <= set(cal["val"])
     recorded = {s["name"]: s for s in info["sources"]}
-    assert {s.name for s in S.SOURCES} <= set(recorded)
+    assert {s.name for s in S.SOURCES if s.default} <= set(recorded)
+    assert not {s.name for s in S.SOURCES if not s.default} & set(recorded)  # opt-in only
     assert recorded["strongreject"]["sha256"] == S.source("strongreject").sha256
     assert recorded["lookalike"]["generated"] and recorded["lookalike"]["rows"] > 0
     assert {"unsafe_recall", "false_flag_rate", "per_source"} <= set(info["test_metrics"])
