@@ -563,6 +563,11 @@ class GuardModel(common.ServingModel):
                              "model": getattr(backend.model, "name_or_path", None)}
         if self.deployment is not None:
             info["deployment"] = self.deployment
+            if isinstance(info.get("guard"), dict):  # rolled out by the guard pipeline
+                info["guard"].update(kind="full", label=GUARD_KINDS["full"],
+                                     run_id=self.deployment.get("run_name")
+                                     or self.deployment.get("run_id"))
+                info["guard"].pop("full_guard_command", None)
         return info
 
     def v1_prediction(self, result: Verdict) -> dict[str, Any]:
