@@ -30,8 +30,9 @@ GUARD_MODEL ?=
 # quick guard, built from the public prompt sets the first time; GUARD_FALLBACK=seed-lora|none)
 GUARD_CLASSIFIER_DIR ?=
 GUARD_FALLBACK ?= quick
-# The quick guard's frozen encoder: offline = all-MiniLM-L6-v2 from its PyPI package
-QUICK_GUARD_BASE_MODEL ?= offline
+# The quick guard's frozen encoder: offline-multilingual = multilingual-e5-small (make setup
+# provisions it), offline = the English all-MiniLM-L6-v2
+QUICK_GUARD_BASE_MODEL ?= offline-multilingual
 BLIP_MODEL ?=
 # make demo: the Streamlit console's port (on 127.0.0.1)
 UI_PORT ?= 8501

@@ -46,6 +46,7 @@ from components.calibration import (
     safe_index,
 )
 from components.data import atomic_dir, read_json
+from components.encoders import OFFLINE_MULTILINGUAL, base_model_provenance
 from components.errors import DatasetError, ResourceMissingError
 from components.frozen_encoder import (
     HEAD_FILE,
@@ -62,6 +63,7 @@ from components.model_info import MODEL_INFO, save_model_info
 log = logging.getLogger(__name__)
 
 QUICK_GUARD_VERSION = 1  # bump when the recipe changes: cached quick guards are rebuilt
+DEFAULT_BASE_MODEL = OFFLINE_MULTILINGUAL  # the quick guard's frozen encoder
 GUARD_KIND = "quick"
 CACHE_SUBDIR = "quick-guard"  # under the pipeline root (local_outputs/)
 FULL_GUARD_COMMAND = "make run-guard"
@@ -78,8 +80,10 @@ class QuickGuardParams:
     """How the quick guard is built (the one place its defaults are written).
 
     Attributes:
-        base_model: the frozen encoder: "offline" (the PyPI-shipped MiniLM), a registered
-            offline encoder name, a directory or a hub id (`components.predict.resolve_base_model`).
+        base_model: the frozen encoder: "offline-multilingual" (multilingual-e5-small, which
+            `make setup` provisions: one encoder for the languages people write in), "offline"
+            (the PyPI-shipped English MiniLM), a directory or a hub id
+            (`components.predict.resolve_base_model`).
         max_length: tokens of each prompt the encoder reads.
         target_false_flag_rate: share of benign validation prompts the threshold may flag.
         sources: the sources read, as ingest takes them ("all": every source on by default).
@@ -88,7 +92,7 @@ class QuickGuardParams:
         seed: split and solver seed.
     """
 
-    base_model: str = "offline"
+    base_model: str = DEFAULT_BASE_MODEL
     max_length: int = MAX_LENGTH
     target_false_flag_rate: float = TARGET_FALSE_FLAG_RATE
     sources: str = "all"
@@ -277,6 +281,8 @@ def build_quick_guard(out_dir: str | os.PathLike[str], sources_dir: str | os.Pat
             info = save_model_info(
                 tmp, MODEL_TYPE, labels, label_map["text_settings"], input_field="text",
                 max_length=params.max_length, base_model=params.base_model,
+                text_prefix=encoder.prefix,
+                base_model_provenance=base_model_provenance(encoder.path),
                 encoder={"pooling": "mean", "normalize": True,
                          "hidden_size": encoder.hidden_size},
                 head={"file": HEAD_FILE, "kind": "class-balanced logistic regression",

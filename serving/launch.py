@@ -236,7 +236,7 @@ class QuickGuardInputs:
 
     sources_dir: str = str(DEFAULT_SOURCES_DIR)
     seed_data: str | None = str(DEFAULT_SEED_DATA)
-    base_model: str = "offline"
+    base_model: str = "offline-multilingual"  # = components.quick_guard.DEFAULT_BASE_MODEL
 
 
 def quick_guard_plan(pipeline_root: Path, inputs: QuickGuardInputs
@@ -695,8 +695,9 @@ def build_parser() -> argparse.ArgumentParser:
                         or str(DEFAULT_SEED_DATA),
                         help="the seed dataset the quick guard also reads, when it exists "
                              "(env SEED_DATA)")
-    parser.add_argument("--quick_guard_base_model", default="offline",
-                        help="the quick guard's frozen encoder")
+    parser.add_argument("--quick_guard_base_model", default=QuickGuardInputs.base_model,
+                        help="the quick guard's frozen encoder (offline-multilingual: "
+                             "multilingual-e5-small; offline: the English MiniLM)")
     parser.add_argument("--status_file", default=None,
                         help="keep a JSON status file here for the console (`make demo`)")
     parser.add_argument("--blip_model", default=os.environ.get("BLIP_MODEL") or None,

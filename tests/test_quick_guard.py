@@ -90,7 +90,7 @@ def test_the_quick_guard_builds_from_the_sources_and_loads_like_any_model(quick_
     assert sorted(p.name for p in out.iterdir()) == [HEAD_FILE, MODEL_INFO]
     info = json.loads((out / MODEL_INFO).read_text())
     assert info["model_type"] == MODEL_TYPE and info["guard_kind"] == "quick"
-    assert info["base_model"] == str(tiny_bert_dir)
+    assert info["base_model"] == str(tiny_bert_dir) and info["text_prefix"] == ""
     assert info["full_guard_command"] == "make run-guard"
     assert info["scripts"] == ["LATIN"]  # the fakes' other scripts are single rows
     cal = info["calibration"]
@@ -237,6 +237,7 @@ def test_the_seed_classifier_fallback_only_behind_its_flag(tmp_path):
         launch.plan(["guard"], None, {}, tmp_path, guard_fallback="none")
     with pytest.raises(launch.LaunchError, match="guard fallback must be one of"):
         launch.plan(["guard"], None, {}, tmp_path, guard_fallback="lora")
+    assert launch.QuickGuardInputs().base_model == qg.DEFAULT_BASE_MODEL == "offline-multilingual"
     args = launch.build_parser().parse_args(["--guard_fallback", "seed-lora"])
     assert args.guard_fallback == "seed-lora"
     assert launch.build_parser().parse_args([]).guard_fallback == "quick"

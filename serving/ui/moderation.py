@@ -282,8 +282,8 @@ def guard_banner(health: client.Health | None, launch: client.LaunchInfo) -> Ban
                                               identity.get("base_model") or "sentence"))
         return Banner("warning", (
             f"**The quick guard answers** (built {when}, `{run}`): a frozen {encoder} encoder + "
-            "logistic regression trained in minutes on the public prompt sets; it reads English "
-            f"prompts and is weaker than the full guard. For the full guard run `{command}` "
+            "logistic regression trained in minutes on the public (English) prompt sets, weaker "
+            f"than the full guard. For the full guard run `{command}` "
             "(about 20-40 minutes on 2 cores), then restart `make demo`: it is picked up by "
             "itself."))
     if kind == "seed-classifier":
