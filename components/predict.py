@@ -305,8 +305,8 @@ class EncoderHeadPredictor(Predictor):
 
         info = load_model_info(model_dir, HEAD_MODEL_TYPE)
         torch.set_num_threads(threads or torch_threads())
-        encoder = FrozenEncoder.load(info["base_model"], int(info["max_length"]),
-                                     prefix=info.get("text_prefix", ""))
+        # the prefix (e5's "query: ") is added by Predictor.preprocess, as for lora models
+        encoder = FrozenEncoder.load(info["base_model"], int(info["max_length"]), prefix="")
         coef, intercept = load_head(model_dir, len(info["labels"]), encoder.hidden_size)
         log.info("loaded %s model from %s (encoder %s, %d classes, %d torch threads)",
                  HEAD_MODEL_TYPE, model_dir, info["base_model"], len(info["labels"]),

@@ -86,6 +86,7 @@ class QuickGuardParams:
             (`components.predict.resolve_base_model`).
         max_length: tokens of each prompt the encoder reads.
         target_false_flag_rate: share of benign validation prompts the threshold may flag.
+        text_prefix: put before every prompt; "auto": the encoder's own (e5: "query: ").
         sources: the sources read, as ingest takes them ("all": every source on by default).
         exclude_sources: comma-separated sources left out (e.g. "sharegpt").
         max_per_source: rows kept per source (ingest's cap).
@@ -95,6 +96,7 @@ class QuickGuardParams:
     base_model: str = DEFAULT_BASE_MODEL
     max_length: int = MAX_LENGTH
     target_false_flag_rate: float = TARGET_FALSE_FLAG_RATE
+    text_prefix: str = "auto"
     sources: str = "all"
     exclude_sources: str = ""
     max_per_source: int = 3000
@@ -247,7 +249,8 @@ def build_quick_guard(out_dir: str | os.PathLike[str], sources_dir: str | os.Pat
         import pandas as pd
 
         splits = {name: pd.read_parquet(pre.path(name)) for name in ("train", "val", "test")}
-        encoder = FrozenEncoder.load(params.base_model, params.max_length)
+        encoder = FrozenEncoder.load(params.base_model, params.max_length,
+                                     prefix=params.text_prefix)
         texts = [t for name in ("train", "val", "test") for t in splits[name]["text"]]
         embed_start = time.perf_counter()
 

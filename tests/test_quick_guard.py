@@ -126,6 +126,17 @@ def test_the_quick_guard_is_cached_by_its_inputs(quick_dir, tmp_path, fake_sourc
     assert qg.latest_built(tmp_path / "root") == out
 
 
+def test_an_encoders_text_prefix_is_read_once_at_training_and_serving(tmp_path, fake_sources,
+                                                                      tiny_params):
+    params = dataclasses.replace(tiny_params, text_prefix="query: ")
+    out = tmp_path / "prefixed"
+    info = qg.build_quick_guard(out, fake_sources, None, params, fetch=False)  # verifies reload
+    assert info["text_prefix"] == "query: "
+    predictor = load_predictor(out)
+    assert predictor.preprocess(["Hello"]) == ["query: hello"]  # the predictor's, not twice
+    assert predictor.encoder.prefix == ""
+
+
 def test_missing_wheels_are_named_when_fetching_is_off(tmp_path, fake_sources, tiny_params):
     (fake_sources / S.source("donotanswer").wheel).unlink()
     with pytest.raises(ResourceMissingError, match=r"donotanswer.*make sources"):
