@@ -58,7 +58,7 @@ class LoraParams:
 
     base_model: str = OFFLINE_BASE_MODEL
     target_modules: str = "auto"  # comma-separated, or "auto" (by architecture)
-    r: int = 16
+    r: int = 16  # 0: full fine-tuning of the encoder layers instead of an adapter
     alpha: int = 32
     dropout: float = 0.1
     learning_rate: float = 1e-3
@@ -136,6 +136,17 @@ def vocabulary_scripts(tokenizer: Any) -> list[str]:
             bucket[script] = bucket.get(script, 0) + 1
     return sorted({s for s, n in multi.items() if n >= VOCAB_MIN_PIECES}
                   | {s for s, n in single.items() if n >= VOCAB_MIN_CHARACTERS})
+
+
+def freeze_below(model: Any, layers: list[int] | None) -> None:
+    """For full fine-tuning (r=0): freeze the embeddings (the multilingual vocabulary, 96M of
+    e5's 118M parameters, stays as pretrained) and the encoder layers not in `layers`."""
+    base = getattr(model, getattr(model, "base_model_prefix", ""), model)
+    base.embeddings.requires_grad_(False)
+    blocks = getattr(getattr(base, "encoder", None), "layer", None)
+    if layers is not None and blocks is not None:
+        for i, block in enumerate(blocks):
+            block.requires_grad_(i in layers)
 
 
 def load_base_classifier(base_model: str, labels: Sequence[str], quiet: bool = False):
@@ -305,15 +316,22 @@ def train_lora(
         tokenizer, [prefix + t for t in train["text"]], percentile)
     layers = lora_layers(model.config, params.top_layers)
 
-    lora = LoraConfig(task_type=TaskType.SEQ_CLS, r=params.r, lora_alpha=params.alpha,
-                      lora_dropout=params.dropout, target_modules=targets,
-                      layers_to_transform=layers,
-                      modules_to_save=list(heads))  # peft extends the list it is given
-    model = get_peft_model(model, lora)
-    trainable, total = model.get_nb_trainable_parameters()
-    log.info("lora: base %s (%s), targets %s%s, heads %s, %d/%d trainable params (%.2f%%), "
+    if params.r > 0:
+        lora = LoraConfig(task_type=TaskType.SEQ_CLS, r=params.r, lora_alpha=params.alpha,
+                          lora_dropout=params.dropout, target_modules=targets,
+                          layers_to_transform=layers,
+                          modules_to_save=list(heads))  # peft extends the list it is given
+        model = get_peft_model(model, lora)
+        trainable, total = model.get_nb_trainable_parameters()
+    else:  # full fine-tuning of the encoder layers (of the top ones), embeddings frozen
+        freeze_below(model, layers)
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        total = sum(p.numel() for p in model.parameters())
+        targets = ["all"]
+    log.info("lora: base %s (%s), %s%s, heads %s, %d/%d trainable params (%.2f%%), "
              "max_length %d (p%g), prefix %r, device %s", params.base_model,
-             model.config.model_type, targets, f" in layers {layers}" if layers else "", heads,
+             model.config.model_type, f"LoRA r={params.r} on {targets}" if params.r > 0 else
+             "full fine-tuning", f" in layers {layers}" if layers else "", heads,
              trainable, total, 100 * trainable / total, max_length, percentile, prefix, device)
 
     def encode(df: pd.DataFrame) -> _Encoded:
@@ -381,7 +399,7 @@ def train_lora(
 
         # Merged weights (the adapter folded into the base, heads included): the directory
         # loads with transformers alone, no base model, hub or peft (components.predict).
-        model.merge_and_unload().save_pretrained(tmp)
+        (model.merge_and_unload() if params.r > 0 else model).save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         write_json(tmp / HISTORY_FILE, history)
         plots.curves({k: v for k, v in history.items() if v}, "LoRA training curves",

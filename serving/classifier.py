@@ -63,7 +63,9 @@ DEFAULT_BATCH: dict[str, BatchSettings] = {
 }
 # lora: a merged batch runs as length-sorted forward passes of this many texts (less padding).
 SUB_BATCH_SIZE = {"lstm": 0, "lora": 8}
-WARMUP_TEXTS = ("warm up the model", "a second text, so batch shapes are traced too")
+# Warm-up before ready: the first calls trace/allocate, and the second text has a look-alike
+# letter (a Cyrillic e) so that the homoglyph table is loaded before the first request too.
+WARMUP_TEXTS = ("warm up the model", "a s\u0435cond text, so batch shapes are traced too")
 # Explain: every word of a text is removed in turn, so a text of W words costs W + 1 forward
 # texts. Words after the first MAX_EXPLAIN_WORDS get no attribution (the models truncate long
 # texts anyway: 18 LSTM tokens, 48 lora tokens on the real data); at most MAX_EXPLAIN_INSTANCES

@@ -36,6 +36,7 @@ from components.kserve_spec import DEPLOYMENT_ENV
 from components.predict import Predictor
 from serving import common
 from serving.batching import BatchSettings, MicroBatcher
+from serving.classifier import WARMUP_TEXTS
 from serving.llama_guard import (
     HAZARD_CATEGORIES,
     PROMPT_CATEGORY_LABELS,
@@ -516,6 +517,9 @@ class GuardModel(common.ServingModel):
     def load(self) -> bool:
         self.backend = self._loader() if callable(self._loader) else self._loader
         self.batcher = MicroBatcher(self.infer, self.batch_settings, self.name)
+        # one verdict before ready: the model's first call, the homoglyph table and the
+        # language model load now, not during the first request (seconds on a busy node)
+        self.infer([Conversation(user=text) for text in WARMUP_TEXTS])
         self.ready = True
         return self.ready
 

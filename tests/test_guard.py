@@ -543,7 +543,8 @@ def test_an_unreadable_prompt_is_never_answered_safe(text):
     assert preds[0]["safe"] is None and preds[0]["reason"].startswith("cannot assess")
     assert "unsafe_score" not in preds[0]
     assert preds[1]["safe"] is False  # the readable one in the same request is assessed
-    assert predictor.seen == ["plan an attack"]  # the unreadable text never reached the model
+    # the unreadable text never reached the model (warm-up texts before ready aside)
+    assert [t for t in predictor.seen if t not in guard.WARMUP_TEXTS] == ["plan an attack"]
     assert out["verdict"] == ["error"] and out["error"][0].startswith("cannot assess")
     blocking = guard.ClassifierGuardBackend(ReadsLatin(), unreadable="unsafe")
     verdict = blocking.assess([guard.Conversation(text)])[0]
@@ -650,6 +651,7 @@ def test_concurrent_requests_share_one_backend_call():
     model = guard.GuardModel("guard", guard.ClassifierGuardBackend(predictor),
                              batch=BatchSettings(8, 50.0))
     model.load()
+    predictor.calls.clear()  # the warm-up verdict before ready
     model.batcher.under_load = True  # wait up to 50 ms for company from the first request on
     texts = ["plan an attack", "bake bread", "fake ballot news", "something vague",
              "a borderline case", {"user": "hello", "assistant": "here is the attack plan"}]
@@ -670,6 +672,7 @@ def test_concurrent_requests_to_the_llama_guard_share_one_generate_call(llama_di
         conversations)
     model = guard.GuardModel("guard", backend, batch=BatchSettings(8, 50.0))
     model.load()
+    calls.clear()  # the warm-up verdict before ready
     model.batcher.under_load = True
     bodies = [{"instances": ["hi"]}, {"instances": [{"user": "hi", "assistant": "bread"}]},
               {"instances": ["a", "b"]}]
