@@ -532,11 +532,21 @@ def test_resolve_model_dirs_finds_the_latest_complete_run(tmp_path, tiny_lstm_di
 
 @pytest.mark.slow  # server processes
 def test_launch_without_models_says_what_to_do(tmp_path):
+    """No run at all and no guard fallback: exit 2 with the command that trains each model.
+    (With the default fallback the quick guard is built instead: tests/test_quick_guard.py.)"""
     proc = subprocess.run([sys.executable, "-m", "serving.launch", "--pipeline_root",
-                           str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                           str(tmp_path), "--guard_fallback", "none"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60,
                           env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
     assert proc.returncode == 2, proc.stderr
-    assert "run `make run-full` first" in proc.stderr
+    assert "GUARD_FALLBACK=none" in proc.stderr and "make run-guard" in proc.stderr
+
+    proc = subprocess.run([sys.executable, "-m", "serving.launch", "--pipeline_root",
+                           str(tmp_path), "--servers", "lstm,lora"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60,
+                          env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert proc.returncode == 2, proc.stderr
+    assert "`make run` trains lstm and lora" in proc.stderr and "no server to start" in proc.stderr
 
 
 def test_launch_refuses_a_port_in_use(tmp_path):
@@ -559,7 +569,8 @@ def test_launch_serves_the_models_and_stops_them_on_ctrl_c(tiny_lstm_dir, tiny_l
     ports = {"lstm": free_port(), "lora": free_port(), "guard": free_port()}
     proc = subprocess.Popen(
         [sys.executable, "-m", "serving.launch", "--lstm_model_dir", str(tiny_lstm_dir),
-         "--lora_model_dir", str(tiny_lora_dir), *(f"--port={n}={p}" for n, p in ports.items())],
+         "--lora_model_dir", str(tiny_lora_dir), "--guard_fallback", "seed-lora",
+         *(f"--port={n}={p}" for n, p in ports.items())],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
     ready = threading.Event()
