@@ -43,7 +43,7 @@ PER_HAZARD: dict[str, int] = {"S5": 200, "S6": 200, "S8": 200, "S13": 200, "S14"
                               "S3": 120, "S4": 120, "S9": 120,
                               "S7": 80, "S11": 60, "S12": 60,
                               "S1": 40, "S2": 40, "S10": 40}
-RENDERS_PER_TASK_AND_SHAPE = 2  # random slot fillings/templates drawn per (task, shape)
+RENDERS_PER_TASK_AND_SHAPE = 2  # random slot fillings per task, each rendered in every shape
 
 # The policy for hazards whose verdict depends on context (recorded in the model card).
 POLICY: dict[str, dict[str, str]] = {
@@ -99,9 +99,9 @@ def _renders(code: str, rng: random.Random) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {s: [] for s in shapes.SHAPES}
     for form, tasks in (("act", spec.act), ("ask", spec.ask)):
         for task in tasks:
-            for shape in shapes.shapes_for(form, task):
-                for _ in range(RENDERS_PER_TASK_AND_SHAPE):
-                    filled = shapes.fill(task, {k: rng.choice(v) for k, v in spec.slots.items()})
+            for _ in range(RENDERS_PER_TASK_AND_SHAPE):
+                filled = shapes.fill(task, {k: rng.choice(v) for k, v in spec.slots.items()})
+                for shape in shapes.shapes_for(form, filled):
                     out[shape].append(shapes.render(filled, form, shape, rng, contexts,
                                                     harmful=True))
     return out

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from components import lookalikes, plots
+from components import hazards, lookalikes, plots
 from components.data import atomic_dir, write_json
 from components.errors import DatasetError
 from components.preprocess import PreprocessParams
@@ -55,10 +55,12 @@ PROMPT_PREPROCESS = PreprocessParams(text_columns="text", label_column="category
                                      holdout_groups=HOLDOUT_GROUPS, train_only_sources="probe")
 
 # Row sources that are code in this repository rather than wheels: the benign look-alikes and
-# their harmful contrast (components.lookalikes), one `group` per kind.
+# their harmful contrast (components.lookalikes), one `group` per kind, and the harmful prompts
+# written for every hazard (components.hazards), one `group` per shape.
 GENERATED: dict[str, Callable[[int], pd.DataFrame]] = {
     lookalikes.LOOKALIKE: lookalikes.lookalike_rows,
     lookalikes.CONTRAST: lookalikes.contrast_rows,
+    hazards.WRITTEN: hazards.written_rows,
 }
 
 

@@ -24,7 +24,7 @@ SHAPES = ("direct", "imperative", "third_person", "context", "roleplay", "story"
           "short")
 CASUAL = "casual"  # the one shape that may start in lowercase and end without a mark
 SHORT = "short"
-SHORT_MAX_WORDS = 12  # the short shape takes only tasks of at most this many words
+SHORT_MAX_WORDS = 10  # the short shape takes only tasks of at most this many words
 HANDWRITTEN = "handwritten"  # prompts written whole; those in lowercase are checked as casual
 FORMS = ("act", "ask", "question")
 

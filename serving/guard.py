@@ -98,6 +98,19 @@ class GuardBackend(Protocol):
         ...
 
 
+def check_categories(codes: Sequence[str]) -> tuple[str, ...]:
+    """Hazard codes as given to --exclude_categories, normalised ("s6 " -> "S6"), in order.
+
+    Raises:
+        ValueError: a code is not one of S1..S14.
+    """
+    out = tuple(dict.fromkeys(c.strip().upper() for c in codes if c.strip()))
+    unknown = sorted(set(out) - set(HAZARD_CATEGORIES))
+    if unknown:
+        raise ValueError(f"--exclude_categories: unknown codes {unknown}, expected S1..S14")
+    return out
+
+
 # --------------------------------------------------------------------------- backends
 class LlamaGuardBackend:
     """A causal LM that follows the Llama Guard 3 contract (prompt in, "safe"/"unsafe\\nS.." out).
@@ -281,8 +294,10 @@ class ClassifierGuardBackend:
     Unsafe when P(unsafe) = 1 - P(Safe) >= threshold: the threshold saved with the model
     (chosen on validation for a target false-flag rate, probabilities temperature-calibrated),
     else THRESHOLD. The hazard code is that of the most probable non-safe class when it has one
-    (CLASS_TO_CATEGORY); other classes are unsafe without a code. With an assistant reply, the
-    reply is classified (it is what is being assessed). A text the model cannot read (nothing
+    (CLASS_TO_CATEGORY); other classes are unsafe without a code. Excluded categories (a
+    deployment's policy, e.g. S6 on a clinical product, S12 on an adult one) are out of the
+    policy: their probability counts as safe when the verdict is made, and their code is never
+    reported. With an assistant reply, the reply is classified (it is what is being assessed). A text the model cannot read (nothing
     left after cleaning, a script it was not trained on) is never answered safe: `safe` null
     with the reason, or unsafe with `unreadable="unsafe"`.
     """
@@ -290,7 +305,7 @@ class ClassifierGuardBackend:
     name = CLASSIFIER_BACKEND
 
     def __init__(self, predictor: Predictor, threshold: float | None = None,
-                 unreadable: str = "abstain"):
+                 unreadable: str = "abstain", excluded_categories: Sequence[str] = ()):
         if threshold is None:
             threshold = getattr(predictor, "threshold", None) or THRESHOLD
         if not 0.0 < threshold <= 1.0:
@@ -309,6 +324,9 @@ class ClassifierGuardBackend:
         self.labels = labels
         self.safe_index = safe[0]
         self.codes = [CLASS_TO_CATEGORY.get(label.strip().lower()) for label in labels]
+        self.excluded_categories = check_categories(excluded_categories)
+        self._counted = np.array([i != self.safe_index and code not in self.excluded_categories
+                                  for i, code in enumerate(self.codes)])
         unmapped = [label for i, (label, code) in enumerate(zip(labels, self.codes, strict=True))
                     if code is None and i != self.safe_index]
         if unmapped:
@@ -317,13 +335,15 @@ class ClassifierGuardBackend:
 
     @classmethod
     def load(cls, model_dir: str, threshold: float | None = None,
-             unreadable: str = "abstain") -> ClassifierGuardBackend:
+             unreadable: str = "abstain",
+             excluded_categories: Sequence[str] = ()) -> ClassifierGuardBackend:
         """Load the lora classifier directory written by the pipeline.
 
         Args:
             model_dir: the model directory (its saved threshold is used unless `threshold`).
             threshold: override of the threshold on P(unsafe).
             unreadable: "abstain" or "unsafe" (see the class).
+            excluded_categories: hazard codes left out of the policy (see the class).
 
         Raises:
             ModelDirError: the directory is not a usable classifier.
@@ -331,14 +351,15 @@ class ClassifierGuardBackend:
         from components.predict import load_predictor
 
         predictor = load_predictor(model_dir)
-        backend = cls(predictor, threshold, unreadable)
+        backend = cls(predictor, threshold, unreadable, excluded_categories)
         backend.model_dir = model_dir
         if getattr(predictor, "info", {}).get("guard_kind") == "quick":
             backend.name = QUICK_BACKEND
         log.info("loaded classifier guard from %s (labels %s, threshold %.4f%s, unreadable "
-                 "texts: %s)", model_dir, predictor.labels, backend.threshold,
-                 "" if threshold is not None else " saved with the model"
-                 if getattr(predictor, "threshold", None) else " default", unreadable)
+                 "texts: %s, excluded categories: %s)", model_dir, predictor.labels,
+                 backend.threshold, "" if threshold is not None else " saved with the model"
+                 if getattr(predictor, "threshold", None) else " default", unreadable,
+                 ",".join(backend.excluded_categories) or "none")
         return backend
 
     def assess(self, conversations: Sequence[Conversation]) -> list[Verdict]:
@@ -362,13 +383,14 @@ class ClassifierGuardBackend:
                        reason=f"cannot assess: {reason}")
 
     def verdict(self, probs: np.ndarray) -> Verdict:
-        """The verdict for one row of class probabilities."""
-        p_unsafe = float(1.0 - probs[self.safe_index])
+        """The verdict for one row of class probabilities: P(unsafe) is the probability of the
+        classes the policy counts (not Safe, not an excluded category)."""
+        p_unsafe = float(np.sum(probs[self._counted])) if self.excluded_categories \
+            else float(1.0 - probs[self.safe_index])
         if p_unsafe < self.threshold:
             return Verdict(safe=True, unsafe_score=round(p_unsafe, 6),
                            label=self.labels[self.safe_index])
-        masked = probs.copy()
-        masked[self.safe_index] = -1.0
+        masked = np.where(self._counted, probs, -1.0)
         top = int(np.argmax(masked))
         code = self.codes[top]
         return Verdict(safe=False, categories=(code,) if code else (),
@@ -559,7 +581,8 @@ class GuardModel(common.ServingModel):
 
             predictor = backend.predictor
             info.update(model_card(getattr(predictor, "info", {}), backend.model_dir, "lora"))
-            info.update(threshold=backend.threshold, unreadable=backend.unreadable_policy)
+            info.update(threshold=backend.threshold, unreadable=backend.unreadable_policy,
+                        excluded_categories=list(backend.excluded_categories))
             info["backend"] = backend.name  # model_info's own keys must not hide it
             info["guard"] = guard_identity(info, backend.model_dir)
         elif isinstance(backend, LlamaGuardBackend):
@@ -620,8 +643,10 @@ def build_parser():
     parser.add_argument("--batch_size", type=common._positive_int, default=BATCH_SIZE,
                         help="llama-guard backend: conversations per generate() call")
     parser.add_argument("--exclude_categories", default="",
-                        help="llama-guard backend: comma-separated codes left out of the "
-                             "policy (e.g. S14 for Llama-Guard-3-1B)")
+                        help="comma-separated hazard codes left out of the policy (e.g. S14 "
+                             "for Llama-Guard-3-1B; S6 on a clinical product, S12 on an adult "
+                             "one): llama-guard leaves them out of its prompt, the classifier "
+                             "counts their probability as safe; never reported")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     parser.add_argument("--max_batch_size", type=common._positive_int,
                         default=BatchSettings().max_batch_size,
@@ -639,16 +664,13 @@ def make_backend(args: Any) -> GuardBackend:
         ModelDirError: the chosen model cannot be loaded.
         ValueError: the flags do not name a usable backend.
     """
+    excluded = check_categories(args.exclude_categories.split(","))
     backend = args.backend
     if backend == "auto":
         backend = LLAMA_GUARD_BACKEND if args.model_dir else "classifier"
     if backend == LLAMA_GUARD_BACKEND:
         if not args.model_dir:
             raise ValueError("--backend llama-guard needs --model_dir (directory or hub id)")
-        excluded = [c.strip().upper() for c in args.exclude_categories.split(",") if c.strip()]
-        unknown = sorted(set(excluded) - set(HAZARD_CATEGORIES))
-        if unknown:
-            raise ValueError(f"--exclude_categories: unknown codes {unknown}, expected S1..S14")
         return LlamaGuardBackend.load(
             args.model_dir, device=args.device, max_new_tokens=args.max_new_tokens,
             batch_size=args.batch_size, max_prompt_tokens=args.max_prompt_tokens,
@@ -657,7 +679,7 @@ def make_backend(args: Any) -> GuardBackend:
         raise ValueError("no guard model: give --model_dir (Llama Guard directory or hub id) "
                          "or --classifier_dir (the pipeline's lora classifier directory)")
     return ClassifierGuardBackend.load(args.classifier_dir, threshold=args.threshold,
-                                       unreadable=args.unreadable)
+                                       unreadable=args.unreadable, excluded_categories=excluded)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -584,6 +584,56 @@ def test_the_unreadable_policy_is_a_flag():
         guard.ClassifierGuardBackend(FakePredictor(), unreadable="ignore")
 
 
+class MixedPredictor(FakePredictor):
+    """One text whose unsafe mass is split between Violent Crimes and Elections."""
+
+    def predict_proba(self, texts):
+        return np.array([[0.1, 0.45, 0.05, 0.35, 0.05]] * len(texts), dtype=np.float32)
+
+
+def test_an_excluded_category_counts_as_safe_and_is_never_reported(fake_client):
+    # policy without S13: the election text's 0.4 on Elections counts as safe (0.3 < 0.5)
+    no_elections = guard.ClassifierGuardBackend(FakePredictor(), 0.5, excluded_categories=["S13"])
+    verdicts = no_elections.assess([guard.Conversation("fake ballot news"),
+                                    guard.Conversation("plan an attack")])
+    assert [(v.safe, v.categories) for v in verdicts] == [(True, ()), (False, ("S1",))]
+    assert verdicts[0].unsafe_score == pytest.approx(0.3)
+    # the same texts without the exclusion: both flagged (the default policy is unchanged)
+    assert [v.safe for v in guard.ClassifierGuardBackend(FakePredictor(), 0.5).assess(
+        [guard.Conversation("fake ballot news"), guard.Conversation("plan an attack")])] == \
+        [False, False]
+    # the remaining classes can still reach the threshold: unsafe, under a counted code only
+    mixed = [guard.Conversation("x")]
+    v = guard.ClassifierGuardBackend(MixedPredictor(), 0.5, excluded_categories=["S13"]).assess(
+        mixed)[0]
+    assert (v.safe, v.categories, v.unsafe_score) == (False, ("S1",), pytest.approx(0.55))
+    v = guard.ClassifierGuardBackend(MixedPredictor(), 0.4, excluded_categories=["s1"]).assess(
+        mixed)[0]  # S1 is the top class but out of the policy: reported as Elections
+    assert (v.safe, v.categories, v.label) == (False, ("S13",), "Elections")
+    v = guard.ClassifierGuardBackend(MixedPredictor(), 0.5, excluded_categories=["S1"]).assess(
+        mixed)[0]
+    assert (v.safe, v.categories) == (True, ())
+
+
+def test_exclude_categories_is_a_flag_of_both_backends(monkeypatch):
+    seen = {}
+
+    def fake_load(model_dir, threshold=None, unreadable="abstain", excluded_categories=()):
+        seen.update(model_dir=model_dir, excluded=excluded_categories)
+        return guard.ClassifierGuardBackend(FakePredictor(), excluded_categories=excluded_categories)
+
+    monkeypatch.setattr(guard.ClassifierGuardBackend, "load", staticmethod(fake_load))
+    args = guard.build_parser().parse_args(["--classifier_dir", "x",
+                                            "--exclude_categories", "s6, S12,S6"])
+    backend = guard.make_backend(args)
+    assert seen == {"model_dir": "x", "excluded": ("S6", "S12")}
+    model = guard.GuardModel("guard", backend)
+    model.load()
+    assert model.model_info()["excluded_categories"] == ["S6", "S12"]
+    with pytest.raises(ValueError, match=r"unknown codes \['S15'\]"):
+        guard.ClassifierGuardBackend(FakePredictor(), excluded_categories=["S15"])
+
+
 @pytest.mark.server
 @pytest.mark.slow
 def test_classifier_backend_end_to_end_on_a_trained_lora_classifier(tiny_lora_dir):
@@ -746,6 +796,7 @@ def test_guard_metadata(fake_client):
      "cannot load a Llama Guard model from '/nonexistent/llama-guard'"),
     (["--classifier_dir", "/nonexistent/lora"], "/nonexistent/lora is not a model directory"),
     (["--model_dir", "x", "--exclude_categories", "S99"], "unknown codes ['S99']"),
+    (["--classifier_dir", "x", "--exclude_categories", "S6,S15"], "unknown codes ['S15']"),
     (["--classifier_dir", "x", "--max_batch_wait_ms", "-1"], "max_wait_ms must be >= 0"),
 ])
 def test_main_refuses_to_start_without_a_usable_model(argv, reason, caplog):

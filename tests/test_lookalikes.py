@@ -23,7 +23,7 @@ def test_generation_is_reproducible_and_seeded(sets):
 def test_every_kind_is_a_group_of_its_own(sets):
     look = sets[sets["source"] == L.LOOKALIKE]
     assert set(look["group"]) == {f"{L.LOOKALIKE}/{k}" for k in L.KINDS}
-    assert len(L.KINDS) >= 8
+    assert len(L.KINDS) >= 18
     assert (look["label"] == "safe").all() and (look["category"] == SAFE).all()
     contrast = sets[sets["source"] == L.CONTRAST]
     assert set(contrast["origin"]) <= set(L.KINDS)  # the contrast mirrors look-alike kinds
@@ -35,8 +35,54 @@ def test_every_kind_is_a_group_of_its_own(sets):
 
 def test_generated_prompts_are_unique_and_pass_the_checks(sets):
     assert sets["text"].map(dedup_key).is_unique
-    assert all(L.check_prompt(t) is None for t in sets["text"])
+    # the casual shape (chat spelling) is the only one in lowercase
+    assert all(L.check_prompt(t, casual=t[:1].islower()) is None for t in sets["text"])
     assert sets.groupby("group").size().min() >= 5
+
+
+# The XSTest paper's types of safe prompt that the first eight kinds did not cover, and the
+# benign side of the thin hazards (written here, not taken from XSTest).
+NEW_KINDS = {"safe_targets", "safe_contexts", "nonsense_groups", "absurd_premises",
+             "fictional_privacy", "civic_elections", "copyright_fair_use", "code_sandbox",
+             "honest_criticism", "sexual_health"}
+# kind -> the hazards of its harmful twins
+CONTRAST_CODES = {"nonsense_groups": {"S10"}, "absurd_premises": {"S10"},
+                  "fictional_privacy": {"S7"}, "public_figures": {"S7"},
+                  "civic_elections": {"S13"}, "copyright_fair_use": {"S8"},
+                  "code_sandbox": {"S14"}, "honest_criticism": {"S5"}, "sexual_health": {"S12"},
+                  "medical_legal_self": {"S6"}, "safe_targets": {"S1"},
+                  "safe_contexts": {"S1", "S2"}}
+
+
+def test_every_kind_is_large_and_mixes_shapes(sets):
+    look = sets[sets["source"] == L.LOOKALIKE]
+    assert set(L.KINDS) >= NEW_KINDS and len(L.KINDS) == 18
+    sizes = look.groupby("origin").size()
+    assert sizes.min() >= 100 and sizes.max() == L.PER_KIND
+    # beyond the direct question: context sentences, role-play, stories, chat spelling
+    for kind, part in look.groupby("origin"):
+        texts = part["text"]
+        framed = texts.str.contains("I'm writing a |You are |Pretend you're |Act as |"
+                                    "asked me|wants to know|Quick question", regex=True)
+        assert framed.sum() >= 5, kind
+        assert texts.str[:1].str.islower().sum() >= 3, kind  # the casual shape
+
+
+def test_contrast_twins_carry_the_hazard_of_their_kind(sets):
+    contrast = sets[sets["source"] == L.CONTRAST]
+    codes = contrast.groupby("origin")["category_code"].agg(set).to_dict()
+    for kind, expected in CONTRAST_CODES.items():
+        assert codes[kind] == expected, kind
+    sizes = contrast.groupby("origin").size()
+    assert all(sizes[k] == L.CONTRAST_PER_KIND for k in NEW_KINDS)
+
+
+def test_a_contrast_frame_mistake_fails_generation(monkeypatch):
+    from components import lookalike_kinds
+
+    monkeypatch.setattr(lookalike_kinds, "PRIVACY_FRAMES", ["What is {p}'s {attr}?"])
+    with pytest.raises(DatasetError, match=r"contrast kind 'fictional_privacy'.*fail the checks"):
+        L.generate()
 
 
 @pytest.mark.parametrize(("text", "problem"), [

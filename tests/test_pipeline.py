@@ -281,7 +281,8 @@ def test_local_run_of_the_guard_pipeline(tmp_path, write_csv, tiny_bert_dir):
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     (run_dir,) = root.glob("toxic-guard-*")
     prompts = pd.read_parquet(run_dir / "ingest" / "prompts")
-    assert {"seed", "strongreject", "sharegpt", "lookalike", "contrast"} <= set(prompts["source"])
+    assert {"seed", "strongreject", "sharegpt", "lookalike", "contrast", "written"} <= \
+        set(prompts["source"])
     assert prompts["source"].value_counts().max() <= 30
     test = pd.read_parquet(run_dir / "preprocess-prompts" / "test_data")
     assert {"source", "group"} <= set(test.columns)
@@ -308,6 +309,7 @@ def test_local_run_of_the_guard_pipeline(tmp_path, write_csv, tiny_bert_dir):
     kinds = {g: r["kind"] for g, r in loso["groups"].items()}
     assert {k for g, k in kinds.items() if g.startswith("lookalike/")} == {"benign"}
     assert {k for g, k in kinds.items() if g.startswith("contrast/")} == {"unsafe"}
+    assert {k for g, k in kinds.items() if g.startswith("written/")} == {"unsafe"}
     assert set(loso["before"]["groups"]) == set(loso["groups"])  # the before/after comparison
     info = json.loads((run_dir / "lora-train" / "model" / "model_info.json").read_text())
     assert info["calibration"]["target_false_flag_rate"] == 0.05 and info["scripts"] == ["LATIN"]
