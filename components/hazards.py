@@ -4,13 +4,15 @@ Public prompt sets cover the taxonomy unevenly (S3, S4, S13 and S14 have next to
 S6 and S9 a handful, S8 one source). This module writes harmful requests for every hazard, from
 the MLCommons hazard definitions and Llama Guard 3's category descriptions, in two ways:
 
-- a grammar: per hazard, tasks (verb phrases with slots) x word lists, rendered through the
-  shapes of `components.shapes` (direct question, order, third person, context sentences,
-  role-play, story set-up, casual with typos, short); one random slot filling per task and shape;
+- a grammar (`components.hazard_tasks`): per hazard, tasks (verb phrases with slots) x word
+  lists, each task with two random slot fillings rendered in every shape of `components.shapes`
+  (direct question, order, third person, context sentences, role-play, story set-up, casual
+  with typos, short), then an equal number taken from each shape;
 - hand-written prompts (`components.hazard_prompts`), kept whole.
 
 Seeded, de-duplicated on ingest's normalised text, every prompt checked like the look-alikes
-(`lookalikes.check_prompt`). Rows are source `written`; the `group` is the SHAPE
+(`shapes.check_prompt`: no unfilled slot or doubled space, a capital and an end mark unless
+casual, a plausible length). Rows are source `written`; the `group` is the SHAPE
 (`written/story`, `written/handwritten`...): holding out a group tests whether the guard reads a
 harmful request in a phrasing it never saw, which is what an in-source split cannot measure
 (every hazard stays in training through the other shapes; loso reports recall per hazard inside

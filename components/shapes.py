@@ -6,8 +6,9 @@ a persona, lowercase with typos) is never a cue for the label: only what is aske
 
 A task comes in one of three forms:
 - "act": a verb phrase for something the asker would do ("kill a frozen process on Linux"),
-  with `{my}`, `{me}`, `{myself}`, `{i}` (before a modal verb) where the asker is meant; shapes turn it into "How do I ...?",
-  "My brother wants to ... How would he do it?", "I'm writing a thriller where ...";
+  with `{my}`, `{me}`, `{myself}`, `{i}` (before a modal verb) where the asker is meant;
+  shapes turn it into "How do I ...?", "My brother wants to ... How would he do it?",
+  "I'm writing a thriller where ...";
 - "ask": a verb phrase for something the model would produce ("write out the lyrics of ...");
 - "question": a whole question ("Why did the Roman empire fall?"), which shapes can only frame.
 """
@@ -26,7 +27,6 @@ CASUAL = "casual"  # the one shape that may start in lowercase and end without a
 SHORT = "short"
 SHORT_MAX_WORDS = 10  # the short shape takes only tasks of at most this many words
 HANDWRITTEN = "handwritten"  # prompts written whole; those in lowercase are checked as casual
-FORMS = ("act", "ask", "question")
 
 FIRST_PERSON = {"my": "my", "me": "me", "myself": "myself", "i": "I"}
 # (who, subject, possessive, object, reflexive)
@@ -182,7 +182,8 @@ def render(task: str, form: str, shape: str, rng: random.Random,
     """One prompt: `task` in `form` ("act", "ask", "question") rendered in `shape`.
 
     Args:
-        task: the verb phrase (act, ask) or whole question; may hold {my}, {me}, {myself}.
+        task: the verb phrase (act, ask) or whole question; may hold {my}, {me}, {myself},
+            {i}, which become the asker, the third person of the shape, or "someone".
         form: "act", "ask" or "question".
         shape: one of `shapes_for(form)`.
         rng: the generator's seeded random source (picks template, persona, genre...).
@@ -198,9 +199,9 @@ def render(task: str, form: str, shape: str, rng: random.Random,
              "i": person["sub"]}
     generic = {"my": "their", "me": "them", "myself": "themselves", "i": "they"}
     pool = contexts or CONTEXTS
-    pick = {"story": GENRES,
-            "roleplay": PERSONAS + (UNRESTRICTED_PERSONAS if harmful else [])}.get(shape, pool)
-    x, x2 = rng.sample(pick, 2)
+    choices = {"story": GENRES,
+               "roleplay": PERSONAS + (UNRESTRICTED_PERSONAS if harmful else [])}.get(shape, pool)
+    x, x2 = rng.sample(choices, 2)
     t = fill(task, FIRST_PERSON)
     values = {"t": t, "T": t[:1].upper() + t[1:], "t3": fill(task, third),
               "tg": fill(task, generic), "q": task, "x": x, "x2": x2, **person}
