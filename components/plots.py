@@ -157,3 +157,23 @@ def training_report(title: str, info: Mapping[str, object], curves_png: str | os
         ("Model", table(rows)),
         ("Hyper-parameters", table([{"param": k, "value": v} for k, v in params.items()])),
     ])
+
+
+def grouped_bars(values: Mapping[str, Mapping[str, float]], title: str,
+                 path: str | os.PathLike[str], ylabel: str = "") -> Path:
+    """Vertical bars of shares in [0, 1] for many groups: one group per key of the inner
+    mappings (e.g. languages), one bar per series (e.g. recall, false-flag rate); the figure
+    widens with the groups."""
+    groups = list(next(iter(values.values())))
+    x = np.arange(len(groups))
+    width = 0.8 / max(len(values), 1)
+    fig, ax = plt.subplots(figsize=(max(8.0, 0.3 * len(groups) * len(values) + 2), 4.2))
+    for i, (series, vals) in enumerate(values.items()):
+        bars = ax.bar(x + i * width, [vals[g] for g in groups], width=width, label=series)
+        ax.bar_label(bars, fmt="%.2f", fontsize=6, padding=1, rotation=90)
+    ax.set_xticks(x + width * (len(values) - 1) / 2, groups, rotation=30, ha="right")
+    ax.set_ylim(0, 1.3)  # room for the legend above the bars
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="upper center", ncols=min(len(values), 4))
+    return _save(fig, path)

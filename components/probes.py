@@ -729,16 +729,19 @@ def report_sections(probes: Mapping[str, Any], out: Path) -> list[tuple[str, str
                  + plots.table(obfuscation_rows(probes)))]
     for model, fig in probes.items():
         langs = fig["per_language"]
-        png = plots.metric_bars(
+        png = plots.grouped_bars(
             {"unsafe recall": {k: v["unsafe_recall"] or 0.0 for k, v in langs.items()},
-             "false-flag rate": {k: v["false_flag_rate"] or 0.0 for k, v in langs.items()}},
-            f"{model}: probe set per language", out / f"probes_languages_{model}.png")
+             "false-flag rate": {k: v["false_flag_rate"] or 0.0 for k, v in langs.items()},
+             "cannot assess": {k: v["cannot_assess"] / max(1, v["unsafe"] + v["safe"])
+                               for k, v in langs.items()}},
+            f"{model}: probe set per language (saved threshold)",
+            out / f"probes_languages_{model}.png", "share of prompts")
         obf = fig["per_obfuscation"]
         bars = {f"{form} ({name})": {k: (e[name]["plain_recall"] if form == "plain"
                                          else e[name]["recall"]) or 0.0 for k, e in obf.items()}
                 for name in ("probe", "test") for form in ("plain", "transformed")}
-        png2 = plots.metric_bars(bars, f"{model}: unsafe recall, plain vs transformed",
-                                 out / f"probes_obfuscation_{model}.png")
+        png2 = plots.grouped_bars(bars, f"{model}: unsafe recall, plain vs transformed",
+                                  out / f"probes_obfuscation_{model}.png", "unsafe recall")
         notes = "".join(f"<p>{kind} not measured: {why}</p>"
                         for kind, why in fig.get("skipped", {}).items())
         sections.append((f"{model} on the probe set", plots.img_tag(png, model)

@@ -316,7 +316,10 @@ def test_local_run_of_the_guard_pipeline(tmp_path, write_csv, tiny_bert_dir):
     ev = json.loads((run_dir / "evaluate" / "executor_output.json").read_text())
     gm = ev["artifacts"]["guard_metrics"]["artifacts"][0]["metadata"]
     assert {"lora_threshold", "lora_unsafe_recall", "loso_min_unsafe_recall",
-            "lora_holdout_unsafe_recall"} <= set(gm)
+            "lora_holdout_unsafe_recall", "lora_probe_en_unsafe_recall"} <= set(gm)
+    # the probe set (zero-shot: probe_train_share 0), printed with the guard figures
+    assert summary["probes"]["lora"]["excluded_ids"] == [] and "probe" not in set(prompts["source"])
+    assert "| lora | Korean (ko) |" in res.stdout and "| lstm | rtl_override |" in res.stdout
     assert "Leave-one-source-out" in res.stdout and "| lookalike/" in res.stdout
     # the gate: read the serving guard (the gate step, then the deploy step), then replace it
     assert [r["method"] for r in api.requests] == ["GET", "GET", "PUT"]

@@ -111,7 +111,7 @@ def test_homoglyphs_put_letters_of_other_scripts_inside_english_words(seed):
 
 
 def test_the_issues_homoglyph_example_is_one_of_them():
-    assert P.HOMOGLYPHS["b"] == "ƅ" and P.HOMOGLYPHS["o"] == "\u043e"  # "ƅomb", "bоmb"
+    assert P.HOMOGLYPHS["b"] == "ƅ" and P.HOMOGLYPHS["o"] == "\u043e"  # "ƅomb", "b\\u043emb"
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -360,3 +360,27 @@ def test_the_probe_file_ships_inside_the_package():
     toml = (ROOT / "pyproject.toml").read_text()
     assert '"probe_data/*.csv"' in toml.split("[tool.setuptools.package-data]")[1]
     assert P.PROBE_FILE.is_relative_to(ROOT / "components")
+
+
+# ------------------------------------------------------------------------ through evaluate
+def test_evaluate_scores_each_guard_on_the_probe_set(tmp_path, tiny_splits, tiny_lstm_dir,
+                                                     tiny_lora_dir):
+    from components.evaluate import comparison_table, evaluate
+
+    summary = evaluate(tiny_splits.path("test"), tiny_splits.path("train"),
+                       tiny_splits.path("label_map"),
+                       {"lstm": tiny_lstm_dir, "lora": tiny_lora_dir}, tmp_path / "ev")
+    assert set(summary["probes"]) == {"lstm", "lora"}  # the sample's labels have a Safe class
+    for name, fig in summary["probes"].items():
+        assert fig["threshold"] == summary["guard"][name]["threshold"]
+        assert set(fig["per_language"]) == set(P.LANGUAGES)
+        ru = fig["per_language"]["ru"]  # trained on English text only: cannot assess Russian
+        assert ru["cannot_assess"] == ru["unsafe"] + ru["safe"]
+        test_kinds = fig["per_obfuscation"]["leetspeak"]["test"]
+        assert 0 < test_kinds["rows"] <= P.MAX_TEST_PROMPTS
+        assert fig["excluded_ids"] == []
+    text = comparison_table(summary)
+    assert "| lora | Thai (th) | THAI |" in text and "| lstm | padding |" in text
+    html = (tmp_path / "ev" / "report.html").read_text()
+    assert "Probe set: per language" in html and "lora on the probe set" in html
+    assert (tmp_path / "ev" / "probes_languages_lora.png").is_file()
