@@ -214,19 +214,25 @@ def test_the_real_pyrit_templates_wrap_a_prompt():
 
 
 # ----------------------------------------------------------------------------------- scoring
+def _naive(text: str) -> str:
+    """Lower case and single spaces: a reading with no defence against obfuscation."""
+    return " ".join(text.lower().split())
+
+
 class KeywordGuard:
-    """A guard that knows the English harmful probe prompts word for word (and nothing else):
-    an English-only model that any obfuscation or translation gets past."""
+    """A guard that knows the English harmful probe prompts word for word (and nothing else),
+    read without any normalisation: an English-only model that any obfuscation or translation
+    gets past."""
 
     labels = ["Safe", "Violent Crimes"]
     threshold = 0.5
 
     def __init__(self, probes: pd.DataFrame):
-        self.known = [clean_text(t) for t in
+        self.known = [_naive(t) for t in
                       probes.loc[(probes["lang"] == "en") & (probes["kind"] == "harmful"), "text"]]
 
     def predict_proba(self, texts):
-        p = np.array([0.9 if any(k in clean_text(t) for k in self.known) else 0.1 for t in texts])
+        p = np.array([0.9 if any(k in _naive(t) for k in self.known) else 0.1 for t in texts])
         return np.stack([1 - p, p], axis=1)
 
     def unreadable(self, texts):
