@@ -348,7 +348,7 @@ def test_ingest_adds_the_probe_rows_uncapped(tmp_path, write_csv):
                        "Toxic Category": "Violent Crimes"} for i in range(5)]
                      + [{"query": f"A soup recipe number {i}?", "image descriptions": "x",
                          "Toxic Category": "Safe"} for i in range(5)])
-    res = ingest_mod.ingest(str(seed), tmp_path / "no-wheels", tmp_path / "out", sources="lookalike",
+    res = ingest_mod.ingest(str(seed), tmp_path / "no-wheels", tmp_path / "out", sources="seed",
                             max_per_source=3, probe_train_share=0.1)
     df = pd.read_parquet(res.path("prompts"))
     probe_rows = df[df["source"] == P.PROBE_SOURCE]
@@ -356,9 +356,9 @@ def test_ingest_adds_the_probe_rows_uncapped(tmp_path, write_csv):
     assert df["source"].value_counts().drop(P.PROBE_SOURCE).max() <= 3
     assert res.stats["probe_train_share"] == 0.1
     with pytest.raises(DatasetError, match="probe_train_share"):
-        ingest_mod.ingest(str(seed), tmp_path, tmp_path / "bad", sources="lookalike",
+        ingest_mod.ingest(str(seed), tmp_path, tmp_path / "bad", sources="seed",
                           probe_train_share=-0.1)
-    none = ingest_mod.ingest(str(seed), tmp_path, tmp_path / "zero", sources="lookalike")
+    none = ingest_mod.ingest(str(seed), tmp_path, tmp_path / "zero", sources="seed")
     assert P.PROBE_SOURCE not in set(pd.read_parquet(none.path("prompts"))["source"])
 
 
