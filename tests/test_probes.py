@@ -362,6 +362,43 @@ def test_ingest_adds_the_probe_rows_uncapped(tmp_path, write_csv):
     assert P.PROBE_SOURCE not in set(pd.read_parquet(none.path("prompts"))["source"])
 
 
+def test_probe_rows_train_only_and_left_out_of_the_probe_figures(tmp_path, write_csv):
+    """ingest (probe_train_share) -> preprocess (the guard's settings: probe rows train only)
+    -> probe_metrics leaves exactly the ids in the training split out."""
+    from dataclasses import replace
+
+    from source_fakes import write_fake_wheels
+
+    from components import ingest as ingest_mod
+    from components.preprocess import preprocess
+
+    seed = write_csv([{"query": f"How do I hurt person number {i} badly?", "image descriptions": "x",
+                       "Toxic Category": "Violent Crimes"} for i in range(12)]
+                     + [{"query": f"What is a good soup recipe number {i}?",
+                         "image descriptions": "x", "Toxic Category": "Safe"} for i in range(12)])
+    res = ingest_mod.ingest(str(seed), write_fake_wheels(tmp_path / "cache"), tmp_path / "ing",
+                            sources="strongreject,harmbench,chatterbot", verify=False,
+                            probe_train_share=0.2)
+    # min_class_count 60 (every hazard merges into "other"): preprocess counts classes with the
+    # train-only rows, so a category that 13 probe rows per id lift past the minimum would stay
+    # unmerged with the 1-2 rows of these small sources left to split
+    pp = replace(ingest_mod.PROMPT_PREPROCESS, min_class_count=60)
+    pre = preprocess(str(res.path("prompts")), tmp_path / "pre", text_columns=pp.text_columns,
+                     label_column=pp.label_column, keep_columns=pp.keep_columns,
+                     min_class_count=pp.min_class_count, length_percentile=pp.length_percentile,
+                     train_only_sources=pp.train_only_sources)
+    train, test = (pd.read_parquet(pre.path(s)) for s in ("train", "test"))
+    assert "probe" not in set(test["source"]) and (train["source"] == "probe").any()
+    probes = P.load_probes()
+    fig = P.probe_metrics(KeywordGuard(probes), test=test, train_texts=train["raw_text"],
+                          probes=probes, templates=[])
+    assert fig["excluded_ids"] == res.stats["probe_ids_in_data"]
+    kept = probes[~probes["id"].isin(fig["excluded_ids"])]
+    en = kept[kept["lang"] == "en"]
+    assert fig["per_language"]["en"]["unsafe"] == (en["kind"] == "harmful").sum()
+    assert fig["per_obfuscation"]["leetspeak"]["probe"]["rows"] == (en["kind"] == "harmful").sum()
+
+
 def test_the_probe_file_ships_inside_the_package():
     toml = (ROOT / "pyproject.toml").read_text()
     assert '"probe_data/*.csv"' in toml.split("[tool.setuptools.package-data]")[1]
