@@ -55,7 +55,11 @@ SOURCE_LANGUAGE = "en"  # the language the prompts were written in; the others a
 KINDS: dict[str, str] = {"harmful": "unsafe", "benign": "safe", "lookalike": "safe"}  # -> label
 PROBE_SOURCE = "probe"  # `source` (and `group`) of probe rows added to training by ingest
 SEED = 42
-MAX_TEST_PROMPTS = 150  # harmful (and as many benign) test-split prompts per transform
+# Test-split prompts per transform (seeded samples): the cost is about 2,200 texts per model,
+# more readings where a guard reads sentences and windows (components.reading).
+MAX_TEST_PROMPTS = 100  # harmful
+MAX_TEST_BENIGN = 50  # benign, for the false flags under the benign-safe transforms
+MAX_LONG_FORMS = 50  # of those, for the transforms that make a prompt long (LONG_KINDS)
 N_TEMPLATES = 20  # jailbreak templates sampled per run; each prompt gets one of them
 
 
@@ -402,6 +406,9 @@ SIMPLE_TRANSFORMS: dict[str, Transform] = {
 }
 # Transforms that leave a benign prompt benign: their false flags are measured too.
 BENIGN_SAFE = ("padding", "mixed_script", "zero_width")
+# Transforms that make a prompt long (hundreds of words): applied to at most MAX_LONG_FORMS
+# test prompts, the plain recall compared on the same ones.
+LONG_KINDS = ("padding", "jailbreak")
 KIND_NOTES: dict[str, str] = {
     "leetspeak": "digits for letters (H0w c4n 1 bu1ld 4 b0mb)",
     "homoglyphs": "Cyrillic/Greek/Latin-extended look-alike letters inside English words",
@@ -501,6 +508,7 @@ def _test_sample(test: pd.DataFrame | None, safe_id: int, unsafe: bool, n: int,
 def probe_metrics(predictor: Any, test: pd.DataFrame | None = None,
                   train_texts: Iterable[str] = (), probes: pd.DataFrame | None = None,
                   seed: int = SEED, max_test: int = MAX_TEST_PROMPTS,
+                  max_benign: int = MAX_TEST_BENIGN, max_long: int = MAX_LONG_FORMS,
                   sources_dir: str | os.PathLike[str] = DEFAULT_CACHE,
                   templates: Sequence[JailbreakTemplate] | None = None,
                   n_templates: int = N_TEMPLATES) -> dict[str, Any]:
@@ -519,7 +527,9 @@ def probe_metrics(predictor: Any, test: pd.DataFrame | None = None,
         train_texts: the training split's raw texts: probe ids found there are left out.
         probes: the probe set (default: `load_probes()`).
         seed: seeds the test sample, the transforms and the template sample.
-        max_test: at most this many harmful and as many benign test prompts.
+        max_test: at most this many harmful test prompts per transform.
+        max_benign: at most this many benign test prompts per benign-safe transform.
+        max_long: at most this many test prompts for the LONG_KINDS transforms.
         sources_dir: the wheel cache holding pyrit's wheel (the jailbreak templates); without
             it the jailbreak kind is skipped and says why.
         templates: the jailbreak templates to sample from (default: read from `sources_dir`).
@@ -562,19 +572,21 @@ def probe_metrics(predictor: Any, test: pd.DataFrame | None = None,
         "probe": (en[en["kind"] == "harmful"], "id", True),
         "test": (_test_sample(test, safe, True, max_test, seed), "row_id", True),
         "probe_benign": (en[en["kind"] != "harmful"], "id", False),
-        "test_benign": (_test_sample(test, safe, False, max_test, seed), "row_id", False),
+        "test_benign": (_test_sample(test, safe, False, max_benign, seed), "row_id", False),
     }
-    plain, forms = {}, {}
+    # (set, kind) -> indices of the plain prompts and of their transformed forms
+    pairs: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
     for name, (rows, key_col, harmful) in sets.items():
         col = "text" if name.startswith("probe") else "raw_text"
         texts = rows[col].tolist() if len(rows) else []
         keys = (rows[key_col].astype(str).tolist() if key_col in rows.columns
                 else [str(i) for i in rows.index])
-        plain[name] = batch.add(texts)
+        plain = batch.add(texts)
         for kind, fn in fns.items():
             if harmful or kind in BENIGN_SAFE:
-                forms[name, kind] = batch.add(apply(kind, fn, t, k, seed)
-                                              for t, k in zip(texts, keys, strict=True))
+                n = max_long if kind in LONG_KINDS and name.startswith("test") else len(texts)
+                pairs[name, kind] = (plain[:n], batch.add(
+                    apply(kind, fn, t, k, seed) for t, k in zip(texts[:n], keys[:n], strict=True)))
 
     start = time.perf_counter()
     proba = predictor.predict_proba(batch.texts)
@@ -606,14 +618,14 @@ def probe_metrics(predictor: Any, test: pd.DataFrame | None = None,
     for kind in fns:
         entry: dict[str, Any] = {"what": KIND_NOTES[kind]}
         for name in ("probe", "test"):
-            base, form = ans.unsafe_side(plain[name]), ans.unsafe_side(forms[name, kind])
+            base, form = (ans.unsafe_side(i) for i in pairs[name, kind])
             entry[name] = {**form, "plain_recall": base["recall"],
                            "delta": (None if form["recall"] is None
                                      else form["recall"] - base["recall"])}
         if kind in BENIGN_SAFE:
             entry["benign"] = {}
             for name in ("probe_benign", "test_benign"):
-                base, form = ans.safe_side(plain[name]), ans.safe_side(forms[name, kind])
+                base, form = (ans.safe_side(i) for i in pairs[name, kind])
                 entry["benign"][name.removesuffix("_benign")] = {
                     **form, "plain_false_flag_rate": base["false_flag_rate"]}
         per_obfuscation[kind] = entry
