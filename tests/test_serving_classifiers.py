@@ -336,30 +336,37 @@ def test_health_checks_answer_while_a_batch_runs(models):
 
 
 def test_micro_batcher_waits_only_under_load_and_runs_full_batches_at_once():
+    """Ordering against a timer of half the batcher's max wait (no wall-clock bound): an
+    isolated request and a full batch finish before it, a lone request under load after it."""
     calls = []
+    max_wait_s = 2.0
 
     def fn(items):
         calls.append(list(items))
         return [x * 2 for x in items]
 
-    async def timed(awaitable):
-        start = time.perf_counter()
-        return await awaitable, time.perf_counter() - start
+    async def before_half_wait(awaitable):
+        """The result, and whether it came before a timer of max_wait_s / 2 ran out."""
+        work = asyncio.ensure_future(awaitable)
+        timer = asyncio.ensure_future(asyncio.sleep(max_wait_s / 2))
+        done, _ = await asyncio.wait({work, timer}, return_when=asyncio.FIRST_COMPLETED)
+        early = work in done and not timer.done()
+        timer.cancel()
+        return await work, early
 
     async def scenario():
-        batcher = MicroBatcher(fn, BatchSettings(max_batch_size=4, max_wait_ms=300), "unit")
-        alone = await timed(batcher.submit([1]))  # an isolated request does not wait
+        batcher = MicroBatcher(fn, BatchSettings(max_batch_size=4, max_wait_ms=max_wait_s * 1000),
+                               "unit")
+        alone = await before_half_wait(batcher.submit([1]))  # an isolated request does not wait
         assert await asyncio.gather(batcher.submit([1]), batcher.submit([2])) == [[2], [4]]
         assert batcher.under_load  # that batch merged two requests
-        full = await timed(asyncio.gather(batcher.submit([1, 2]), batcher.submit([3, 4])))
-        waited = await timed(batcher.submit([7]))  # under load, alone: waits out max_wait
+        full = await before_half_wait(asyncio.gather(batcher.submit([1, 2]),
+                                                     batcher.submit([3, 4])))
+        waited = await before_half_wait(batcher.submit([7]))  # under load, alone: waits
         return alone, full, waited
 
-    (alone, alone_s), (full, full_s), (waited, waited_s) = asyncio.run(scenario())
-    assert (alone, full, waited) == ([2], [[2, 4], [6, 8]], [14])
-    assert alone_s < 0.2
-    assert full_s < 0.2  # a full batch runs at once
-    assert 0.29 < waited_s < 1.0
+    alone, full, waited = asyncio.run(scenario())
+    assert (alone, full, waited) == (([2], True), ([[2, 4], [6, 8]], True), ([14], False))
     assert calls == [[1], [1, 2], [1, 2, 3, 4], [7]]
 
 
