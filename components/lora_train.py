@@ -26,7 +26,7 @@ from components.predict import (  # noqa: F401 (CLUSTER_BASE_MODEL: re-exported 
     verify_saved,
 )
 from components.reading import Reading
-from components.text import training_scripts
+from components.text import TextSettings, clean_text, training_scripts
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +136,20 @@ def vocabulary_scripts(tokenizer: Any) -> list[str]:
             bucket[script] = bucket.get(script, 0) + 1
     return sorted({s for s, n in multi.items() if n >= VOCAB_MIN_PIECES}
                   | {s for s, n in single.items() if n >= VOCAB_MIN_CHARACTERS})
+
+
+def model_text_settings(tokenizer: Any, settings: dict[str, Any]) -> dict[str, Any]:
+    """The text settings a model reads with: the preprocess step's, except that an encoder
+    whose tokenizer keeps case and accents (multilingual-e5, XLM-R) reads them kept. Folded to
+    ASCII, Vietnamese "thuốc độc" (poison) becomes "thuoc đoc", which such a model cannot read;
+    an uncased tokenizer (MiniLM, DistilBERT uncased) folds them itself and keeps the defaults."""
+    normalizer = getattr(getattr(tokenizer, "backend_tokenizer", None), "normalizer", None)
+    probe = "Élan Über"
+    seen = normalizer.normalize_str(probe) if normalizer is not None else probe
+    if seen == "elan uber" or (
+            normalizer is None and tokenizer.tokenize(probe) == tokenizer.tokenize("elan uber")):
+        return settings
+    return {**settings, "lowercase": False, "strip_accents": False}
 
 
 def freeze_below(model: Any, layers: list[int] | None) -> None:
@@ -310,6 +324,15 @@ def train_lora(
     from components.encoders import base_model_provenance
 
     prefix = text_prefix_for(params.base_model, base_path, params.text_prefix)
+    settings = model_text_settings(tokenizer, label_map["text_settings"])
+    if settings != label_map["text_settings"]:
+        if "raw_text" not in train.columns or "raw_text" not in val.columns:
+            raise DatasetError("a cased encoder reads the raw text: the splits need `raw_text` "
+                               "(written by preprocess)")
+        text_settings = TextSettings.from_dict(settings)
+        train, val = (df.assign(text=[clean_text(t, text_settings) for t in df["raw_text"]])
+                      for df in (train, val))
+        log.info("lora: the encoder's tokenizer keeps case and accents: the text keeps them too")
     reading = Reading.parse(params.reading)
     percentile = read_json(length_stats_path)["percentile"] if length_stats_path else 95.0
     max_length = params.max_length or length_at_percentile(
@@ -418,14 +441,14 @@ def train_lora(
             reading=reading.to_dict(),
             # what it reads: the scripts of its training texts and of its encoder's vocabulary
             scripts=sorted(set(training_scripts(train["text"])) | set(vocabulary_scripts(tokenizer))))
-        save_model_info(tmp, "lora", labels, label_map["text_settings"], **fields)
+        save_model_info(tmp, "lora", labels, settings, **fields)
         # What a server loads is what was trained: the reloaded directory reproduces the
         # trainer's probabilities (whole texts)...
         verify_saved(tmp, val["text"].tolist()[:VERIFY_ROWS], val_probs[:VERIFY_ROWS],
                      atol=5e-2 if bf16 or fp16 else 1e-3)  # half precision vs fp32 reload
         # ...and is calibrated on its own validation answers, read as it will read prompts.
         calibration = calibrate_saved(tmp, val, labels, params.target_false_flag_rate)
-        info = save_model_info(tmp, "lora", labels, label_map["text_settings"], **fields,
+        info = save_model_info(tmp, "lora", labels, settings, **fields,
                                calibration=calibration)
         (tmp / REPORT_FILE).write_text(plots.training_report("lora-train", info, tmp / CURVES_FILE))
     return info

@@ -141,6 +141,30 @@ def test_lora_distilbert_uses_q_lin_v_lin(tmp_path, tiny_splits, tiny_distilbert
     assert proba.shape == (1, len(info["labels"]))
 
 
+def test_a_cased_encoder_reads_accents_and_case(tmp_path, tiny_splits, tiny_bert_dir):
+    """A tokenizer that keeps accents (multilingual e5) gets the raw text with its accents:
+    folded to ASCII, Vietnamese or German words become other words. An uncased one (MiniLM)
+    keeps the preprocess settings."""
+    import shutil
+
+    from transformers import BertTokenizerFast
+
+    from components.text import clean_text
+
+    cased = tmp_path / "cased"
+    shutil.copytree(tiny_bert_dir, cased)
+    BertTokenizerFast(vocab_file=str(cased / "vocab.txt"), do_lower_case=False,
+                      strip_accents=False, model_max_length=128).save_pretrained(cased)
+    out = build_lora_dir(tiny_splits, tmp_path / "m", cased)
+    settings = load_model_info(out, "lora")["text_settings"]
+    assert (settings["lowercase"], settings["strip_accents"]) == (False, False)
+    predictor = LoraPredictor.load(out)  # serves with the settings it was trained with
+    assert clean_text("Thuốc Độc?", predictor.settings) == "Thuốc Độc?"
+    uncased = load_model_info(build_lora_dir(tiny_splits, tmp_path / "u", tiny_bert_dir),
+                              "lora")["text_settings"]
+    assert (uncased["lowercase"], uncased["strip_accents"]) == (True, True)
+
+
 def test_lora_predictor_merges_the_adapter_and_truncates_long_text(tiny_lora_dir):
     p = LoraPredictor.load(tiny_lora_dir)
     assert not any("lora_" in n for n, _ in p.model.named_parameters())  # merged
