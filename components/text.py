@@ -355,8 +355,54 @@ def deobfuscate(text: str) -> str:
     "mp3" or "U.S.A." may read differently, never worse."""
     text = fold_homoglyphs(reveal(unicodedata.normalize("NFKC", text)))
     text = " ".join(_deleet_token(t) if any(c in LEET for c in t) else t
-                    for t in text.split(" "))
+                    for t in _deleet_heavy(text.split(" ")))
     return _join_spaced(text)
+
+
+_LEET_DIGITS = {k: v for k, v in LEET.items() if k.isdigit()}
+_ORDINAL_RE = re.compile(r"\d+(?:st|nd|rd|th)s?", re.IGNORECASE)
+
+
+def _edges(token: str) -> tuple[str, str, str]:
+    """(punctuation before, the word, punctuation after), in linear time."""
+    i, j = 0, len(token)
+    while i < j and not token[i].isalnum():
+        i += 1
+    while j > i and not token[j - 1].isalnum():
+        j -= 1
+    return token[:i], token[i:j], token[j:]
+
+
+def _leet_core(core: str) -> bool:
+    """Letters and leet digits only, with a digit, not an ordinal ("3rd")."""
+    return (any(c in _LEET_DIGITS for c in core) and not _ORDINAL_RE.fullmatch(core)
+            and all(c.isalpha() or c in _LEET_DIGITS for c in core))
+
+
+def _leet_word(core: str) -> bool:
+    """A word written in leet: a digit between two letters ("a774ck", "53r10u5ly") or one
+    leading digit before two letters ("5om30n3"); "covid19", "mp3", "5g", "x86" are not."""
+    if len(core) < 3 or not _leet_core(core) or sum(c.isalpha() for c in core) < 2:
+        return False
+    inner = any(core[i] in _LEET_DIGITS and core[i - 1].isalpha() and core[i + 1].isalpha()
+                for i in range(1, len(core) - 1))
+    return inner or (core[0] in _LEET_DIGITS and core[1:3].isalpha())
+
+
+def _deleet_heavy(tokens: list[str]) -> list[str]:
+    """In a text written in leet (two leet words or more), every word of letters and leet
+    digits is read as letters, the short ones too ("4n", "7h47", "hur7", "45" -> "an", "that",
+    "hurt", "as"); a text with a stray "covid19" or "mp3" is left to `_deleet_token`."""
+    parts = [_edges(t) for t in tokens]
+    if sum(_leet_word(core) for _, core, _ in parts) < 2:
+        return tokens
+    out = []
+    for (before, core, after), token in zip(parts, tokens, strict=True):
+        short_number = core.isdigit() and len(core) <= 2
+        if _leet_core(core) and (short_number or not core.isdigit()):
+            token = before + "".join(_LEET_DIGITS.get(c, c) for c in core) + after
+        out.append(token)
+    return out
 
 
 _NOISE_TABLE = _NoiseTable()
