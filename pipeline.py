@@ -37,6 +37,7 @@ from components import images
 from components.augment import AugmentParams
 from components.deploy import DEPLOYABLE, DeployError, DeployParams, GuardDeployParams
 from components.ingest import PROMPT_PREPROCESS, IngestParams
+from components.encoders import OFFLINE_MULTILINGUAL, UPSTREAM_ID
 from components.lora_train import CLUSTER_BASE_MODEL, LoraParams
 from components.loso import LosoParams
 from components.lstm_train import LstmParams
@@ -48,6 +49,10 @@ PIPELINE_NAME = "toxic-filter"
 LOCAL_PIPELINE_ROOT = "local_outputs"
 SAMPLE_DATA = "data/sample_toxic_prompts.csv"
 LOCAL_BASE_MODEL = LoraParams.base_model  # "offline": the encoder shipped on PyPI (NOTES.md)
+# The guard reads every language: multilingual-e5-small, provisioned offline by `make setup`
+# (components.encoders) and the same architecture from the hub on a cluster.
+GUARD_LOCAL_BASE_MODEL = OFFLINE_MULTILINGUAL
+GUARD_CLUSTER_BASE_MODEL = UPSTREAM_ID
 
 log = logging.getLogger("pipeline")
 
@@ -737,10 +742,10 @@ GUARD_DEFAULTS = PipelineDefaults(
     ingest=IngestParams(), preprocess=PROMPT_PREPROCESS,
     augment=AugmentParams(balance_ratio=0.0),  # the guard's classes are weighted in the loss
     lstm=LstmParams(),
-    lora=LoraParams(base_model=CLUSTER_BASE_MODEL, epochs=3, batch_size=32, max_length=64,
+    lora=LoraParams(base_model=GUARD_CLUSTER_BASE_MODEL, epochs=3, batch_size=32, max_length=64,
                     class_weight="safe_unsafe", reading="text,deobfuscated,segments",
                     group_by_length=True),
-    loso=LosoParams(base_model=CLUSTER_BASE_MODEL, max_length=64),
+    loso=LosoParams(base_model=GUARD_CLUSTER_BASE_MODEL, max_length=64),
     deploy=GuardDeployParams(), gate=GuardDeployParams())
 
 
@@ -1035,6 +1040,11 @@ def _bool(s: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true/false, got {s!r}")
 
 
+def local_base_model(pipeline=None) -> str:
+    """lora-train's encoder on a local run: the guard's multilingual one, else the offline MiniLM."""
+    return GUARD_LOCAL_BASE_MODEL if pipeline is guard_pipeline else LOCAL_BASE_MODEL
+
+
 def _add_param_flags(parser: argparse.ArgumentParser, local: bool = False,
                      pipeline=None) -> None:
     """One flag per pipeline parameter; `pipeline="both"`: the union of both pipelines' (submit)."""
@@ -1044,7 +1054,7 @@ def _add_param_flags(parser: argparse.ArgumentParser, local: bool = False,
     for name, (typ, default) in params.items():
         if name in ("data", "seed_data"):
             continue
-        shown = LOCAL_BASE_MODEL if (local and name == "lora_base_model") else default
+        shown = local_base_model(pipeline) if (local and name == "lora_base_model") else default
         group.add_argument(f"--{name.replace('_', '-')}", dest=f"param_{name}",
                            type=_bool if typ is bool else typ, default=None,
                            metavar=typ.__name__.upper(), help=f"default: {shown!r}")
@@ -1278,7 +1288,7 @@ def cmd_run_guard(args: argparse.Namespace) -> int:
     from components.errors import DatasetError, ResourceMissingError
     from components.sources import SOURCES, wheel_path
 
-    params = {"lora_base_model": LOCAL_BASE_MODEL, **_collect_params(args)}
+    params = {"lora_base_model": GUARD_LOCAL_BASE_MODEL, **_collect_params(args)}
     p = {k: d for k, (_, d) in pipeline_parameters(guard_pipeline).items()} | params
     seed_data = args.seed_data
     if seed_data and not is_remote(seed_data):
@@ -1415,7 +1425,7 @@ def parameter_rows() -> list[dict[str, Any]]:
                     row["meaning"] = comp_input.description
     if "lora_base_model" in rows:
         rows["lora_base_model"]["meaning"] += (
-            f" (`run`/`run-guard` default: `{LOCAL_BASE_MODEL}`)")
+            f" (`run` default: `{LOCAL_BASE_MODEL}`, `run-guard`: `{GUARD_LOCAL_BASE_MODEL}`)")
     return list(rows.values())
 
 

@@ -26,7 +26,7 @@ from components.predict import (  # noqa: F401 (CLUSTER_BASE_MODEL: re-exported 
     verify_saved,
 )
 from components.reading import Reading
-from components.text import TextSettings, clean_text, training_scripts
+from components.text import reader_settings, texts_as_read, training_scripts
 
 log = logging.getLogger(__name__)
 
@@ -136,20 +136,6 @@ def vocabulary_scripts(tokenizer: Any) -> list[str]:
             bucket[script] = bucket.get(script, 0) + 1
     return sorted({s for s, n in multi.items() if n >= VOCAB_MIN_PIECES}
                   | {s for s, n in single.items() if n >= VOCAB_MIN_CHARACTERS})
-
-
-def model_text_settings(tokenizer: Any, settings: dict[str, Any]) -> dict[str, Any]:
-    """The text settings a model reads with: the preprocess step's, except that an encoder
-    whose tokenizer keeps case and accents (multilingual-e5, XLM-R) reads them kept. Folded to
-    ASCII, Vietnamese "thuốc độc" (poison) becomes "thuoc đoc", which such a model cannot read;
-    an uncased tokenizer (MiniLM, DistilBERT uncased) folds them itself and keeps the defaults."""
-    normalizer = getattr(getattr(tokenizer, "backend_tokenizer", None), "normalizer", None)
-    probe = "Élan Über"
-    seen = normalizer.normalize_str(probe) if normalizer is not None else probe
-    if seen == "elan uber" or (
-            normalizer is None and tokenizer.tokenize(probe) == tokenizer.tokenize("elan uber")):
-        return settings
-    return {**settings, "lowercase": False, "strip_accents": False}
 
 
 def freeze_below(model: Any, layers: list[int] | None) -> None:
@@ -324,14 +310,13 @@ def train_lora(
     from components.encoders import base_model_provenance
 
     prefix = text_prefix_for(params.base_model, base_path, params.text_prefix)
-    settings = model_text_settings(tokenizer, label_map["text_settings"])
+    settings = reader_settings(tokenizer, label_map["text_settings"])
     if settings != label_map["text_settings"]:
-        if "raw_text" not in train.columns or "raw_text" not in val.columns:
-            raise DatasetError("a cased encoder reads the raw text: the splits need `raw_text` "
-                               "(written by preprocess)")
-        text_settings = TextSettings.from_dict(settings)
-        train, val = (df.assign(text=[clean_text(t, text_settings) for t in df["raw_text"]])
-                      for df in (train, val))
+        try:
+            train, val = (df.assign(text=texts_as_read(df, label_map["text_settings"], tokenizer))
+                          for df in (train, val))
+        except ValueError as exc:
+            raise DatasetError(str(exc)) from exc
         log.info("lora: the encoder's tokenizer keeps case and accents: the text keeps them too")
     reading = Reading.parse(params.reading)
     percentile = read_json(length_stats_path)["percentile"] if length_stats_path else 95.0

@@ -32,7 +32,8 @@ from components.calibration import (
 )
 from components.data import atomic_dir, read_json, write_json
 from components.errors import DatasetError
-from components.frozen_encoder import MAX_LENGTH, embed, fit_head, p_unsafe
+from components.frozen_encoder import MAX_LENGTH, FrozenEncoder, fit_head, p_unsafe
+from components.text import texts_as_read
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +110,8 @@ def leave_one_source_out(
     Returns:
         The summary (also written to loso.json).
     """
-    labels = read_json(label_map_path)["labels"]
+    label_map = read_json(label_map_path)
+    labels = label_map["labels"]
     safe = safe_index(labels)
     if safe is None:
         raise DatasetError(f"leave-one-source-out needs a Safe class; labels are {labels}")
@@ -121,7 +123,8 @@ def leave_one_source_out(
     df = pd.concat(parts, ignore_index=True)
     split = np.concatenate([[i] * len(p) for i, p in enumerate(parts)])
     start = time.perf_counter()
-    x = embed(df["text"].tolist(), base_model, max_length)
+    encoder = FrozenEncoder.load(base_model, max_length)
+    x = encoder.embed(texts_as_read(df, label_map.get("text_settings", {}), encoder.tokenizer))
     embed_seconds = time.perf_counter() - start
     y = df["label_id"].to_numpy()
     groups = df[group_column].astype(str).to_numpy()

@@ -59,6 +59,7 @@ from components.frozen_encoder import (
     save_head,
 )
 from components.model_info import MODEL_INFO, save_model_info
+from components.text import reader_settings, texts_as_read
 
 log = logging.getLogger(__name__)
 
@@ -251,7 +252,9 @@ def build_quick_guard(out_dir: str | os.PathLike[str], sources_dir: str | os.Pat
         splits = {name: pd.read_parquet(pre.path(name)) for name in ("train", "val", "test")}
         encoder = FrozenEncoder.load(params.base_model, params.max_length,
                                      prefix=params.text_prefix)
-        texts = [t for name in ("train", "val", "test") for t in splits[name]["text"]]
+        settings = reader_settings(encoder.tokenizer, label_map["text_settings"])
+        texts = [t for name in ("train", "val", "test")
+                 for t in texts_as_read(splits[name], label_map["text_settings"], encoder.tokenizer)]
         embed_start = time.perf_counter()
 
         def embedded(done: int, total: int) -> None:
@@ -282,7 +285,7 @@ def build_quick_guard(out_dir: str | os.PathLike[str], sources_dir: str | os.Pat
         with atomic_dir(out_dir) as tmp:
             save_head(tmp, coef, intercept)
             info = save_model_info(
-                tmp, MODEL_TYPE, labels, label_map["text_settings"], input_field="text",
+                tmp, MODEL_TYPE, labels, settings, input_field="text",
                 max_length=params.max_length, base_model=params.base_model,
                 text_prefix=encoder.prefix,
                 base_model_provenance=base_model_provenance(encoder.path),

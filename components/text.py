@@ -80,6 +80,33 @@ class TextSettings:
         return cls(**kwargs)
 
 
+def reader_settings(tokenizer: Any, settings: dict[str, Any]) -> dict[str, Any]:
+    """The text settings a model reads with: the preprocess step's, except that an encoder
+    whose tokenizer keeps case and accents (multilingual-e5, XLM-R) reads them kept. Folded to
+    ASCII, Vietnamese "thuốc độc" (poison) becomes "thuoc đoc", which such a model cannot read;
+    an uncased tokenizer (MiniLM, DistilBERT uncased) folds them itself: the settings stay."""
+    normalizer = getattr(getattr(tokenizer, "backend_tokenizer", None), "normalizer", None)
+    probe = "Élan Über"
+    if normalizer is not None:
+        folds = normalizer.normalize_str(probe) == "elan uber"
+    else:
+        folds = tokenizer.tokenize(probe) == tokenizer.tokenize("elan uber")
+    return settings if folds else {**settings, "lowercase": False, "strip_accents": False}
+
+
+def texts_as_read(df: Any, preprocess_settings: dict[str, Any], tokenizer: Any) -> list[str]:
+    """The `text` column of a split as a model with `tokenizer` reads it: preprocess's cleaned
+    text, or the raw text cleaned again with `reader_settings` (needs the `raw_text` column)."""
+    settings = reader_settings(tokenizer, preprocess_settings)
+    if settings == preprocess_settings:
+        return df["text"].tolist()
+    if "raw_text" not in df.columns:
+        raise ValueError("a cased encoder reads the raw text: the split needs the `raw_text` "
+                         "column that preprocess writes")
+    text_settings = TextSettings.from_dict(settings)
+    return [clean_text(t, text_settings) for t in df["raw_text"]]
+
+
 def clean_text(text: str, settings: TextSettings = TextSettings()) -> str:  # noqa: B008 (frozen)
     """Normalise one text: what a reader sees (right-to-left overrides undone, invisible
     characters removed, homoglyphs inside Latin words folded), accents, case,
