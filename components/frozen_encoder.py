@@ -135,11 +135,14 @@ def fit_head(x: np.ndarray, y: np.ndarray, seed: int, c: float = HEAD_C):
                               random_state=seed).fit(x, y)
 
 
-def p_unsafe(clf: Any, x: np.ndarray, safe: int) -> np.ndarray:
-    """1 - P(safe class) per row (1 everywhere when the head never saw the safe class)."""
-    proba = clf.predict_proba(x)
-    col = list(clf.classes_).index(safe) if safe in clf.classes_ else None
-    return np.ones(len(x)) if col is None else 1.0 - proba[:, col]
+def p_unsafe(clf: Any, x: np.ndarray, safe: int | Sequence[int]) -> np.ndarray:
+    """1 - P(the safe classes) per row (`components.calibration.p_unsafe` over the safe classes
+    the head saw: Safe, and Refusal for a response model); 1 everywhere when it saw none."""
+    from components.calibration import p_unsafe as p_unsafe_of
+
+    safe = {int(safe)} if isinstance(safe, int | np.integer) else {int(c) for c in safe}
+    cols = [i for i, c in enumerate(clf.classes_) if int(c) in safe]
+    return np.ones(len(x)) if not cols else p_unsafe_of(clf.predict_proba(x), cols)
 
 
 def head_weights(clf: Any, n_classes: int) -> tuple[np.ndarray, np.ndarray]:

@@ -208,11 +208,12 @@ def class_weights(label_ids: np.ndarray, labels: Sequence[str], mode: str) -> np
         label_ids: training class ids.
         labels: class names.
         mode: "none"; "balanced" = n / (k * n_class) per class (scikit-learn's formula);
-            "safe_unsafe" = the Safe class and all unsafe classes together weigh half each,
-            with no reweighting among the unsafe classes (a guard's decision is safe vs unsafe:
-            per-class balancing of ten hazard classes hurt its ranking on validation).
+            "safe_unsafe" = the safe classes (Safe, and Refusal for a response model) and all
+            unsafe classes together weigh half each, with no reweighting within either side
+            (a guard's decision is safe vs unsafe: per-class balancing of ten hazard classes
+            hurt its ranking on validation).
     """
-    from components.calibration import safe_index
+    from components.calibration import safe_columns
 
     if mode not in CLASS_WEIGHTS:
         raise ValueError(f"class_weight must be one of {CLASS_WEIGHTS}, got {mode!r}")
@@ -222,10 +223,10 @@ def class_weights(label_ids: np.ndarray, labels: Sequence[str], mode: str) -> np
     n = len(label_ids)
     if mode == "balanced":
         return np.where(counts > 0, n / (len(labels) * np.maximum(counts, 1)), 0.0)
-    safe = safe_index(labels)
-    if safe is None:
+    safe = safe_columns(labels)
+    if not safe:
         raise ValueError(f"class_weight='safe_unsafe' needs a Safe class; labels are {list(labels)}")
-    n_safe = counts[safe]
+    n_safe = counts[safe].sum()
     n_unsafe = n - n_safe
     if not n_safe or not n_unsafe:
         raise DatasetError("class_weight='safe_unsafe' needs both safe and unsafe training rows")
@@ -323,6 +324,10 @@ def train_lora(
     max_length = params.max_length or length_at_percentile(
         tokenizer, [prefix + t for t in train["text"]], percentile)
     layers = lora_layers(model.config, params.top_layers)
+    if reading.conversation:  # a long reply is read in windows that fit beside its context
+        from components.conversation import reply_window_words
+
+        reading = dataclasses.replace(reading, window_words=reply_window_words(max_length))
 
     if params.r > 0:
         lora = LoraConfig(task_type=TaskType.SEQ_CLS, r=params.r, lora_alpha=params.alpha,
@@ -443,10 +448,10 @@ def calibrate_saved(model_dir: str | os.PathLike[str], val: pd.DataFrame, labels
                     target_false_flag_rate: float) -> dict[str, Any]:
     """Temperature and threshold of a saved guard model from its own validation answers, the
     prompts read as the model reads them (components.reading); {} without a Safe class."""
-    from components.calibration import safe_index
+    from components.calibration import safe_columns
     from components.predict import load_predictor
 
-    if safe_index(labels) is None:
+    if not safe_columns(labels):
         return {}
     texts = (val["raw_text"] if "raw_text" in val.columns else val["text"]).tolist()
     raw = load_predictor(model_dir).raw_proba(texts)

@@ -27,7 +27,8 @@ from components import plots
 from components.calibration import (
     TARGET_FALSE_FLAG_RATE,
     binary_metrics,
-    safe_index,
+    is_safe_label,
+    safe_columns,
     threshold_for_false_flag_rate,
 )
 from components.data import atomic_dir, read_json, write_json
@@ -56,7 +57,7 @@ class LosoParams:
 
 
 def train_and_test(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
-                   y_test: np.ndarray, labels: Sequence[str], safe: int,
+                   y_test: np.ndarray, labels: Sequence[str], safe: Sequence[int],
                    target: float, seed: int) -> dict[str, Any]:
     """Fit the stand-in on (part of) the training rows, choose its threshold on the rest, test."""
     from sklearn.model_selection import train_test_split
@@ -70,14 +71,15 @@ def train_and_test(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
                                             random_state=seed)
     clf = fit_head(x_train[fit_idx], y_train[fit_idx], seed)
     cal_scores = p_unsafe(clf, x_train[cal_idx], safe)
-    threshold = threshold_for_false_flag_rate(cal_scores[y_train[cal_idx] == safe], target)
+    threshold = threshold_for_false_flag_rate(
+        cal_scores[is_safe_label(y_train[cal_idx], safe)], target)
     p = p_unsafe(clf, x_test, safe)
-    res = {**binary_metrics(p, y_test != safe, threshold), "threshold": threshold,
+    res = {**binary_metrics(p, ~is_safe_label(y_test, safe), threshold), "threshold": threshold,
            "rows": len(y_test)}
     flagged = p >= threshold
     res["per_category"] = {labels[c]: {"rows": int((y_test == c).sum()),
                                        "flagged": float(flagged[y_test == c].mean())}
-                           for c in np.unique(y_test) if c != safe}
+                           for c in np.unique(y_test) if c not in safe}
     return res
 
 
@@ -112,8 +114,8 @@ def leave_one_source_out(
     """
     label_map = read_json(label_map_path)
     labels = label_map["labels"]
-    safe = safe_index(labels)
-    if safe is None:
+    safe = safe_columns(labels)
+    if not safe:
         raise DatasetError(f"leave-one-source-out needs a Safe class; labels are {labels}")
     parts = [pd.read_parquet(p) for p in split_paths]
     for p, df in zip(split_paths, parts, strict=True):
@@ -131,7 +133,7 @@ def leave_one_source_out(
     results: dict[str, Any] = {}
     for g in sorted(set(groups)):
         held = groups == g
-        kinds = set(np.where(y[held] == safe, "benign", "unsafe"))
+        kinds = set(np.where(is_safe_label(y[held], safe), "benign", "unsafe"))
         kind = "mixed" if len(kinds) > 1 else kinds.pop()
         res = train_and_test(x[~held], y[~held], x[held], y[held], labels, safe,
                              target_false_flag_rate, seed)

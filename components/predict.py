@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from components.calibration import GuardDecisions, apply_temperature, safe_index
+from components.calibration import GuardDecisions, apply_temperature, safe_columns
 from components.encoders import OFFLINE_MULTILINGUAL
 from components.errors import ModelDirError
 from components.frozen_encoder import MODEL_TYPE as HEAD_MODEL_TYPE
@@ -148,8 +148,8 @@ class Predictor(GuardDecisions):
         """predict_proba before temperature scaling (what calibration is fitted on)."""
         if len(texts) == 0:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
-        safe = safe_index(self.labels)
-        if self.reading.whole_only or safe is None:
+        safe = safe_columns(self.labels)
+        if self.reading.whole_only or not safe:
             return self._forward(self.preprocess(texts))
         views: list[str] = []
         owners: list[int] = []

@@ -14,6 +14,12 @@ the most harmful one:
 
 The model's threshold is fitted on validation prompts read the same way (lora-train), so the
 extra readings are paid for in the calibration, not in silent false flags.
+
+A response model reads a conversation (components.conversation: the prompt as context, then the
+reply): with `conversation`, the extra readings are of the reply, each after the same context,
+and a long reply is read in windows of `window_words` (sized by lora-train to fit the token
+limit beside the context), never sentence by sentence: a reply's explanatory sentence read
+alone is not its meaning.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ import numpy as np
 
 from components.text import TextSettings, clean_text, deobfuscate
 
-READINGS = ("text", "deobfuscated", "segments")
+READINGS = ("text", "deobfuscated", "segments", "conversation")
 # Sentence ends of any script (Latin, CJK full stops, Devanagari danda, Arabic question mark)
 # and line breaks; a fixed-width lookbehind keeps the split linear.
 _SENTENCE_END_RE = re.compile(r"(?<=[.!?;:\u3002\uff01\uff1f\u0964\u061f])\s+|[\r\n]+|"
@@ -47,12 +53,15 @@ class Reading:
         min_words: prompts with fewer words are read whole only.
         window_words: sentences longer than this are read in windows of this many words
             (half-overlapping), so a request past the model's token limit is still read.
+        conversation: texts are rendered conversations (a response model): the extra readings
+            are of the reply after its context; `segments` = windows of a long reply.
     """
 
     deobfuscate: bool = False
     segments: bool = False
     min_words: int = MIN_WORDS
     window_words: int = WINDOW_WORDS
+    conversation: bool = False
 
     @classmethod
     def parse(cls, spec: str) -> Reading:
@@ -61,7 +70,8 @@ class Reading:
         unknown = sorted(names - set(READINGS))
         if unknown or "text" not in names:
             raise ValueError(f"reading must list 'text' and any of {READINGS[1:]}, got {spec!r}")
-        return cls(deobfuscate="deobfuscated" in names, segments="segments" in names)
+        return cls(deobfuscate="deobfuscated" in names, segments="segments" in names,
+                   conversation="conversation" in names)
 
     @property
     def whole_only(self) -> bool:
@@ -102,11 +112,39 @@ def segments(raw: str, reading: Reading) -> list[str]:
     return out
 
 
+def reply_views(reply: str, reading: Reading) -> list[str]:
+    """The raw extra readings of a reply (response models): its plain reading when that differs,
+    and windows of `window_words` words of each when it is longer than one window."""
+    raws = [reply]
+    if reading.deobfuscate:
+        plain = deobfuscate(reply)
+        if plain != reply:
+            raws.append(plain)
+    out = raws[1:]
+    if reading.segments:
+        for r in raws:
+            words = r.split()
+            if len(words) > reading.window_words:
+                out.extend(_windows(words, reading.window_words))
+            elif len(words) <= 1 and len(r) > MAX_CHARS_WHOLE:  # no spaces: by characters
+                n = reading.window_words * 3
+                out.extend(r[i:i + n] for i in range(0, len(r), n))
+    return out
+
+
 def readings(raw: str, reading: Reading, settings: TextSettings) -> list[str]:
-    """The cleaned readings of one raw prompt, the whole text first, without repeats."""
+    """The cleaned readings of one raw prompt (or rendered conversation), the whole text first,
+    without repeats."""
     whole = clean_text(raw, settings)
     if reading.whole_only:
         return [whole]
+    if reading.conversation:
+        from components.conversation import join, split
+
+        context, reply = split(raw)
+        views = [clean_text(join(context, v), settings) for v in reply_views(reply, reading)]
+        seen: set[str] = set()
+        return [t for t in [whole, *views] if t and not (t in seen or seen.add(t))] or [whole]
     out = [whole]
     raws = [raw]
     if reading.deobfuscate:
@@ -121,14 +159,17 @@ def readings(raw: str, reading: Reading, settings: TextSettings) -> list[str]:
     return [t for t in out if t and not (t in seen or seen.add(t))] or [whole]
 
 
-def most_harmful(probs: np.ndarray, owners: Sequence[int], n: int, safe: int) -> np.ndarray:
+def most_harmful(probs: np.ndarray, owners: Sequence[int], n: int,
+                 safe: int | Sequence[int]) -> np.ndarray:
     """Per text, the row of `probs` (one per reading, `owners[i]` = its text) with the highest
-    P(unsafe) = 1 - P(safe); [n, C]."""
+    P(unsafe) (components.calibration.p_unsafe over the `safe` columns); [n, C]."""
+    from components.calibration import p_unsafe
+
     owners = np.asarray(owners)
-    p_unsafe = 1.0 - probs[:, safe]
+    scores = p_unsafe(probs, [safe] if isinstance(safe, int | np.integer) else safe)
     best = np.full(n, -1)
     best_p = np.full(n, -np.inf)
-    for i, (o, p) in enumerate(zip(owners, p_unsafe, strict=True)):
+    for i, (o, p) in enumerate(zip(owners, scores, strict=True)):
         if p > best_p[o]:
             best_p[o], best[o] = p, i
     return probs[best]
