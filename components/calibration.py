@@ -67,17 +67,22 @@ def is_safe_label(label_ids: np.ndarray, safe: Sequence[int]) -> np.ndarray:
     return np.isin(np.asarray(label_ids), list(safe))
 
 
-def refusal_decisions(probs: np.ndarray, labels: Sequence[str],
-                      threshold: float) -> np.ndarray | None:
+def refusal_decisions(probs: np.ndarray, labels: Sequence[str], threshold: float,
+                      scores: np.ndarray | None = None) -> np.ndarray | None:
     """Per row, whether a response model reads the reply as a refusal: judged safe (P(unsafe)
     below `threshold`) and P(Refusal) > P(Safe). A reply judged unsafe did not refuse, whatever
-    it opens with. None for a model without a Refusal class (a prompt model)."""
+    it opens with. None for a model without a Refusal class (a prompt model).
+
+    Args:
+        scores: P(unsafe) per row when the policy computes it otherwise (the guard's excluded
+            categories); default `p_unsafe` over the safe columns.
+    """
     refusal, safe = refusal_index(labels), safe_index(labels)
     if refusal is None or safe is None:
         return None
     probs = np.asarray(probs)
-    return (p_unsafe(probs, safe_columns(labels)) < threshold) & (probs[..., refusal]
-                                                                  > probs[..., safe])
+    scores = p_unsafe(probs, safe_columns(labels)) if scores is None else np.asarray(scores)
+    return (scores < threshold) & (probs[..., refusal] > probs[..., safe])
 
 
 def log_probs(probs: np.ndarray) -> np.ndarray:

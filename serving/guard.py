@@ -1,15 +1,28 @@
-"""Guard InferenceService: Llama Guard 3 safety assessment, or the lora classifier offline.
+"""Guard InferenceService: Llama Guard 3 safety assessment, or the lora classifiers offline.
 
     python -m serving.guard --model_dir meta-llama/Llama-Guard-3-1B      # Llama Guard (dir or hub id)
-    python -m serving.guard --classifier_dir DIR                         # offline: lora classifier
+    python -m serving.guard --classifier_dir DIR                         # offline: prompt model
+    python -m serving.guard --classifier_dir DIR --response_classifier_dir DIR2   # + replies
 
-Input (v1): `{"instances": ["user message", {"user": "...", "assistant": "..."}, ...]}`; with an
-assistant reply the reply is assessed (Llama Guard's 'Agent' role), otherwise the user message.
+The last turn decides what is judged, as in Llama Guard: a user message is judged as a prompt,
+an assistant's reply as a reply in the context of its prompt (and earlier turns); only the last
+turn is judged. Offline, a prompt goes to the prompt model and a reply to the response model
+(`--response_classifier_dir`, trained by `pipeline.py run-response`): a refusal is safe. A guard
+without a response model answers a reply `safe: null` with the reason: it never judges a reply
+with the prompt model.
+
+Input (v1): `{"instances": ["user message", {"user": "...", "assistant": "..."},
+{"messages": [{"role": "user", "content": "..."}, {"role": "assistant", "content": "..."},
+...]}, ...]}`: a string is a user message; `user`/`assistant` one exchange (without `assistant`
+the user message is judged); `messages` a whole conversation, roles alternating from the user's.
 Output (v1): `{"predictions": [{"safe": bool | null, "categories": ["S1", ...],
-"category_names": [...], "backend": "llama-guard" | "lora-classifier", ...}]}`; `safe` is null
-and `error` says why when the guard's answer cannot be read.
-v2: BYTES inputs `user` [N] and optional `assistant` [N] ("" = no reply); BYTES outputs
-`verdict` ("safe" / "unsafe" / "error"), `categories` (comma-separated codes), `error`, and FP32
+"category_names": [...], "backend": "llama-guard" | "lora-classifier", "judged": "prompt" |
+"response", ...}]}` (+ `refused` for a reply judged by the response model); `safe` is null and
+`error` or `reason` says why when the guard gives no verdict.
+v2: BYTES inputs `user` [N], optional `assistant` [N] ("" = no reply) and optional `history`
+[N] (the earlier turns of each row as a JSON list of {"role", "content"}; "" = none); BYTES
+outputs `verdict` ("safe" / "unsafe" / "error"), `categories` (comma-separated codes), `error`,
+`judged` ("prompt" / "response"), `refused` ("true" / "false" / "" when not known), and FP32
 `unsafe_score` (NaN when the backend has none); parameter `backend`.
 
 Concurrent requests are merged into one backend call by `serving.batching.MicroBatcher`
@@ -31,6 +44,14 @@ import numpy as np
 from kserve.errors import InvalidInput
 from kserve.protocol.infer_type import InferOutput, InferRequest
 
+from components.calibration import (
+    p_unsafe,
+    refusal_decisions,
+    refusal_index,
+    safe_columns,
+    safe_index,
+)
+from components.conversation import render as render_conversation
 from components.errors import ModelDirError
 from components.kserve_spec import DEPLOYMENT_ENV
 from components.predict import Predictor
@@ -75,17 +96,37 @@ CLASS_TO_CATEGORY: dict[str, str] = {name.lower(): code
                                      for code, name in HAZARD_CATEGORIES.items()}
 
 
+PROMPT, RESPONSE = "prompt", "response"  # what a verdict judged (`Verdict.judged`)
+ROLES = ("user", "assistant")
+NO_RESPONSE_MODEL = ("this guard has no response model (start it with "
+                     "--response_classifier_dir): a reply is not judged by the prompt model")
+NO_PROMPT_MODEL = "this guard has no prompt model (--classifier_dir): a prompt is not judged"
+
+
 @dataclasses.dataclass(frozen=True)
 class Conversation:
-    """What the guard assesses: a user message and, optionally, the assistant's reply.
+    """What the guard assesses: a user message and, optionally, the assistant's reply, after
+    any earlier turns.
 
     Attributes:
-        user: the user's message.
-        assistant: the assistant's reply, or None to assess the user message itself.
+        user: the user's message (the last one).
+        assistant: the assistant's reply to it, or None to assess the user message itself.
+        history: the turns before `user`, (role, text) oldest first: context, never judged.
     """
 
     user: str
     assistant: str | None = None
+    history: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def judged(self) -> str:
+        """The last turn decides: "response" with a reply, else "prompt"."""
+        return PROMPT if self.assistant is None else RESPONSE
+
+    def turns(self) -> list[tuple[str, str]]:
+        """Every turn, (role, text) oldest first."""
+        return [*self.history, ("user", self.user)] + (
+            [("assistant", self.assistant)] if self.assistant is not None else [])
 
 
 class GuardBackend(Protocol):
@@ -231,13 +272,16 @@ class LlamaGuardBackend:
         """The Llama Guard 3 prompt of each conversation (see the class); the messages' own
         text cannot close a turn or open a new one (`defang`)."""
         conversations = [dataclasses.replace(c, user=self.defang(c.user),
-                                             assistant=self.defang(c.assistant))
+                                             assistant=self.defang(c.assistant),
+                                             history=tuple((r, self.defang(t))
+                                                           for r, t in c.history))
                          for c in conversations]
         if self.template_style is None:
             return [build_prompt(c.user, c.assistant, PROMPT_CATEGORY_LABELS,
-                                 self.excluded_categories) for c in conversations]
+                                 self.excluded_categories, c.history) for c in conversations]
         return [template_prompt(self.tokenizer, c.user, c.assistant, PROMPT_CATEGORY_LABELS,
-                                self.excluded_categories, self.template_style == "parts")
+                                self.excluded_categories, self.template_style == "parts",
+                                c.history)
                 for c in conversations]
 
     def assess(self, conversations: Sequence[Conversation]) -> list[Verdict]:
@@ -291,15 +335,22 @@ class LlamaGuardBackend:
 class ClassifierGuardBackend:
     """The pipeline's text classifier as a guard, mapped onto the Llama Guard 3 taxonomy.
 
-    Unsafe when P(unsafe) = 1 - P(Safe) >= threshold: the threshold saved with the model
-    (chosen on validation for a target false-flag rate, probabilities temperature-calibrated),
-    else THRESHOLD. The hazard code is that of the most probable non-safe class when it has one
-    (CLASS_TO_CATEGORY); other classes are unsafe without a code. Excluded categories (a
-    deployment's policy, e.g. S6 on a clinical product, S12 on an adult one) are out of the
-    policy: their probability counts as safe when the verdict is made, and their code is never
-    reported. With an assistant reply, the reply is classified (it is what is being assessed). A text the model cannot read (nothing
-    left after cleaning, a script it was not trained on) is never answered safe: `safe` null
-    with the reason, or unsafe with `unreadable="unsafe"`.
+    Unsafe when P(unsafe) >= threshold, P(unsafe) being 1 - P(the classes that count as safe)
+    (components.calibration: Safe, and Refusal for a response model): the threshold saved
+    with the model (chosen on validation for a target false-flag rate, probabilities
+    temperature-calibrated), else THRESHOLD. The hazard code is that of the most probable
+    unsafe class when it has one (CLASS_TO_CATEGORY); other classes are unsafe without a code.
+    Excluded categories (a deployment's policy, e.g. S6 on a clinical product, S12 on an adult
+    one) are out of the policy: their probability counts as safe when the verdict is made, and
+    their code is never reported.
+
+    A model judges one kind of turn (`task`): a prompt model (no Refusal class) the user's
+    message, a response model (a Refusal class) the assistant's reply, read in the context of
+    the conversation before it (components.conversation); its verdicts also say whether the
+    reply reads as a refusal (`refused`). A turn of the other kind is not judged (`safe` null
+    with the reason): `RoutingBackend` sends each turn to the model for it. A text the model
+    cannot read (nothing left after cleaning, a script it was not trained on) is never answered
+    safe: `safe` null with the reason, or unsafe with `unreadable="unsafe"`.
     """
 
     name = CLASSIFIER_BACKEND
@@ -315,20 +366,22 @@ class ClassifierGuardBackend:
         self.unreadable_policy = unreadable
         self.model_dir: str | None = None  # set by load()
         labels = list(predictor.labels)
-        safe = [i for i, label in enumerate(labels) if label.strip().lower() == SAFE_LABEL]
-        if len(safe) != 1:
+        if safe_index(labels) is None:
             raise ModelDirError(f"a guard classifier needs exactly one {SAFE_LABEL!r} class "
                                 f"(case-insensitive), this one has labels {labels}")
         self.predictor = predictor
         self.threshold = threshold
         self.labels = labels
-        self.safe_index = safe[0]
+        self.safe_index = safe_index(labels)
+        self.safe_columns = safe_columns(labels)  # Safe (and Refusal): P(unsafe) = 1 - these
+        self.task = PROMPT if refusal_index(labels) is None else RESPONSE
         self.codes = [CLASS_TO_CATEGORY.get(label.strip().lower()) for label in labels]
         self.excluded_categories = check_categories(excluded_categories)
-        self._counted = np.array([i != self.safe_index and code not in self.excluded_categories
+        self._counted = np.array([i not in self.safe_columns
+                                  and code not in self.excluded_categories
                                   for i, code in enumerate(self.codes)])
         unmapped = [label for i, (label, code) in enumerate(zip(labels, self.codes, strict=True))
-                    if code is None and i != self.safe_index]
+                    if code is None and i not in self.safe_columns]
         if unmapped:
             log.info("classifier classes without a hazard code (unsafe, no category): %s",
                      unmapped)
@@ -355,17 +408,29 @@ class ClassifierGuardBackend:
         backend.model_dir = model_dir
         if getattr(predictor, "info", {}).get("guard_kind") == "quick":
             backend.name = QUICK_BACKEND
-        log.info("loaded classifier guard from %s (labels %s, threshold %.4f%s, unreadable "
-                 "texts: %s, excluded categories: %s)", model_dir, predictor.labels,
-                 backend.threshold, "" if threshold is not None else " saved with the model"
-                 if getattr(predictor, "threshold", None) else " default", unreadable,
-                 ",".join(backend.excluded_categories) or "none")
+        log.info("loaded classifier guard (%s model) from %s (labels %s, threshold %.4f%s, "
+                 "unreadable texts: %s, excluded categories: %s)", backend.task, model_dir,
+                 predictor.labels, backend.threshold, "" if threshold is not None
+                 else " saved with the model" if getattr(predictor, "threshold", None)
+                 else " default", unreadable, ",".join(backend.excluded_categories) or "none")
         return backend
 
+    def text_of(self, conversation: Conversation) -> str:
+        """What the model reads: the user's message (prompt model), or the conversation
+        rendered as one text, the reply after its context (response model)."""
+        if self.task == PROMPT:
+            return conversation.user
+        return render_conversation(conversation.turns())
+
     def assess(self, conversations: Sequence[Conversation]) -> list[Verdict]:
-        texts = [c.assistant if c.assistant is not None else c.user for c in conversations]
+        ours = [c.judged == self.task for c in conversations]
+        own = [c for c, mine in zip(conversations, ours, strict=True) if mine]
+        texts = [self.text_of(c) for c in own]
         check = getattr(self.predictor, "unreadable", None)
-        reasons = check(texts) if check else [None] * len(texts)
+        # the judged turn must be readable (a reply in a script the model never saw is not
+        # assessed from its English prompt)
+        judged = [c.user if self.task == PROMPT else c.assistant for c in own]
+        reasons = check(judged) if check else [None] * len(texts)
         readable = [t for t, r in zip(texts, reasons, strict=True) if r is None]
         probs = np.zeros((0, len(self.labels)))
         if readable:
@@ -374,8 +439,16 @@ class ClassifierGuardBackend:
             raise RuntimeError(f"classifier returned probabilities of shape {probs.shape}, "
                                f"expected {(len(readable), len(self.labels))}")
         rows = iter(probs)
-        return [self.verdict(next(rows)) if r is None else self.unreadable_verdict(r)
-                for r in reasons]
+        verdicts = iter([self.verdict(next(rows)) if r is None else self.unreadable_verdict(r)
+                         for r in reasons])
+        return [next(verdicts) if mine else self.not_ours_verdict() for mine in ours]
+
+    def not_ours_verdict(self) -> Verdict:
+        """A turn this model does not judge: no verdict, with the reason."""
+        if self.task == PROMPT:
+            return Verdict(safe=None, reason=NO_RESPONSE_MODEL)
+        return Verdict(safe=None, reason="this is a response model: it judges assistant replies, "
+                                         "not user prompts (" + NO_PROMPT_MODEL + ")")
 
     def unreadable_verdict(self, reason: str) -> Verdict:
         """Never "safe": abstain (safe null) or block, with the reason either way."""
@@ -384,17 +457,68 @@ class ClassifierGuardBackend:
 
     def verdict(self, probs: np.ndarray) -> Verdict:
         """The verdict for one row of class probabilities: P(unsafe) is the probability of the
-        classes the policy counts (not Safe, not an excluded category)."""
-        p_unsafe = float(np.sum(probs[self._counted])) if self.excluded_categories \
-            else float(1.0 - probs[self.safe_index])
-        if p_unsafe < self.threshold:
-            return Verdict(safe=True, unsafe_score=round(p_unsafe, 6),
-                           label=self.labels[self.safe_index])
+        classes the policy counts (not Safe or Refusal, not an excluded category)."""
+        score = float(np.sum(probs[self._counted])) if self.excluded_categories \
+            else float(p_unsafe(probs, self.safe_columns))
+        refused = None
+        if self.task == RESPONSE:
+            refused = bool(refusal_decisions(probs[None, :], self.labels, self.threshold,
+                                             scores=np.array([score]))[0])
+        if score < self.threshold:
+            best_safe = max(self.safe_columns, key=lambda i: probs[i])
+            return Verdict(safe=True, unsafe_score=round(score, 6), label=self.labels[best_safe],
+                           refused=refused)
         masked = np.where(self._counted, probs, -1.0)
         top = int(np.argmax(masked))
         code = self.codes[top]
         return Verdict(safe=False, categories=(code,) if code else (),
-                       unsafe_score=round(p_unsafe, 6), label=self.labels[top])
+                       unsafe_score=round(score, 6), label=self.labels[top], refused=refused)
+
+
+class RoutingBackend:
+    """The offline guard with a model per kind of turn: the last turn decides, a user message
+    goes to the prompt model, an assistant's reply to the response model. A kind without a
+    model is not judged (`safe` null with the reason), never by the other model.
+
+    Args:
+        prompt: the prompt model's backend, or None.
+        response: the response model's backend, or None.
+
+    Raises:
+        ValueError: neither is given.
+        ModelDirError: a model given for the other kind of turn.
+    """
+
+    def __init__(self, prompt: ClassifierGuardBackend | None,
+                 response: ClassifierGuardBackend | None):
+        if prompt is None and response is None:
+            raise ValueError("a routing guard needs a prompt model, a response model or both")
+        for backend, task, flag in ((prompt, PROMPT, "--classifier_dir"),
+                                    (response, RESPONSE, "--response_classifier_dir")):
+            if backend is not None and backend.task != task:
+                raise ModelDirError(
+                    f"{flag} {backend.model_dir or ''}: expected a {task} model, this one is a "
+                    f"{backend.task} model (labels {backend.labels}); a response model has a "
+                    "Refusal class, a prompt model has none")
+        self.prompt, self.response = prompt, response
+        # the prompt model's backend name (a quick guard's, or the lora classifier's)
+        self.name = (prompt or response).name
+
+    def backend_for(self, task: str) -> ClassifierGuardBackend | None:
+        return self.prompt if task == PROMPT else self.response
+
+    def assess(self, conversations: Sequence[Conversation]) -> list[Verdict]:
+        out: list[Verdict | None] = [None] * len(conversations)
+        for task, missing in ((PROMPT, NO_PROMPT_MODEL), (RESPONSE, NO_RESPONSE_MODEL)):
+            idx = [i for i, c in enumerate(conversations) if c.judged == task]
+            if not idx:
+                continue
+            backend = self.backend_for(task)
+            verdicts = (backend.assess([conversations[i] for i in idx]) if backend is not None
+                        else [Verdict(safe=None, reason=missing)] * len(idx))
+            for i, v in zip(idx, verdicts, strict=True):
+                out[i] = v
+        return out
 
 
 def guard_identity(card: dict[str, Any], model_dir: str | None) -> dict[str, Any]:
@@ -431,8 +555,44 @@ def guard_identity(card: dict[str, Any], model_dir: str | None) -> dict[str, Any
 
 
 # --------------------------------------------------------------------------- request parsing
+def conversation_from_messages(messages: Any, where: str,
+                               limits: common.RequestLimits) -> Conversation:
+    """A conversation from a list of {"role", "content"} messages, roles alternating from the
+    user's; the last message is the one judged, the others its context.
+
+    Raises:
+        InvalidInput: not a non-empty list of such messages (a reply without the prompt it
+            answers included), or a bad text.
+    """
+    if not isinstance(messages, list) or not messages:
+        raise InvalidInput(f'{where}: expected a non-empty list of {{"role": "user" | '
+                           f'"assistant", "content": text}} messages, got '
+                           f'{common.describe(messages)}')
+    turns: list[tuple[str, str]] = []
+    for j, message in enumerate(messages):
+        at = f"{where}[{j}]"
+        if not isinstance(message, dict) or set(message) != {"role", "content"}:
+            raise InvalidInput(f'{at}: expected {{"role": "user" | "assistant", "content": '
+                               f'text}}, got {common.describe(message)}'
+                               + (f" with keys {sorted(message)}" if isinstance(message, dict)
+                                  else ""))
+        role, expected = message["role"], ROLES[j % 2]
+        if role not in ROLES:
+            raise InvalidInput(f"{at}.role: expected 'user' or 'assistant', got {role!r}")
+        if role != expected:
+            raise InvalidInput(
+                f"{at}.role: roles must alternate from the user's (user, assistant, user, ...), "
+                f"got {role!r} where {expected!r} belongs"
+                + ("; a reply is judged with the prompt it answers" if j == 0 else ""))
+        turns.append((role, common.check_text(message["content"], f"{at}.content", limits)))
+    if turns[-1][0] == "assistant":
+        return Conversation(turns[-2][1], turns[-1][1], tuple(turns[:-2]))
+    return Conversation(turns[-1][1], None, tuple(turns[:-1]))
+
+
 def parse_conversations_v1(payload: Any, limits: common.RequestLimits) -> list[Conversation]:
-    """Conversations of a v1 request: strings (user messages) or {"user", "assistant"} objects.
+    """Conversations of a v1 request: strings (user messages), {"user", "assistant"} objects or
+    {"messages": [...]} objects (see `conversation_from_messages`).
 
     Raises:
         InvalidInput: bad envelope, item type, keys or texts (see serving.common).
@@ -445,11 +605,18 @@ def parse_conversations_v1(payload: Any, limits: common.RequestLimits) -> list[C
             continue
         if not isinstance(item, dict):
             raise InvalidInput(f'{where}: expected a string or an object {{"user": ..., '
-                               f'"assistant": ...}}, got {common.describe(item)}')
+                               f'"assistant": ...}} or {{"messages": [...]}}, got '
+                               f'{common.describe(item)}')
+        if "messages" in item:
+            if set(item) != {"messages"}:
+                raise InvalidInput(f'{where}: "messages" holds the whole conversation; unknown '
+                                   f'keys beside it: {sorted(set(item) - {"messages"})}')
+            out.append(conversation_from_messages(item["messages"], f"{where}.messages", limits))
+            continue
         unknown = sorted(set(item) - {"user", "assistant"})
         if unknown:
             raise InvalidInput(f'{where}: unknown keys {unknown}; expected "user" and '
-                               'optionally "assistant"')
+                               'optionally "assistant", or "messages"')
         if "user" not in item:
             raise InvalidInput(f'{where}: missing "user" (the user message)')
         user = common.check_text(item["user"], f"{where}.user", limits)
@@ -463,12 +630,14 @@ def parse_conversations_v1(payload: Any, limits: common.RequestLimits) -> list[C
 
 def parse_conversations_v2(request: InferRequest,
                            limits: common.RequestLimits) -> list[Conversation]:
-    """Conversations of a v2 request: BYTES `user` [N] and optional `assistant` [N].
+    """Conversations of a v2 request: BYTES `user` [N], optional `assistant` [N] ("" = no
+    reply) and optional `history` [N] (each row's earlier turns as a JSON list of {"role",
+    "content"} messages, ending with the assistant's; "" = none).
 
     Raises:
-        InvalidInput: bad tensors, lengths or texts (see serving.common).
+        InvalidInput: bad tensors, lengths, texts or histories (see serving.common).
     """
-    tensors = common.v2_inputs(request, required=["user"], optional=["assistant"])
+    tensors = common.v2_inputs(request, required=["user"], optional=["assistant", "history"])
     users = [common.check_text(v, f"input 'user'[{i}]", limits)
              for i, v in enumerate(common.v2_bytes_values(tensors["user"], limits))]
     replies: list[str | None] = [None] * len(users)
@@ -480,13 +649,33 @@ def parse_conversations_v2(request: InferRequest,
         replies = [common.check_text(v, f"input 'assistant'[{i}]", limits) if v.strip() else None
                    for i, v in enumerate(values)]
     out = [Conversation(u, a) for u, a in zip(users, replies, strict=True)]
+    if "history" in tensors:
+        values = common.v2_bytes_values(tensors["history"], limits)
+        if len(values) != len(users):
+            raise InvalidInput(f"input 'history' has {len(values)} rows, 'user' has "
+                               f"{len(users)}: give one per message (\"\" for none)")
+        out = [_with_history(c, h, f"input 'history'[{i}]", limits) if h.strip() else c
+               for i, (c, h) in enumerate(zip(out, values, strict=True))]
     _check_total(out, limits)
     return out
 
 
+def _with_history(conversation: Conversation, history: str, where: str,
+                  limits: common.RequestLimits) -> Conversation:
+    try:
+        earlier = json.loads(history)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"{where}: expected a JSON list of {{\"role\", \"content\"}} "
+                           f"messages, got text that is not JSON ({exc.msg})") from exc
+    if not isinstance(earlier, list):
+        raise InvalidInput(f"{where}: expected a JSON list of messages, got "
+                           f"{common.describe(earlier)}")
+    last = [{"role": r, "content": t} for r, t in conversation.turns()]
+    return conversation_from_messages([*earlier, *last], where, limits)
+
+
 def _check_total(conversations: list[Conversation], limits: common.RequestLimits) -> None:
-    common.check_total_chars([c.user for c in conversations]
-                             + [c.assistant for c in conversations if c.assistant], limits)
+    common.check_total_chars([t for c in conversations for _, t in c.turns()], limits)
 
 
 def deployment_card(environ: Mapping[str, str] | None = None) -> dict[str, Any] | None:
@@ -513,9 +702,11 @@ def deployment_card(environ: Mapping[str, str] | None = None) -> dict[str, Any] 
 class GuardModel(common.ServingModel):
     """KServe model answering the Llama Guard 3 contract with a pluggable backend."""
 
-    INPUTS = (common.TensorSpec("user", "BYTES"), common.TensorSpec("assistant", "BYTES"))
+    INPUTS = (common.TensorSpec("user", "BYTES"), common.TensorSpec("assistant", "BYTES"),
+              common.TensorSpec("history", "BYTES"))
     OUTPUTS = (common.TensorSpec("verdict", "BYTES"), common.TensorSpec("categories", "BYTES"),
-               common.TensorSpec("unsafe_score", "FP32"), common.TensorSpec("error", "BYTES"))
+               common.TensorSpec("unsafe_score", "FP32"), common.TensorSpec("error", "BYTES"),
+               common.TensorSpec("judged", "BYTES"), common.TensorSpec("refused", "BYTES"))
 
     def __init__(self, name: str, backend_loader: Any,
                  limits: common.RequestLimits | None = None, batch: BatchSettings | None = None,
@@ -552,7 +743,8 @@ class GuardModel(common.ServingModel):
         return parse_conversations_v2(request, self.limits)
 
     def infer(self, items: list[Conversation]) -> list[Verdict]:
-        """The backend's verdicts, each with the script and language of the text assessed."""
+        """The backend's verdicts, each saying what it judged (the last turn decides) and the
+        script and language of that turn."""
         assert self.backend is not None, "load() first"
         from components.language import identify
 
@@ -560,7 +752,8 @@ class GuardModel(common.ServingModel):
         out = []
         for item, verdict in zip(items, verdicts, strict=True):
             lang = identify(item.assistant if item.assistant is not None else item.user)
-            out.append(dataclasses.replace(verdict, script=lang.script, language=lang.language,
+            out.append(dataclasses.replace(verdict, judged=item.judged, script=lang.script,
+                                           language=lang.language,
                                            language_confidence=lang.confidence))
         return out
 
@@ -570,24 +763,32 @@ class GuardModel(common.ServingModel):
         return dataclasses.replace(payload, results=await self.batcher.submit(payload.items))
 
     def model_info(self) -> dict[str, Any]:
-        """`GET /v2/models/guard/info`: the backend, and for the classifier backend its model's
-        card (model_info.json: calibration, scripts, base model; training date; test metrics)
-        with the threshold and unreadable policy in force; `deployment`: the guard pipeline's
-        rollout (run id, the figures its gate saw, the data sources and their licences)."""
+        """`GET /v2/models/guard/info`: the backend and which model judges each kind of turn
+        (`judges`); for the classifier backend the prompt model's card (model_info.json:
+        calibration, scripts, base model; training date; test metrics) with the threshold and
+        unreadable policy in force, and the response model's the same way (`response_model`);
+        `guard`: which guard this is; `deployment`: the guard pipeline's rollout (run id, the
+        figures its gate saw, the data sources and their licences)."""
         backend = self.backend
         info: dict[str, Any] = {"backend": getattr(backend, "name", None)}
         if isinstance(backend, ClassifierGuardBackend):
-            from serving.classifier import model_card
-
-            predictor = backend.predictor
-            info.update(model_card(getattr(predictor, "info", {}), backend.model_dir, "lora"))
-            info.update(threshold=backend.threshold, unreadable=backend.unreadable_policy,
-                        excluded_categories=list(backend.excluded_categories))
+            backend = RoutingBackend(backend, None) if backend.task == PROMPT else \
+                RoutingBackend(None, backend)
+        if isinstance(backend, RoutingBackend):
+            info["judges"] = {task: f"{task} model" if backend.backend_for(task) else None
+                              for task in (PROMPT, RESPONSE)}
+            if backend.prompt is not None:
+                info.update(_card(backend.prompt))
+                info["guard"] = guard_identity(info, backend.prompt.model_dir)
             info["backend"] = backend.name  # model_info's own keys must not hide it
-            info["guard"] = guard_identity(info, backend.model_dir)
+            info["response_model"] = (_card(backend.response) if backend.response is not None
+                                      else None)
         elif isinstance(backend, LlamaGuardBackend):
+            info["judges"] = {PROMPT: backend.name, RESPONSE: backend.name}
             info["guard"] = {"kind": "llama-guard", "label": GUARD_KINDS["llama-guard"],
                              "model": getattr(backend.model, "name_or_path", None)}
+        elif backend is not None:
+            info["judges"] = {PROMPT: backend.name, RESPONSE: backend.name}
         if self.deployment is not None:
             info["deployment"] = self.deployment
             if isinstance(info.get("guard"), dict):  # rolled out by the guard pipeline
@@ -605,13 +806,25 @@ class GuardModel(common.ServingModel):
                     for r in results]
         scores = np.array([math.nan if r.unsafe_score is None else r.unsafe_score
                            for r in results], dtype=np.float32)
+        refused = ["" if r.refused is None else str(r.refused).lower() for r in results]
         return [common.bytes_output("verdict", verdicts),
                 common.bytes_output("categories", [",".join(r.categories) for r in results]),
                 common.fp32_output("unsafe_score", scores),
-                common.bytes_output("error", [r.error or r.reason or "" for r in results])]
+                common.bytes_output("error", [r.error or r.reason or "" for r in results]),
+                common.bytes_output("judged", [r.judged or "" for r in results]),
+                common.bytes_output("refused", refused)]
 
     def v2_parameters(self, results: list[Verdict]) -> dict[str, Any]:
         return {"backend": self.backend.name}
+
+
+def _card(backend: ClassifierGuardBackend) -> dict[str, Any]:
+    """A classifier backend's model card with the threshold and unreadable policy in force."""
+    from serving.classifier import model_card
+
+    info = model_card(getattr(backend.predictor, "info", {}), backend.model_dir, "lora")
+    return {**info, "threshold": backend.threshold, "unreadable": backend.unreadable_policy,
+            "excluded_categories": list(backend.excluded_categories)}
 
 
 # --------------------------------------------------------------------------- CLI
@@ -623,7 +836,14 @@ def build_parser():
                        "(e.g. meta-llama/Llama-Guard-3-1B); selects the llama-guard backend",
         max_instances=MAX_INSTANCES)
     parser.add_argument("--classifier_dir", default=None,
-                        help="lora classifier directory of the pipeline: the offline backend")
+                        help="lora classifier directory of the pipeline: the offline backend's "
+                             "prompt model (`make run-guard`)")
+    parser.add_argument("--response_classifier_dir", default=None,
+                        help="the offline backend's response model (`make run-response`): it "
+                             "judges assistant replies; without it a reply gets safe null")
+    parser.add_argument("--response_threshold", type=float, default=None,
+                        help="response model: unsafe when P(unsafe) >= threshold (default: "
+                             "the threshold saved with the model)")
     parser.add_argument("--backend", choices=["auto", LLAMA_GUARD_BACKEND, "classifier"],
                         default="auto",
                         help="auto: llama-guard when --model_dir is given, else classifier")
@@ -671,15 +891,27 @@ def make_backend(args: Any) -> GuardBackend:
     if backend == LLAMA_GUARD_BACKEND:
         if not args.model_dir:
             raise ValueError("--backend llama-guard needs --model_dir (directory or hub id)")
+        if args.response_classifier_dir:
+            raise ValueError("--response_classifier_dir is for the classifier backend: Llama "
+                             "Guard judges replies itself")
         return LlamaGuardBackend.load(
             args.model_dir, device=args.device, max_new_tokens=args.max_new_tokens,
             batch_size=args.batch_size, max_prompt_tokens=args.max_prompt_tokens,
             excluded_categories=excluded)
-    if not args.classifier_dir:
+    if not args.classifier_dir and not args.response_classifier_dir:
         raise ValueError("no guard model: give --model_dir (Llama Guard directory or hub id) "
                          "or --classifier_dir (the pipeline's lora classifier directory)")
-    return ClassifierGuardBackend.load(args.classifier_dir, threshold=args.threshold,
-                                       unreadable=args.unreadable, excluded_categories=excluded)
+    prompt = (ClassifierGuardBackend.load(args.classifier_dir, threshold=args.threshold,
+                                          unreadable=args.unreadable,
+                                          excluded_categories=excluded)
+              if args.classifier_dir else None)
+    if not args.response_classifier_dir:
+        return prompt  # a prompt model alone answers a reply safe null itself
+    response = ClassifierGuardBackend.load(args.response_classifier_dir,
+                                           threshold=args.response_threshold,
+                                           unreadable=args.unreadable,
+                                           excluded_categories=excluded)
+    return RoutingBackend(prompt, response)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -57,7 +57,8 @@ _CODE_RE = re.compile(r"S(?:[1-9]|1[0-4])")
 
 def build_prompt(user: str, assistant: str | None = None,
                  categories: Mapping[str, str] = PROMPT_CATEGORY_LABELS,
-                 excluded: Sequence[str] = ()) -> str:
+                 excluded: Sequence[str] = (),
+                 history: Sequence[tuple[str, str]] = ()) -> str:
     """The Llama Guard 3 prompt for one user message and, optionally, the assistant's reply.
 
     Args:
@@ -66,6 +67,8 @@ def build_prompt(user: str, assistant: str | None = None,
             user message as context, otherwise the user message ('User') is assessed.
         categories: code -> prompt label, in prompt order (default: S1..S14 as documented).
         excluded: codes to leave out of the policy (e.g. "S14" for the 1B model).
+        history: earlier turns, (role "user"/"assistant", text) oldest first: context of the
+            last turn, which alone is assessed.
 
     Returns:
         The full prompt, special tokens included, ending with the assistant header: the model's
@@ -74,7 +77,7 @@ def build_prompt(user: str, assistant: str | None = None,
     Raises:
         ValueError: a message is not a string or is blank, or `excluded` names unknown codes.
     """
-    for name, text in (("user", user), ("assistant", assistant)):
+    for name, text in (("user", user), ("assistant", assistant), *history):
         if text is None and name == "assistant":
             continue
         if not isinstance(text, str) or not text.strip():
@@ -85,7 +88,8 @@ def build_prompt(user: str, assistant: str | None = None,
     role = "User" if assistant is None else "Agent"
     policy = "\n".join(f"{code}: {label}" for code, label in categories.items()
                        if code not in excluded)
-    turns = [f"User: {user.strip()}"]
+    turns = [f"{'User' if role == 'user' else 'Agent'}: {text.strip()}" for role, text in history]
+    turns.append(f"User: {user.strip()}")
     if assistant is not None:
         turns.append(f"Agent: {assistant.strip()}")
     conversation = "".join(f"{turn}\n\n" for turn in turns)
@@ -99,7 +103,8 @@ def build_prompt(user: str, assistant: str | None = None,
 
 def template_prompt(tokenizer: Any, user: str, assistant: str | None = None,
                     categories: Mapping[str, str] = PROMPT_CATEGORY_LABELS,
-                    excluded: Sequence[str] = (), parts: bool = True) -> str:
+                    excluded: Sequence[str] = (), parts: bool = True,
+                    history: Sequence[tuple[str, str]] = ()) -> str:
     """The prompt rendered by the tokenizer's chat template, the policy passed as the Llama Guard
     3 model card does (`categories`, `excluded_category_keys`; templates without them ignore
     them). Arguments as for `build_prompt`; `parts`: message content as a list of text parts
@@ -108,7 +113,8 @@ def template_prompt(tokenizer: Any, user: str, assistant: str | None = None,
     Raises:
         jinja2.TemplateError: the template cannot render these messages.
     """
-    turns = [("user", user)] + ([("assistant", assistant)] if assistant is not None else [])
+    turns = [*history, ("user", user)] + ([("assistant", assistant)] if assistant is not None
+                                          else [])
     messages = [{"role": role, "content": [{"type": "text", "text": text}] if parts else text}
                 for role, text in turns]
     return tokenizer.apply_chat_template(messages, tokenize=False, categories=dict(categories),
@@ -132,6 +138,9 @@ class Verdict:
         script: the script most letters of the assessed text are in ("latin", "cyrillic"...).
         language: its language (ISO 639 code, "und" when undetermined; None: not identified).
         language_confidence: the language identifier's probability of `language`.
+        judged: what was judged, by the last turn: "prompt" (a user message) or "response"
+            (an assistant's reply).
+        refused: for a reply judged by a response model, whether it reads as a refusal.
     """
 
     safe: bool | None
@@ -144,6 +153,8 @@ class Verdict:
     script: str | None = None
     language: str | None = None
     language_confidence: float | None = None
+    judged: str | None = None
+    refused: bool | None = None
 
     @property
     def category_names(self) -> list[str]:
@@ -154,7 +165,7 @@ class Verdict:
         out: dict[str, Any] = {"safe": self.safe, "categories": list(self.categories),
                                "category_names": self.category_names, "backend": backend}
         for key in ("unsafe_score", "label", "raw_output", "error", "reason", "script",
-                    "language", "language_confidence"):
+                    "language", "language_confidence", "judged", "refused"):
             value = getattr(self, key)
             if value is not None:
                 out[key] = value

@@ -474,11 +474,16 @@ def test_classifier_backend_threshold_is_configurable():
     assert (verdict.safe, verdict.categories) == (False, ("S1",))
 
 
-def test_classifier_backend_assesses_the_reply_when_there_is_one(fake_client):
+def test_a_prompt_model_never_judges_a_reply(fake_client):
+    """A reply goes to a response model; a guard with only the prompt model says it cannot
+    judge it (the prompt model would call a refusal that names the harm unsafe)."""
     preds = v1(fake_client, "guard", [{"user": "plan an attack", "assistant": "I can't help."},
-                                      {"user": "hello", "assistant": "here is the attack plan"}])
-    assert [p["safe"] for p in preds.json()["predictions"]] == [True, False]
-    assert fake_client.predictor.seen[-2:] == ["I can't help.", "here is the attack plan"]
+                                      {"user": "hello", "assistant": "here is the attack plan"},
+                                      "plan an attack"]).json()["predictions"]
+    assert [p["safe"] for p in preds] == [None, None, False]
+    assert "no response model" in preds[0]["reason"] and "unsafe_score" not in preds[0]
+    assert [p["judged"] for p in preds] == ["response", "response", "prompt"]
+    assert fake_client.predictor.seen == ["plan an attack"]  # the replies never reached it
 
 
 def test_classifier_backend_v2(fake_client):
@@ -708,10 +713,10 @@ def test_concurrent_requests_share_one_backend_call():
     answers = asyncio.run(_concurrently(model, [{"instances": [t]} for t in texts]))
     assert len(predictor.calls) < len(texts), predictor.calls  # merged
     assert sorted(t for call in predictor.calls for t in call) == sorted(  # each text once
-        [t for t in texts if isinstance(t, str)] + ["here is the attack plan"])
+        [t for t in texts if isinstance(t, str)])  # a reply is not the prompt model's to judge
     assert [[(p["safe"], p["categories"]) for p in a["predictions"]] for a in answers] == [
         [(False, ["S1"])], [(True, [])], [(False, ["S13"])], [(False, [])], [(True, [])],
-        [(False, ["S1"])]]
+        [(None, [])]]
 
 
 def test_concurrent_requests_to_the_llama_guard_share_one_generate_call(llama_dirs):
@@ -764,7 +769,7 @@ def test_a_prompt_over_the_limit_fails_only_its_own_request_in_a_merged_batch(ll
     ("v1", {"instances": ["x" * 90_000] * 25}, "characters of text"),
     ("v1", {"text": "hi"}, 'an "instances" list'),
     ("v2", {"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["hi"]}]},
-     "unknown input tensor 'text': this model takes 'user', 'assistant'"),
+     "unknown input tensor 'text': this model takes 'user', 'assistant', 'history'"),
     ("v2", {"inputs": [{"name": "assistant", "shape": [1], "datatype": "BYTES",
                         "data": ["hi"]}]}, "missing input tensor 'user'"),
     ("v2", {"inputs": [{"name": "user", "shape": [1], "datatype": "BYTES", "data": [7]}]},
@@ -783,9 +788,9 @@ def test_bad_requests_get_400_and_the_guard_keeps_serving(fake_client, kind, bod
 
 def test_guard_metadata(fake_client):
     meta = fake_client.get("/v2/models/guard").json()
-    assert [t["name"] for t in meta["inputs"]] == ["user", "assistant"]
+    assert [t["name"] for t in meta["inputs"]] == ["user", "assistant", "history"]
     assert [t["name"] for t in meta["outputs"]] == ["verdict", "categories", "unsafe_score",
-                                                     "error"]
+                                                     "error", "judged", "refused"]
 
 
 # --------------------------------------------------------------------------- CLI
