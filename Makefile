@@ -33,6 +33,9 @@ GUARD_FALLBACK ?= quick
 # The quick guard's frozen encoder: offline-multilingual = multilingual-e5-small (make setup
 # provisions it), offline = the English all-MiniLM-L6-v2
 QUICK_GUARD_BASE_MODEL ?= offline-multilingual
+# The guard's response model, which judges assistant replies (default: the latest
+# `make run-response` run's lora model; none: replies get safe null)
+RESPONSE_CLASSIFIER_DIR ?=
 BLIP_MODEL ?=
 # make demo: the Streamlit console's port (on 127.0.0.1)
 UI_PORT ?= 8501
@@ -42,9 +45,10 @@ MODEL_DIR_ARGS = --pipeline_root $(PIPELINE_ROOT) $(if $(MODELS_DIR),--models_di
 GUARD_ARGS = $(if $(GUARD_MODEL),--guard_model "$(GUARD_MODEL)") \
 	$(if $(GUARD_CLASSIFIER_DIR),--guard_classifier_dir "$(GUARD_CLASSIFIER_DIR)") \
 	--guard_fallback $(GUARD_FALLBACK) --sources_dir "$(SOURCES_DIR)" --seed_data "$(SEED_DATA)" \
-	--quick_guard_base_model "$(QUICK_GUARD_BASE_MODEL)"
+	--quick_guard_base_model "$(QUICK_GUARD_BASE_MODEL)" \
+	$(if $(RESPONSE_CLASSIFIER_DIR),--response_classifier_dir "$(RESPONSE_CLASSIFIER_DIR)")
 
-.PHONY: help setup run run-full sources quick-guard run-guard eval-guard serve demo bench-serve fuzz soak test test-fast lint compile manifests images push image-sizes clean
+.PHONY: help setup run run-full sources quick-guard run-guard run-response eval-guard serve demo bench-serve fuzz soak test test-fast lint compile manifests images push image-sizes clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -88,6 +92,9 @@ quick-guard: setup ## build (or find cached) the quick guard that serve/demo run
 run-guard: sources ## the prompt-guard pipeline on the seed prompts + public prompt sets (~20 min on 2 cores)
 	$(PY) pipeline.py run-guard --seed-data "$(SEED_DATA)" --sources-dir $(SOURCES_DIR) \
 		--pipeline-root $(PIPELINE_ROOT) $(ARGS)
+
+run-response: sources ## the response-guard pipeline: (prompt, reply) pairs -> a model of replies (Safe, Refusal, hazards), held-out targets (hours on 2 cores)
+	$(PY) pipeline.py run-response --sources-dir $(SOURCES_DIR) --pipeline-root $(PIPELINE_ROOT) $(ARGS)
 
 eval-guard: setup ## the guard's figures through its HTTP endpoint on the latest run-guard test split (RUN_DIR=)
 	$(PY) -m benchmarks.guard_eval $(if $(RUN_DIR),--run_dir "$(RUN_DIR)")

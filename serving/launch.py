@@ -12,12 +12,14 @@ runs Llama Guard when `--guard_model` (env GUARD_MODEL) is given, else its offli
 full guard), else on the QUICK guard (`components.quick_guard`: built from the public prompt sets
 in a few minutes the first time, cached under <pipeline root>/quick-guard/). `--guard_fallback
 seed-lora` runs it on the seed lora classifier instead (which reads prompts poorly), `none`
-refuses to start without a guard run. lstm and lora start when a pipeline run has them (`make
-run`); without one, and without MODELS_DIR / *_MODEL_DIR, they are left out with a warning.
-caption starts only when `--blip_model` (env BLIP_MODEL) is given. The launcher waits until every
-model answers `/v2/models/<name>/ready`, prints the URLs, prefixes each server's log lines with
-its name, and on Ctrl-C / SIGTERM sends SIGTERM to every server and waits for them to finish
-their in-flight requests (SIGKILL after a grace period).
+refuses to start without a guard run. Its offline backend judges assistant replies with the
+response model of the latest `make run-response` run (or `--response_classifier_dir`); without
+one, the guard answers a reply `safe: null`, and the launcher says so. lstm and lora start when a
+pipeline run has them (`make run`); without one, and without MODELS_DIR / *_MODEL_DIR, they are
+left out with a warning. caption starts only when `--blip_model` (env BLIP_MODEL) is given. The
+launcher waits until every model answers `/v2/models/<name>/ready`, prints the URLs, prefixes
+each server's log lines with its name, and on Ctrl-C / SIGTERM sends SIGTERM to every server and
+waits for them to finish their in-flight requests (SIGKILL after a grace period).
 
 With `--status_file` (set by `make demo`) it keeps a JSON file saying what it is doing (each
 service starting / ready / not started and why, the quick guard's build progress, its warnings)
@@ -57,6 +59,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PIPELINE_ROOT = ROOT / "local_outputs"
 RUN_PREFIX = "toxic-filter-"  # kfp.local run directories: <pipeline-name>-<timestamp>
 GUARD_RUN_PREFIX = "toxic-guard-"  # runs of the prompt-guard pipeline (`make run-guard`)
+RESPONSE_RUN_PREFIX = "toxic-response-"  # runs of the response-guard pipeline (`make run-response`)
 # Where the pipeline writes each model inside a run: <run>/<task>/<output>.
 MODEL_SUBDIRS = {"lstm": Path("lstm-train") / "model", "lora": Path("lora-train") / "model"}
 SERVERS = ("lstm", "lora", "guard", "caption")
@@ -174,6 +177,49 @@ def latest_guard_classifier(pipeline_root: Path = PIPELINE_ROOT) -> Path | None:
     return None
 
 
+def latest_response_classifier(pipeline_root: Path = PIPELINE_ROOT) -> Path | None:
+    """The lora model of the newest finished response-guard run (`toxic-response-<timestamp>`)."""
+    if not pipeline_root.is_dir():
+        return None
+    runs = sorted((p for p in pipeline_root.iterdir() if p.name.startswith(RESPONSE_RUN_PREFIX)),
+                  key=lambda p: p.name, reverse=True)
+    for run in runs:
+        model = run / MODEL_SUBDIRS["lora"]
+        if is_model_dir(model) and (run / "evaluate-response").is_dir():  # a finished run
+            return model
+    return None
+
+
+def response_model_for_guard(pipeline_root: Path,
+                             given: str | None) -> tuple[Path | None, Note | None]:
+    """The guard's response model: `given`, else the latest `make run-response` run's; and a
+    note when there is none (replies then get safe null).
+
+    Raises:
+        LaunchError: `given` is not a model directory.
+    """
+    if given:
+        if not is_model_dir(Path(given)):
+            raise LaunchError(f"guard: response model {given} is not a model directory "
+                              f"({MODEL_INFO} not found)")
+        return Path(given), None
+    found = latest_response_classifier(pipeline_root)
+    if found is None:
+        return None, Note("guard: no response model (no `make run-response` run, no "
+                          "RESPONSE_CLASSIFIER_DIR): it judges prompts only and answers an "
+                          "assistant's reply safe: null", "guard")
+    return found, None
+
+
+def with_response_model(spec: ServerSpec, response_dir: Path | None) -> ServerSpec:
+    """The guard's spec with its response model (the classifier backend only)."""
+    if response_dir is None or "--classifier_dir" not in spec.args:
+        return spec
+    return dataclasses.replace(spec, args=(*spec.args, "--response_classifier_dir",
+                                           str(response_dir)),
+                               source=f"{spec.source}; replies: {response_dir}")
+
+
 def resolve_model_dirs(models_dir: str | None = None, overrides: dict[str, str | None] | None = None,
                        pipeline_root: Path = PIPELINE_ROOT,
                        names: Sequence[str] = tuple(MODEL_SUBDIRS)) -> dict[str, Path]:
@@ -277,15 +323,17 @@ def guard_spec(port: int, guard_model: str | None, classifier_dir: Path | None,
 def plan(names: Sequence[str], models_dir: str | None, overrides: dict[str, str | None],
          pipeline_root: Path, ports: dict[str, int] | None = None, guard_model: str | None = None,
          blip_model: str | None = None, guard_classifier_dir: str | None = None,
-         guard_fallback: str = "quick",
-         quick_guard: QuickGuardInputs | None = None) -> tuple[list[ServerSpec], list[Note]]:
+         guard_fallback: str = "quick", quick_guard: QuickGuardInputs | None = None,
+         response_classifier_dir: str | None = None) -> tuple[list[ServerSpec], list[Note]]:
     """The servers to start for `names`, and notes on the ones that cannot start.
 
     The guard's offline backend runs on `guard_classifier_dir`, else on the prompt-only model of
     the latest `make run-guard` run (the full guard), else as `guard_fallback` says: "quick"
     (the quick guard, built first when it is not cached: the spec's `prepare`), "seed-lora" (the
-    seed lora classifier, with a warning) or "none" (an error). lstm and lora are left out with
-    a note when no run has them and no directory was given for them.
+    seed lora classifier, with a warning) or "none" (an error). Its replies are judged by
+    `response_classifier_dir`, else by the latest `make run-response` run's model, else by none
+    (a note: replies get safe null). lstm and lora are left out with a note when no run has them
+    and no directory was given for them.
 
     Raises:
         LaunchError: a model directory given is missing, or nothing can serve the guard.
@@ -343,6 +391,10 @@ def plan(names: Sequence[str], models_dir: str | None, overrides: dict[str, str 
     if "guard" in names:
         specs.append(guard_spec(ports["guard"], guard_model, guard_dir or dirs.get("lora"),
                                 guard_kind, prepare, progress))
+    if "guard" in names and not guard_model:  # Llama Guard judges replies itself
+        response_dir, note = response_model_for_guard(pipeline_root, response_classifier_dir)
+        notes += [note] if note else []
+        specs = [with_response_model(s, response_dir) if s.name == "guard" else s for s in specs]
     if "caption" in names:
         if blip_model:
             specs.append(ServerSpec("caption", "serving.caption", ports["caption"],
@@ -687,6 +739,11 @@ def build_parser() -> argparse.ArgumentParser:
                              "from the public prompt sets the first time, a few minutes, then "
                              "cached); seed-lora = the seed lora classifier (reads prompts "
                              "poorly); none = refuse to start (env GUARD_FALLBACK)")
+    parser.add_argument("--response_classifier_dir",
+                        default=os.environ.get("RESPONSE_CLASSIFIER_DIR") or None,
+                        help="the guard's response model, which judges assistant replies (env "
+                             "RESPONSE_CLASSIFIER_DIR); default: the latest `make run-response` "
+                             "run's lora model, else none (replies get safe null)")
     parser.add_argument("--sources_dir", default=os.environ.get("SOURCES_DIR")
                         or str(DEFAULT_SOURCES_DIR),
                         help="the quick guard's source wheel cache (`make sources`; missing "
@@ -760,7 +817,8 @@ def _run(args: argparse.Namespace, names: list[str], stop: threading.Event,
                                  args.quick_guard_base_model)
         specs, notes = plan(names, args.models_dir, overrides, Path(args.pipeline_root),
                             dict(args.port), args.guard_model, args.blip_model,
-                            args.guard_classifier_dir, args.guard_fallback, quick)
+                            args.guard_classifier_dir, args.guard_fallback, quick,
+                            args.response_classifier_dir)
         for note in notes:
             log.warning("%s", note)
         if not specs:

@@ -118,7 +118,8 @@ def test_make_serve_runs_the_guard_on_the_latest_prompt_guard_run(tmp_path):
     model("toxic-guard-2026-03-01-00-00-00-000000", finished=False)  # still running
     assert launch.latest_guard_classifier(tmp_path) == newest
     specs, notes = launch.plan(["guard"], None, {}, tmp_path)
-    assert specs[0].args == ("--classifier_dir", str(newest)) and not notes
+    assert specs[0].args == ("--classifier_dir", str(newest))
+    assert notes == [launch.response_model_for_guard(tmp_path, None)[1]]  # no response model
     explicit, _ = launch.plan(["guard"], None, {}, tmp_path, guard_classifier_dir=str(seed_lora))
     assert explicit[0].args == ("--classifier_dir", str(seed_lora))
     # without a guard run: the quick guard (tests/test_quick_guard.py); the seed lora classifier

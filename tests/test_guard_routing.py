@@ -276,3 +276,36 @@ def test_the_cli_takes_a_response_model_for_the_classifier_backend_only():
     args = guard.build_parser().parse_args(["--response_classifier_dir", "/nonexistent/r"])
     with pytest.raises(ModelDirError, match="/nonexistent/r"):
         guard.make_backend(args)
+
+
+# --------------------------------------------------------------------------- make serve
+def test_make_serve_gives_the_guard_the_latest_response_model(tmp_path):
+    from serving import launch
+
+    def model(run, finished=True, evaluate="evaluate"):
+        d = tmp_path / run / "lora-train" / "model"
+        d.mkdir(parents=True)
+        (d / "model_info.json").write_text("{}")
+        if finished:
+            (tmp_path / run / evaluate).mkdir()
+        return d
+
+    prompt = model("toxic-guard-2026-01-01-00-00-00-000000")
+    _, notes = launch.plan(["guard"], None, {}, tmp_path)
+    assert any("no response model" in n and "safe: null" in n for n in notes)  # says so
+    model("toxic-response-2026-01-01-00-00-00-000000", evaluate="evaluate-response")
+    newest = model("toxic-response-2026-02-01-00-00-00-000000", evaluate="evaluate-response")
+    model("toxic-response-2026-03-01-00-00-00-000000", finished=False)  # still running
+    specs, notes = launch.plan(["guard"], None, {}, tmp_path)
+    assert specs[0].args == ("--classifier_dir", str(prompt),
+                             "--response_classifier_dir", str(newest)) and not notes
+    given = model("elsewhere")
+    specs, _ = launch.plan(["guard"], None, {}, tmp_path, response_classifier_dir=str(given))
+    assert specs[0].args[-1] == str(given)
+    with pytest.raises(launch.LaunchError, match="is not a model directory"):
+        launch.plan(["guard"], None, {}, tmp_path, response_classifier_dir=str(tmp_path / "no"))
+    # Llama Guard judges replies itself: no response model is added
+    specs, notes = launch.plan(["guard"], None, {}, tmp_path, guard_model="meta/llama-guard")
+    assert specs[0].args == ("--model_dir", "meta/llama-guard") and not notes
+    args = launch.build_parser().parse_args([])
+    assert args.response_classifier_dir is None
