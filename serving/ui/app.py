@@ -1,4 +1,5 @@
-"""Moderation console: check a prompt or a CSV file against the guard and both classifiers.
+"""Moderation console: check a prompt (and an assistant's reply to it) or a CSV file against the
+guard and both classifiers.
 
     streamlit run serving/ui/app.py          # or `make demo`: the servers and this app
 
@@ -107,6 +108,11 @@ def prompt_tab(settings: client.Settings) -> None:
         prompt = st.text_area("Prompt", key="prompt", height=120,
                               placeholder="The user's prompt to check",
                               help=f"at most {mod.MAX_PROMPT_CHARS:,} characters")
+        reply = st.text_area("Assistant reply (optional)", key="reply", height=100,
+                             placeholder="An assistant's reply to this prompt: the guard judges "
+                                         "it in the context of the prompt",
+                             help=f"at most {mod.MAX_REPLY_CHARS:,} characters; a refusal is "
+                                  "safe")
         image = st.file_uploader(
             "Image (optional): PNG, JPEG or WebP, at most "
             f"{mod.MAX_IMAGE_BYTES // 1024 // 1024} MB; the caption service describes it",
@@ -117,6 +123,7 @@ def prompt_tab(settings: client.Settings) -> None:
     if submitted:
         try:
             text = mod.check_prompt(prompt)
+            answer = mod.check_reply(reply)
             data = None
             if image is not None:
                 data = image.getvalue()
@@ -127,7 +134,8 @@ def prompt_tab(settings: client.Settings) -> None:
             return
         skip = client.launch_info(settings).not_started()
         with st.spinner("Asking the guard and both classifiers..."):
-            check = mod.check_prompt_with_services(settings, text, data, typed, skip)
+            check = mod.check_prompt_with_services(settings, text, data, typed, skip,
+                                                   reply=answer)
         st.session_state["last_check"] = check
         st.session_state.setdefault("history", []).append(mod.history_row(check))
     check = st.session_state.get("last_check")
@@ -151,15 +159,20 @@ def render_check(check: mod.Check) -> None:
     if check.description_source == "typed":
         st.info(f"Image description (typed): **{esc(check.description)}**")
     st.caption(f"Checked text: {esc(check.text)}")
-    render_guard(mod.guard_view(check.guard))
+    if check.reply:  # a verdict for each side: the prompt, then the reply after it
+        render_guard(mod.guard_view(check.guard), "on the prompt")
+        st.caption(f"Assistant reply: {esc(check.reply)}")
+        render_guard(mod.guard_view(check.reply_guard), "on the reply")
+    else:
+        render_guard(mod.guard_view(check.guard))
     columns = st.columns(len(check.predictions))
     for column, (name, reply) in zip(columns, check.predictions.items(), strict=True):
         with column:
             render_classifier(name, reply, check.explanations[name])
 
 
-def render_guard(view: mod.GuardView) -> None:
-    lines = [f"### Guard verdict: {view.headline}"]
+def render_guard(view: mod.GuardView, side: str = "") -> None:
+    lines = [f"### Guard verdict{' ' + side if side else ''}: {view.headline}"]
     if view.categories:
         lines.append("Categories: " + ", ".join(f"**{esc(c)}**" for c in view.categories))
     if view.detail:
@@ -172,6 +185,9 @@ def render_guard(view: mod.GuardView) -> None:
         score.metric("unsafe_score (P(unsafe))",
                      "-" if view.unsafe_score is None else f"{view.unsafe_score:.3f}")
         backend.metric("guard backend", view.backend or "-")
+    if view.refused is not None:
+        st.caption("Refused: **yes** (the reply declines)" if view.refused
+                   else "Refused: **no** (the reply does not decline)")
 
 
 def render_classifier(name: str, reply: client.Reply, why: client.Reply) -> None:

@@ -253,8 +253,10 @@ def explain(service: Service, text: str, timeout: float = TIMEOUT_S) -> Reply:
     return dataclasses.replace(reply, value=reply.value[0]) if reply.ok else reply
 
 
-def guard(service: Service, texts: Sequence[str], timeout: float = TIMEOUT_S) -> Reply:
-    """v1 predict of the guard: value = [{"safe", "categories", ...}, ...] (one per text)."""
+def guard(service: Service, texts: Sequence[str | dict[str, Any]],
+          timeout: float = TIMEOUT_S) -> Reply:
+    """v1 predict of the guard: value = [{"safe", "categories", ...}, ...] (one per text or
+    {"user", "assistant"} exchange)."""
     reply = call(service, "POST", f"/v1/models/{service.name}:predict",
                  json={"instances": list(texts)}, timeout=timeout)
     return _expect_list(reply, "predictions", len(texts))

@@ -25,6 +25,7 @@ from components.text import FIELD_SEPARATOR, join_fields
 from serving.ui import client
 
 MAX_PROMPT_CHARS = 10_000
+MAX_REPLY_CHARS = 50_000  # an assistant's reply is read whole, in windows (the guard's limits)
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
 MAX_IMAGE_PIXELS = 25_000_000  # width x height, read from the header (the caption server's limit)
 IMAGE_FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "WEBP": "WebP"}  # Pillow format -> name
@@ -75,6 +76,19 @@ def check_prompt(text: str | None) -> str:
     if len(text) > MAX_PROMPT_CHARS:
         raise InputError(f"The prompt has {len(text):,} characters; the console checks at most "
                          f"{MAX_PROMPT_CHARS:,}.")
+    return text
+
+
+def check_reply(text: str | None) -> str:
+    """The assistant's reply, stripped ("" when none was given: the prompt alone is judged).
+
+    Raises:
+        InputError: longer than MAX_REPLY_CHARS.
+    """
+    text = (text or "").strip()
+    if len(text) > MAX_REPLY_CHARS:
+        raise InputError(f"The reply has {len(text):,} characters; the console checks at most "
+                         f"{MAX_REPLY_CHARS:,}.")
     return text
 
 
@@ -170,6 +184,8 @@ class GuardView:
         backend: the backend that answered.
         language: what the text is written in, in words ("Italian (Latin script)"), when the
             guard said.
+        judged: what the guard judged: "prompt", "response" or "" (an older guard).
+        refused: for a reply, whether the guard read it as a refusal (None: not said).
     """
 
     level: str
@@ -179,6 +195,8 @@ class GuardView:
     unsafe_score: float | None = None
     backend: str = ""
     language: str = ""
+    judged: str = ""
+    refused: bool | None = None
 
     @property
     def verdict(self) -> str:
@@ -211,15 +229,19 @@ def guard_view(reply: client.Reply | None, index: int = 0) -> GuardView:
         names = [""] * len(codes)
     categories = tuple(f"{c} {n}".strip() for c, n in zip(codes, names, strict=True))
     language = language_text(pred)
+    judged = str(pred.get("judged") or "")
+    refused = pred.get("refused") if isinstance(pred.get("refused"), bool) else None
     if safe is None:
         reason = pred.get("reason") or pred.get("error") or "no reason given"
         return GuardView("unassessed", "Cannot assess: not verified", categories,
                          f"The guard could not assess this text: {reason}", score, backend,
-                         language)
+                         language, judged, refused)
     if safe is True:
-        return GuardView("safe", "Safe", categories, "", score, backend, language)
+        return GuardView("safe", "Safe", categories, "", score, backend, language, judged,
+                         refused)
     if safe is False:
-        return GuardView("unsafe", "Unsafe", categories, "", score, backend, language)
+        return GuardView("unsafe", "Unsafe", categories, "", score, backend, language, judged,
+                         refused)
     return GuardView("error", "Guard answer unreadable: not verified",
                      detail=f"expected 'safe' to be true, false or null, got {safe!r}",
                      backend=backend)
@@ -342,6 +364,9 @@ class Check:
         explanations: classifier name -> explain reply.
         caption: the caption service's reply (None when no image was given).
         at: when it was checked (UTC, ISO).
+        reply: the assistant's reply to the prompt ("" when none was given).
+        reply_guard: the guard's verdict on the reply, judged after the prompt (None when
+            there is no reply).
     """
 
     prompt: str
@@ -353,6 +378,8 @@ class Check:
     explanations: dict[str, client.Reply]
     caption: client.Reply | None = None
     at: str = ""
+    reply: str = ""
+    reply_guard: client.Reply | None = None
 
 
 def _skipped(name: str, why: str) -> client.Reply:
@@ -363,8 +390,9 @@ def _skipped(name: str, why: str) -> client.Reply:
 def check_prompt_with_services(settings: client.Settings, prompt: str,
                                image: bytes | None = None,
                                typed_description: str = "",
-                               skip: Mapping[str, str] | None = None) -> Check:
-    """Caption the image (if any), join, then ask the guard and both classifiers at once.
+                               skip: Mapping[str, str] | None = None, reply: str = "") -> Check:
+    """Caption the image (if any), join, then ask the guard and both classifiers at once; with
+    an assistant's reply, the guard also judges the reply after the prompt.
 
     The caption is used when the caption service answers; otherwise the typed description.
     Services in `skip` (name -> why: the launcher did not start them) are not called.
@@ -385,6 +413,9 @@ def check_prompt_with_services(settings: client.Settings, prompt: str,
     text = joined_text(prompt, description)
     calls: dict[str, Callable[[], client.Reply]] = {
         "guard": functools.partial(client.guard, services["guard"], [text], timeout)}
+    if reply:
+        calls["guard:reply"] = functools.partial(
+            client.guard, services["guard"], [{"user": text, "assistant": reply}], timeout)
     for name in client.CLASSIFIERS:
         if name in skip:
             calls[f"predict:{name}"] = calls[f"explain:{name}"] = functools.partial(
@@ -398,7 +429,8 @@ def check_prompt_with_services(settings: client.Settings, prompt: str,
     return Check(prompt, description, source, text, replies["guard"],
                  {n: replies[f"predict:{n}"] for n in client.CLASSIFIERS},
                  {n: replies[f"explain:{n}"] for n in client.CLASSIFIERS}, caption,
-                 datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"))
+                 datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+                 reply, replies.get("guard:reply"))
 
 
 def history_row(check: Check) -> dict[str, Any]:
@@ -409,6 +441,11 @@ def history_row(check: Check) -> dict[str, Any]:
         "description_source": check.description_source, "guard_verdict": view.verdict,
         "guard_categories": ", ".join(view.categories), "guard_unsafe_score": view.unsafe_score,
         "guard_backend": view.backend, "language": view.language}
+    if check.reply:
+        answer = guard_view(check.reply_guard)
+        row.update(reply=check.reply, reply_guard_verdict=answer.verdict,
+                   reply_guard_categories=", ".join(answer.categories),
+                   reply_guard_unsafe_score=answer.unsafe_score, reply_refused=answer.refused)
     errors = [] if check.guard.ok else [check.guard.error]
     for name, reply in check.predictions.items():
         if reply.ok:
@@ -422,6 +459,8 @@ def history_row(check: Check) -> dict[str, Any]:
             errors.append(reply.error)
     if view.level == "unassessed":
         errors.append(view.detail)
+    if check.reply and guard_view(check.reply_guard).level in ("error", "unassessed"):
+        errors.append(f"reply: {guard_view(check.reply_guard).detail}")
     row["errors"] = "; ".join(e for e in errors if e)
     return row
 
