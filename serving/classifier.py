@@ -78,6 +78,8 @@ _WORD_RE = re.compile(r"\w+(?:'\w+)*")
 # Where the kfp.local pipeline writes the evaluate step's summary, relative to a model dir
 # (<run>/<model>-train/model -> <run>/evaluate/summary).
 EVALUATE_SUMMARY = Path("..") / ".." / "evaluate" / "summary"
+# the response-guard pipeline's evaluate step (`pipeline.py run-response`)
+RESPONSE_EVALUATE_SUMMARY = Path("..") / ".." / "evaluate-response" / "summary"
 
 
 # --------------------------------------------------------------------------- pure helpers
@@ -206,7 +208,8 @@ def explanation(text: str, spans: Sequence[tuple[int, int]], labels: Sequence[st
 def model_card(info: dict[str, Any], model_dir: str | Path | None,
                model_type: str | None = None) -> dict[str, Any]:
     """What `GET /v2/models/<name>/info` answers: model_info.json plus the training date and
-    the test metrics of the pipeline run the model came from, when they can be found.
+    the test metrics of the pipeline run the model came from, when they can be found (and for
+    a response model its figures on the test split and the held-out groups: `response_metrics`).
 
     Args:
         info: the model's model_info.json.
@@ -222,6 +225,8 @@ def model_card(info: dict[str, Any], model_dir: str | Path | None,
         card["trained_at"] = datetime.datetime.fromtimestamp(
             mtime, tz=datetime.UTC).isoformat(timespec="seconds")
     summary_path = Path(model_dir) / EVALUATE_SUMMARY
+    if not summary_path.is_file():
+        summary_path = Path(model_dir) / RESPONSE_EVALUATE_SUMMARY
     key = model_type or info.get("model_type")
     if summary_path.is_file() and "test_metrics" not in card:
         try:
@@ -230,6 +235,8 @@ def model_card(info: dict[str, Any], model_dir: str | Path | None,
             card["test_metrics"] = {k: metrics[k] for k in ("accuracy", "macro_f1", "weighted_f1")
                                     if k in metrics}
             card["champion"] = summary.get("champion") == key
+            if summary.get("response", {}).get(key):
+                card["response_metrics"] = summary["response"][key]
         except (OSError, ValueError, KeyError, TypeError) as exc:
             log.warning("no test metrics from %s: %s", summary_path, exc)
     return card
