@@ -655,10 +655,12 @@ def evaluate_response(
     for key in ("threshold", "unsafe_recall", "false_flag_rate"):
         if g[key] is not None:
             guard_metrics.log_metric(f"lora_{key}", g[key])
+    import re
+
     for split, figures in res.get("response", {}).get("lora", {}).items():
         for key, value in figures.items():
-            if isinstance(value, float):
-                guard_metrics.log_metric(f"lora_{split}_{key}", value)
+            if isinstance(value, float):  # held-out group names hold '/' and ':'
+                guard_metrics.log_metric(re.sub(r"\W+", "_", f"lora_{split}_{key}"), value)
     for key, w in res.get("loso", {}).get("worst", {}).items():
         guard_metrics.log_metric(f"loso_{key}", w["value"])
     from components.provenance import where_running  # recorded: the step's container
