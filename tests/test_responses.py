@@ -297,3 +297,17 @@ def test_pairs_the_sources_disagree_on_are_dropped():
                        "category": ["Safe", "Violent Crimes", "Safe"]})
     out, stats = R.deduplicate(df)
     assert out["prompt"].tolist() == ["Hi"] and stats["conflicting_pairs_dropped"] == 1
+
+
+def test_a_label_left_alone_by_the_source_strata_is_stratified_whole():
+    """A hazard with a few rows in many groups: the rows whose (label, group) is too small fall
+    back to the label; when that leaves one row alone, the whole label is one stratum (the
+    split would fail otherwise); labels that split by group keep their groups."""
+    from components.preprocess import strata
+
+    labels = pd.Series([0] * 20 + [1] * 10 + [2] * 20)
+    groups = pd.Series(["a"] * 20 + ["b"] * 9 + ["c"] + ["a"] * 10 + ["d"] * 10)
+    out = strata(labels, groups, 0.15, 0.15)
+    assert set(out[:20]) == {"0|a"}  # big enough: by group
+    assert set(out[20:30]) == {"1"}  # 9 + 1 rows: the lone one pulls its label together
+    assert set(out[30:]) == {"2|a", "2|d"}
