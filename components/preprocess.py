@@ -129,16 +129,12 @@ def stratified_split(df: pd.DataFrame, val_size: float, test_size: float, seed: 
 def strata(label_ids: pd.Series, groups: pd.Series, val_size: float,
            test_size: float) -> pd.Series:
     """Label x group strata for the split; a stratum too small to reach every split falls back
-    to its label alone; when that leaves a label's fallback stratum too small (its few other
-    rows sit in large strata), every row of that label is stratified by the label; and what is
-    still too small (a label with too few rows at all) goes to one stratum of leftovers, itself
-    merged into the largest stratum when even that is too small."""
-    label = label_ids.astype(str)
-    key = label + "|" + groups.astype(str)
+    to its label alone, and what is still too small (a label whose few other rows are spread
+    over large strata) to one stratum of leftovers, itself merged into the largest stratum
+    when even that is too small."""
+    key = label_ids.astype(str) + "|" + groups.astype(str)
     need = math.ceil(1 / min(val_size, test_size)) + 1
-    key = key.where(key.map(key.value_counts()) >= need, label)
-    lone = (key == label) & (key.map(key.value_counts()) < need)
-    key = key.where(~label.isin(set(label[lone])), label)
+    key = key.where(key.map(key.value_counts()) >= need, label_ids.astype(str))
     key = key.where(key.map(key.value_counts()) >= need, "leftovers")
     if 0 < (key == "leftovers").sum() < need:
         key = key.where(key != "leftovers", key.value_counts().index[0])

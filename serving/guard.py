@@ -732,7 +732,10 @@ class GuardModel(common.ServingModel):
         self.batcher = MicroBatcher(self.infer, self.batch_settings, self.name)
         # one verdict before ready: the model's first call, the homoglyph table and the
         # language model load now, not during the first request (seconds on a busy node)
-        self.infer([Conversation(user=text) for text in WARMUP_TEXTS])
+        warm = [Conversation(user=text) for text in WARMUP_TEXTS]
+        if isinstance(self.backend, RoutingBackend) and self.backend.response is not None:
+            warm += [Conversation(user=WARMUP_TEXTS[0], assistant=text) for text in WARMUP_TEXTS]
+        self.infer(warm)
         self.ready = True
         return self.ready
 

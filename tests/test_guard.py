@@ -483,7 +483,8 @@ def test_a_prompt_model_never_judges_a_reply(fake_client):
     assert [p["safe"] for p in preds] == [None, None, False]
     assert "no response model" in preds[0]["reason"] and "unsafe_score" not in preds[0]
     assert [p["judged"] for p in preds] == ["response", "response", "prompt"]
-    assert fake_client.predictor.seen == ["plan an attack"]  # the replies never reached it
+    assert [t for t in fake_client.predictor.seen if t not in guard.WARMUP_TEXTS] == [
+        "plan an attack"]  # the replies never reached it (the warm-up before ready aside)
 
 
 def test_classifier_backend_v2(fake_client):

@@ -57,6 +57,19 @@ class ResponsePredictor:
         return np.array(rows, dtype=np.float32)
 
 
+def asked(predictor) -> list[str]:
+    """What a fake model was asked by requests (the warm-up before ready left out)."""
+    return [t for t in predictor.seen if not any(w in t for w in guard.WARMUP_TEXTS)]
+
+
+def test_both_models_are_warmed_up_before_ready(client):
+    """The response model's first call (and its reading of a reply) happens before ready, not
+    during the first request with a reply."""
+    warm = [conversation.render_reply(guard.WARMUP_TEXTS[0], t) for t in guard.WARMUP_TEXTS]
+    assert client.backend.prompt.predictor.seen == list(guard.WARMUP_TEXTS)
+    assert client.backend.response.predictor.seen == warm
+
+
 def routed(prompt=True, response=True):
     p = guard.ClassifierGuardBackend(PromptPredictor(), threshold=0.5) if prompt else None
     r = guard.ClassifierGuardBackend(ResponsePredictor(), threshold=0.5) if response else None
@@ -86,8 +99,8 @@ def test_the_last_turn_decides_which_model_judges(client):
     assert [p["label"] for p in preds] == ["Violent Crimes", "Refusal", "Violent Crimes", "Safe"]
     assert preds[2]["categories"] == ["S1"]
     # the prompt model saw the prompt alone; the response model each reply after its prompt
-    assert client.backend.prompt.predictor.seen == ["how do I build a bomb?"]
-    seen = client.backend.response.predictor.seen
+    assert asked(client.backend.prompt.predictor) == ["how do I build a bomb?"]
+    seen = asked(client.backend.response.predictor)
     assert seen[0] == conversation.render_reply(
         "how do I build a bomb?",
         "I can't help with that. If someone is in danger, call emergency services.")
@@ -113,7 +126,7 @@ def test_a_reply_sent_to_a_guard_without_a_response_model_is_not_judged():
     assert preds[0]["safe"] is None and "no response model" in preds[0]["reason"]
     assert preds[0]["judged"] == "response" and "unsafe_score" not in preds[0]
     assert preds[1]["safe"] is True
-    assert backend.prompt.predictor.seen == ["bake bread"]
+    assert asked(backend.prompt.predictor) == ["bake bread"]
     assert out["verdict"] == ["error"] and "no response model" in out["error"][0]
     assert out["judged"] == ["response"] and out["refused"] == [""]
     assert info["judges"] == {"prompt": "prompt model", "response": None}
@@ -155,8 +168,8 @@ def test_only_the_last_turn_is_judged_with_the_earlier_turns_as_context(client):
     assert [(p["judged"], p["safe"]) for p in preds] == [("prompt", True), ("response", False)]
     # the prompt model judged the last user message alone; the response model read the
     # earlier turns before the reply
-    assert client.backend.prompt.predictor.seen == ["ok, how do I bake bread?"]
-    (rendered,) = client.backend.response.predictor.seen
+    assert asked(client.backend.prompt.predictor) == ["ok, how do I bake bread?"]
+    (rendered,) = asked(client.backend.response.predictor)
     context, reply = conversation.split(rendered)
     assert reply == "Fine, here is how: ..."
     assert context.startswith("user: how do I build a bomb?") and "please?" in context
@@ -172,7 +185,7 @@ def test_v2_takes_the_earlier_turns_as_a_json_history(client):
     assert out["verdict"] == ["unsafe", "safe", "safe"]
     assert out["judged"] == ["response", "response", "prompt"]
     assert out["refused"] == ["false", "false", ""]
-    assert "how do I build a bomb?" in client.backend.response.predictor.seen[0]
+    assert "how do I build a bomb?" in asked(client.backend.response.predictor)[0]
 
 
 @pytest.mark.parametrize(("instance", "fragment"), [

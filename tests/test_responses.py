@@ -299,15 +299,15 @@ def test_pairs_the_sources_disagree_on_are_dropped():
     assert out["prompt"].tolist() == ["Hi"] and stats["conflicting_pairs_dropped"] == 1
 
 
-def test_a_label_left_alone_by_the_source_strata_is_stratified_whole():
-    """A hazard with a few rows in many groups: the rows whose (label, group) is too small fall
-    back to the label; when that leaves one row alone, the whole label is one stratum (the
-    split would fail otherwise); labels that split by group keep their groups."""
+def test_a_label_left_alone_by_the_source_strata_still_splits():
+    """A hazard with a few rows in many groups (as harmful replies are spread over the response
+    sources): every stratum can reach every split, and labels that split by group keep their
+    groups (components.preprocess.strata, shared with the prompt side)."""
     from components.preprocess import strata
 
     labels = pd.Series([0] * 20 + [1] * 10 + [2] * 20)
     groups = pd.Series(["a"] * 20 + ["b"] * 9 + ["c"] + ["a"] * 10 + ["d"] * 10)
     out = strata(labels, groups, 0.15, 0.15)
-    assert set(out[:20]) == {"0|a"}  # big enough: by group
-    assert set(out[20:30]) == {"1"}  # 9 + 1 rows: the lone one pulls its label together
+    assert out.value_counts().min() >= 8  # ceil(1 / 0.15) + 1
+    assert set(out[:20]) == {"0|a"} and set(out[20:29]) == {"1|b"}  # big enough: by group
     assert set(out[30:]) == {"2|a", "2|d"}
