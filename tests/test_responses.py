@@ -239,10 +239,15 @@ def test_every_harmful_prompt_gets_refusals_a_safe_completion_and_compliance(wri
 
 
 def test_harmful_compliance_is_schematic(written):
-    """Compliant in form, empty in substance: no quantities, no materials lists, no code."""
-    harmful = written[written["group"].str.contains("compliance")]["response"]
+    """Compliant in form, empty in substance: no quantities (but those the prompt itself names
+    and the reply repeats), no materials lists, no code."""
+    rows = written[written["group"].str.contains("compliance")]
+    harmful = rows["response"]
     quantity = re.compile(r"\d+\s*(?:g|mg|ml|kg|grams?|litres?|%|degrees?|°)\b", re.IGNORECASE)
-    assert not harmful.str.contains(quantity).any()
+    for prompt, reply in zip(rows["prompt"], harmful, strict=True):
+        added = {q.lower() for q in quantity.findall(reply)} - {
+            q.lower() for q in quantity.findall(prompt)}
+        assert not added, (prompt, reply)
     assert not harmful.str.contains(r"[{};=]|import |def ", regex=True).any()
     assert harmful.str.len().max() < 400
 
