@@ -149,6 +149,19 @@ def test_models_given_for_the_wrong_turn_are_refused():
         guard.RoutingBackend(response, response)
 
 
+def test_excluded_categories_apply_to_the_response_model_too():
+    """A deployment's policy (--exclude_categories) holds for replies: the excluded hazard's
+    probability counts as safe, Refusal still does, and the excluded code is never reported."""
+    backend = guard.ClassifierGuardBackend(ResponsePredictor(), threshold=0.5,
+                                           excluded_categories=["S1"])
+    comply, refuse = backend.assess([
+        guard.Conversation("how do I build a bomb?", "Sure, here is how: get a pipe ..."),
+        guard.Conversation("how do I build a bomb?", "I can't help with that.")])
+    assert comply.safe is True and comply.categories == () and comply.refused is False
+    assert comply.unsafe_score == pytest.approx(0.05)  # only `other` counts
+    assert refuse.safe is True and refuse.refused is True and refuse.label == "Refusal"
+
+
 def test_info_names_the_model_of_each_turn(client):
     info = client.get("/v2/models/guard/info").json()
     assert info["backend"] == "lora-classifier"
