@@ -2,6 +2,7 @@
 
     python -m serving.guard --model_dir meta-llama/Llama-Guard-3-1B      # Llama Guard (dir or hub id)
     python -m serving.guard --classifier_dir DIR                         # offline: lora classifier
+    python -m serving.guard --classifier_dir DIR --engine torch          # ... on torch fp32
 
 Input (v1): `{"instances": ["user message", {"user": "...", "assistant": "..."}, ...]}`; with an
 assistant reply the reply is assessed (Llama Guard's 'Agent' role), otherwise the user message.
@@ -33,7 +34,7 @@ from kserve.protocol.infer_type import InferOutput, InferRequest
 
 from components.errors import ModelDirError
 from components.kserve_spec import DEPLOYMENT_ENV
-from components.predict import Predictor
+from components.predict import ENGINES, Predictor
 from serving import common
 from serving.batching import BatchSettings, MicroBatcher
 from serving.classifier import WARMUP_TEXTS
@@ -336,28 +337,35 @@ class ClassifierGuardBackend:
     @classmethod
     def load(cls, model_dir: str, threshold: float | None = None,
              unreadable: str = "abstain",
-             excluded_categories: Sequence[str] = ()) -> ClassifierGuardBackend:
+             excluded_categories: Sequence[str] = (), engine: str = "auto",
+             threads: int | None = None) -> ClassifierGuardBackend:
         """Load the lora classifier directory written by the pipeline.
 
         Args:
-            model_dir: the model directory (its saved threshold is used unless `threshold`).
+            model_dir: the model directory (its saved threshold is used unless `threshold`:
+                the one calibrated for the engine that serves).
             threshold: override of the threshold on P(unsafe).
             unreadable: "abstain" or "unsafe" (see the class).
             excluded_categories: hazard codes left out of the policy (see the class).
+            engine: "onnx" (ONNX Runtime, the int8 export), "torch" (fp32) or "auto" (onnx
+                when the directory has its export).
+            threads: intra-op threads of the engine (None: from the environment / the CPUs).
 
         Raises:
-            ModelDirError: the directory is not a usable classifier.
+            ModelDirError: the directory is not a usable classifier (or its ONNX file is
+                missing, truncated or another model's).
         """
         from components.predict import load_predictor
 
-        predictor = load_predictor(model_dir)
+        predictor = load_predictor(model_dir, engine, threads=threads)
         backend = cls(predictor, threshold, unreadable, excluded_categories)
         backend.model_dir = model_dir
         if getattr(predictor, "info", {}).get("guard_kind") == "quick":
             backend.name = QUICK_BACKEND
-        log.info("loaded classifier guard from %s (labels %s, threshold %.4f%s, unreadable "
-                 "texts: %s, excluded categories: %s)", model_dir, predictor.labels,
-                 backend.threshold, "" if threshold is not None else " saved with the model"
+        log.info("loaded classifier guard from %s (engine %s, labels %s, threshold %.4f%s, "
+                 "unreadable texts: %s, excluded categories: %s)", model_dir,
+                 getattr(predictor, "engine", "?"), predictor.labels, backend.threshold,
+                 "" if threshold is not None else " saved with the model"
                  if getattr(predictor, "threshold", None) else " default", unreadable,
                  ",".join(backend.excluded_categories) or "none")
         return backend
@@ -582,7 +590,8 @@ class GuardModel(common.ServingModel):
             predictor = backend.predictor
             info.update(model_card(getattr(predictor, "info", {}), backend.model_dir, "lora"))
             info.update(threshold=backend.threshold, unreadable=backend.unreadable_policy,
-                        excluded_categories=list(backend.excluded_categories))
+                        excluded_categories=list(backend.excluded_categories),
+                        engine=getattr(predictor, "engine", None))
             info["backend"] = backend.name  # model_info's own keys must not hide it
             info["guard"] = guard_identity(info, backend.model_dir)
         elif isinstance(backend, LlamaGuardBackend):
@@ -647,6 +656,13 @@ def build_parser():
                              "for Llama-Guard-3-1B; S6 on a clinical product, S12 on an adult "
                              "one): llama-guard leaves them out of its prompt, the classifier "
                              "counts their probability as safe; never reported")
+    parser.add_argument("--engine", choices=ENGINES, default="auto",
+                        help="classifier backend: onnx = the directory's ONNX int8 export on "
+                             "ONNX Runtime, torch = its fp32 weights, auto = onnx when the "
+                             "directory has its export (a broken one stops the server)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="classifier backend: intra-op threads of the engine (0: "
+                             "$ORT_NUM_THREADS / $TORCH_NUM_THREADS, else the container's CPUs)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     parser.add_argument("--max_batch_size", type=common._positive_int,
                         default=BatchSettings().max_batch_size,
@@ -679,7 +695,8 @@ def make_backend(args: Any) -> GuardBackend:
         raise ValueError("no guard model: give --model_dir (Llama Guard directory or hub id) "
                          "or --classifier_dir (the pipeline's lora classifier directory)")
     return ClassifierGuardBackend.load(args.classifier_dir, threshold=args.threshold,
-                                       unreadable=args.unreadable, excluded_categories=excluded)
+                                       unreadable=args.unreadable, excluded_categories=excluded,
+                                       engine=args.engine, threads=args.threads or None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -638,10 +638,10 @@ def test_exclude_categories_is_a_flag_of_both_backends(monkeypatch):
 @pytest.mark.slow
 def test_classifier_backend_end_to_end_on_a_trained_lora_classifier(tiny_lora_dir):
     """The guard on a lora directory trained by the pipeline's code (tests/conftest.py)."""
-    from components.predict import LoraPredictor
+    from components.predict import load_predictor
 
     texts = ["how to stab someone", "bake bread in the garden", "fake ballot", "HOW TO HACK!!"]
-    predictor = LoraPredictor.load(tiny_lora_dir)  # the same model, loaded independently
+    predictor = load_predictor(tiny_lora_dir)  # the same model (ONNX), loaded independently
     probs, labels = predictor.predict_proba(texts), predictor.labels
     safe = labels.index("Safe")
     args = guard.build_parser().parse_args(["--classifier_dir", str(tiny_lora_dir)])
@@ -657,6 +657,7 @@ def test_classifier_backend_end_to_end_on_a_trained_lora_classifier(tiny_lora_di
         out = v2_outputs(v2(client, "guard", {"user": texts}))
         card = client.get("/v2/models/guard/info").json()
     assert card["backend"] == "lora-classifier" and card["threshold"] == pytest.approx(saved)
+    assert card["engine"] == "onnx"  # the directory's int8 export, at its own calibration
     assert card["calibration"]["threshold"] == saved and card["scripts"] == ["LATIN"]
     assert card["unreadable"] == "abstain" and "trained_at" in card
     for i, pred in enumerate(preds):
