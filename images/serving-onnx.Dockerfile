@@ -14,7 +14,7 @@ ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 COPY requirements/constraints.txt requirements/constraints.txt
 RUN pip install -c requirements/constraints.txt \
-        kserve onnxruntime tokenizers numpy confusable-homoglyphs
+        kserve onnxruntime tokenizers numpy confusable-homoglyphs py3langid
 # the project as a wheel, installed once in the runtime stage: a code change leaves the
 # dependency layers (and the runtime stage's copy of the venv) cached
 COPY pyproject.toml README.md ./
