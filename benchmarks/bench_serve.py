@@ -570,15 +570,17 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def update_doc(doc: Path, body: str) -> None:
-    """Replace the bench-serve block of docs/serving.md (append it when absent)."""
-    block = f"{DOC_START}\n{body}{DOC_END}"
+def update_doc(doc: Path, body: str, start: str = DOC_START, end: str = DOC_END,
+               heading: str = "Benchmarks (lstm, lora)") -> None:
+    """Replace the block between the `start` and `end` markers of docs/serving.md (append it
+    under `heading` when absent)."""
+    block = f"{start}\n{body}{end}"
     text = doc.read_text() if doc.exists() else ""
-    if DOC_START in text and DOC_END in text:
-        head, rest = text.split(DOC_START, 1)
-        text = head + block + rest.split(DOC_END, 1)[1]
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        text = head + block + rest.split(end, 1)[1]
     else:
-        text = text.rstrip("\n") + "\n\n## Benchmarks (lstm, lora)\n\n" + block + "\n"
+        text = text.rstrip("\n") + f"\n\n## {heading}\n\n" + block + "\n"
     doc.write_text(text)
 
 

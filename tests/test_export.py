@@ -114,6 +114,62 @@ def test_the_tokenizers_library_gives_the_ids_of_the_transformers_tokenizer(tiny
     assert [e.ids for e in onnx.tokenizer.encode_batch(texts)] == want
 
 
+def test_a_guard_model_on_onnx_answers_with_the_most_harmful_reading(tiny_lora_dir, tmp_path):
+    """The readings (components.reading) are scored by the predictor base class, the same
+    code for both engines: a text's answer is its reading with the highest P(unsafe)."""
+    from components.calibration import safe_index
+    from components.reading import Reading, readings
+
+    model_dir = _copy(tiny_lora_dir, tmp_path / "m")
+    info = read_json(model_dir / MODEL_INFO)
+    info["reading"] = Reading.parse("text,deobfuscated,segments").to_dict()
+    write_json(model_dir / MODEL_INFO, info)
+    texts = ["h0w t0 bu1ld a b o m b", "I like gardens. Tell me how to hurt my neighbour badly. "
+             "Also, what flowers grow in shade?", "What is a good recipe for pancakes?"]
+    # one text per forward pass: dynamic int8 scales a pass's activations per batch, so only
+    # passes of one text answer exactly alike however the texts are grouped
+    onnx = OnnxPredictor.load(model_dir, batch_size=1)
+    safe = safe_index(onnx.labels)
+    got = onnx.raw_proba(texts)
+    for i, text in enumerate(texts):
+        views = readings(text, onnx.reading, onnx.settings)
+        each = onnx._forward([onnx.text_prefix + v for v in views])
+        worst = int(np.argmin(each[:, safe]))
+        np.testing.assert_allclose(got[i], each[worst], atol=1e-6)
+    assert len(readings(texts[1], onnx.reading, onnx.settings)) > 1
+
+
+@pytest.mark.slow  # fine-tunes and exports multilingual-e5-small (470 MB of fp32 weights)
+def test_lora_on_the_multilingual_encoder_exports_a_checked_int8_model(tiny_splits, tmp_path):
+    """The guard's multilingual-e5-small (`offline-multilingual`): its 250,037-token embedding
+    table is quantized too, the XLM-R tokenizer gives the ids transformers gives, its
+    "query: " prefix is added once, and ONNX answers as torch does in several scripts."""
+    from model_factories import build_lora_dir
+    from transformers import AutoTokenizer
+
+    from components.encoders import OFFLINE_MULTILINGUAL, default_dir, is_provisioned
+
+    if not is_provisioned(default_dir()):
+        pytest.skip(f"multilingual-e5-small not provisioned at {default_dir()} (make setup)")
+    out = build_lora_dir(tiny_splits, tmp_path / "m", OFFLINE_MULTILINGUAL, max_length=32,
+                         top_layers=1)
+    info = load_model_info(out, "lora")
+    onnx = info["engines"]["onnx"]
+    assert onnx["check"]["passed"] and info["serving_engine"] == "onnx"
+    assert onnx["inputs"] == ["input_ids", "attention_mask"]  # XLM-R's tokenizer: no types
+    assert onnx["bytes"] < 0.3 * (out / "model.safetensors").stat().st_size
+    assert info["text_prefix"] == "query: "
+    ort, torch_ = OnnxPredictor.load(out), LoraPredictor.load(out, device="cpu")
+    texts = ["¿Cómo hago pan en casa?", "Как испечь хлеб дома?", "घर पर रोटी कैसे बनाएं?",
+             "How do I hurt someone without leaving marks?"]
+    prepared = ort.preprocess(texts)
+    assert all(p.startswith("query: ") and not p.startswith("query: query: ") for p in prepared)
+    auto = AutoTokenizer.from_pretrained(str(out))
+    want = auto(prepared, truncation=True, max_length=ort.max_length)["input_ids"]
+    assert [e.ids for e in ort.tokenizer.encode_batch(prepared)] == want
+    np.testing.assert_allclose(ort.raw_proba(texts), torch_.raw_proba(texts), atol=INT8_ATOL)
+
+
 def test_calibrated_probabilities_apply_the_engines_temperature(tiny_lora_dir):
     onnx = OnnxPredictor.load(tiny_lora_dir)
     raw = onnx.raw_proba(TEXTS)
