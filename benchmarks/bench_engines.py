@@ -208,7 +208,7 @@ def bench(model_dir: Path, prompts: Sequence[str], seconds: float = SECONDS,
                "cold_start_s": statistics.median(c["seconds"] for c in cold[e]),
                "cold_starts_s": [c["seconds"] for c in cold[e]],
                "imports_torch": any(c["torch_imported"] for c in cold[e]),
-               "model_mb": round(sizes[e] / 1e6, 1)} for e in ENGINES}
+               "model_bytes": sizes[e], "model_mb": round(sizes[e] / 1e6, 1)} for e in ENGINES}
     t, o = per[TORCH_ENGINE], per[ONNX_ENGINE]
     ratios = {**{f"batch_{b}": round(o["texts_per_s"][str(b)] / t["texts_per_s"][str(b)], 2)
                  for b in BATCHES},

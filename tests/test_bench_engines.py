@@ -66,7 +66,7 @@ def test_the_benchmark_compares_both_engines_on_every_split_row(tiny_lora_dir, t
         assert set(m["texts_per_s"]) == {"1", "32"} and all(v > 0 for v in m["texts_per_s"].values())
     assert result["engines"]["onnx"]["imports_torch"] is False
     assert result["engines"]["torch"]["imports_torch"] is True
-    assert result["engines"]["onnx"]["model_mb"] < result["engines"]["torch"]["model_mb"]
+    assert result["engines"]["onnx"]["model_bytes"] < result["engines"]["torch"]["model_bytes"]
     q = result["quality"]
     assert q["rows"] == rows and 0.0 <= q["argmax_agreement"] <= 1.0
     assert "guard_flips" in q  # the sample's labels have a Safe class: a guard model
