@@ -63,7 +63,9 @@ def test_the_benchmark_compares_both_engines_on_every_split_row(tiny_lora_dir, t
     result = json.loads(written.read_text())
     assert set(result["engines"]) == {"torch", "onnx"}
     for m in result["engines"].values():
-        assert set(m["texts_per_s"]) == {"1", "32"} and all(v > 0 for v in m["texts_per_s"].values())
+        for key in ("texts_per_cpu_s", "texts_per_wall_s"):
+            assert set(m[key]) == {"1", "32"} and all(v > 0 for v in m[key].values())
+        assert m["cold_start_cpu_s"] > 0 and len(m["cold_starts"]) == 1
     assert result["engines"]["onnx"]["imports_torch"] is False
     assert result["engines"]["torch"]["imports_torch"] is True
     assert result["engines"]["onnx"]["model_bytes"] < result["engines"]["torch"]["model_bytes"]
@@ -72,4 +74,4 @@ def test_the_benchmark_compares_both_engines_on_every_split_row(tiny_lora_dir, t
     assert "guard_flips" in q  # the sample's labels have a Safe class: a guard model
     assert set(q["engines"]["onnx"]) >= {"test_accuracy", "test_unsafe_recall", "threshold"}
     report = (tmp_path / "results" / written.name.replace(".json", ".md")).read_text()
-    assert "| ratio |" in report and str(tiny_lora_dir) in report
+    assert "| ratio, CPU time (wall) |" in report and str(tiny_lora_dir) in report
