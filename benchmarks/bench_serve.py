@@ -327,6 +327,14 @@ def rss_mb(pid: int) -> float:
     return round(psutil.Process(pid).memory_info().rss / 2**20, 1)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (all its threads)."""
+    import psutil
+
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
+
+
 def cold_start(spec: ServerSpec, timeout: float = 240.0) -> dict[str, float]:
     """Seconds from starting the server process to its model answering ready, and its RSS then.
 
@@ -356,7 +364,8 @@ def cold_start(spec: ServerSpec, timeout: float = 240.0) -> dict[str, float]:
                     raise LaunchError(f"{spec.name} not ready after {timeout:.0f} s")
                 time.sleep(READY_POLL_S)
         seconds = time.perf_counter() - start
-        return {"seconds": round(seconds, 3), "rss_mb": rss_mb(proc.pid)}
+        return {"seconds": round(seconds, 3), "cpu_seconds": round(cpu_seconds(proc.pid), 3),
+                "rss_mb": rss_mb(proc.pid)}
     finally:
         proc.terminate()
         try:
@@ -424,9 +433,15 @@ def bench_engines(server: str, model_dir: Path, prompts: Sequence[str], duration
             for engine in ENGINES:
                 for c in ENGINE_CONCURRENCY:
                     url = specs[engine].url()
-                    before = scrape(url, server)
+                    before, cpu0 = scrape(url, server), cpu_seconds(pids[engine])
                     level = drive(f"{server} {engine}", url, server, prompts, c, duration)
-                    levels.append({**level.summary(), "engine": engine, "round": r,
+                    cpu = cpu_seconds(pids[engine]) - cpu0
+                    summary = level.summary()
+                    # the server's CPU time per answered request: its cost, whatever the other
+                    # load on a shared machine does to the wall-clock figures
+                    summary["server_cpu_ms"] = (round(cpu / summary["requests"] * 1000, 2)
+                                                if summary["requests"] else None)
+                    levels.append({**summary, "engine": engine, "round": r,
                                    "stages": breakdown(before, scrape(url, server))})
                     log.info("  %s", levels[-1])
         after_load = {e: rss_mb(pid) for e, pid in pids.items()}
@@ -434,8 +449,15 @@ def bench_engines(server: str, model_dir: Path, prompts: Sequence[str], duration
     for engine in ENGINES:
         mine = [lv for lv in levels if lv["engine"] == engine]
         p50s = [lv["p50_ms"] for lv in mine if lv["concurrency"] == 1 and lv["p50_ms"]]
+        cpu_ms = {c: [lv["server_cpu_ms"] for lv in mine
+                      if lv["concurrency"] == c and lv["server_cpu_ms"]]
+                  for c in ENGINE_CONCURRENCY}
         per[engine] = {
             "p50_c1_ms": round(statistics.median(p50s), 2) if p50s else None,
+            "server_cpu_ms": {str(c): round(statistics.median(v), 2) if v else None
+                              for c, v in cpu_ms.items()},
+            "cold_start_cpu_s": round(statistics.median(c["cpu_seconds"] for c in cold[engine]),
+                                      2),
             "rps_top": round(statistics.median(
                 lv["rps"] for lv in mine if lv["concurrency"] == max(ENGINE_CONCURRENCY)), 1),
             "cold_start_s": round(statistics.median(c["seconds"] for c in cold[engine]), 2),
@@ -445,7 +467,11 @@ def bench_engines(server: str, model_dir: Path, prompts: Sequence[str], duration
     ratios = {"p50_c1": _ratio(onnx_["p50_c1_ms"], torch_["p50_c1_ms"], 3),
               "rps_top": _ratio(onnx_["rps_top"], torch_["rps_top"], 2),
               "cold_start": _ratio(onnx_["cold_start_s"], torch_["cold_start_s"], 3),
-              "rss": _ratio(onnx_["rss_after_load_mb"], torch_["rss_after_load_mb"], 3)}
+              "rss": _ratio(onnx_["rss_after_load_mb"], torch_["rss_after_load_mb"], 3),
+              **{f"server_cpu_c{c}": _ratio(onnx_["server_cpu_ms"][str(c)],
+                                            torch_["server_cpu_ms"][str(c)], 3)
+                 for c in ENGINE_CONCURRENCY},
+              "cold_start_cpu": _ratio(onnx_["cold_start_cpu_s"], torch_["cold_start_cpu_s"], 3)}
     return {"server": server, "model_dir": str(model_dir), "train_rows": info.get("train_rows"),
             "onnx_file_mb": round(info["engines"]["onnx"]["bytes"] / 1e6, 1),
             "levels": levels, "engines": per, "ratios": ratios,
@@ -471,21 +497,27 @@ def engines_markdown(result: dict[str, Any]) -> str:
              f"`/v2/models/<name>/ready`, median of {COLD_STARTS} alternating starts. Targets: "
              f"p50 at c=1 <= {TARGET_ENGINE_C1_P50}x torch, throughput at c={top} >= "
              f"{TARGET_ENGINE_RPS}x torch, cold start <= {TARGET_COLD_START_S:g} s.", "",
-             f"| server | engine | p50 c=1 ms | req/s c={top} | cold start s | RSS loaded MB | "
-             "RSS after load MB |", "|---|---|---:|---:|---:|---:|---:|"]
+             f"| server | engine | p50 c=1 ms | req/s c={top} | server CPU ms per request c=1 "
+             f"/ c={top} | cold start s | cold start CPU s | RSS loaded MB | RSS after load MB |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for e in result.get("engines", []):
         for name, m in e["engines"].items():
+            cpu = m.get("server_cpu_ms") or {}
             lines.append(f"| {e['server']} | {name} | {m['p50_c1_ms']} | {m['rps_top']} | "
+                         f"{cpu.get('1')} / {cpu.get(str(top))} | "
                          f"{m['cold_start_s']} ({', '.join(map(str, m['cold_starts_s']))}) | "
+                         f"{m.get('cold_start_cpu_s')} | "
                          f"{m['rss_loaded_mb']} | {m['rss_after_load_mb']} |")
     lines += ["", f"| server | onnx / torch p50 c=1 (target <= {TARGET_ENGINE_C1_P50}) | "
-              f"onnx / torch req/s c={top} (target >= {TARGET_ENGINE_RPS}) | onnx / torch cold "
-              "start | onnx / torch RSS |", "|---|---|---|---|---|"]
+              f"onnx / torch req/s c={top} (target >= {TARGET_ENGINE_RPS}) | onnx / torch server "
+              f"CPU per request c=1, c={top} | onnx / torch cold start (CPU) | onnx / torch RSS |",
+              "|---|---|---|---|---|---|"]
     for e in result.get("engines", []):
         r, ok = e["ratios"], e["targets_met"]
         lines.append(f"| {e['server']} | **{r['p50_c1']}x** {'(met)' if ok['p50_c1'] else '(missed)'}"
                      f" | **{r['rps_top']}x** {'(met)' if ok['rps_top'] else '(missed)'} | "
-                     f"{r['cold_start']}x | {r['rss']}x |")
+                     f"{r.get('server_cpu_c1')}x, {r.get(f'server_cpu_c{top}')}x | "
+                     f"{r['cold_start']}x ({r.get('cold_start_cpu')}x) | {r['rss']}x |")
     lines += ["", "Where the time of a request goes (server side, means: preprocess/predict/"
               "postprocess per request, queue = wait for the batch's forward pass, forward = one "
               "forward pass, batch = texts per forward pass; the rest of the client's latency "
