@@ -75,3 +75,22 @@ def test_the_benchmark_compares_both_engines_on_every_split_row(tiny_lora_dir, t
     assert set(q["engines"]["onnx"]) >= {"test_accuracy", "test_unsafe_recall", "threshold"}
     report = (tmp_path / "results" / written.name.replace(".json", ".md")).read_text()
     assert "| ratio, CPU time (wall) |" in report and str(tiny_lora_dir) in report
+
+
+def test_bench_serve_judges_the_engine_ratios_against_the_issue_targets():
+    """The servers' engines comparison: onnx / torch ratios, each marked met or missed."""
+    def engine(p50, rps, cold, cpu):
+        return {"p50_c1_ms": p50, "rps_top": rps, "cold_start_s": cold, "cold_starts_s": [cold],
+                "cold_start_cpu_s": cold / 2, "server_cpu_ms": {"1": cpu, "32": cpu / 2},
+                "rss_loaded_mb": 100.0, "rss_after_load_mb": 100.0}
+
+    ratios = {"p50_c1": 0.3, "rps_top": 2.5, "cold_start": 0.1, "rss": 0.5,
+              "server_cpu_c1": 0.2, "server_cpu_c32": 0.3, "cold_start_cpu": 0.1}
+    targets = {"p50_c1": ratios["p50_c1"] <= bench_serve.TARGET_ENGINE_C1_P50,
+               "rps_top": ratios["rps_top"] >= bench_serve.TARGET_ENGINE_RPS, "cold_start": True}
+    result = {"duration_s": 5, "engines": [{
+        "server": "lora", "levels": [], "ratios": ratios, "targets_met": targets,
+        "engines": {"torch": engine(30.0, 40.0, 8.0, 20.0), "onnx": engine(9.0, 100.0, 0.8, 4.0)}}]}
+    text = bench_serve.engines_markdown(result)
+    assert "| lora | **0.3x** (met) | **2.5x** (missed) | 0.2x, 0.3x | 0.1x (0.1x) | 0.5x |" in text
+    assert "| lora | onnx | 9.0 | 100.0 | 4.0 / 2.0 |" in text
