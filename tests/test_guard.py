@@ -618,15 +618,16 @@ def test_an_excluded_category_counts_as_safe_and_is_never_reported(fake_client):
 def test_exclude_categories_is_a_flag_of_both_backends(monkeypatch):
     seen = {}
 
-    def fake_load(model_dir, threshold=None, unreadable="abstain", excluded_categories=()):
-        seen.update(model_dir=model_dir, excluded=excluded_categories)
+    def fake_load(model_dir, threshold=None, unreadable="abstain", excluded_categories=(),
+                  engine="auto", threads=None):
+        seen.update(model_dir=model_dir, excluded=excluded_categories, engine=engine)
         return guard.ClassifierGuardBackend(FakePredictor(), excluded_categories=excluded_categories)
 
     monkeypatch.setattr(guard.ClassifierGuardBackend, "load", staticmethod(fake_load))
     args = guard.build_parser().parse_args(["--classifier_dir", "x",
                                             "--exclude_categories", "s6, S12,S6"])
     backend = guard.make_backend(args)
-    assert seen == {"model_dir": "x", "excluded": ("S6", "S12")}
+    assert seen == {"model_dir": "x", "excluded": ("S6", "S12"), "engine": "auto"}
     model = guard.GuardModel("guard", backend)
     model.load()
     assert model.model_info()["excluded_categories"] == ["S6", "S12"]
