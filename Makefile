@@ -48,7 +48,7 @@ GUARD_ARGS = $(if $(GUARD_MODEL),--guard_model "$(GUARD_MODEL)") \
 	--quick_guard_base_model "$(QUICK_GUARD_BASE_MODEL)" \
 	$(if $(RESPONSE_CLASSIFIER_DIR),--response_classifier_dir "$(RESPONSE_CLASSIFIER_DIR)")
 
-.PHONY: help setup run run-full sources quick-guard run-guard run-response eval-guard serve demo bench-serve fuzz soak test test-fast lint compile manifests images push image-sizes clean
+.PHONY: help setup run run-full sources quick-guard run-guard run-response eval-guard serve demo bench-serve bench-engines fuzz soak test test-fast lint compile manifests images push image-sizes clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -107,8 +107,11 @@ demo: setup ## make serve + the moderation console on http://127.0.0.1:8501 (UI_
 	$(PY) -m serving.ui.demo --ui_port $(UI_PORT) $(MODEL_DIR_ARGS) $(GUARD_ARGS) \
 		$(if $(BLIP_MODEL),--blip_model "$(BLIP_MODEL)")
 
-bench-serve: setup ## latency/throughput of the lstm + lora servers vs the raw model (~3 min; MODELS_DIR=)
+bench-serve: setup ## latency/throughput of the lstm + lora servers vs the raw model, torch vs ONNX servers (~10 min; MODELS_DIR=)
 	$(PY) -m benchmarks.bench_serve $(MODEL_DIR_ARGS)
+
+bench-engines: setup ## torch fp32 vs ONNX int8 in process: throughput, cold start, size, agreement (~3 min; LORA_MODEL_DIR=)
+	$(PY) -m benchmarks.bench_engines $(LORA_MODEL_DIR)
 
 # fuzz/soak: TARGET=tiny starts its own servers on tiny models; TARGET=live tests a running `make serve`
 TARGET ?= tiny

@@ -485,9 +485,13 @@ def lora_train(
     model.metadata["ran_in"] = where_running()
     for key in ("val_accuracy", "val_macro_f1", "best_epoch", "train_seconds"):
         metrics.log_metric(key, info[key])
-    if info.get("calibration"):
+    if info.get("calibration"):  # the served (int8 ONNX) model's
         for key in ("temperature", "threshold"):
             metrics.log_metric(key, info["calibration"][key])
+    onnx = info["engines"]["onnx"]  # components.export: checked against fp32
+    model.metadata.update(serving_engine="onnx", onnx_mb=round(onnx["bytes"] / 1e6, 1))
+    for layout in ("alone", "batched"):
+        metrics.log_metric(f"int8_agreement_{layout}", onnx["check"][layout]["argmax_agreement"])
 
 
 @dsl.component(base_image=images.image("trainer-gpu"), install_kfp_package=False)

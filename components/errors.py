@@ -19,3 +19,7 @@ class ModelDirError(ToxicFilterError, ValueError):
 
 class ResourceIntegrityError(ToxicFilterError, ValueError):
     """A fetched or converted resource is not the one recorded (sha256, file format, outputs)."""
+
+
+class QualityCheckError(ToxicFilterError, ValueError):
+    """A derived model (e.g. the int8 ONNX export) falls short of the model it replaces."""

@@ -33,7 +33,7 @@ from components.calibration import (
 from components.data import atomic_dir, read_json, write_json
 from components.errors import ModelDirError
 from components.loso import _fmt
-from components.predict import load_predictor
+from components.predict import ONNX_ENGINE, TORCH_ENGINE, load_predictor
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +158,23 @@ def response_metrics(proba: np.ndarray, rows: pd.DataFrame, labels: Sequence[str
     return out
 
 
+def fp32_reference(model_dir: str | os.PathLike[str], test: pd.DataFrame,
+                   labels: Sequence[str], is_guard: bool) -> dict[str, Any]:
+    """The test figures of a model's torch fp32 weights (at fp32's own calibration), reported
+    beside those of its int8 ONNX model, which is what serves."""
+    predictor = load_predictor(model_dir, TORCH_ENGINE, device="cpu")
+    texts = test["raw_text"].tolist()
+    proba = predictor.predict_proba(texts)
+    m = classification_metrics(test["label_id"].to_numpy(), proba.argmax(axis=1), labels)
+    out = {"engine": TORCH_ENGINE, **{k: m[k] for k in ("accuracy", "macro_f1", "weighted_f1")}}
+    if is_guard:
+        g = guard_metrics(proba, test, labels, predictor.threshold, predictor.unreadable(texts))
+        out.update({k: g[k] for k in ("threshold", "unsafe_recall", "false_flag_rate")})
+    log.info("evaluate %s on torch fp32 (reference): accuracy %.4f macro-F1 %.4f", model_dir,
+             out["accuracy"], out["macro_f1"])
+    return out
+
+
 def evaluate(
     test_path: str | os.PathLike[str],
     train_path: str | os.PathLike[str],
@@ -244,6 +261,10 @@ def evaluate(
                          _fmt(h["unsafe_recall"]), _fmt(h["false_flag_rate"]))
             if name not in response:  # the probe set is of prompts: not a response model's
                 probes[name] = _probe_figures(predictor, test, train_path)
+            probes[name] = _probe_figures(predictor, test, train_path)
+        results[name]["engine"] = getattr(predictor, "engine", None)
+        if results[name]["engine"] == ONNX_ENGINE:  # served int8: fp32 beside it
+            results[name]["fp32"] = fp32_reference(model_dir, test, labels, is_guard)
         if primary_only:
             pred = predictor.predict_proba(test["raw_primary"].tolist()).argmax(axis=1)
             m = classification_metrics(y_true, pred, labels)
@@ -380,6 +401,8 @@ def comparison_table(summary: Mapping[str, Any]) -> str:
         text += "\n\n" + probe_set.probe_tables(summary["probes"])
     if summary.get("response"):
         text += "\n\n" + response_table(summary)
+    if any("fp32" in m for m in summary["models"].values()):
+        text += "\n\n" + engine_table(summary)
     if summary.get("loso"):
         from components.loso import loso_table
 
@@ -411,6 +434,20 @@ def response_table(summary: Mapping[str, Any]) -> str:
              "| model | rows | n | " + " | ".join(RESPONSE_COLUMNS.values()) + " |",
              "|---|---|---:|" + "---:|" * len(RESPONSE_COLUMNS)]
     lines += ["| " + " | ".join(str(v) for v in r.values()) + " |" for r in response_rows(summary)]
+def engine_table(summary: Mapping[str, Any]) -> str:
+    """The served (int8 ONNX) models' test figures beside their torch fp32 weights'."""
+    guard = summary.get("guard") or {}
+    lines = ["Serving engine: the int8 ONNX model that serves and its fp32 weights (each at its "
+             "own calibration):", "", "| model | engine | accuracy | macro-F1 | unsafe recall | "
+             "false-flag rate |", "|---|---|---:|---:|---:|---:|"]
+    for name, m in summary["models"].items():
+        if "fp32" not in m:
+            continue
+        g, ref = guard.get(name) or {}, m["fp32"]
+        lines += [f"| {name} | onnx int8 (serves) | {m['accuracy']:.4f} | {m['macro_f1']:.4f} | "
+                  f"{_fmt(g.get('unsafe_recall'))} | {_fmt(g.get('false_flag_rate'))} |",
+                  f"| {name} | torch fp32 | {ref['accuracy']:.4f} | {ref['macro_f1']:.4f} | "
+                  f"{_fmt(ref.get('unsafe_recall'))} | {_fmt(ref.get('false_flag_rate'))} |"]
     return "\n".join(lines)
 
 

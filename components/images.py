@@ -35,6 +35,7 @@ DOCKERFILES = {
     "trainer-gpu": "images/trainer-gpu.Dockerfile",  # lora-train, leave-one-source-out (CUDA)
     "serving": "images/serving.Dockerfile",    # KServe model servers and evaluate (CPU torch)
     "serving-gpu": "images/serving.Dockerfile",  # the same servers with CUDA torch (guard on GPU)
+    "serving-onnx": "images/serving-onnx.Dockerfile",  # lora + guard offline on ONNX Runtime, no torch
     "ui": "images/ui.Dockerfile",              # Streamlit moderation console
 }
 # The torch build each image holds ("cpu" / "cuda"; absent: no torch). The build passes the

@@ -14,8 +14,11 @@ manifests/) and by the pipeline's deploy step (components/deploy.py):
   queue-proxy's port is what Prometheus scrapes, so KServe's metric aggregation
   (`serving.kserve.io/enable-metric-aggregation`) merges ours into it;
 - a securityContext that passes Pod Security "restricted", startup and readiness probes sized
-  for model loading, resource requests and limits, and TORCH_NUM_THREADS from the container's
-  CPU limit (downward API) for the torch servers.
+  for model loading, resource requests and limits, and the engine's thread count
+  (TORCH_NUM_THREADS / ORT_NUM_THREADS) from the container's CPU limit (downward API);
+- the image per server: the torch-free `serving-onnx` for the lora classifier and the guard's
+  offline backend (their model directories carry an int8 ONNX export), `serving` (CPU torch,
+  TensorFlow) for the lstm and caption servers, `serving-gpu` for Llama Guard.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from components import images
+from components.predict import ORT_THREADS_ENV, TORCH_THREADS_ENV
 
 if TYPE_CHECKING:
     from kserve import V1beta1InferenceService
@@ -52,7 +56,11 @@ HF_TOKEN_SECRET = "hf-token"  # key HF_TOKEN: Llama Guard is gated on the hub
 LLAMA_GUARD = "meta-llama/Llama-Guard-3-1B"
 BLIP = "Salesforce/blip-image-captioning-base"
 SERVERS = ("lstm", "lora", "guard", "caption")
-TORCH_SERVERS = ("lora", "guard", "caption")  # read TORCH_NUM_THREADS
+# Image and thread variable of each container (guard: Llama Guard on a GPU / the offline backend).
+IMAGES = {"lstm": "serving", "lora": "serving-onnx", "guard": "serving-gpu",
+          "guard-cpu": "serving-onnx", "caption": "serving"}
+THREADS_ENV = {"lora": ORT_THREADS_ENV, "guard": TORCH_THREADS_ENV, "guard-cpu": ORT_THREADS_ENV,
+               "caption": TORCH_THREADS_ENV}  # lstm: TensorFlow picks its own
 RUN_AS_USER = 1000  # the images' user (images/*.Dockerfile: useradd --uid 1000 app)
 GPU_RESOURCE = "nvidia.com/gpu"
 GPU_NODE_SELECTOR = {"nvidia.com/gpu.present": "true"}
@@ -60,9 +68,10 @@ PROFILES = ("default", "cpu-local")
 DEPLOYMENT_MODE = {"default": "Knative", "cpu-local": "Standard"}
 ANNOTATION_MODE = "serving.kserve.io/deploymentMode"
 # The guard's offline backend (cpu-local manifests, the guard pipeline's deploy step): its image
-# and engine flags, the ONE place they are chosen. The ONNX Runtime image of the fast-serving
-# issue is this line: OFFLINE_GUARD_IMAGE, OFFLINE_GUARD_ARGS = "serving-onnx", ("--engine", "onnx")
-OFFLINE_GUARD_IMAGE, OFFLINE_GUARD_ARGS = "serving", ()
+# and engine flags, the ONE place they are chosen: ONNX Runtime int8 in the torch-free image
+# (explicit: a directory without its export is a clear load error, not a torch import error).
+OFFLINE_GUARD_IMAGE, OFFLINE_GUARD_ARGS = IMAGES["guard-cpu"], ("--engine", "onnx")
+LORA_ARGS = ("--engine", "onnx")  # the lora classifier, the same way
 # The guard pipeline's deployment card (run, gate figures, sources and licences) as JSON in the
 # guard container's environment: serving.guard shows it at GET /v2/models/guard/info.
 DEPLOYMENT_ENV = "TOXIC_FILTER_DEPLOYMENT"
@@ -128,11 +137,12 @@ def restricted_pod_security() -> V1PodSecurityContext:
                                 seccomp_profile=V1SeccompProfile(type="RuntimeDefault"))
 
 
-def torch_threads_env() -> V1EnvVar:
-    """TORCH_NUM_THREADS = the container's CPU limit, rounded up (downward API)."""
+def threads_env(name: str = TORCH_THREADS_ENV) -> V1EnvVar:
+    """`name` (TORCH_NUM_THREADS, ORT_NUM_THREADS) = the container's CPU limit, rounded up
+    (downward API)."""
     from kubernetes.client import V1EnvVar, V1EnvVarSource, V1ResourceFieldSelector
 
-    return V1EnvVar(name="TORCH_NUM_THREADS", value_from=V1EnvVarSource(
+    return V1EnvVar(name=name, value_from=V1EnvVarSource(
         resource_field_ref=V1ResourceFieldSelector(resource="limits.cpu", divisor="1")))
 
 
@@ -146,7 +156,8 @@ def hf_token_env() -> V1EnvVar:
 def predictor_container(name: str, args: Sequence[str], size: ServerSize, image: str,
                         storage_uri: str | None = None, hub: bool = False,
                         module: str | None = None,
-                        env: Mapping[str, str] | None = None) -> V1Container:
+                        env: Mapping[str, str] | None = None,
+                        threads: str | None = None) -> V1Container:
     """The `kserve-container` running `python -m serving.<name>` on port 8080.
 
     Args:
@@ -158,6 +169,7 @@ def predictor_container(name: str, args: Sequence[str], size: ServerSize, image:
         hub: the model comes from the hub by id (HF_TOKEN from its secret, HF_HOME writable).
         module: the serving module (default `serving.<name>`).
         env: further environment variables.
+        threads: the engine's thread-count variable, set from the CPU limit (None: none).
     """
     from kubernetes.client import V1Container, V1ContainerPort, V1EnvVar, V1HTTPGetAction, V1Probe
 
@@ -167,8 +179,8 @@ def predictor_container(name: str, args: Sequence[str], size: ServerSize, image:
         env_vars.append(V1EnvVar(name="STORAGE_URI", value=storage_uri))
     if hub:
         env_vars.append(hf_token_env())
-    if name in TORCH_SERVERS:
-        env_vars.append(torch_threads_env())
+    if threads:
+        env_vars.append(threads_env(threads))
     env_vars += [V1EnvVar(name=k, value=v) for k, v in (env or {}).items()]
     ready = V1HTTPGetAction(path=f"/v2/models/{name}/ready", port=CONTAINER_PORT)
     return V1Container(
@@ -248,10 +260,11 @@ def classifier(name: str, storage_uri: str, profile: str = "default",
     """
     if name not in ("lstm", "lora"):
         raise ValueError(f"expected a classifier (lstm or lora), got {name!r}")
-    image = images.image("serving", registry, tag)
+    image = images.image(IMAGES[name], registry, tag)
+    args = ["--model_dir", MODEL_MOUNT, *(LORA_ARGS if name == "lora" else ())]
     return inference_service(
-        name, predictor_container(name, ["--model_dir", MODEL_MOUNT], SIZES[name], image,
-                                  storage_uri=storage_uri),
+        name, predictor_container(name, args, SIZES[name], image, storage_uri=storage_uri,
+                                  threads=THREADS_ENV.get(name)),
         profile=profile, canary_traffic_percent=canary_traffic_percent, namespace=namespace)
 
 
@@ -278,7 +291,8 @@ def offline_guard(storage_uri: str, profile: str = "default", registry: str | No
     container = predictor_container(
         "guard", ["--backend", "classifier", "--classifier_dir", MODEL_MOUNT,
                   *OFFLINE_GUARD_ARGS], SIZES["guard-cpu"],
-        images.image(OFFLINE_GUARD_IMAGE, registry, tag), storage_uri=storage_uri, env=env)
+        images.image(OFFLINE_GUARD_IMAGE, registry, tag), storage_uri=storage_uri, env=env,
+        threads=THREADS_ENV["guard-cpu"])
     return inference_service("guard", container, profile=profile,
                              canary_traffic_percent=canary_traffic_percent, namespace=namespace,
                              extra_annotations=annotations)
@@ -295,18 +309,19 @@ def build(profile: str = "default", registry: str | None = None, tag: str | None
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; expected one of {PROFILES}")
     models = models_uri.rstrip("/")
-    image = images.image("serving", registry, tag)
     out = [classifier("lstm", f"{models}/lstm", profile, registry, tag),
            classifier("lora", f"{models}/lora", profile, registry, tag)]
     if profile == "default":
         guard = inference_service("guard", predictor_container(
             "guard", ["--model_dir", LLAMA_GUARD, "--exclude_categories", "S14"], SIZES["guard"],
-            images.image("serving-gpu", registry, tag), hub=True),
+            images.image(IMAGES["guard"], registry, tag), hub=True, threads=THREADS_ENV["guard"]),
             profile=profile, max_replicas=1, gpu=True)
     else:
         guard = offline_guard(f"{models}/guard", profile, registry, tag)
     caption = inference_service("caption", predictor_container(
-        "caption", ["--model_dir", BLIP], SIZES["caption"], image, hub=True),
+        "caption", ["--model_dir", BLIP], SIZES["caption"], images.image(IMAGES["caption"],
+                                                                           registry, tag),
+        hub=True, threads=THREADS_ENV["caption"]),
         profile=profile, max_replicas=2)
     return [*out, guard, caption]
 

@@ -17,10 +17,12 @@ from components import plots
 from components.calibration import TARGET_FALSE_FLAG_RATE, guard_calibration
 from components.data import atomic_dir, read_json, write_json
 from components.errors import DatasetError
+from components.export import ExportParams, export_model, validation_texts
 from components.model_info import save_model_info
 from components.predict import (  # noqa: F401 (CLUSTER_BASE_MODEL: re-exported for pipeline.py)
     CLUSTER_BASE_MODEL,
     OFFLINE_BASE_MODEL,
+    TORCH_ENGINE,
     pick_device,
     resolve_base_model,
     verify_saved,
@@ -76,6 +78,7 @@ class LoraParams:
     reading: str = "text"  # guard models: "text,deobfuscated,segments" (components.reading)
     top_layers: int = 0  # LoRA on the top N encoder layers only (0: all); the rest stay frozen
     group_by_length: bool = False  # batches of similar lengths: less padding, faster on CPU
+    export: ExportParams = dataclasses.field(default_factory=ExportParams)  # components.export
 
 
 def target_modules_for(model_type: str, spec: str = "auto") -> list[str]:
@@ -435,11 +438,16 @@ def train_lora(
         # What a server loads is what was trained: the reloaded directory reproduces the
         # trainer's probabilities (whole texts)...
         verify_saved(tmp, val["text"].tolist()[:VERIFY_ROWS], val_probs[:VERIFY_ROWS],
-                     atol=5e-2 if bf16 or fp16 else 1e-3)  # half precision vs fp32 reload
+                     atol=5e-2 if bf16 or fp16 else 1e-3,  # half precision vs fp32 reload
+                     engine=TORCH_ENGINE)
         # ...and is calibrated on its own validation answers, read as it will read prompts.
         calibration = calibrate_saved(tmp, val, labels, params.target_false_flag_rate)
         info = save_model_info(tmp, "lora", labels, settings, **fields,
                                calibration=calibration)
+        # The model that serves: ONNX int8, checked against fp32 on the same validation answers
+        # and calibrated on its own (components.export); a shortfall fails the step.
+        info = export_model(tmp, validation_texts(val), val["label_id"].to_numpy(),
+                            params.export)
         (tmp / REPORT_FILE).write_text(plots.training_report("lora-train", info, tmp / CURVES_FILE))
     return info
 
@@ -453,8 +461,7 @@ def calibrate_saved(model_dir: str | os.PathLike[str], val: pd.DataFrame, labels
 
     if not safe_columns(labels):
         return {}
-    texts = (val["raw_text"] if "raw_text" in val.columns else val["text"]).tolist()
-    raw = load_predictor(model_dir).raw_proba(texts)
+    raw = load_predictor(model_dir, TORCH_ENGINE).raw_proba(validation_texts(val))
     calibration = guard_calibration(raw, val["label_id"].to_numpy(), labels,
                                     target_false_flag_rate)
     log.info("lora calibration on validation: temperature %.3f, threshold %.4f on P(unsafe) -> "

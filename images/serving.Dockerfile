@@ -1,6 +1,8 @@
 # KServe model servers (lstm, lora, guard, caption) and the evaluate step: TensorFlow (CPU) +
-# PyTorch, transformers + peft, kserve, NLTK + its stopwords data, kfp. No base encoder: a lora
-# model directory holds merged weights (components/predict.py).
+# PyTorch, transformers + peft, onnxruntime, kserve, NLTK + its stopwords data, kfp. No base
+# encoder: a lora model directory holds merged weights (components/predict.py). The lora server
+# and the guard's offline backend normally run from serving-onnx (torch-free); this image keeps
+# the lstm server, Llama Guard, BLIP and evaluate.
 # `serving` has the CPU torch build; `serving-gpu` (components/images.py) is this file built with
 # TORCH_DEVICE=cuda and a CUDA index, for the guard on a GPU node.
 # Build from the repository root (`make images` does):
@@ -36,6 +38,8 @@ sys.exit(None if bool(torch.version.cuda) == want else f'expected the {sys.argv[
 RUN pip install -c requirements/constraints.txt \
         kserve tensorflow-cpu transformers peft accelerate safetensors pillow \
         pandas pyarrow scikit-learn nltk matplotlib kfp confusable-homoglyphs py3langid
+# evaluate scores the lora model that serves: its int8 ONNX export (a layer of its own)
+RUN pip install -c requirements/constraints.txt onnxruntime
 # the project as a wheel, installed once in the runtime stage: a code change leaves the
 # dependency layers (and the runtime stage's copy of the venv) cached
 COPY pyproject.toml README.md ./

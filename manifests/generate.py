@@ -221,7 +221,8 @@ def files(registry: str | None = None, tag: str | None = None, models_uri: str =
             "# Knative needs these config-features flags (namespace knative-serving):\n"
             "#   kubernetes.podspec-tolerations, kubernetes.podspec-nodeselector (the guard),\n"
             "#   kubernetes.podspec-securitycontext (pod securityContext),\n"
-            "#   kubernetes.podspec-fieldref (TORCH_NUM_THREADS from limits.cpu): all 'enabled'\n"
+            "#   kubernetes.podspec-fieldref (TORCH_NUM_THREADS / ORT_NUM_THREADS from\n"
+            "#   limits.cpu): all 'enabled'\n"
         ) + yaml.safe_dump({"apiVersion": "kustomize.config.k8s.io/v1beta1",
                             "kind": "Kustomization", "resources": ["../../base"]},
                            sort_keys=False),

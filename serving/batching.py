@@ -42,6 +42,11 @@ BATCH_SIZE = Histogram("toxic_filter_batch_size", "items per forward pass",
                        ["model_name"], buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
 BATCH_REQUESTS = Histogram("toxic_filter_batch_requests", "requests merged into one forward pass",
                            ["model_name"], buckets=(1, 2, 4, 8, 16, 32, 64))
+FORWARD_SECONDS = Histogram("toxic_filter_forward_seconds",
+                            "time of one forward pass (the batch function, in its worker thread)",
+                            ["model_name"],
+                            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                                     1.0, 2.5, 10.0))
 QUEUE_SECONDS = Histogram("toxic_filter_batch_queue_seconds",
                           "time a request waited before its forward pass started",
                           ["model_name"],
@@ -201,11 +206,15 @@ class MicroBatcher:
 
     async def _call(self, items: list[Any]) -> list[Any]:
         self.forward_calls += 1
-        results = list(await asyncio.to_thread(self.fn, items))
+        results = list(await asyncio.to_thread(self._timed, items))
         if len(results) != len(items):
             raise RuntimeError(f"{self.name}: batch function returned {len(results)} results "
                                f"for {len(items)} items")
         return results
+
+    def _timed(self, items: list[Any]) -> Sequence[Any]:
+        with FORWARD_SECONDS.labels(self.name).time():
+            return self.fn(items)
 
 
 def _fail(request: _Request, exc: BaseException) -> None:

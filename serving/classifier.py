@@ -24,6 +24,10 @@ pipeline's test metrics when the run's evaluate summary is beside it.
 
 Concurrent requests are merged into one forward pass by `serving.batching.MicroBatcher`
 (`--max_batch_size`, `--max_batch_wait_ms`); the forward pass runs in a worker thread.
+
+lora engines (`--engine`): the directory's ONNX int8 export on ONNX Runtime (no torch or
+transformers imported) or the merged fp32 weights on torch; `auto` takes ONNX when the directory
+has it (components.predict.load_predictor). `/v2/models/<name>/info` says which (`engine`).
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ from kserve.protocol.infer_type import InferOutput, InferRequest
 
 from components.errors import ModelDirError, ResourceMissingError
 from components.model_info import MODEL_INFO
-from components.predict import Predictor
+from components.predict import ENGINES, Predictor
 from components.text import TextSettings, join_fields
 from serving import common
 from serving.batching import BatchSettings, MicroBatcher
@@ -61,7 +65,8 @@ DEFAULT_BATCH: dict[str, BatchSettings] = {
     "lstm": BatchSettings(max_batch_size=64, max_wait_ms=0.0),
     "lora": BatchSettings(max_batch_size=32, max_wait_ms=2.0),
 }
-# lora: a merged batch runs as length-sorted forward passes of this many texts (less padding).
+# lora: a merged batch runs as length-sorted forward passes of this many texts (less padding);
+# the ONNX engine sorts by token count itself (components.predict.OnnxPredictor).
 SUB_BATCH_SIZE = {"lstm": 0, "lora": 8}
 # Warm-up before ready: the first calls trace/allocate, and the second text has a look-alike
 # letter (a Cyrillic e) so that the homoglyph table is loaded before the first request too.
@@ -298,8 +303,9 @@ class ClassifierModel(common.ServingModel):
         info = getattr(predictor, "info", None) or {"labels": self.labels}
         self.card = model_card(info, self.model_dir)
         self.ready = True
-        log.info("%s ready in %.1f s: %d classes %s, batching %s", self.name,
-                 time.perf_counter() - start, len(self.labels), self.labels, self.batch_settings)
+        log.info("%s ready in %.1f s: %d classes %s, engine %s, batching %s", self.name,
+                 time.perf_counter() - start, len(self.labels), self.labels,
+                 getattr(predictor, "engine", "?"), self.batch_settings)
         return self.ready
 
     def get_output_types(self) -> list[dict[str, Any]]:
@@ -322,9 +328,11 @@ class ClassifierModel(common.ServingModel):
         """Probabilities [C] per text (runs in a worker thread).
 
         With `sub_batch_size`, the texts are sorted by length and run in sub-batches of that
-        many, so each forward pass pads to a similar length (see `length_sorted_chunks`).
+        many, so each forward pass pads to a similar length (see `length_sorted_chunks`), unless
+        the predictor does that itself, by token count (the ONNX engine).
         """
-        if not self.sub_batch_size or len(items) <= self.sub_batch_size:
+        if (not self.sub_batch_size or len(items) <= self.sub_batch_size
+                or getattr(self.predictor, "sorts_by_length", False)):
             return list(self.predictor.predict_proba(items))
         results: list[np.ndarray] = [np.empty(0)] * len(items)
         for chunk in length_sorted_chunks(items, self.sub_batch_size):
@@ -440,26 +448,33 @@ def lstm_model(model_dir: str, name: str = "lstm", limits: common.RequestLimits 
 def lora_model(model_dir: str, name: str = "lora", limits: common.RequestLimits | None = None,
                batch: BatchSettings | None = None, device: str | None = None,
                base_model: str | None = None, sub_batch_size: int = SUB_BATCH_SIZE["lora"],
-               threads: int | None = None, **explain: int) -> ClassifierModel:
-    """A ClassifierModel over a lora-train model directory (adapter merged at load).
+               threads: int | None = None, engine: str = "auto",
+               **explain: int) -> ClassifierModel:
+    """A ClassifierModel over a lora-train model directory.
 
     Args:
         model_dir: the model directory.
         name: model name.
         limits: request limits.
         batch: micro-batching settings.
-        device: "cpu", "cuda", "cuda:N"; None: cuda when available.
-        base_model: base model to use instead of the one recorded in model_info.json.
+        device: torch: "cpu", "cuda", "cuda:N"; None: cuda when available (onnx: the CPU).
+        base_model: torch, adapter-only directories: base model instead of model_info.json's.
         sub_batch_size: length-sorted forward passes of this many texts (0: one pass).
-        threads: torch intra-op threads on the CPU (None: components.predict.torch_threads).
+        threads: intra-op threads of the engine on the CPU (None: $ORT_NUM_THREADS /
+            $TORCH_NUM_THREADS, else the container's CPUs).
+        engine: "onnx", "torch" or "auto" (onnx when the directory has its export).
         **explain: max_explain_words / max_explain_instances.
     """
 
     def load() -> Predictor:
-        from components.predict import LoraPredictor
+        from components.predict import ONNX_ENGINE, load_predictor, lora_engine
 
-        return LoraPredictor.load(model_dir, device=device, base_model=base_model,
-                                  threads=threads)
+        if lora_engine(model_dir, engine) == ONNX_ENGINE:
+            size = sub_batch_size or (batch or DEFAULT_BATCH["lora"]).max_batch_size
+            return load_predictor(model_dir, ONNX_ENGINE, device=device, base_model=base_model,
+                                  threads=threads, batch_size=size)
+        return load_predictor(model_dir, engine, device=device, base_model=base_model,
+                              threads=threads)
 
     return ClassifierModel(name, load, limits, batch or DEFAULT_BATCH["lora"], sub_batch_size,
                            model_dir=model_dir, **explain)
@@ -512,9 +527,14 @@ def build_parser(server: str) -> argparse.ArgumentParser:
                             help="run a merged batch as forward passes of this many texts, "
                                  "sorted by length so that little padding is computed (0: one "
                                  "forward pass per batch)")
-        parser.add_argument("--torch_threads", type=int, default=0,
-                            help="torch intra-op threads (0: $TORCH_NUM_THREADS, else the "
-                                 "container's CPU count from its cgroup quota)")
+        parser.add_argument("--engine", choices=ENGINES, default="auto",
+                            help="onnx: the directory's ONNX int8 export on ONNX Runtime; torch: "
+                                 "the merged fp32 weights; auto: onnx when the directory has "
+                                 "its export (a broken one stops the server), else torch")
+        parser.add_argument("--threads", "--torch_threads", dest="threads", type=int, default=0,
+                            help="intra-op threads of the engine (0: $ORT_NUM_THREADS for "
+                                 "onnx, $TORCH_NUM_THREADS for torch, else the container's CPU "
+                                 "count from its cgroup quota)")
     return parser
 
 
@@ -528,7 +548,7 @@ def make_model(server: str, args: argparse.Namespace) -> ClassifierModel:
         return lstm_model(args.model_dir, args.model_name, limits, batch, **explain)
     return lora_model(args.model_dir, args.model_name, limits, batch, device=args.device,
                       base_model=args.base_model, sub_batch_size=args.sub_batch_size,
-                      threads=args.torch_threads or None, **explain)
+                      threads=args.threads or None, engine=args.engine, **explain)
 
 
 def main(server: str, argv: Sequence[str] | None = None) -> int:
@@ -542,7 +562,7 @@ def main(server: str, argv: Sequence[str] | None = None) -> int:
     model = make_model(server, args)
     try:
         model.load()
-    except (ModelDirError, ResourceMissingError, OSError) as exc:
+    except (ModelDirError, ResourceMissingError, OSError, ValueError) as exc:
         log.error("cannot start the %s server: %s", server, exc)
         return 2
     common.serve_from_args([model], args)

@@ -3,6 +3,7 @@
     python -m serving.guard --model_dir meta-llama/Llama-Guard-3-1B      # Llama Guard (dir or hub id)
     python -m serving.guard --classifier_dir DIR                         # offline: prompt model
     python -m serving.guard --classifier_dir DIR --response_classifier_dir DIR2   # + replies
+    python -m serving.guard --classifier_dir DIR --engine torch          # ... on torch fp32
 
 The last turn decides what is judged, as in Llama Guard: a user message is judged as a prompt,
 an assistant's reply as a reply in the context of its prompt (and earlier turns); only the last
@@ -54,7 +55,7 @@ from components.calibration import (
 from components.conversation import render as render_conversation
 from components.errors import ModelDirError
 from components.kserve_spec import DEPLOYMENT_ENV
-from components.predict import Predictor
+from components.predict import ENGINES, Predictor
 from serving import common
 from serving.batching import BatchSettings, MicroBatcher
 from serving.classifier import WARMUP_TEXTS
@@ -389,28 +390,35 @@ class ClassifierGuardBackend:
     @classmethod
     def load(cls, model_dir: str, threshold: float | None = None,
              unreadable: str = "abstain",
-             excluded_categories: Sequence[str] = ()) -> ClassifierGuardBackend:
+             excluded_categories: Sequence[str] = (), engine: str = "auto",
+             threads: int | None = None) -> ClassifierGuardBackend:
         """Load the lora classifier directory written by the pipeline.
 
         Args:
-            model_dir: the model directory (its saved threshold is used unless `threshold`).
+            model_dir: the model directory (its saved threshold is used unless `threshold`:
+                the one calibrated for the engine that serves).
             threshold: override of the threshold on P(unsafe).
             unreadable: "abstain" or "unsafe" (see the class).
             excluded_categories: hazard codes left out of the policy (see the class).
+            engine: "onnx" (ONNX Runtime, the int8 export), "torch" (fp32) or "auto" (onnx
+                when the directory has its export).
+            threads: intra-op threads of the engine (None: from the environment / the CPUs).
 
         Raises:
-            ModelDirError: the directory is not a usable classifier.
+            ModelDirError: the directory is not a usable classifier (or its ONNX file is
+                missing, truncated or another model's).
         """
         from components.predict import load_predictor
 
-        predictor = load_predictor(model_dir)
+        predictor = load_predictor(model_dir, engine, threads=threads)
         backend = cls(predictor, threshold, unreadable, excluded_categories)
         backend.model_dir = model_dir
         if getattr(predictor, "info", {}).get("guard_kind") == "quick":
             backend.name = QUICK_BACKEND
-        log.info("loaded classifier guard (%s model) from %s (labels %s, threshold %.4f%s, "
-                 "unreadable texts: %s, excluded categories: %s)", backend.task, model_dir,
-                 predictor.labels, backend.threshold, "" if threshold is not None
+        log.info("loaded classifier guard (%s model) from %s (engine %s, labels %s, threshold "
+                 "%.4f%s, unreadable texts: %s, excluded categories: %s)", backend.task,
+                 model_dir, getattr(predictor, "engine", "?"), predictor.labels,
+                 backend.threshold, "" if threshold is not None
                  else " saved with the model" if getattr(predictor, "threshold", None)
                  else " default", unreadable, ",".join(backend.excluded_categories) or "none")
         return backend
@@ -827,7 +835,8 @@ def _card(backend: ClassifierGuardBackend) -> dict[str, Any]:
 
     info = model_card(getattr(backend.predictor, "info", {}), backend.model_dir, "lora")
     return {**info, "threshold": backend.threshold, "unreadable": backend.unreadable_policy,
-            "excluded_categories": list(backend.excluded_categories)}
+            "excluded_categories": list(backend.excluded_categories),
+            "engine": getattr(backend.predictor, "engine", None)}
 
 
 # --------------------------------------------------------------------------- CLI
@@ -870,6 +879,13 @@ def build_parser():
                              "for Llama-Guard-3-1B; S6 on a clinical product, S12 on an adult "
                              "one): llama-guard leaves them out of its prompt, the classifier "
                              "counts their probability as safe; never reported")
+    parser.add_argument("--engine", choices=ENGINES, default="auto",
+                        help="classifier backend: onnx = the directory's ONNX int8 export on "
+                             "ONNX Runtime, torch = its fp32 weights, auto = onnx when the "
+                             "directory has its export (a broken one stops the server)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="classifier backend: intra-op threads of the engine (0: "
+                             "$ORT_NUM_THREADS / $TORCH_NUM_THREADS, else the container's CPUs)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     parser.add_argument("--max_batch_size", type=common._positive_int,
                         default=BatchSettings().max_batch_size,
@@ -904,16 +920,17 @@ def make_backend(args: Any) -> GuardBackend:
     if not args.classifier_dir and not args.response_classifier_dir:
         raise ValueError("no guard model: give --model_dir (Llama Guard directory or hub id) "
                          "or --classifier_dir (the pipeline's lora classifier directory)")
+    engine = {"engine": args.engine, "threads": args.threads or None}
     prompt = (ClassifierGuardBackend.load(args.classifier_dir, threshold=args.threshold,
                                           unreadable=args.unreadable,
-                                          excluded_categories=excluded)
+                                          excluded_categories=excluded, **engine)
               if args.classifier_dir else None)
     if not args.response_classifier_dir:
         return prompt  # a prompt model alone answers a reply safe null itself
     response = ClassifierGuardBackend.load(args.response_classifier_dir,
                                            threshold=args.response_threshold,
                                            unreadable=args.unreadable,
-                                           excluded_categories=excluded)
+                                           excluded_categories=excluded, **engine)
     return RoutingBackend(prompt, response)
 
 

@@ -695,15 +695,18 @@ class Servers:
         self.stop()
 
 
-def torch_threads_env(specs: Sequence[ServerSpec]) -> dict[str, str]:
-    """TORCH_NUM_THREADS for servers sharing this machine: its CPUs split between the torch
-    servers (lora, guard, caption), unless the environment sets it."""
-    from components.predict import TORCH_THREADS_ENV, cpu_count
+def threads_env(specs: Sequence[ServerSpec]) -> dict[str, str]:
+    """TORCH_NUM_THREADS and ORT_NUM_THREADS for servers sharing this machine: its CPUs split
+    between the servers that run torch or ONNX Runtime (lora, guard, caption), unless the
+    environment sets them."""
+    from components.predict import ORT_THREADS_ENV, TORCH_THREADS_ENV, cpu_count
 
-    torch_servers = sum(s.module != "serving.lstm" for s in specs)
-    if os.environ.get(TORCH_THREADS_ENV) or not torch_servers:
+    engine_servers = sum(s.module != "serving.lstm" for s in specs)
+    if not engine_servers:
         return {}
-    return {TORCH_THREADS_ENV: str(max(1, cpu_count() // torch_servers))}
+    share = str(max(1, cpu_count() // engine_servers))
+    return {name: share for name in (TORCH_THREADS_ENV, ORT_THREADS_ENV)
+            if not os.environ.get(name)}
 
 
 # --------------------------------------------------------------------------- CLI
@@ -834,7 +837,7 @@ def _run(args: argparse.Namespace, names: list[str], stop: threading.Event,
         status.service(spec.name, STARTING, "building the quick guard" if spec.prepare
                        else "loading the model", spec.url(args.bind_address))
     servers = Servers(extra + specs, args.bind_address,
-                      env={**torch_threads_env(specs), **env})
+                      env={**threads_env(specs), **env})
     try:
         if extra:  # the console first: it shows the services' progress while they start
             log.info("starting %s", ", ".join(f"{s.name} on port {s.port}" for s in extra))

@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
+import json
+import os
 import socket
 import subprocess
+import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -110,3 +114,41 @@ def listening_addresses(pid: int) -> set[tuple[str, int]]:
     connections = getattr(process, "net_connections", None) or process.connections  # psutil<6
     return {(c.laddr.ip, c.laddr.port) for c in connections("tcp")
             if c.status == psutil.CONN_LISTEN}
+
+
+# --------------------------------------------------------------------------- imports
+# Read, cleaned (a homoglyph folded), and unreadable (another script): every text path.
+ONNX_PROBE_TEXTS = ("how do I bake bread?", "how do I b\u0430ke bread?", "\u041f\u0440\u0438\u0432\u0435\u0442 \u043c\u0438\u0440")
+_ONNX_SERVING = """
+import json, sys
+import kserve, kserve.model_server, kserve.protocol.rest.server
+kserve_modules = {m.split(".")[0] for m in sys.modules}
+from serving import classifier, common, guard
+from serving_utils import client_for, v1, v2
+model_dir, texts = sys.argv[1], sys.argv[2:]
+lora = classifier.make_model("lora", common.parse_args(classifier.build_parser("lora"),
+                                                       ["--model_dir", model_dir]))
+backend = guard.make_backend(common.parse_args(guard.build_parser(),
+                                               ["--classifier_dir", model_dir]))
+with client_for(lora, guard.GuardModel("guard", backend)) as client:
+    answers = [v1(client, "lora", texts).status_code, v1(client, "guard", texts).status_code,
+               v2(client, "lora", {"text": texts}).status_code]
+    engines = [client.get(f"/v2/models/{name}/info").json()["engine"] for name in ("lora", "guard")]
+print(json.dumps({"answers": answers, "engines": engines,
+                  "modules": sorted({m.split(".")[0] for m in sys.modules}),
+                  "kserve_modules": sorted(kserve_modules)}))
+"""
+
+
+@functools.lru_cache(maxsize=2)
+def onnx_serving_modules(model_dir: Path) -> dict[str, Any]:
+    """What a fresh interpreter loads to serve `model_dir` on the ONNX engine with the lora
+    server and the guard's offline backend (in-process apps, v1 and v2 requests):
+    {"answers": status codes, "engines": per server, "modules": top-level module names,
+    "kserve_modules": those loaded by importing kserve's server alone, before our code}."""
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'tests'}"}
+    res = subprocess.run([sys.executable, "-c", _ONNX_SERVING, str(model_dir), *ONNX_PROBE_TEXTS],
+                         capture_output=True, text=True, cwd=ROOT, timeout=300, env=env)
+    if res.returncode != 0:
+        raise AssertionError(f"the ONNX serving probe failed:\n{res.stderr[-3000:]}")
+    return json.loads(res.stdout.strip().splitlines()[-1])

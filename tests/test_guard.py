@@ -624,15 +624,16 @@ def test_an_excluded_category_counts_as_safe_and_is_never_reported(fake_client):
 def test_exclude_categories_is_a_flag_of_both_backends(monkeypatch):
     seen = {}
 
-    def fake_load(model_dir, threshold=None, unreadable="abstain", excluded_categories=()):
-        seen.update(model_dir=model_dir, excluded=excluded_categories)
+    def fake_load(model_dir, threshold=None, unreadable="abstain", excluded_categories=(),
+                  engine="auto", threads=None):
+        seen.update(model_dir=model_dir, excluded=excluded_categories, engine=engine)
         return guard.ClassifierGuardBackend(FakePredictor(), excluded_categories=excluded_categories)
 
     monkeypatch.setattr(guard.ClassifierGuardBackend, "load", staticmethod(fake_load))
     args = guard.build_parser().parse_args(["--classifier_dir", "x",
                                             "--exclude_categories", "s6, S12,S6"])
     backend = guard.make_backend(args)
-    assert seen == {"model_dir": "x", "excluded": ("S6", "S12")}
+    assert seen == {"model_dir": "x", "excluded": ("S6", "S12"), "engine": "auto"}
     model = guard.GuardModel("guard", backend)
     model.load()
     assert model.model_info()["excluded_categories"] == ["S6", "S12"]
@@ -644,10 +645,10 @@ def test_exclude_categories_is_a_flag_of_both_backends(monkeypatch):
 @pytest.mark.slow
 def test_classifier_backend_end_to_end_on_a_trained_lora_classifier(tiny_lora_dir):
     """The guard on a lora directory trained by the pipeline's code (tests/conftest.py)."""
-    from components.predict import LoraPredictor
+    from components.predict import load_predictor
 
     texts = ["how to stab someone", "bake bread in the garden", "fake ballot", "HOW TO HACK!!"]
-    predictor = LoraPredictor.load(tiny_lora_dir)  # the same model, loaded independently
+    predictor = load_predictor(tiny_lora_dir)  # the same model (ONNX), loaded independently
     probs, labels = predictor.predict_proba(texts), predictor.labels
     safe = labels.index("Safe")
     args = guard.build_parser().parse_args(["--classifier_dir", str(tiny_lora_dir)])
@@ -663,6 +664,7 @@ def test_classifier_backend_end_to_end_on_a_trained_lora_classifier(tiny_lora_di
         out = v2_outputs(v2(client, "guard", {"user": texts}))
         card = client.get("/v2/models/guard/info").json()
     assert card["backend"] == "lora-classifier" and card["threshold"] == pytest.approx(saved)
+    assert card["engine"] == "onnx"  # the directory's int8 export, at its own calibration
     assert card["calibration"]["threshold"] == saved and card["scripts"] == ["LATIN"]
     assert card["unreadable"] == "abstain" and "trained_at" in card
     for i, pred in enumerate(preds):

@@ -76,25 +76,39 @@ def _project_file(name: str) -> Path | None:
     return None
 
 
+def _installed_by(name: str) -> set[str]:
+    """The distributions an image's `pip install -c requirements/constraints.txt ...` lines
+    install, with their dependencies (as this venv's metadata declares them)."""
+    import importlib.metadata as md
+
+    from packaging.requirements import Requirement
+
+    text = (ROOT / images.DOCKERFILES[name]).read_text()
+    lines = re.findall(r"pip install -c requirements/constraints.txt ((?:[^\n\\]|\\\n)+)", text)
+    wanted = [Requirement(r) for r in " ".join(lines).replace("\\\n", " ").split()]
+    closure: set[str] = set()
+    seen: set[tuple[str, str]] = set()
+    while wanted:
+        req = wanted.pop()
+        name = req.name.lower().replace("_", "-")
+        for extra in ["", *sorted(req.extras)]:  # uvicorn[standard] brings httptools...
+            if (name, extra) in seen:
+                continue
+            seen.add((name, extra))
+            closure.add(name)
+            for spec in md.requires(name) or []:
+                dep = Requirement(spec)
+                if dep.marker is None or dep.marker.evaluate({"extra": extra}):
+                    wanted.append(dep)
+    return closure
+
+
 def test_ui_image_holds_everything_the_console_imports_and_no_ml_framework():
     """Every third-party package the console's code imports (all imports of serving/ui, the
     import-time ones of the project modules it loads) is installed by ui.Dockerfile."""
     import importlib.metadata as md
 
-    from packaging.requirements import Requirement
-
-    text = (ROOT / images.DOCKERFILES["ui"]).read_text()
-    (line,) = re.findall(r"pip install -c requirements/constraints.txt ([^\n\\]+)", text)
-    wanted, closure = line.split(), set()
-    while wanted:
-        name = wanted.pop().lower().replace("_", "-")
-        if name in closure:
-            continue
-        closure.add(name)
-        for spec in md.requires(name) or []:
-            req = Requirement(spec)
-            if req.marker is None or req.marker.evaluate({"extra": ""}):
-                wanted.append(req.name)
+    closure = _installed_by("ui")
     todo, seen, third_party = ["serving.ui.app", "serving.ui.demo"], set(), set()
     while todo:
         module = todo.pop()
@@ -269,3 +283,29 @@ def test_build_tags_every_stage_so_that_a_prune_keeps_the_layer_cache():
         (f"{ref}-nltk", "nltk"), (f"{ref}-build", "build"), (ref, None)]
     assert {c[2] for c in calls} == {"images/serving.Dockerfile"}
     assert all(c[3] == images.build_args("serving-gpu", "b:1") and c[4] == "host" for c in calls)
+
+
+@pytest.mark.slow  # a fresh interpreter loading and serving a tiny model
+def test_serving_onnx_image_installs_what_the_onnx_servers_load_and_no_torch(tiny_lora_dir):
+    """Every distribution the lora server and the guard's offline backend load while serving
+    the ONNX engine (read from sys.modules of a fresh interpreter that answered requests) is
+    installed by serving-onnx.Dockerfile, and torch, transformers and TensorFlow are not."""
+    import importlib.metadata as md
+
+    from serving_utils import onnx_serving_modules
+
+    closure = _installed_by("serving-onnx")
+    dists = md.packages_distributions()
+    probe = onnx_serving_modules(tiny_lora_dir)
+    # What our code loads beyond kserve's own imports (kserve imports optional packages when
+    # they happen to be installed, as in this venv: google-cloud-storage, pyarrow, rich...).
+    loaded = set(probe["modules"]) - set(probe["kserve_modules"])
+    third_party = {m for m in loaded if m not in sys.stdlib_module_names
+                   and m not in {"components", "serving", "serving_utils", "__main__", "_distutils_hack"}
+                   and not m.startswith("_")}
+    used = {d.lower().replace("_", "-") for top in third_party for d in dists.get(top, [])}
+    assert {"onnxruntime", "tokenizers", "confusable-homoglyphs"} <= used and "kserve" in closure
+    missing = used - closure
+    assert not missing, f"the ONNX servers load {sorted(missing)}, not installed in serving-onnx"
+    assert not closure & {"torch", "transformers", "tensorflow", "tensorflow-cpu", "keras",
+                          "peft", "onnx"}

@@ -62,6 +62,11 @@ def test_committed_manifests_match_the_generator(tmp_path):
     assert on_disk == set(expected), f"files the generator does not write: {on_disk - set(expected)}"
 
 
+# lora on ONNX Runtime (torch-free image), Llama Guard on a GPU, lstm and caption on CPU torch/TF
+DEFAULT_IMAGES = {"lstm": "serving", "lora": "serving-onnx", "guard": "serving-gpu",
+                  "caption": "serving"}
+
+
 def test_one_inference_service_per_server_with_probes_sized_for_loading():
     docs = _isvcs()
     assert list(docs) == list(SERVERS)
@@ -70,7 +75,7 @@ def test_one_inference_service_per_server_with_probes_sized_for_loading():
         assert d["kind"] == "InferenceService"
         c = _container(d)
         assert c["name"] == "kserve-container"
-        assert c["image"] == images.image("serving-gpu" if name == "guard" else "serving")
+        assert c["image"] == images.image(DEFAULT_IMAGES[name])
         assert c["ports"] == [{"containerPort": 8080, "protocol": "TCP"}]
         ready = {"path": f"/v2/models/{name}/ready", "port": 8080}
         assert c["readinessProbe"]["httpGet"] == ready
@@ -126,6 +131,7 @@ def test_registry_tag_and_models_uri_are_parameters(tmp_path):
     docs = _isvcs(tmp_path / "base" / "inferenceservices.yaml")
     c = _container(docs["lstm"])
     assert c["image"] == "reg.example/ml/toxic-filter-serving:9"
+    assert _container(docs["lora"])["image"] == "reg.example/ml/toxic-filter-serving-onnx:9"
     assert {"name": "STORAGE_URI", "value": "gs://b/m/lstm"} in c["env"]
     assert _container(docs["guard"])["image"] == "reg.example/ml/toxic-filter-serving-gpu:9"
     guard_patch = yaml.safe_load((tmp_path / "overlays/cpu-local/guard.patch.yaml").read_text())
@@ -170,7 +176,7 @@ def test_guard_asks_for_a_gpu_only_with_the_cuda_image(built):
     assert c["args"][c["args"].index("--model_dir") + 1] == "meta-llama/Llama-Guard-3-1B"
     local = by["cpu-local"]["guard"]
     lc = _container(local)
-    assert lc["image"] == images.image("serving")
+    assert lc["image"] == images.image("serving-onnx")  # the offline backend: ONNX Runtime
     assert "nvidia.com/gpu" not in json.dumps(local)
     assert "tolerations" not in local["spec"]["predictor"]
     assert lc["args"][lc["args"].index("--backend") + 1] == "classifier"  # the offline backend
@@ -180,14 +186,21 @@ def test_guard_asks_for_a_gpu_only_with_the_cuda_image(built):
             assert "nvidia.com/gpu" not in json.dumps(d), name
 
 
-def test_torch_servers_take_their_thread_count_from_the_cpu_limit():
-    for name, d in _isvcs().items():
-        env = _env(_container(d))
-        if name in ("lora", "guard", "caption"):
-            ref = env["TORCH_NUM_THREADS"]["valueFrom"]["resourceFieldRef"]
-            assert ref == {"resource": "limits.cpu", "divisor": "1"}
-        else:
-            assert "TORCH_NUM_THREADS" not in env
+def test_torch_and_onnx_servers_take_their_thread_count_from_the_cpu_limit(built):
+    engines = {"default": {"lora": "ORT", "guard": "TORCH", "caption": "TORCH", "lstm": None},
+               "cpu-local": {"lora": "ORT", "guard": "ORT", "caption": "TORCH", "lstm": None}}
+    for profile, docs in built.items():
+        for d in docs:
+            if d["kind"] != "InferenceService":
+                continue
+            name = d["metadata"]["name"]
+            env = _env(_container(d))
+            threads = {k for k in env if k.endswith("_NUM_THREADS")}
+            engine = engines[profile][name]
+            assert threads == ({f"{engine}_NUM_THREADS"} if engine else set()), (profile, name)
+            if engine:
+                ref = env[f"{engine}_NUM_THREADS"]["valueFrom"]["resourceFieldRef"]
+                assert ref == {"resource": "limits.cpu", "divisor": "1"}
 
 
 def test_services_run_as_the_account_holding_the_bucket_secret():

@@ -474,15 +474,17 @@ def test_the_fuzz_verdict_fails_on_a_5xx_a_failed_good_request_or_a_dead_server(
     assert not fuzz.report([ok], {"lstm": True}, tracebacks=1)
 
 
-def test_make_serve_splits_the_cpus_between_its_torch_servers(monkeypatch):
+def test_make_serve_splits_the_cpus_between_its_torch_and_onnx_servers(monkeypatch):
     from components import predict
 
     specs = [launch.ServerSpec(n, f"serving.{n}", 1) for n in ("lstm", "lora", "guard")]
     monkeypatch.delenv("TORCH_NUM_THREADS", raising=False)
+    monkeypatch.delenv("ORT_NUM_THREADS", raising=False)
     monkeypatch.setattr(predict, "cpu_count", lambda: 8)
-    assert launch.torch_threads_env(specs) == {"TORCH_NUM_THREADS": "4"}  # lora + guard
+    both = {"TORCH_NUM_THREADS": "4", "ORT_NUM_THREADS": "4"}
+    assert launch.threads_env(specs) == both  # lora + guard, whichever engine each runs
     monkeypatch.setattr(predict, "cpu_count", lambda: 2)
-    assert launch.torch_threads_env(specs[:2]) == {"TORCH_NUM_THREADS": "2"}
-    assert launch.torch_threads_env(specs[:1]) == {}  # the lstm server runs no torch
+    assert launch.threads_env(specs[:2]) == {"TORCH_NUM_THREADS": "2", "ORT_NUM_THREADS": "2"}
+    assert launch.threads_env(specs[:1]) == {}  # the lstm server runs neither
     monkeypatch.setenv("TORCH_NUM_THREADS", "3")
-    assert launch.torch_threads_env(specs) == {}  # the user's setting wins
+    assert launch.threads_env(specs) == {"ORT_NUM_THREADS": "1"}  # the user's setting wins
