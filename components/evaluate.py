@@ -434,6 +434,9 @@ def response_table(summary: Mapping[str, Any]) -> str:
              "| model | rows | n | " + " | ".join(RESPONSE_COLUMNS.values()) + " |",
              "|---|---|---:|" + "---:|" * len(RESPONSE_COLUMNS)]
     lines += ["| " + " | ".join(str(v) for v in r.values()) + " |" for r in response_rows(summary)]
+    return "\n".join(lines)
+
+
 def engine_table(summary: Mapping[str, Any]) -> str:
     """The served (int8 ONNX) models' test figures beside their torch fp32 weights'."""
     guard = summary.get("guard") or {}
