@@ -10,7 +10,8 @@ lora-train's last step, and a command for a directory trained before it existed:
 2. Quantize it dynamically with ONNX Runtime: int8 weights per output channel, uint8
    activations scaled per batch; the word-embedding Gather too (per tensor), unless
    `quantize_embeddings` is off (for multilingual-e5-small's 250,037 x 384 table: ~118 MB
-   instead of ~400 MB).
+   instead of ~400 MB). Which weights: the first of `RECIPES` (all MatMuls; the attention
+   projections only; the embeddings only) whose model passes the check of step 3.
 3. Check the int8 model against torch fp32 on the validation split, both through the serving
    path (`components.predict`, uncalibrated), the int8 model in the two layouts a server runs
    it in: each text alone (concurrency 1) and in batches as the micro-batcher merges them under
@@ -25,7 +26,8 @@ lora-train's last step, and a command for a directory trained before it existed:
    the accuracy change on validation by 1 point; every flipped decision moves unsafe recall
    (or the false-flag rate) by one row, so 1% flips per side bound both changes by 1 point:
    the quality targets of the serving work (issue 20), checked before the model can ship.
-   Falling short raises `QualityCheckError`: the step fails, nothing is served.
+   A recipe that falls short is logged and the next one tried; when the last falls short too,
+   `QualityCheckError`: the step fails, nothing is served.
 4. Fit the int8 model's own calibration (temperature, threshold for the target false-flag rate)
    on its validation probabilities and record everything in model_info.json: `engines.onnx`
    (file, checksum, quantization, check, calibration, validation metrics), `engines.torch`
@@ -37,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import gc
 import json
 import logging
 import math
@@ -83,6 +86,20 @@ EXPORT_CHECK_ROWS = 64  # validation rows the fp32 export must reproduce
 SPLIT_NAME = "val_data"  # where kfp.local writes the validation split: <run>/preprocess*/val_data
 SERVER_BATCH = 32  # texts per merged forward pass of the lora server under load (max_batch_size)
 LAYOUTS = ("alone", "batched")  # how the check runs the int8 model (see the module docstring)
+# Quantization recipes, tried in this order until one passes the check (`ExportParams.recipes`).
+# Weight MatMuls in int8 are where the speed comes from; how many of them a model can take
+# depends on its activations: MiniLM-L6 keeps 99.7% argmax agreement with all of them, the
+# 12-layer multilingual-e5-small guard (run-guard, 2026-12-06) only 95% (its feed-forward
+# layers, fed by the GELU's long-tailed outputs, lose the most: 95.3% with only them in int8,
+# 99.8% with only the attention output projections, 99.0% with the attention projections,
+# 99.7% with only the word embeddings).
+RECIPES: dict[str, str] = {
+    "int8": "every weight MatMul and the word embeddings in int8",
+    "int8-attention": "the attention projections and the word embeddings in int8, the "
+                      "feed-forward layers in fp32",
+    "int8-embeddings": "the word embeddings in int8, every MatMul in fp32",
+}
+ATTENTION_NODE = "/attention/"  # exporter node names of BERT's and DistilBERT's attention blocks
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,6 +112,8 @@ class ExportParams:
         reduce_range: 7-bit weights: avoids the u8 x s8 saturation of CPUs without VNNI
             (AVX2 only) at some cost in accuracy on VNNI/AMX CPUs.
         quantize_embeddings: quantize the word-embedding Gather too (a quarter of the size).
+        recipes: the `RECIPES` tried in order until one passes the check; the first that
+            passes serves (the step fails when none does). ("int8",): all or nothing.
         min_agreement: least argmax agreement with fp32 on validation.
         max_flip_rate: most guard decisions flipped, per side (unsafe / benign rows).
         keep_fp32: keep the fp32 ONNX model beside the int8 one (FP32_FILE).
@@ -104,11 +123,15 @@ class ExportParams:
     per_channel: bool = True
     reduce_range: bool = False
     quantize_embeddings: bool = True
+    recipes: tuple[str, ...] = tuple(RECIPES)
     min_agreement: float = MIN_ARGMAX_AGREEMENT
     max_flip_rate: float = MAX_FLIP_RATE
     keep_fp32: bool = False
 
     def __post_init__(self) -> None:
+        unknown = [r for r in self.recipes if r not in RECIPES]
+        if unknown or not self.recipes:
+            raise ValueError(f"recipes must be some of {list(RECIPES)}, got {list(self.recipes)}")
         for name in ("min_agreement", "max_flip_rate"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
@@ -159,36 +182,70 @@ def export_fp32(predictor: LoraPredictor, path: Path, opset: int = OPSET) -> lis
 
 
 # --------------------------------------------------------------------------- quantization
+def label_model(fp32: Path, labels: Sequence[str]) -> list[str]:
+    """Write the class names into an fp32 ONNX classifier's metadata (quantization keeps them:
+    a load refuses a file exported for other classes).
+
+    Returns:
+        The names of its MatMul nodes (what a recipe quantizes or leaves in fp32).
+    """
+    import onnx
+
+    model = onnx.load(str(fp32))
+    onnx.helper.set_model_props(model, {ONNX_LABELS_KEY: json.dumps(list(labels))})
+    onnx.save(model, str(fp32))
+    return [n.name for n in model.graph.node if n.op_type == "MatMul"]
+
+
 def quantize(fp32: Path, int8: Path, labels: Sequence[str],
-             params: ExportParams = ExportParams()) -> dict[str, Any]:  # noqa: B008 (frozen)
-    """Dynamic int8 quantization of an fp32 ONNX classifier, class names in its metadata.
+             params: ExportParams = ExportParams(),  # noqa: B008 (frozen)
+             recipe: str = "int8", matmuls: Sequence[str] | None = None) -> dict[str, Any]:
+    """Dynamic int8 quantization of an fp32 ONNX classifier by one of the `RECIPES`, class
+    names in its metadata.
+
+    Args:
+        fp32: the fp32 ONNX model.
+        int8: the file to write.
+        labels: class names.
+        params: per channel, reduce range, embeddings.
+        recipe: which weights to quantize (`RECIPES`).
+        matmuls: the fp32 model's MatMul node names (`label_model`'s; labels it when None).
 
     Returns:
         What was done, for model_info.json.
     """
-    import onnx
+    import shutil
+
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    # The class names, in the fp32 model and (quantization keeps them) the int8 one: a load
-    # refuses a file exported for other classes.
-    model = onnx.load(str(fp32))
-    onnx.helper.set_model_props(model, {ONNX_LABELS_KEY: json.dumps(list(labels))})
-    onnx.save(model, str(fp32))
-    del model
-    ops = ["MatMul", "Gather"] if params.quantize_embeddings else ["MatMul"]
+    if recipe not in RECIPES:
+        raise ValueError(f"recipe must be one of {list(RECIPES)}, got {recipe!r}")
+    if matmuls is None:
+        matmuls = label_model(fp32, labels)
+    ops = ["Gather"] if params.quantize_embeddings else []
+    excluded: list[str] = []
+    if recipe != "int8-embeddings":
+        ops.insert(0, "MatMul")
+    if recipe == "int8-attention":
+        excluded = [n for n in matmuls if ATTENTION_NODE not in n]
+    record = {"method": "dynamic", "recipe": recipe, "description": RECIPES[recipe],
+              "weights": "int8 (QInt8), per output channel" if params.per_channel
+              else "int8 (QInt8), per tensor", "activations": "uint8, scaled per batch",
+              "op_types": ops, "fp32_matmuls": len(excluded) if ops[:1] == ["MatMul"]
+              else len(matmuls), "reduce_range": params.reduce_range}
+    if not ops:  # nothing of this recipe to quantize: the fp32 model
+        shutil.copyfile(fp32, int8)
+        return record
     root = logging.getLogger()
     level = root.level
     root.setLevel(max(level, logging.WARNING))  # the quantizer logs a line per tensor at INFO
     try:
         quantize_dynamic(str(fp32), str(int8), op_types_to_quantize=ops,
                          per_channel=params.per_channel, reduce_range=params.reduce_range,
-                         weight_type=QuantType.QInt8)
+                         weight_type=QuantType.QInt8, nodes_to_exclude=excluded)
     finally:
         root.setLevel(level)
-    return {"method": "dynamic", "weights": "int8 (QInt8), per output channel"
-            if params.per_channel else "int8 (QInt8), per tensor",
-            "activations": "uint8, scaled per batch", "op_types": ops,
-            "reduce_range": params.reduce_range}
+    return record
 
 
 # --------------------------------------------------------------------------- the check
@@ -360,44 +417,64 @@ def export_model(model_dir: str | os.PathLike[str], val_texts: Sequence[str],
                    or info.get("params", {}).get("target_false_flag_rate")
                    or TARGET_FALSE_FLAG_RATE)
     torch_predictor = LoraPredictor.load(model_dir, device="cpu")
+    reference = torch_predictor.raw_proba(texts)  # uncalibrated: what calibration fits
     int8_path = model_dir / ONNX_FILE
     with tempfile.TemporaryDirectory(dir=model_dir) as tmp:
         fp32_path, staged = Path(tmp) / FP32_FILE, Path(tmp) / ONNX_FILE
         inputs = export_fp32(torch_predictor, fp32_path, params.opset)
-        quantization = quantize(fp32_path, staged, labels, params)
+        del torch_predictor  # a large encoder's weights, its graph and its sessions: one at a time
+        gc.collect()
+        matmuls = label_model(fp32_path, labels)
         fp32_onnx = OnnxPredictor.load(model_dir, onnx_file=fp32_path, threads=1)
         head = texts[:EXPORT_CHECK_ROWS]
-        reference = torch_predictor.raw_proba(texts)  # uncalibrated: what calibration fits
         export_diff = float(np.abs(fp32_onnx.raw_proba(head)
                                    - reference[:len(head)]).max())
+        del fp32_onnx
         if not export_diff <= EXPORT_ATOL:
             raise ModelDirError(f"{model_dir}: the fp32 ONNX export does not reproduce the torch "
                                 f"model (largest probability difference {export_diff:.2e} > "
                                 f"{EXPORT_ATOL:g} on {len(head)} validation rows)")
-        alone = OnnxPredictor.load(model_dir, onnx_file=staged, batch_size=1)
-        batched = OnnxPredictor.load(model_dir, onnx_file=staged)
-        layouts = {"alone": alone.raw_proba(texts), "batched": batched_probs(batched, texts)}
-        # Calibrated on each text's own answer (alone); the check bounds what batching adds.
-        int8_calibration = guard_calibration(layouts["alone"], y, labels, target)
-        check = check_layouts(reference, layouts, y, labels, fp32_calibration,
-                              int8_calibration, params)
-        for name in LAYOUTS:
-            c = check[name]
-            log.info("int8 (%s) vs fp32 on %d validation rows: argmax agreement %.4f, largest "
-                     "probability difference %.4f%s", name, len(y), c["argmax_agreement"],
-                     c["max_abs_diff"], "" if "guard_flips" not in c else
-                     ", guard decisions flipped: {unsafe}/{unsafe_rows} unsafe, {benign}/"
-                     "{benign_rows} benign".format(**c["guard_flips"]))
-        if not check["passed"]:
-            raise QualityCheckError(f"{model_dir}: the int8 ONNX model falls short of fp32: "
-                                    + "; ".join(check["failures"]))
+        attempts: list[dict[str, Any]] = []
+        for recipe in params.recipes:
+            quantization = quantize(fp32_path, staged, labels, params, recipe, matmuls)
+            alone = OnnxPredictor.load(model_dir, onnx_file=staged, batch_size=1)
+            batched = OnnxPredictor.load(model_dir, onnx_file=staged)
+            layouts = {"alone": alone.raw_proba(texts), "batched": batched_probs(batched, texts)}
+            del alone, batched
+            # Calibrated on each text's own answer (alone); the check bounds what batching adds.
+            int8_calibration = guard_calibration(layouts["alone"], y, labels, target)
+            check = check_layouts(reference, layouts, y, labels, fp32_calibration,
+                                  int8_calibration, params)
+            for name in LAYOUTS:
+                c = check[name]
+                log.info("%s (%s) vs fp32 on %d validation rows: argmax agreement %.4f, largest "
+                         "probability difference %.4f%s", recipe, name, len(y),
+                         c["argmax_agreement"], c["max_abs_diff"], "" if "guard_flips" not in c
+                         else ", guard decisions flipped: {unsafe}/{unsafe_rows} unsafe, "
+                         "{benign}/{benign_rows} benign".format(**c["guard_flips"]))
+            attempts.append({"recipe": recipe, "passed": check["passed"],
+                             "bytes": staged.stat().st_size,
+                             "argmax_agreement": {n: check[n]["argmax_agreement"]
+                                                  for n in LAYOUTS},
+                             "failures": check["failures"]})
+            if check["passed"]:
+                break
+            log.warning("%s: the %s ONNX model falls short of fp32 (%s)%s", model_dir, recipe,
+                        "; ".join(check["failures"]),
+                        "" if recipe == params.recipes[-1] else ": trying the next recipe")
+        else:
+            raise QualityCheckError(
+                f"{model_dir}: no quantized ONNX model keeps to fp32 ("
+                + "; ".join(f"{a['recipe']}: " + "; ".join(a["failures"]) for a in attempts)
+                + ")")
         os.replace(staged, int8_path)
         if params.keep_fp32:
             os.replace(fp32_path, model_dir / FP32_FILE)
     import onnxruntime
 
     record = {
-        "file": ONNX_FILE, "precision": "int8", "bytes": int8_path.stat().st_size,
+        "file": ONNX_FILE, "precision": quantization["recipe"], "attempts": attempts,
+        "bytes": int8_path.stat().st_size,
         "sha256": file_sha256(int8_path), "inputs": inputs, "output": ONNX_OUTPUT,
         "opset": params.opset, "exporter": "torch.onnx.export (TorchScript, dynamo=False)",
         "onnxruntime": onnxruntime.__version__, "quantization": quantization,
@@ -415,8 +492,9 @@ def export_model(model_dir: str | os.PathLike[str], val_texts: Sequence[str],
     info = {**read_json(model_dir / MODEL_INFO), "engines": engines,
             "calibration": int8_calibration, "serving_engine": ONNX_ENGINE}
     write_json(model_dir / MODEL_INFO, info)
-    log.info("wrote %s (%.1f MB, %s); calibration refitted on its validation probabilities: %s "
-             "(%.1f s)", int8_path, record["bytes"] / 1e6, quantization["weights"],
+    log.info("wrote %s (%.1f MB, %s: %s); calibration refitted on its validation "
+             "probabilities: %s (%.1f s)", int8_path, record["bytes"] / 1e6,
+             quantization["recipe"], quantization["description"],
              _describe(int8_calibration), record["export_seconds"])
     return info
 
@@ -458,6 +536,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="keep the word-embedding table in fp32")
     parser.add_argument("--reduce_range", action="store_true",
                         help="7-bit weights (CPUs without VNNI)")
+    parser.add_argument("--recipes", default=",".join(RECIPES),
+                        help="quantization recipes tried in order until one passes the check "
+                             f"(some of {', '.join(RECIPES)})")
     parser.add_argument("--min_agreement", type=float, default=MIN_ARGMAX_AGREEMENT)
     parser.add_argument("--max_flip_rate", type=float, default=MAX_FLIP_RATE)
     args = parser.parse_args(argv)
@@ -469,6 +550,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         val = pd.read_parquet(args.val or find_val_split(model_dir))
         params = ExportParams(reduce_range=args.reduce_range,
                               quantize_embeddings=not args.no_quantize_embeddings,
+                              recipes=tuple(r.strip() for r in args.recipes.split(",")
+                                            if r.strip()),
                               min_agreement=args.min_agreement, max_flip_rate=args.max_flip_rate,
                               keep_fp32=args.keep_fp32)
         info = export_model(model_dir, validation_texts(val), val["label_id"].to_numpy(), params)

@@ -334,11 +334,56 @@ def test_a_failed_check_fails_the_export_and_leaves_the_directory_as_it_was(
 
     monkeypatch.setattr(export, "compare", int8_way_off)
     val = _val(tiny_splits)
-    with pytest.raises(QualityCheckError, match="falls short of fp32: alone: argmax agreement"):
+    with pytest.raises(QualityCheckError, match=r"no quantized ONNX model keeps to fp32 \(int8: "
+                                                r"alone: argmax agreement"):
         export.export_model(model_dir, val["text"].tolist(), val["label_id"].to_numpy())
     assert (read_json(model_dir / MODEL_INFO), (model_dir / ONNX_FILE).read_bytes()) == before
     assert sorted(p.name for p in model_dir.iterdir()) == sorted(
         p.name for p in tiny_lora_dir.iterdir())  # no staged files left behind
+
+
+def test_a_recipe_that_falls_short_gives_way_to_the_next_and_the_attempts_are_recorded(
+        tiny_lora_dir, tiny_splits, tmp_path, monkeypatch):
+    """A model whose feed-forward layers do not take int8 (the e5 guard) serves the attention
+    projections in int8 instead of failing the step; model_info says what was tried."""
+    import onnx
+
+    model_dir = _copy(tiny_lora_dir, tmp_path / "m")
+    current = {}
+    real_quantize, real_compare = export.quantize, export.compare
+
+    def quantize(*args, **kw):
+        out = real_quantize(*args, **kw)
+        current["recipe"] = out["recipe"]
+        return out
+
+    def full_int8_way_off(reference, candidate, *args, **kw):
+        if current["recipe"] == "int8":
+            candidate = np.roll(candidate, 1, axis=1)
+        return real_compare(reference, candidate, *args, **kw)
+
+    monkeypatch.setattr(export, "quantize", quantize)
+    monkeypatch.setattr(export, "compare", full_int8_way_off)
+    val = _val(tiny_splits)
+    info = export.export_model(model_dir, val["text"].tolist(), val["label_id"].to_numpy())
+    onnx_info = info["engines"]["onnx"]
+    assert onnx_info["precision"] == onnx_info["quantization"]["recipe"] == "int8-attention"
+    assert [(a["recipe"], a["passed"]) for a in onnx_info["attempts"]] == [
+        ("int8", False), ("int8-attention", True)]
+    assert onnx_info["check"]["passed"] and onnx_info["sha256"] == file_sha256(model_dir / ONNX_FILE)
+    graph = onnx.load(str(model_dir / ONNX_FILE)).graph
+    fp32_matmuls = [n.name for n in graph.node if n.op_type == "MatMul"
+                    and "/attention/" not in n.name]
+    assert len(fp32_matmuls) == onnx_info["quantization"]["fp32_matmuls"] > 0  # feed-forward
+    assert any(n.op_type in ("MatMulInteger", "DynamicQuantizeMatMul") for n in graph.node)
+    assert isinstance(load_predictor(model_dir), OnnxPredictor)
+
+
+def test_export_params_refuse_unknown_recipes():
+    with pytest.raises(ValueError, match="recipes must be some of"):
+        export.ExportParams(recipes=("int4",))
+    with pytest.raises(ValueError, match="recipes must be some of"):
+        export.ExportParams(recipes=())
 
 
 def test_batched_probabilities_come_back_in_input_order():
