@@ -177,7 +177,9 @@ def test_attributions_are_the_probability_drops_of_the_tiny_models(tiny, name):
     variants = [classifier.without_span(text, w["start"], w["end"]) for w in first["words"]]
     probs = v1(tiny, name, variants).json()["predictions"]
     expected = [first["probability"] - p["probabilities"][first["label"]] for p in probs]
-    assert [w["attribution"] for w in first["words"]] == pytest.approx(expected, abs=1e-4)
+    # int8 ONNX (lora) scales activations per batch: the explain call's batch and this one
+    # differ, by up to a few 1e-4 on the tiny model
+    assert [w["attribution"] for w in first["words"]] == pytest.approx(expected, abs=1e-3)
     assert len(first["words"]) == first["words_total"] == 16
 
 
