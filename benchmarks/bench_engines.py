@@ -241,6 +241,7 @@ def bench(model_dir: Path, prompts: Sequence[str], seconds: float = SECONDS,
               "model_size": round(sizes[ONNX_ENGINE] / sizes[TORCH_ENGINE], 3)}
     return {"model_dir": str(model_dir), "train_rows": info.get("train_rows"),
             "base_model": info.get("base_model"), "max_length": info.get("max_length"),
+            "onnx_precision": info["engines"][ONNX_ENGINE].get("precision", "int8"),
             "threads": THREADS, "seconds": seconds, "rounds": rounds,
             "cold_starts": cold_starts, "engines": per,
             "ratios": ratios, "quality": quality(predictors, frames) if frames else None}
@@ -271,7 +272,8 @@ def markdown(result: dict[str, Any], command: str) -> str:
                      f" | {'yes' if m['imports_torch'] else 'no'} | {m['model_mb']} | "
                      f"{qm.get('test_accuracy', '-')} | {qm.get('test_macro_f1', '-')} | "
                      f"{qm.get('test_unsafe_recall', '-')} | {qm.get('test_false_flag_rate', '-')} |")
-    lines += ["", "| onnx int8 / torch fp32 | throughput batch 1 | batch 32 | cold start | size "
+    lines += ["", f"| onnx {result.get('onnx_precision', 'int8')} / torch fp32 | throughput "
+              "batch 1 | batch 32 | cold start | size "
               "on disk | argmax agreement | guard decisions flipped |",
               "|---|---:|---:|---:|---:|---:|---:|",
               f"| ratio, CPU time (wall) | **{r['batch_1']}x** ({r['batch_1_wall']}x) | "
