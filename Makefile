@@ -48,7 +48,7 @@ GUARD_ARGS = $(if $(GUARD_MODEL),--guard_model "$(GUARD_MODEL)") \
 	--quick_guard_base_model "$(QUICK_GUARD_BASE_MODEL)" \
 	$(if $(RESPONSE_CLASSIFIER_DIR),--response_classifier_dir "$(RESPONSE_CLASSIFIER_DIR)")
 
-.PHONY: help setup run run-full sources quick-guard run-guard run-response eval-guard serve demo bench-serve bench-engines fuzz soak test test-fast lint compile manifests images push image-sizes clean
+.PHONY: help setup run run-full sources quick-guard run-guard run-response eval-guard serve demo bench-serve bench-engines fuzz soak results test test-fast lint compile manifests images push image-sizes clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -122,6 +122,14 @@ fuzz: setup ## 300 malformed requests at lstm/lora/guard: no 5xx, all alive (TAR
 
 soak: setup ## mixed v1/v2 load at concurrency 32: errors, p50/p99, RSS (SOAK_MINUTES=1, TARGET=tiny|live)
 	$(PY) -m benchmarks.soak --target $(TARGET) --minutes $(SOAK_MINUTES)
+
+# make results: ONLY=seed,guard,... runs some steps (default: seed, seed-prompt, guard, bench,
+# images; ablation only when named); RUN_DIR= reads an existing run of the one step named
+ONLY ?=
+RUN_DIR ?=
+results: setup ## every published figure: run its command, write docs/results.md (~1 h on 2 cores; ONLY=, RUN_DIR=)
+	$(PY) -m benchmarks.results $(if $(ONLY),--only "$(ONLY)") $(if $(RUN_DIR),--run_dir "$(RUN_DIR)") \
+		$(if $(BASE_IMAGE),--base_image "$(BASE_IMAGE)")
 
 test: setup ## run every test (unit, component, pipeline, server)
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -437,6 +437,7 @@ def lora_train(
     reading: str,
     top_layers: int,
     group_by_length: bool,
+    train_pooler: bool,
 ):
     """Fine-tune a LoRA adapter on a pretrained encoder (CUDA + mixed precision when present).
 
@@ -463,6 +464,7 @@ def lora_train(
             "segments"; the most harmful decides).
         top_layers: LoRA on the top N encoder layers only (0: all); the rest stay frozen.
         group_by_length: batches of similar lengths (less padding).
+        train_pooler: BERT-style encoders: train the [CLS] pooler fully with the head.
     """
     import logging
     import shutil
@@ -475,7 +477,8 @@ def lora_train(
                         batch_size=batch_size, max_length=max_length, seed=seed,
                         mixed_precision=mixed_precision, class_weight=class_weight,
                         target_false_flag_rate=target_false_flag_rate, text_prefix=text_prefix,
-                        reading=reading, top_layers=top_layers, group_by_length=group_by_length)
+                        reading=reading, top_layers=top_layers, group_by_length=group_by_length,
+                        train_pooler=train_pooler)
     info = train_lora(train_data.path, val_data.path, label_map.path, length_stats.path,
                       model.path, params)
     shutil.copyfile(f"{model.path}/{REPORT_FILE}", training_report.path)

@@ -24,8 +24,8 @@ For each model it measures, in one run on this machine:
 Prompts are the real dataset's (`query` + ". " + `image descriptions`), read from
 ../shared/data/toxic_data.csv (never copied into the repository).
 
-Results: a table on stdout, JSON + Markdown in bench_results/, and the block between the
-bench-serve markers in docs/serving.md."""
+Results: a table on stdout, JSON + Markdown in bench_results/ (`--json PATH`: the JSON there too);
+`make results ONLY=bench` runs it and puts the figures on docs/results.md."""
 
 from __future__ import annotations
 
@@ -59,9 +59,6 @@ log = logging.getLogger("benchmarks.bench_serve")
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "toxic_data.csv"
 RESULTS_DIR = ROOT / "bench_results"
-DOC = ROOT / "docs" / "serving.md"
-DOC_START = "<!-- bench-serve:start (written by `make bench-serve`) -->"
-DOC_END = "<!-- bench-serve:end -->"
 CONCURRENCY = (1, 8, 32)
 DURATION_S = 5.0  # measured seconds per level
 WARMUP_S = 1.0  # requests in the first second of a level are not counted
@@ -602,10 +599,9 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def update_doc(doc: Path, body: str, start: str = DOC_START, end: str = DOC_END,
-               heading: str = "Benchmarks (lstm, lora)") -> None:
-    """Replace the block between the `start` and `end` markers of docs/serving.md (append it
-    under `heading` when absent)."""
+def update_doc(doc: Path, body: str, start: str, end: str, heading: str) -> None:
+    """Replace the block between the `start` and `end` markers of a doc (append it under
+    `heading` when absent). bench-serve itself writes JSON (`--json`) for docs/results.md."""
     block = f"{start}\n{body}{end}"
     text = doc.read_text() if doc.exists() else ""
     if start in text and end in text:
@@ -639,7 +635,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--guard_classifier_dir", default=os.environ.get("GUARD_CLASSIFIER_DIR")
                         or None, help="model directory of the guard's engine comparison "
                                       "(default: the lora model directory)")
-    parser.add_argument("--no_doc", action="store_true", help="do not update docs/serving.md")
+    parser.add_argument("--json", default=None, metavar="PATH",
+                        help="also write the result JSON here (benchmarks/results.py reads it)")
     return parser
 
 
@@ -694,12 +691,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     (RESULTS_DIR / f"bench_serve-{stamp}.json").write_text(json.dumps(result, indent=2) + "\n")
     (RESULTS_DIR / f"bench_serve-{stamp}.md").write_text(report)
-    if not args.no_doc:
-        update_doc(DOC, report)
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
     print("\n" + report)
-    print(f"wrote bench_results/bench_serve-{stamp}.json and .md"
-          + ("" if args.no_doc else f", updated {DOC.relative_to(ROOT)}")
-          + f" ({result['elapsed_s']} s)")
+    print(f"wrote bench_results/bench_serve-{stamp}.json and .md ({result['elapsed_s']} s)")
     return 0
 
 

@@ -7,7 +7,8 @@ Usage:
     python -m components.images [NAME]          one image reference, or all as NAME=REF FILE lines
     python -m components.images build [NAME ...] [--base-image REF] [--torch-index-url URL] ...
     python -m components.images push [NAME ...] [--registry R] [--tag T]
-    python -m components.images sizes [NAME ...]  compressed size (gzip of `docker save`) of each
+    python -m components.images sizes [NAME ...] [--json PATH]  compressed size (gzip of `docker
+        save`) of each built image, and what it adds to the base image (--base-image)
 
 `build` and `push` talk to the Docker engine through the `docker` Python SDK (DOCKER_HOST or
 the default socket) and stop with a clear message when no engine answers.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import json
 import os
 import re
 import sys
@@ -229,6 +231,8 @@ def main(argv: list[str]) -> int:
                         help="TORCH_INDEX_URL of the CPU-torch images (default: the PyTorch CPU index)")
     parser.add_argument("--torch-cuda-index-url", default=None,
                         help="TORCH_INDEX_URL of the CUDA-torch images (default: PyPI)")
+    parser.add_argument("--json", default=None, metavar="PATH",
+                        help="sizes: write the figures as JSON (benchmarks/results.py reads it)")
     args = parser.parse_args(argv)
     unknown = sorted(set(args.names) - set(DOCKERFILES))
     if unknown:
@@ -244,14 +248,52 @@ def main(argv: list[str]) -> int:
         elif args.command == "push":
             push(names, args.registry, args.tag, client=client)
         else:
+            result = sizes(names, args.registry, args.tag, args.base_image or DEFAULT_BASE_IMAGE,
+                           client=client)
             print("| image | size | compressed |\n|---|---:|---:|")
-            for name in names:
-                raw, packed = compressed_size(image(name, args.registry, args.tag), client)
-                print(f"| {name} | {raw / 1e9:.2f} GB | {packed / 1e9:.2f} GB |", flush=True)
+            for i in result["images"]:
+                print(f"| {i['name']} | {i['size_gb']:.2f} GB | {i['compressed_gb']:.2f} GB |")
+            if result["missing"]:
+                print(f"not built: {', '.join(result['missing'])}")
     except (EngineUnavailable, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        if args.command == "sizes" and args.json:
+            Path(args.json).write_text(json.dumps({"error": str(exc), "images": [],
+                                                   "missing": names}, indent=1) + "\n")
         return 2
+    if args.command == "sizes" and args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
     return 0
+
+
+def sizes(names: list[str], registry: str | None = None, tag: str | None = None,
+          base_image: str | None = None, client: Any = None) -> dict[str, Any]:
+    """Size and compressed size of each built image among `names` (the others listed as
+    missing), and of `base_image` when the engine has it: compressed minus the base's is what
+    an image adds to it."""
+    import docker
+
+    client = client or engine()
+    missing = set(missing_images(client, names, registry, tag))
+    base = None
+    if base_image:
+        try:
+            raw, packed = compressed_size(base_image, client)
+            base = {"ref": base_image, "size_gb": round(raw / 1e9, 3),
+                    "compressed_gb": round(packed / 1e9, 3)}
+        except docker.errors.ImageNotFound:
+            print(f"base image {base_image} not found: no 'added' figures", file=sys.stderr)
+    out = []
+    for name in names:
+        ref = image(name, registry, tag)
+        if ref in missing:
+            continue
+        raw, packed = compressed_size(ref, client)
+        out.append({"name": name, "ref": ref, "size_gb": round(raw / 1e9, 3),
+                    "compressed_gb": round(packed / 1e9, 3),
+                    "added_gb": round((packed / 1e9) - base["compressed_gb"], 3) if base else None})
+    return {"images": out, "missing": [n for n in names if image(n, registry, tag) in missing],
+            "base": base}
 
 
 if __name__ == "__main__":

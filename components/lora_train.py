@@ -78,6 +78,8 @@ class LoraParams:
     reading: str = "text"  # guard models: "text,deobfuscated,segments" (components.reading)
     top_layers: int = 0  # LoRA on the top N encoder layers only (0: all); the rest stay frozen
     group_by_length: bool = False  # batches of similar lengths: less padding, faster on CPU
+    # BERT-style encoders: train the [CLS] pooler (POOLER_MODULES) fully with the head
+    train_pooler: bool = True
     export: ExportParams = dataclasses.field(default_factory=ExportParams)  # components.export
 
 
@@ -310,7 +312,8 @@ def train_lora(
     targets = target_modules_for(model.config.model_type, params.target_modules)
     heads = [name for name, _ in model.named_children() if name in HEAD_MODULES]
     base = getattr(model, getattr(model, "base_model_prefix", ""), None)
-    heads += [name for name in POOLER_MODULES if getattr(base, name, None) is not None]
+    if params.train_pooler:
+        heads += [name for name in POOLER_MODULES if getattr(base, name, None) is not None]
     from components.encoders import base_model_provenance
 
     prefix = text_prefix_for(params.base_model, base_path, params.text_prefix)
@@ -341,6 +344,9 @@ def train_lora(
         trainable, total = model.get_nb_trainable_parameters()
     else:  # full fine-tuning of the encoder layers (of the top ones), embeddings frozen
         freeze_below(model, layers)
+        for name in POOLER_MODULES if not params.train_pooler else ():
+            if getattr(base, name, None) is not None:
+                getattr(base, name).requires_grad_(False)
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         total = sum(p.numel() for p in model.parameters())
         targets = ["all"]

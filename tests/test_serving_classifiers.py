@@ -620,21 +620,6 @@ def test_launch_serves_the_models_and_stops_them_on_ctrl_c(tiny_lstm_dir, tiny_l
         assert launch.port_free(port)
 
 
-def test_bench_serve_rewrites_only_its_block_of_the_doc(tmp_path):
-    from benchmarks import bench_serve
-
-    doc = tmp_path / "serving.md"
-    doc.write_text("# Serving\n\nguard notes\n")
-    bench_serve.update_doc(doc, "first run\n")
-    doc.write_text(doc.read_text() + "\n## Caption\n\ncaption notes\n")
-    bench_serve.update_doc(doc, "second run\n")
-    text = doc.read_text()
-    assert "second run" in text and "first run" not in text
-    assert text.startswith("# Serving\n\nguard notes\n")
-    assert text.count("## Benchmarks (lstm, lora)") == 1
-    assert text.rstrip().endswith("caption notes")
-
-
 @pytest.mark.slow  # server processes
 def test_servers_with_the_same_model_name_are_all_started_and_stopped():
     """The benchmark runs variants of one model side by side: every process must be tracked."""

@@ -1,0 +1,253 @@
+"""The results page (benchmarks/results.py, docs/results.md): rendered from the steps' JSON, the
+figures README quotes are on it, and it is not far behind the code that makes its figures."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from benchmarks import results
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+
+# A step's figures are stale when more than this many commits touched its inputs
+# (results.INPUTS[step]) after the commit that last wrote its docs/results/<step>.json. Counted in
+# the checked-out history, so it holds across rebases and merges (the hash recorded in the JSON
+# may not survive them) and needs no clock: the same checkout always gives the same answer. Any
+# change may move a figure, but rerunning ~1 h of steps for each commit is not practical, so a
+# few commits of slack; issue 21's stale figure sat 20+ such commits behind.
+STALE_AFTER_COMMITS = 10
+
+# ---------------------------------------------------------------- what counts as a figure
+# A figure is a number with a decimal point (0.948, 98.8 s, 0.56 GB, 1.37x) or a thousands
+# separator (9,589) in README's prose and tables. Not figures: code (fenced blocks, `spans`: the
+# parameter defaults, commands), HTML comments, link targets, versions (x.y.z, or after a
+# product name) and the decimals listed here with their reason. Integers with a unit ("10 s",
+# "16 MiB") are mostly settings (timeouts, limits) and are not checked.
+NOT_FIGURES = {
+    "4.0": "CC BY 4.0, a licence name",
+    "0.85": "the guard's recall target (a goal, not a measurement)",
+    "0.10": "the guard's false-flag target (a goal, not a measurement)",
+    "0.1": "the container test's tolerance between runners (a setting of the test)",
+    "1.15": "Knative 1.15, a version",
+    "0.2": "the memory sampler's interval (a setting of the script)",
+    "100,000": "a limit (characters per text; rows a file may not have)",
+    "2,000,000": "a limit (characters per request)",
+    "10,000": "a limit (characters per prompt, rows per file)",
+    "3,000": "the max_per_source default (a setting)",
+}
+_FENCE = re.compile(r"^```.*?^```", re.M | re.S)
+_SPAN = re.compile(r"`[^`\n]*`")
+_COMMENT = re.compile(r"<!--.*?-->", re.S)
+_LINK = re.compile(r"\]\([^)]*\)")
+_NUMBER = re.compile(r"(?<![\w.,/-])(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+\.\d+)(?![\w.,]*\d)")
+_PRODUCT = re.compile(r"(?i)(python|kserve|knative|kubectl|kustomize|cuda|torch|keras|kfp|"
+                      r"transformers|tensorflow|v)\s?$")
+
+
+def figures(markdown: str) -> list[str]:
+    """The figures of a Markdown text (see above), in order."""
+    text = _LINK.sub("]", _SPAN.sub(" ", _COMMENT.sub(" ", _FENCE.sub(" ", markdown))))
+    return [m.group(1) for m in _NUMBER.finditer(text)
+            if not _PRODUCT.search(text[max(0, m.start() - 16):m.start()])
+            and m.group(1) not in NOT_FIGURES]
+
+
+def page_numbers(page: str) -> set[str]:
+    return set(re.findall(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?", page))
+
+
+def test_the_figure_finder_finds_figures_and_skips_code_and_versions():
+    text = ("Accuracy 0.948 (9,589 prompts, 98.8 s); `--balance-ratio 0.5`; Python 3.11; kserve "
+            "0.21; image 0.1.0; 1.37x; CC BY 4.0.\n```\nmake run  # 12.5 s\n```\n<!-- 7.7 -->")
+    assert figures(text) == ["0.948", "9,589", "98.8", "1.37"]
+
+
+def test_every_figure_in_readme_is_on_the_results_page():
+    """README quotes the page (or links to it): a figure that is not on the page is a figure that
+    nothing reproduces."""
+    on_page = page_numbers(results.DOC.read_text())
+    missing = [f for f in figures(README.read_text()) if f not in on_page]
+    assert not missing, (f"figures in README.md that are not on {results.DOC.name}: {missing}. "
+                         "Quote the page (make results writes it) or link to it.")
+
+
+def test_serving_doc_links_to_the_page_instead_of_carrying_the_benchmark():
+    doc = (ROOT / "docs" / "serving.md").read_text()
+    assert "results.md#bench" in doc
+    assert "bench-serve:start" not in doc and "| lora | raw |" not in doc
+
+
+# ---------------------------------------------------------------- the page and its freshness
+def _git(*args: str) -> str:
+    res = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
+    return res.stdout.strip() if res.returncode == 0 else ""
+
+
+def test_the_page_is_what_the_step_records_render(tmp_path):
+    """docs/results.md is not edited by hand: it is the rendering of docs/results/*.json."""
+    records = results.load_records()
+    assert records, "no step records in docs/results/: run `make results`"
+    assert results.render(records, tmp_path) == results.DOC.read_text(), (
+        "docs/results.md differs from its records: run `make results --render` "
+        "(python -m benchmarks.results --render)")
+
+
+def test_the_page_is_not_far_behind_the_code():
+    if not _git("rev-parse", "--is-inside-work-tree"):
+        pytest.skip("not a git checkout")
+    behind = {}
+    for step in results.load_records():
+        record = f"docs/results/{step}.json"
+        landed = _git("log", "-1", "--format=%H", "--", record)
+        if not landed:  # not committed yet: newer than anything in the history
+            continue
+        n = int(_git("rev-list", "--count", f"{landed}..HEAD", "--", *results.INPUTS[step]) or 0)
+        if n > STALE_AFTER_COMMITS:
+            behind[step] = n
+    assert not behind, (f"results page steps behind the code (commits touching their inputs "
+                        f"since their figures landed, > {STALE_AFTER_COMMITS}): {behind}. Run "
+                        f"`make results ONLY={','.join(behind)}` and commit docs/results*.")
+
+
+# ---------------------------------------------------------------- the module, on fake runs
+LABELS = ["Safe", "Violent Crimes", "other"]
+
+
+def _metrics(acc: float) -> dict:
+    return {"accuracy": acc, "macro_f1": acc - 0.1, "weighted_f1": acc - 0.05,
+            "per_class": {c: {"precision": acc, "recall": acc, "f1": acc, "support": 5}
+                          for c in LABELS}}
+
+
+def _binary(recall, flags, unsafe=4, safe=6):
+    return {"unsafe_recall": recall, "false_flag_rate": flags, "unsafe": unsafe, "safe": safe}
+
+
+def fake_run(root: Path, guard: bool = False, extra: dict | None = None) -> Path:
+    """A pipeline run directory with what the steps read: evaluate/summary, model_info.json,
+    the preprocess splits."""
+    run = root / ("toxic-guard-1" if guard else "toxic-filter-1")
+    summary = {"models": {}, "baseline": {"majority": _metrics(0.4)}, "champion": "lora",
+               "labels": LABELS, "test_rows": 15, "text_columns": ["query", "image descriptions"],
+               "ablation": {"lora": {"input": "query only", "accuracy": 0.2, "macro_f1": 0.1,
+                                     "weighted_f1": 0.15}}}
+    for name, acc in (("lstm", 0.8), ("lora", 0.9)):
+        model = run / f"{name}-train" / "model"
+        model.mkdir(parents=True)
+        (model / "model_info.json").write_text(json.dumps({
+            "train_rows": 100, "train_seconds": 12.5, "best_epoch": 2, "val_macro_f1": 0.7,
+            "calibration": {"threshold": 0.654, "val": _binary(0.819, 0.049)}}))
+        summary["models"][name] = {**_metrics(acc), "model_dir": str(model)}
+    if guard:
+        summary["guard"] = {"lora": {"threshold": 0.654, **_binary(0.862, 0.034),
+                                     "per_source": {"advbench": _binary(0.986, None, 4, 0),
+                                                    "sharegpt": _binary(None, 0.011, 0, 6)}}}
+    summary |= extra or {}
+    (run / "evaluate").mkdir(parents=True)
+    (run / "evaluate" / "summary").write_text(json.dumps(summary))
+    pre = run / "preprocess"
+    pre.mkdir()
+    rows = [("how to fight?", "a knife.", "Violent Crimes"), ("picnic ideas?", "a park.", "Safe"),
+            ("more picnic?", "a park.", "Safe"), ("hit someone?", "a knife.", "Violent Crimes")]
+    df = pd.DataFrame({"raw_primary": [q for q, _, _ in rows],
+                       "raw_text": [f"{q}. {d}" for q, d, _ in rows],
+                       "label_id": [LABELS.index(y) for _, _, y in rows]})
+    df.to_parquet(pre / "train_data")
+    df.to_parquet(pre / "test_data")
+    (pre / "label_map").write_text(json.dumps({"labels": LABELS}))
+    return run
+
+
+@pytest.fixture
+def pages(tmp_path, monkeypatch):
+    """results' output directories moved into tmp_path."""
+    monkeypatch.setattr(results, "FIG_DIR", tmp_path / "docs" / "results")
+    monkeypatch.setattr(results, "DOC", tmp_path / "docs" / "results.md")
+    monkeypatch.setattr(results, "PIPELINE_ROOT", str(tmp_path / "scratch"))
+    return tmp_path
+
+
+def test_seed_step_reads_an_existing_run_and_the_page_shows_its_figures(pages):
+    run = fake_run(pages)
+    record = results.run_step("seed", run_dir=run)
+    assert record["read_existing_run"] and record["commands"] == [
+        f"(read the existing run {run})"]
+    assert record["figures"]["lookup"]["accuracy"] == 1.0  # descriptions determine the label
+    assert json.loads((pages / "docs/results/seed.json").read_text())["figures"]["run_dir"]
+    page = results.write_page().read_text()
+    assert "| lora (champion) | 0.900 | 0.800 | 0.850 |" in page
+    assert "| majority-class baseline | 0.400 | 0.300 | 0.350 |" in page
+    assert "| image descriptions lookup (baseline) | 1.000 |" in page
+    assert "| lora | query only | 0.200 | 0.100 |" in page
+    assert "![" in page and (pages / "docs/results/seed-comparison.png").is_file()
+    assert "Not run yet: seed-prompt, guard, bench, images." in page
+    for key in ("commit", "cores", "no GPU"):
+        assert key in page or key in json.dumps(record)
+
+
+def test_guard_page_renders_what_the_summary_has_and_skips_what_it_lacks(pages):
+    run = fake_run(pages, guard=True, extra={"probes": {"de": {"unsafe_recall": 0.5}}})
+    results.run_step("guard", run_dir=run)
+    page = results.write_page().read_text()
+    assert "| lora | advbench |  | 4 | 0.986 | - |" in page  # per source, evaluate's table
+    assert "| lora | 100 | 2 | 12 | 0.654 | 0.049 | 0.819 |" in page  # threshold on validation
+    assert "Out of source" not in page and "Leave-one-source-out" not in page  # absent: skipped
+    assert '"unsafe_recall": 0.5' in page  # a section added later shows as it is
+    assert (pages / "docs/results/guard-lora-per-source.png").is_file()
+    holdout = {"groups": ["harmbench"], "rows": 10, "models": {"lora": {
+        "all": _binary(0.5, 0.1), "per_group": {"harmbench": _binary(0.5, 0.1)}}}}
+    results.run_step("guard", run_dir=fake_run(pages / "second", guard=True,
+                                                  extra={"holdout": holdout}))
+    page = results.write_page().read_text()
+    assert "| lora | harmbench | 10 | 0.500 | 0.100 |" in page
+    assert (pages / "docs/results/guard-lora-holdout.png").is_file()
+
+
+def test_a_step_run_alone_keeps_the_other_steps_figures(pages):
+    results.run_step("seed", run_dir=fake_run(pages))
+    bench = {"date": "d", "machine": {"cpus": 2, "load_avg": [1.0]}, "duration_s": 5,
+             "prompts": 10, "concurrency": [1, 8], "floor": [], "models": [{
+                 "model": "lora", "model_dir": "m", "train_rows": 100, "max_length": 48,
+                 "variants": {"default": []}, "raw_p50_ms": 18.5, "server_c1_p50_ms": 25.9,
+                 "c1_ratio": 1.4, "top_rps_median": {"default": 70.4}, "gains": [],
+                 "levels": [{"name": "server default", "concurrency": c, "requests": 10,
+                             "errors": 0, "p50_ms": 20.0 * c, "p99_ms": 30.0 * c, "rps": 9.0}
+                            for c in (1, 8)]}]}
+    (pages / "bench.json").write_text(json.dumps(bench))
+    results.run_step("bench", run_dir=pages / "bench.json")
+    page = results.write_page().read_text()
+    assert "| lora (champion) | 0.900 |" in page and "25.9 / 18.5 ms" in page
+    assert (pages / "docs/results/bench-latency.png").is_file()
+    assert [s for s in results.load_records()] == ["seed", "bench"]
+
+
+def test_images_without_built_images_say_so(pages, monkeypatch):
+    record = {"step": "images", "date": "2026-12-06T00:00:00+00:00", "commit": "abc",
+              "dirty": False, "machine": results.machine(), "commands": ["x"], "seconds": 1.0,
+              "figures": {"images": [], "missing": ["data", "ui"], "base": None}}
+    text = results.render({"images": record}, pages)
+    assert "Not built on this machine (no figures): data, ui." in text
+
+
+def test_steps_are_checked_and_run_dir_needs_one_step():
+    assert results.parse_steps("") == list(results.DEFAULT_STEPS)
+    assert results.parse_steps("guard, images") == ["guard", "images"]
+    with pytest.raises(ValueError, match="unknown step"):
+        results.parse_steps("seed,gaurd")
+    with pytest.raises(SystemExit):
+        results.main(["--only", "seed,guard", "--run_dir", "x"])
+
+
+def test_a_failing_step_keeps_the_previous_figures(pages):
+    results.run_step("seed", run_dir=fake_run(pages))
+    before = (pages / "docs/results/seed.json").read_text()
+    assert results.main(["--only", "seed", "--run_dir", str(pages / "nothing")]) == 1
+    assert (pages / "docs/results/seed.json").read_text() == before
+    assert "| lora (champion) | 0.900 |" in (pages / "docs/results.md").read_text()
