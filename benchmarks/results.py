@@ -2,13 +2,14 @@
 
     python -m benchmarks.results [--only seed,guard,...] [--run_dir DIR] [--render]
 
-Steps (`make results` runs the first five, in this order; `ONLY=` picks some):
+Steps (`make results` runs the first six, in this order; `ONLY=` picks some):
 
 - seed:        the seed pipeline on the full dataset (`pipeline.py run --data ../shared/data/...`)
 - seed-prompt: the same on the prompt alone (`--text-columns query`): what the prompt carries
 - guard:       the prompt-guard pipeline (`make run-guard`: sources + `pipeline.py run-guard`)
 - bench:       the serving benchmark (`make bench-serve`) on the seed step's models
 - images:      the image sizes (`make image-sizes`) of the images already built (none built: said)
+- soak:        `make soak SOAK_MINUTES=10` on its own tiny-model servers: errors, latency, memory
 - ablation:    (only when named) lora-train alone on the seed splits, one parameter change at a
                time (scripts/lora_ablation.py; issue 21's bisect of the seed regression)
 
@@ -43,11 +44,15 @@ log = logging.getLogger("benchmarks.results")
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "results.md"
 FIG_DIR = ROOT / "docs" / "results"
+# Figures measured once by hand, that no step reruns (written by people, shown as they are,
+# each with its date and how it was measured): docs/results/recorded.md
+RECORDED = "recorded.md"
 PIPELINE_ROOT = "local_outputs"
 SEED_DATA = "../shared/data/toxic_data.csv"
 SOURCES_DIR = ".sources"
 PYTHON = ".venv/bin/python"  # as the Makefile runs it; sys.executable when it is missing
-DEFAULT_STEPS = ("seed", "seed-prompt", "guard", "bench", "images")
+DEFAULT_STEPS = ("seed", "seed-prompt", "guard", "bench", "images", "soak")
+SOAK_MINUTES = 10
 ALL_STEPS = (*DEFAULT_STEPS, "ablation")
 # The files whose change can move a step's figures: tests/test_results.py counts the commits
 # that touched them after the step's figures were committed (STALE_AFTER_COMMITS there).
@@ -58,6 +63,8 @@ INPUTS: dict[str, tuple[str, ...]] = {
     "bench": ("components", "serving", "benchmarks/bench_serve.py", "benchmarks/noop_server.py",
               "requirements/constraints.txt"),
     "images": ("images", "requirements", "pyproject.toml", "components/images.py"),
+    "soak": ("components", "serving", "benchmarks/soak.py", "benchmarks/live_servers.py",
+             "requirements/constraints.txt"),
     "ablation": ("components/lora_train.py", "components/predict.py", "pipeline.py",
                  "scripts/lora_ablation.py", "requirements/constraints.txt"),
 }
@@ -67,6 +74,7 @@ TITLES = {
     "guard": "Prompt guard (make run-guard)",
     "bench": "Serving benchmark (make bench-serve)",
     "images": "Image sizes (make image-sizes)",
+    "soak": "Soak: mixed load on the servers (make soak)",
     "ablation": "lora-train on the seed splits, one change at a time (issue 21)",
 }
 # lora-train variants of the ablation step: name -> LoraParams overrides of the seed defaults
@@ -322,6 +330,22 @@ def step_images(ctx: Context, commands: list[str]) -> dict[str, Any]:
     return read_json(out)
 
 
+def step_soak(ctx: Context, commands: list[str]) -> dict[str, Any]:
+    """`make soak` for SOAK_MINUTES on its own servers (tiny models); errors are figures too."""
+    if ctx.run_dir:
+        path = ctx.run_dir if ctx.run_dir.is_file() else ctx.run_dir / "soak.json"
+        commands.append(f"(read the existing soak result {_rel(path)})")
+        return {"result": read_json(path)}
+    out = ctx.scratch / "soak.json"
+    try:
+        run([python(), "-m", "benchmarks.soak", "--target", "tiny", "--minutes",
+             str(SOAK_MINUTES), "--json", _rel(out)], commands)
+    except StepError:
+        if not out.is_file():
+            raise
+    return {"result": read_json(out)}
+
+
 def step_ablation(ctx: Context, commands: list[str]) -> dict[str, Any]:
     script = "scripts/lora_ablation.py"
     if ctx.run_dir:
@@ -342,7 +366,7 @@ def step_ablation(ctx: Context, commands: list[str]) -> dict[str, Any]:
 
 STEP_FUNCS: dict[str, Callable[[Context, list[str]], dict[str, Any]]] = {
     "seed": step_seed, "seed-prompt": step_seed_prompt, "guard": step_guard,
-    "bench": step_bench, "images": step_images, "ablation": step_ablation}
+    "bench": step_bench, "images": step_images, "soak": step_soak, "ablation": step_ablation}
 
 
 def run_step(step: str, run_dir: Path | None = None, base_image: str | None = None
@@ -515,6 +539,24 @@ def render_images(rec: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def render_soak(rec: Mapping[str, Any]) -> list[str]:
+    from benchmarks.soak import table
+
+    r = rec["figures"]["result"]
+    lines = [f"{r['seconds'] / 60:.0f} minutes at concurrency {r['concurrency']} on the "
+             f"`{r.get('target', 'tiny')}` servers (tiny models), prompts from {r.get('prompts')}; "
+             f"servers still ready at the end: "
+             f"{', '.join(n for n, ok in r.get('alive', {}).items() if ok) or 'none'}.", "",
+             table(r), ""]
+    growth = [f"{n} {100 * (m['rss_end_mb'] - m['rss_start_mb']) / m['rss_start_mb']:.1f}%"
+              for n, m in r["models"].items() if m.get("rss_start_mb") and m.get("rss_end_mb")]
+    if growth:
+        lines += [f"Resident memory from start to end: {', '.join(growth)}.", ""]
+    if r.get("error_kinds"):
+        lines += ["Errors: " + ", ".join(f"{k} x{n}" for k, n in r["error_kinds"].items()), ""]
+    return lines
+
+
 def render_ablation(rec: Mapping[str, Any], plots: Plots) -> list[str]:
     fig = rec["figures"]
     rows = fig["rows"]
@@ -615,15 +657,19 @@ def render(records: Mapping[str, Mapping[str, Any]], out_dir: Path) -> str:
     """The page (Markdown) from the step records; writes the plots into `out_dir`."""
     out_dir.mkdir(parents=True, exist_ok=True)
     plots = Plots(out_dir)
-    total = sum(r["seconds"] for s, r in records.items() if s in DEFAULT_STEPS)
+    done = [s for s in DEFAULT_STEPS if s in records]
+    total = sum(records[s]["seconds"] for s in done)
     lines = ["# Results", "",
              "Every published figure of this project, written by `make results` (this page and "
              "`docs/results/`; do not edit by hand). Each step can run alone (`make results "
              "ONLY=seed`); the page keeps the other steps' last figures, each with its own date, "
              "commit, machine and commands. README and docs/serving.md quote this page.", "",
-             f"The default steps took {total / 60:.0f} min in all on their last runs "
-             "(`make results`; `ONLY=ablation`, not in the default, adds about 45 min on 2 cores).",
-             ""]
+             f"`make results` runs {', '.join(DEFAULT_STEPS)}; their last runs took "
+             f"{total / 60:.0f} min in all"
+             + (f" ({len(done)} of {len(DEFAULT_STEPS)} steps run)" if len(done) < len(
+                 DEFAULT_STEPS) else "")
+             + ". `ONLY=ablation` (not in the default) reruns the lora-train comparison of "
+             "issue 21.", ""]
     lines += md_table(["step", "date (UTC)", "commit", "took", "machine"],
                       [[f"[{s}](#{s})", r["date"][:16].replace("T", " "),
                         f"`{r['commit'][:10]}`{' + local changes' if r.get('dirty') else ''}",
@@ -635,7 +681,7 @@ def render(records: Mapping[str, Mapping[str, Any]], out_dir: Path) -> str:
     if missing:
         lines += [f"Not run yet: {', '.join(missing)}.", ""]
     for step, rec in records.items():
-        lines += [f"<a id=\"{step}\"></a>", f"## {TITLES[step]}", "",
+        lines += [f"<a name=\"{step}\"></a>", "", f"## {TITLES[step]}", "",
                   f"- date: {rec['date']}; commit `{rec['commit']}`"
                   + (" with local changes" if rec.get("dirty") else "")
                   + f"; took {rec['seconds']:.0f} s",
@@ -649,8 +695,17 @@ def render(records: Mapping[str, Mapping[str, Any]], out_dir: Path) -> str:
             lines += render_bench(rec, plots)
         elif step == "images":
             lines += render_images(rec)
+        elif step == "soak":
+            lines += render_soak(rec)
         elif step == "ablation":
             lines += render_ablation(rec, plots)
+    recorded = FIG_DIR / RECORDED  # the source, wherever the plots go
+    if recorded.is_file():
+        lines += ["<a name=\"recorded\"></a>", "",
+                  "## Measured once, not rerun by `make results`", "",
+                  f"From `docs/results/{RECORDED}`, written by hand: each figure with its date "
+                  "and how it was measured. Older than the code; a step of `make results` "
+                  "should replace each of them.", "", recorded.read_text().strip(), ""]
     return "\n".join(lines).rstrip() + "\n"
 
 

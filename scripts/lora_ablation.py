@@ -64,6 +64,7 @@ def train(splits: Path, name: str, pipeline: str, overrides: dict[str, str],
           results: Path) -> dict[str, Any]:
     """Train on the prepared splits, score the test split, append the result to `results`."""
     import pandas as pd
+    import torch
 
     from components.evaluate import classification_metrics
     from components.lora_train import train_lora
@@ -88,7 +89,8 @@ def train(splits: Path, name: str, pipeline: str, overrides: dict[str, str],
            "recall": {c: round(v["recall"], 4) for c, v in m["per_class"].items()},
            "support": {c: v["support"] for c, v in m["per_class"].items()},
            "best_epoch": info["best_epoch"], "val_macro_f1": round(info["val_macro_f1"], 4),
-           "seconds": round(seconds, 1), "modules_to_save": info["modules_to_save"]}
+           "seconds": round(seconds, 1), "modules_to_save": info["modules_to_save"],
+           "torch_threads": torch.get_num_threads()}
     with results.open("a") as f:
         f.write(json.dumps(row) + "\n")
     log.info("%s: test accuracy %.4f macro-F1 %.4f (val macro-F1 %.4f, best epoch %d, %.0f s)",

@@ -36,13 +36,15 @@ NOT_FIGURES = {
     "0.10": "the guard's false-flag target (a goal, not a measurement)",
     "0.1": "the container test's tolerance between runners (a setting of the test)",
     "1.15": "Knative 1.15, a version",
+    "0.16": "KServe 0.16, a version",
+    "1,000": "ShareGPT prompts under 1,000 characters (an ingest filter)",
     "0.2": "the memory sampler's interval (a setting of the script)",
     "100,000": "a limit (characters per text; rows a file may not have)",
     "2,000,000": "a limit (characters per request)",
     "10,000": "a limit (characters per prompt, rows per file)",
     "3,000": "the max_per_source default (a setting)",
 }
-_FENCE = re.compile(r"^```.*?^```", re.M | re.S)
+_FENCE = re.compile(r"^[ \t]*```.*?^[ \t]*```", re.M | re.S)
 _SPAN = re.compile(r"`[^`\n]*`")
 _COMMENT = re.compile(r"<!--.*?-->", re.S)
 _LINK = re.compile(r"\]\([^)]*\)")
@@ -187,7 +189,7 @@ def test_seed_step_reads_an_existing_run_and_the_page_shows_its_figures(pages):
     assert "| image descriptions lookup (baseline) | 1.000 |" in page
     assert "| lora | query only | 0.200 | 0.100 |" in page
     assert "![" in page and (pages / "docs/results/seed-comparison.png").is_file()
-    assert "Not run yet: seed-prompt, guard, bench, images." in page
+    assert "Not run yet: seed-prompt, guard, bench, images, soak." in page
     for key in ("commit", "cores", "no GPU"):
         assert key in page or key in json.dumps(record)
 
