@@ -82,7 +82,8 @@ ABLATION: dict[str, dict[str, str]] = {
     "pooler_off": {"train_pooler": "false"},
     "pooler_on": {"train_pooler": "true"},
     "pooler_off_balanced": {"train_pooler": "false", "class_weight": "balanced"},
-    "pooler_on_balanced": {"train_pooler": "true", "class_weight": "balanced"},
+    "pooler_off_seed7": {"train_pooler": "false", "seed": "7"},
+    "pooler_on_seed7": {"train_pooler": "true", "seed": "7"},
 }
 # Prompts the guard section quotes (README "Over-flagging"): the served model's P(unsafe).
 GUARD_EXAMPLES = (
@@ -560,20 +561,34 @@ def render_soak(rec: Mapping[str, Any]) -> list[str]:
 def render_ablation(rec: Mapping[str, Any], plots: Plots) -> list[str]:
     fig = rec["figures"]
     rows = fig["rows"]
-    classes = [c for c in ("Unknown S-Type", "other") if rows and c in rows[0]["recall"]]
+    small = [c for c in ("Unknown S-Type", "other") if rows and c in rows[0]["recall"]]
+
+    def val(r: Mapping[str, Any], key: str) -> Any:
+        return (r.get("val") or {}).get(key, r.get(f"val_{key}"))
+
     lines = [f"Splits `{fig['splits']}` (preprocess + augment once, seed defaults); each row is "
              "`scripts/lora_ablation.py train` with the seed pipeline's lora defaults plus the "
-             "change, scored on the test split as evaluate scores it.", ""]
-    lines += md_table(["run", "change", "accuracy", "macro-F1", "weighted-F1", "val macro-F1",
-                       "best epoch", *(f"recall {c}" for c in classes), "training s"],
-                      [[r["name"], ", ".join(f"{k}={v}" for k, v in r["overrides"].items()) or
-                        "(defaults)", f3(r["accuracy"]), f3(r["macro_f1"]),
-                        f3(r["weighted_f1"]), f3(r["val_macro_f1"]), r["best_epoch"],
-                        *(f3(r["recall"][c]) for c in classes), f"{r['seconds']:.0f}"]
-                       for r in rows], "ll" + "r" * (6 + len(classes)))
-    lines += [plots.bars({r["name"]: {"accuracy": r["accuracy"], "macro-F1": r["macro_f1"]}
-                          for r in rows}, "lora-train ablation (seed test split)",
-                         "ablation.png"), ""]
+             "change, scored as evaluate scores (raw text through the saved model, argmax) on "
+             "the test split and on the validation split (where defaults are chosen; the "
+             "best epoch is chosen on its macro-F1). Log-loss: mean -log P(true class).", ""]
+    lines += md_table(
+        ["run", "change", "test accuracy", "test macro-F1", "test log-loss", "val accuracy",
+         "val macro-F1", "val log-loss", "best epoch",
+         *(f"{c} recall test / val" for c in small), "training s"],
+        [[r["name"], ", ".join(f"{k}={v}" for k, v in r["overrides"].items()) or "(defaults)",
+          f3(r["accuracy"]), f3(r["macro_f1"]), f3(r.get("log_loss")), f3(val(r, "accuracy")),
+          f3(val(r, "macro_f1")), f3(val(r, "log_loss")), r["best_epoch"],
+          *(f"{f3(r['recall'][c])} / {f3(((r.get('val') or {}).get('recall') or {}).get(c))}"
+            for c in small), f"{r['seconds']:.0f}"]
+         for r in rows], "ll" + "r" * (8 + len(small)))
+    support = rows[0].get("support", {}) if rows else {}
+    if support:
+        lines += ["Test rows per class: " + ", ".join(f"{c} {n}" for c, n in support.items())
+                  + ".", ""]
+    lines += [plots.bars({r["name"]: {"test accuracy": r["accuracy"],
+                                      "test macro-F1": r["macro_f1"],
+                                      "val macro-F1": val(r, "macro_f1") or 0.0}
+                          for r in rows}, "lora-train ablation (seed splits)", "ablation.png"), ""]
     return lines
 
 

@@ -9,7 +9,8 @@ measurement shares). `train` runs `components.lora_train.train_lora` on them wit
 LoraParams (`TOXIC_DEFAULTS.lora`, base model `offline`) and the `--set` overrides, then scores
 the untouched test split as evaluate does (`load_predictor(...).predict_proba(raw_text)`,
 argmax, `classification_metrics`) and appends one JSON line: name, overrides, accuracy,
-macro-F1, weighted-F1, per-class recall, best epoch, validation macro-F1, seconds.
+macro-F1, weighted-F1, per-class recall, the same on validation (`val`), best epoch, seconds.
+`rescore` recomputes the metrics of every row from its saved model.
 """
 
 from __future__ import annotations
@@ -60,37 +61,64 @@ def lora_params(pipeline: str, overrides: dict[str, str]):
     return dataclasses.replace(defaults, base_model=OFFLINE_BASE_MODEL, **values)
 
 
+def scores(model_dir: Path, pre: Path) -> dict[str, Any]:
+    """Test metrics as evaluate computes them (raw text through the saved model's own
+    preprocessing, argmax), the mean log-loss of the true class, and the same on validation
+    (`val`: the split defaults are chosen on)."""
+    import numpy as np
+    import pandas as pd
+
+    from components.evaluate import classification_metrics
+    from components.predict import load_predictor
+
+    predictor = load_predictor(model_dir)
+    out: dict[str, Any] = {}
+    for split in ("test", "val"):
+        df = pd.read_parquet(pre / f"{split}.parquet")
+        proba = predictor.predict_proba(df["raw_text"].tolist())
+        m = classification_metrics(df["label_id"].to_numpy(), proba.argmax(axis=1),
+                                   predictor.labels)
+        p_true = proba[np.arange(len(df)), df["label_id"].to_numpy()].astype(np.float64)
+        fig = {"accuracy": round(m["accuracy"], 4), "macro_f1": round(m["macro_f1"], 4),
+               "weighted_f1": round(m["weighted_f1"], 4),
+               "log_loss": round(float(-np.log(np.clip(p_true, 1e-12, 1.0)).mean()), 4),
+               "recall": {c: round(v["recall"], 4) for c, v in m["per_class"].items()},
+               "support": {c: v["support"] for c, v in m["per_class"].items()}}
+        if split == "test":
+            out.update(fig)
+        else:
+            out["val"] = fig
+    return out
+
+
+def rescore(splits: Path, results: Path) -> None:
+    """Recompute the metrics of every row of `results` from its saved model (same order)."""
+    rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
+    rows = [{**row, **scores(splits / "models" / row["name"], splits / "pre")} for row in rows]
+    results.write_text("".join(json.dumps(row) + "\n" for row in rows))
+
+
 def train(splits: Path, name: str, pipeline: str, overrides: dict[str, str],
           results: Path) -> dict[str, Any]:
     """Train on the prepared splits, score the test split, append the result to `results`."""
-    import pandas as pd
     import torch
 
-    from components.evaluate import classification_metrics
     from components.lora_train import train_lora
-    from components.predict import load_predictor
 
     params = lora_params(pipeline, overrides)
     model_dir = splits / "models" / name
     if model_dir.exists():
         raise SystemExit(f"error: {model_dir} exists: pick another --name or remove it")
     pre = splits / "pre"
+    threads = torch.get_num_threads()  # training's (loading a predictor resets it)
     start = time.perf_counter()
     info = train_lora(splits / "aug" / "train.parquet", pre / "val.parquet",
                       pre / "label_map.json", pre / "length_stats.json", model_dir, params)
     seconds = time.perf_counter() - start
-    test = pd.read_parquet(pre / "test.parquet")
-    labels = info["labels"]
-    proba = load_predictor(model_dir).predict_proba(test["raw_text"].tolist())
-    m = classification_metrics(test["label_id"].to_numpy(), proba.argmax(axis=1), labels)
     row = {"name": name, "pipeline": pipeline, "overrides": overrides,
-           "accuracy": round(m["accuracy"], 4), "macro_f1": round(m["macro_f1"], 4),
-           "weighted_f1": round(m["weighted_f1"], 4),
-           "recall": {c: round(v["recall"], 4) for c, v in m["per_class"].items()},
-           "support": {c: v["support"] for c, v in m["per_class"].items()},
-           "best_epoch": info["best_epoch"], "val_macro_f1": round(info["val_macro_f1"], 4),
-           "seconds": round(seconds, 1), "modules_to_save": info["modules_to_save"],
-           "torch_threads": torch.get_num_threads()}
+           **scores(model_dir, pre), "best_epoch": info["best_epoch"],
+           "val_macro_f1": round(info["val_macro_f1"], 4), "seconds": round(seconds, 1),
+           "modules_to_save": info["modules_to_save"], "torch_threads": threads}
     with results.open("a") as f:
         f.write(json.dumps(row) + "\n")
     log.info("%s: test accuracy %.4f macro-F1 %.4f (val macro-F1 %.4f, best epoch %d, %.0f s)",
@@ -110,10 +138,15 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--pipeline", choices=("toxic", "guard"), default="toxic")
     t.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE")
     t.add_argument("--results", type=Path, default=None, help="JSONL (default: SPLITS/results.jsonl)")
+    r = sub.add_parser("rescore", help="recompute the metrics of every row from its model")
+    r.add_argument("--splits", required=True, type=Path)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "prepare":
         prepare(args.data, args.out)
+        return 0
+    if args.command == "rescore":
+        rescore(args.splits, args.splits / "results.jsonl")
         return 0
     overrides = dict(kv.split("=", 1) for kv in args.set)
     train(args.splits, args.name, args.pipeline, overrides,
