@@ -43,6 +43,12 @@ NOT_FIGURES = {
     "2,000,000": "a limit (characters per request)",
     "10,000": "a limit (characters per prompt, rows per file)",
     "3,000": "the max_per_source default (a setting)",
+    "0.999": "the encoder check's cosine threshold (a setting of provisioning)",
+    "0.80": "the guard gate's per-language recall target (a goal, not a measurement)",
+    "0.02": "the guard gate's largest allowed regression (a setting)",
+    "4.6": "py3langid's model size (a property of the pinned package)",
+    "1,680": "the written prompts in components/hazards.py (a count of the source, not a result)",
+    "2,200": "the texts the probe evaluation adds per model (from the probe set's sizes)",
 }
 _FENCE = re.compile(r"^[ \t]*```.*?^[ \t]*```", re.M | re.S)
 _SPAN = re.compile(r"`[^`\n]*`")
