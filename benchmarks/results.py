@@ -581,6 +581,15 @@ def render_ablation(rec: Mapping[str, Any], plots: Plots) -> list[str]:
           *(f"{f3(r['recall'][c])} / {f3(((r.get('val') or {}).get('recall') or {}).get(c))}"
             for c in small), f"{r['seconds']:.0f}"]
          for r in rows], "ll" + "r" * (8 + len(small)))
+    means = seed_means(rows)
+    if any(m["seeds"] > 1 for m in means):
+        lines += ["Each change averaged over its seeds (the runs above that differ only in "
+                  "`seed`):", ""]
+        lines += md_table(["change", "seeds", "test accuracy", "test macro-F1", "test log-loss",
+                           "val accuracy", "val macro-F1", "val log-loss"],
+                          [[m["change"], m["seeds"], *(f3(m[k]) for k in MEAN_KEYS)]
+                           for m in means], "lr" + "r" * len(MEAN_KEYS))
+    lines += [defaults_line(), ""]
     support = rows[0].get("support", {}) if rows else {}
     if support:
         lines += ["Test rows per class: " + ", ".join(f"{c} {n}" for c, n in support.items())
@@ -590,6 +599,43 @@ def render_ablation(rec: Mapping[str, Any], plots: Plots) -> list[str]:
                                       "val macro-F1": val(r, "macro_f1") or 0.0}
                           for r in rows}, "lora-train ablation (seed splits)", "ablation.png"), ""]
     return lines
+
+
+MEAN_KEYS = ("accuracy", "macro_f1", "log_loss", "val_accuracy", "val_macro_f1", "val_log_loss")
+
+
+def seed_means(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Ablation rows grouped by their change without `seed`: the mean of each figure (None
+    where a row lacks it), in first-seen order."""
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for r in rows:
+        change = ", ".join(f"{k}={v}" for k, v in r["overrides"].items() if k != "seed")
+        groups.setdefault(change or "(defaults)", []).append(r)
+
+    def figure(r: Mapping[str, Any], key: str) -> Any:
+        if key.startswith("val_"):
+            return (r.get("val") or {}).get(key[4:], r.get(key))
+        return r.get(key)
+
+    out = []
+    for change, members in groups.items():
+        mean = {"change": change, "seeds": len(members)}
+        for key in MEAN_KEYS:
+            values = [figure(r, key) for r in members]
+            mean[key] = None if None in values else sum(values) / len(values)
+        out.append(mean)
+    return out
+
+
+def defaults_line() -> str:
+    """The lora-train defaults each pipeline has now (pipeline.py), for the changes compared."""
+    import pipeline
+
+    keys = sorted({k for r in ABLATION.values() for k in r} - {"seed"})
+    return "Defaults now (`pipeline.py`): " + "; ".join(
+        f"{name} pipeline " + ", ".join(f"{k}={getattr(d.lora, k)}" for k in keys)
+        for name, d in (("seed", pipeline.TOXIC_DEFAULTS), ("guard", pipeline.GUARD_DEFAULTS))
+    ) + "."
 
 
 class Plots:

@@ -259,3 +259,28 @@ def test_a_failing_step_keeps_the_previous_figures(pages):
     assert results.main(["--only", "seed", "--run_dir", str(pages / "nothing")]) == 1
     assert (pages / "docs/results/seed.json").read_text() == before
     assert "| lora (champion) | 0.900 |" in (pages / "docs/results.md").read_text()
+
+
+def test_ablation_page_averages_each_change_over_its_seeds_and_names_the_defaults(pages):
+    def row(name, overrides, acc, val_f1):
+        return {"name": name, "overrides": overrides, "accuracy": acc, "macro_f1": acc - 0.1,
+                "log_loss": 0.3, "val": {"accuracy": acc, "macro_f1": val_f1, "log_loss": 0.4,
+                                         "recall": {"other": 0.5}},
+                "recall": {"other": 1.0}, "support": {"other": 3}, "best_epoch": 6,
+                "seconds": 10.0}
+
+    splits = pages / "splits"
+    splits.mkdir()
+    (splits / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in (
+        row("on", {"train_pooler": "true"}, 0.9, 0.7),
+        row("off", {"train_pooler": "false"}, 0.8, 0.6),
+        row("on7", {"train_pooler": "true", "seed": "7"}, 0.7, 0.5))))
+    results.run_step("ablation", run_dir=splits)
+    page = results.write_page().read_text()
+    assert "| on | train_pooler=true | 0.900 | 0.800 |" in page  # one row per run
+    assert "| train_pooler=true | 2 | 0.800 | 0.700 | 0.300 | 0.800 | 0.600 | 0.400 |" in page
+    assert "| train_pooler=false | 1 | 0.800 |" in page
+    import pipeline
+
+    assert (f"seed pipeline class_weight={pipeline.TOXIC_DEFAULTS.lora.class_weight}, "
+            f"train_pooler={pipeline.TOXIC_DEFAULTS.lora.train_pooler}") in page
