@@ -283,3 +283,25 @@ def test_length_grouped_batches_keep_validation_predictions_in_row_order(tmp_pat
                          learning_rate=0.05, group_by_length=True)  # rows get distinct outputs
     info = json.loads((out / "model_info.json").read_text())
     assert info["params"]["group_by_length"]
+
+
+@pytest.mark.slow  # trains
+@pytest.mark.parametrize("r", [2, 0])  # LoRA, full fine-tuning
+def test_train_pooler_false_keeps_the_pretrained_pooler(tmp_path, tiny_splits, tiny_bert_dir, r):
+    """train_pooler=False (issue 21's bisect): the [CLS] pooler stays as pretrained, the head
+    still trains; with True it is trained with the head."""
+    import torch
+    from model_factories import build_lora_dir
+    from transformers import AutoModel, AutoModelForSequenceClassification
+
+    base = AutoModel.from_pretrained(str(tiny_bert_dir)).pooler.dense.weight
+    moved = {}
+    for train_pooler in (False, True):
+        out = build_lora_dir(tiny_splits, tmp_path / f"{r}-{train_pooler}", tiny_bert_dir, r=r,
+                             learning_rate=0.05, train_pooler=train_pooler)
+        info = load_model_info(out, "lora")
+        assert ("pooler" in info["modules_to_save"]) is train_pooler
+        assert info["params"]["train_pooler"] is train_pooler
+        model = AutoModelForSequenceClassification.from_pretrained(str(out))
+        moved[train_pooler] = not torch.equal(model.bert.pooler.dense.weight, base)
+    assert moved == {False: False, True: True}
