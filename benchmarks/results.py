@@ -570,7 +570,8 @@ def render_ablation(rec: Mapping[str, Any], plots: Plots) -> list[str]:
              "`scripts/lora_ablation.py train` with the seed pipeline's lora defaults plus the "
              "change, scored as evaluate scores (raw text through the saved model, argmax) on "
              "the test split and on the validation split (where defaults are chosen; the "
-             "best epoch is chosen on its macro-F1). Log-loss: mean -log P(true class).", ""]
+             "best epoch is chosen on its macro-F1). Log-loss: mean -log P(true class). Training s: "
+             "wall time on a shared machine (its load varied between runs).", ""]
     lines += md_table(
         ["run", "change", "test accuracy", "test macro-F1", "test log-loss", "val accuracy",
          "val macro-F1", "val log-loss", "best epoch",
@@ -589,7 +590,14 @@ def render_ablation(rec: Mapping[str, Any], plots: Plots) -> list[str]:
                            "val accuracy", "val macro-F1", "val log-loss"],
                           [[m["change"], m["seeds"], *(f3(m[k]) for k in MEAN_KEYS)]
                            for m in means], "lr" + "r" * len(MEAN_KEYS))
-    lines += [defaults_line(), ""]
+
+    def best(key: str) -> str:
+        scored = [m for m in means if m[key] is not None]
+        top = max(scored, key=lambda m: m[key]) if scored else None
+        return f"{top['change']} ({f3(top[key])}, {top['seeds']} seed(s))" if top else "-"
+
+    lines += [f"Highest mean macro-F1 on validation (where defaults are chosen): "
+              f"{best('val_macro_f1')}; on test: {best('macro_f1')}. {defaults_line()}", ""]
     support = rows[0].get("support", {}) if rows else {}
     if support:
         lines += ["Test rows per class: " + ", ".join(f"{c} {n}" for c, n in support.items())
