@@ -49,6 +49,11 @@ NOT_FIGURES = {
     "4.6": "py3langid's model size (a property of the pinned package)",
     "1,680": "the written prompts in components/hazards.py (a count of the source, not a result)",
     "2,200": "the texts the probe evaluation adds per model (from the probe set's sizes)",
+    "0.25": "PyRIT harm score at or below which a reply is safe (a labelling rule)",
+    "0.75": "PyRIT harm score at or above which a reply is harmful compliance (a labelling rule)",
+    "0.5": "PyRIT's middle harm score, left out (a labelling rule)",
+    "0.95": "the response guard's target for refusals judged safe (a goal)",
+    "0.7": "the serving-onnx image size target (a goal)",
 }
 _FENCE = re.compile(r"^[ \t]*```.*?^[ \t]*```", re.M | re.S)
 _SPAN = re.compile(r"`[^`\n]*`")
