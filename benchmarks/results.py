@@ -435,6 +435,7 @@ def render_classifiers(rec: Mapping[str, Any], step: str, plots: Plots) -> list[
     bars = {r[0]: {"accuracy": float(r[1]), "macro-F1": float(r[2]), "weighted-F1": float(r[3])}
             for r in rows}
     lines += [plots.bars(bars, f"{TITLES[step]}: test metrics", f"{step}-comparison.png"), ""]
+    lines += engines(s)
     if s.get("ablation"):
         lines += ["The same models given the first text column alone (the prompt a user types):",
                   ""]
@@ -453,6 +454,15 @@ def render_classifiers(rec: Mapping[str, Any], step: str, plots: Plots) -> list[
         lines += md_table(["model", "training rows", "best epoch", "val macro-F1",
                            "training s"], trained)
     return lines
+
+
+def engines(summary: Mapping[str, Any]) -> list[str]:
+    """evaluate's table of the served int8 ONNX models beside their fp32 weights, if any."""
+    from components.evaluate import engine_table
+
+    if not any("fp32" in m for m in summary["models"].values()):
+        return []
+    return [engine_table(summary), ""]
 
 
 def render_guard(rec: Mapping[str, Any], plots: Plots) -> list[str]:
@@ -488,6 +498,7 @@ def render_guard(rec: Mapping[str, Any], plots: Plots) -> list[str]:
     lines += md_table(["model", "accuracy", "macro-F1", "weighted-F1"],
                       [[n, f3(m["accuracy"]), f3(m["macro_f1"]), f3(m["weighted_f1"])]
                        for n, m in s["models"].items()])
+    lines += engines(s)
     if s.get("guard"):
         lines += [guard_table(s), ""]
         for name, g in s["guard"].items():

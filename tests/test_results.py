@@ -158,6 +158,7 @@ def fake_run(root: Path, guard: bool = False, extra: dict | None = None) -> Path
             "train_rows": 100, "train_seconds": 12.5, "best_epoch": 2, "val_macro_f1": 0.7,
             "calibration": {"threshold": 0.654, "val": _binary(0.819, 0.049)}}))
         summary["models"][name] = {**_metrics(acc), "model_dir": str(model)}
+    summary["models"]["lora"]["fp32"] = {"accuracy": 0.91, "macro_f1": 0.81}  # served int8
     if guard:
         summary["guard"] = {"lora": {"threshold": 0.654, **_binary(0.862, 0.034),
                                      "per_source": {"advbench": _binary(0.986, None, 4, 0),
@@ -199,6 +200,7 @@ def test_seed_step_reads_an_existing_run_and_the_page_shows_its_figures(pages):
     assert "| majority-class baseline | 0.400 | 0.300 | 0.350 |" in page
     assert "| image descriptions lookup (baseline) | 1.000 |" in page
     assert "| lora | query only | 0.200 | 0.100 |" in page
+    assert "| lora | torch fp32 | 0.9100 | 0.8100 |" in page  # beside the int8 model it serves
     assert "![" in page and (pages / "docs/results/seed-comparison.png").is_file()
     assert "Not run yet: seed-prompt, guard, bench, images, soak." in page
     for key in ("commit", "cores", "no GPU"):
