@@ -123,6 +123,29 @@ def _stream(lines, what: str) -> None:
             print(text, end="", flush=True)
 
 
+def _image_id(client: Any, ref: str) -> str | None:
+    import docker
+    try:
+        return client.images.get(ref).id
+    except docker.errors.ImageNotFound:
+        return None
+
+
+def _remove_superseded(client: Any, old_id: str | None, ref: str) -> None:
+    """Delete the image `ref` named before this build, now untagged, with its layers no other
+    image uses: a GPU image is 7-8 GB, and every rebuild of one would otherwise leave that much
+    behind as a dangling image until the engine's disk fills. An image still in use (a
+    container, another tag, a child image) is kept."""
+    import docker
+    if old_id is None or old_id == _image_id(client, ref):
+        return
+    try:
+        client.images.remove(old_id)
+        print(f"== removed the image {ref} named before ({old_id[:19]})", flush=True)
+    except docker.errors.APIError:
+        pass
+
+
 def build(names: list[str], registry: str | None = None, tag: str | None = None,
           base_image: str | None = None, torch_index_url: str | None = None,
           torch_cuda_index_url: str | None = None, network: str | None = "host",
@@ -144,10 +167,12 @@ def build(names: list[str], registry: str | None = None, tag: str | None = None,
         # the layer cache. The final build then takes them from the cache.
         stages = STAGE.findall((ROOT / DOCKERFILES[name]).read_text())
         for target, stage_ref in [*((st, f"{ref}-{st}") for st in stages), (None, ref)]:
+            before = _image_id(client, stage_ref)
             _stream(client.api.build(path=str(ROOT), dockerfile=DOCKERFILES[name], tag=stage_ref,
                                      target=target, buildargs=args, network_mode=network,
                                      rm=True, forcerm=True, decode=True),
                     f"docker build of {stage_ref}")
+            _remove_superseded(client, before, stage_ref)
         seconds[ref] = round(time.perf_counter() - start, 1)
         print(f"== built {ref} in {seconds[ref]} s", flush=True)
     return seconds

@@ -265,24 +265,59 @@ def test_gpu_is_requested_only_for_images_with_the_cuda_build(tmp_path):
     assert gpu_users == {"serving-gpu", "trainer-gpu"}, gpu_users
 
 
+class _FakeEngine:
+    """An engine's tags and images: each build gives its tag a new image; `remove` refuses an
+    image another tag or a container still uses, as the engine does."""
+
+    def __init__(self, tags=None, in_use=()):
+        import docker
+        self.calls, self.tags, self.in_use, self.removed = [], dict(tags or {}), set(in_use), []
+        self.errors = docker.errors
+        engine = self
+
+        class API:
+            def build(self, **kw):
+                engine.calls.append((kw["tag"], kw["target"], kw["dockerfile"], kw["buildargs"],
+                                     kw["network_mode"]))
+                engine.tags[kw["tag"]] = f"sha256:new-{len(engine.calls)}"
+                return iter([{"stream": "Step 1/1\n"}])
+
+        class Images:
+            def get(self, ref):
+                if ref not in engine.tags:
+                    raise engine.errors.ImageNotFound(ref)
+                return type("Image", (), {"id": engine.tags[ref]})()
+
+            def remove(self, image_id):
+                if image_id in engine.in_use or image_id in engine.tags.values():
+                    raise engine.errors.APIError(f"conflict: {image_id} is in use")
+                engine.removed.append(image_id)
+
+        self.api, self.images = API(), Images()
+
+
 def test_build_tags_every_stage_so_that_a_prune_keeps_the_layer_cache():
-    calls = []
-
-    class FakeAPI:
-        def build(self, **kw):
-            calls.append((kw["tag"], kw["target"], kw["dockerfile"], kw["buildargs"],
-                          kw["network_mode"]))
-            return iter([{"stream": "Step 1/1\n"}])
-
-    class FakeClient:
-        api = FakeAPI()
-
-    images.build(["serving-gpu"], "r.example", "1", base_image="b:1", client=FakeClient())
+    client = _FakeEngine()
+    calls = client.calls
+    images.build(["serving-gpu"], "r.example", "1", base_image="b:1", client=client)
     ref = "r.example/toxic-filter-serving-gpu:1"
     assert [(tag, target) for tag, target, *_ in calls] == [
         (f"{ref}-nltk", "nltk"), (f"{ref}-build", "build"), (ref, None)]
     assert {c[2] for c in calls} == {"images/serving.Dockerfile"}
     assert all(c[3] == images.build_args("serving-gpu", "b:1") and c[4] == "host" for c in calls)
+    assert client.removed == []  # nothing was named before
+
+
+def test_rebuild_removes_the_image_each_tag_named_before_unless_in_use():
+    """A rebuild leaves no multi-GB dangling image behind (CI's engine disk filled with them),
+    but never deletes an image a container or another tag still uses."""
+    ref = "r.example/toxic-filter-trainer-gpu:1"
+    client = _FakeEngine(tags={f"{ref}-build": "sha256:old-build", ref: "sha256:old",
+                               "someone/else:latest": "sha256:old"})
+    images.build(["trainer-gpu"], "r.example", "1", client=client)
+    assert client.tags[ref] != "sha256:old" and client.tags[f"{ref}-build"] != "sha256:old-build"
+    # the old build stage went; the old final image is still tagged someone/else: kept
+    assert client.removed == ["sha256:old-build"]
 
 
 @pytest.mark.slow  # a fresh interpreter loading and serving a tiny model
