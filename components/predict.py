@@ -33,7 +33,7 @@ import numpy as np
 
 from components.calibration import GuardDecisions, apply_temperature, safe_columns
 from components.encoders import OFFLINE_MULTILINGUAL
-from components.errors import ModelDirError
+from components.errors import ModelDirError, ResourceMissingError
 from components.frozen_encoder import MODEL_TYPE as HEAD_MODEL_TYPE
 from components.model_info import load_model_info
 from components.reading import Reading, most_harmful, readings
@@ -102,8 +102,6 @@ def resolve_base_model(name: str) -> str:
         ResourceMissingError: the offline encoder asked for is not installed / provisioned.
     """
     import importlib.util
-
-    from components.errors import ResourceMissingError
 
     if name == OFFLINE_MULTILINGUAL:
         from components.encoders import PROVISION_COMMAND, default_dir, is_provisioned
@@ -341,11 +339,18 @@ class EncoderHeadPredictor(Predictor):
             ModelDirError: the head does not fit the labels or the encoder.
             ResourceMissingError: the encoder is not installed here.
         """
-        import torch
-
-        from components.frozen_encoder import FrozenEncoder, load_head
-
         info = load_model_info(model_dir, HEAD_MODEL_TYPE)
+        try:
+            import torch
+
+            from components.frozen_encoder import FrozenEncoder, load_head
+        except ImportError as exc:  # the torch-free serving-onnx image
+            raise ResourceMissingError(
+                f"{model_dir} is a {HEAD_MODEL_TYPE} model (a quick guard): its frozen encoder "
+                f"runs on torch and transformers, and {exc.name or exc} is not installed here. "
+                f"Serve it where torch is (the `serving` image, `--engine torch`); the "
+                f"torch-free `serving-onnx` image serves the int8 export of a lora model (the "
+                f"full guard of `make run-guard`).") from exc
         torch.set_num_threads(threads or torch_threads())
         # the prefix (e5's "query: ") is added by Predictor.preprocess, as for lora models
         encoder = FrozenEncoder.load(info["base_model"], int(info["max_length"]), prefix="")

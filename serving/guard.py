@@ -53,7 +53,7 @@ from components.calibration import (
     safe_index,
 )
 from components.conversation import render as render_conversation
-from components.errors import ModelDirError
+from components.errors import ModelDirError, ResourceMissingError
 from components.kserve_spec import DEPLOYMENT_ENV
 from components.predict import ENGINES, Predictor
 from serving import common
@@ -943,7 +943,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         batch = BatchSettings(args.max_batch_size, args.max_batch_wait_ms)
         deployment = deployment_card()
         backend = make_backend(args)
-    except (ModelDirError, ValueError, ImportError) as exc:
+    except (ModelDirError, ResourceMissingError, ValueError, ImportError) as exc:
         log.error("cannot start the guard server: %s", exc)
         return 2
     model = GuardModel(args.model_name, backend, common.limits_from_args(args), batch,

@@ -145,6 +145,22 @@ def test_missing_wheels_are_named_when_fetching_is_off(tmp_path, fake_sources, t
 
 
 # --------------------------------------------------------------------------- the guard server
+def test_without_torch_the_guard_server_says_the_quick_guard_needs_it(quick_dir, monkeypatch,
+                                                                     caplog):
+    """The torch-free serving-onnx image given a quick guard: exit 2 with what to do, not a
+    traceback."""
+    import sys
+
+    from serving import guard
+
+    out, _ = quick_dir
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` raises ImportError
+    with caplog.at_level("ERROR"):
+        assert guard.main(["--classifier_dir", str(out), "--http_port", "0"]) == 2
+    message = caplog.text
+    assert "quick guard" in message and "torch" in message and "serving" in message
+
+
 def test_the_guard_serves_the_quick_guard_labelled_as_such(quick_dir):
     from serving_utils import client_for, v1, v2
 
