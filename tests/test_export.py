@@ -379,6 +379,36 @@ def test_a_recipe_that_falls_short_gives_way_to_the_next_and_the_attempts_are_re
     assert isinstance(load_predictor(model_dir), OnnxPredictor)
 
 
+def test_the_screen_stops_a_recipe_as_soon_as_the_check_cannot_pass():
+    """Rows run alone, a chunk at a time: a recipe that changes every argmax is dropped after
+    its first chunk (minutes saved on the e5 guard); one within the allowance runs every row;
+    a change within TIE_MARGIN of fp32's top two does not count."""
+    rng = np.random.default_rng(0)
+    reference = rng.dirichlet([1.0, 1.0, 1.0], size=1000).astype(np.float32)
+
+    class Model:
+        def __init__(self, transform):
+            self.transform, self.rows = transform, 0
+
+        def raw_proba(self, texts):
+            idx = [int(t) for t in texts]
+            self.rows += len(idx)
+            return self.transform(reference[idx])
+
+    texts = [str(i) for i in range(1000)]
+    allowed = export.allowance(0.01, 1000)
+    wrong = Model(lambda p: np.roll(p, 1, axis=1))
+    probs, rows_run, changed = export.screen_alone(wrong, texts, reference, allowed, chunk=100)
+    assert probs is None and rows_run == wrong.rows == 100 and changed > allowed
+    same = Model(lambda p: p)
+    probs, rows_run, changed = export.screen_alone(same, texts, reference, allowed, chunk=100)
+    assert rows_run == same.rows == 1000 and changed == 0 and np.array_equal(probs, reference)
+    tied = np.tile(np.array([[0.4996, 0.5004, 0.0]], np.float32), (1000, 1))
+    swap = Model(lambda p: p[:, [1, 0, 2]])
+    probs, _, changed = export.screen_alone(swap, texts, tied, allowed, chunk=100)
+    assert probs is not None and changed == 0
+
+
 def test_export_params_refuse_unknown_recipes():
     with pytest.raises(ValueError, match="recipes must be some of"):
         export.ExportParams(recipes=("int4",))
