@@ -172,13 +172,13 @@ def test_attributions_are_the_probability_drops_of_the_tiny_models(tiny, name):
     assert joined["text"] == "pancake recipe. a kitchen"  # joined like the training text
     predicted = v1(tiny, name, [text]).json()["predictions"][0]
     assert body["predictions"][0]["label"] == predicted["label"] == first["label"]
+    # int8 ONNX (lora) scales activations per batch: the explain call runs the text with its
+    # variants, these calls alone or with other texts: up to a few 1e-4 apart on the tiny model
     assert first["probability"] == pytest.approx(predicted["probabilities"][first["label"]],
-                                                 abs=1e-4)
+                                                 abs=1e-3)
     variants = [classifier.without_span(text, w["start"], w["end"]) for w in first["words"]]
     probs = v1(tiny, name, variants).json()["predictions"]
     expected = [first["probability"] - p["probabilities"][first["label"]] for p in probs]
-    # int8 ONNX (lora) scales activations per batch: the explain call's batch and this one
-    # differ, by up to a few 1e-4 on the tiny model
     assert [w["attribution"] for w in first["words"]] == pytest.approx(expected, abs=1e-3)
     assert len(first["words"]) == first["words_total"] == 16
 
