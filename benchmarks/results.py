@@ -519,8 +519,14 @@ def render_guard(rec: Mapping[str, Any], plots: Plots) -> list[str]:
         lines += md_table(["prompt", "P(unsafe)", "flagged"],
                           [[e["prompt"], f3(e["p_unsafe"]), "yes" if e["flagged"] else "no"]
                            for e in fig["examples"]], "lrl")
+    if s.get("probes"):
+        from components.probes import probe_tables
+
+        lines += ["The team's multilingual probe set and obfuscated/wrapped prompts "
+                  "(`components/probes.py`), at each model's saved threshold:", "",
+                  probe_tables(s["probes"]), ""]
     known = {"models", "baseline", "champion", "labels", "test_rows", "text_columns", "ablation",
-             "guard", "holdout", "loso", "wall_seconds", "data"}
+             "guard", "holdout", "loso", "wall_seconds", "data", "probes"}
     for key in sorted(set(s) - known):  # sections added later (probes, gate, ...): as they are
         lines += [f"`{key}`:", "", "```json", json.dumps(s[key], indent=1, default=str)[:20000],
                   "```", ""]

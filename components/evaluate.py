@@ -261,7 +261,6 @@ def evaluate(
                          _fmt(h["unsafe_recall"]), _fmt(h["false_flag_rate"]))
             if name not in response:  # the probe set is of prompts: not a response model's
                 probes[name] = _probe_figures(predictor, test, train_path)
-            probes[name] = _probe_figures(predictor, test, train_path)
         results[name]["engine"] = getattr(predictor, "engine", None)
         if results[name]["engine"] == ONNX_ENGINE:  # served int8: fp32 beside it
             results[name]["fp32"] = fp32_reference(model_dir, test, labels, is_guard)

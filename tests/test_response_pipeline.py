@@ -125,6 +125,7 @@ def test_local_run_of_the_response_pipeline(tmp_path, tiny_bert_dir):
     summary = json.loads(summary_path.read_text())
     response = summary["response"]["lora"]
     assert set(response) == {"test", "holdout", *(f"holdout:{g}" for g in HELD_OUT)}
+    assert "lora" not in summary.get("probes", {})  # prompt probes: not a reply model's figures
     assert response["holdout"]["refusals_to_harmful_prompts"] > 0
     assert "Response model at its saved threshold" in res.stdout
     assert set(summary["loso"]["groups"]) == set(data["group"]) - set(HELD_OUT)
