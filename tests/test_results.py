@@ -208,12 +208,20 @@ def test_seed_step_reads_an_existing_run_and_the_page_shows_its_figures(pages):
 
 
 def test_guard_page_renders_what_the_summary_has_and_skips_what_it_lacks(pages):
-    run = fake_run(pages, guard=True, extra={"probes": {"de": {"unsafe_recall": 0.5}}})
+    german = {"language": "German", "script": "LATIN", "unsafe": 30, "safe": 31,
+              "unsafe_recall": 0.8, "passed_as_safe": 0.2, "false_flag_rate": 0.097,
+              "lookalike_false_flag_rate": 0.158, "auroc": 0.931, "cannot_assess": 0}
+    probes = {"lora": {"per_language": {"de": german}, "per_obfuscation": {}}}
+    run = fake_run(pages, guard=True, extra={"probes": probes,
+                                             "later_section": {"unsafe_recall": 0.5}})
     results.run_step("guard", run_dir=run)
     page = results.write_page().read_text()
     assert "| lora | advbench |  | 4 | 0.986 | - |" in page  # per source, evaluate's table
     assert "| lora | 100 | 2 | 12 | 0.654 | 0.049 | 0.819 |" in page  # threshold on validation
     assert "Out of source" not in page and "Leave-one-source-out" not in page  # absent: skipped
+    # the probe set as evaluate's tables, not a JSON dump
+    assert "| lora | German (de) | LATIN | 0.800 | 0.200 | 0.097 | 0.158 | 0.931 | 0 / 61 |" in page
+    assert "`probes`" not in page
     assert '"unsafe_recall": 0.5' in page  # a section added later shows as it is
     assert (pages / "docs/results/guard-lora-per-source.png").is_file()
     holdout = {"groups": ["harmbench"], "rows": 10, "models": {"lora": {
