@@ -253,8 +253,9 @@ def build_quick_guard(out_dir: str | os.PathLike[str], sources_dir: str | os.Pat
         encoder = FrozenEncoder.load(params.base_model, params.max_length,
                                      prefix=params.text_prefix)
         settings = reader_settings(encoder.tokenizer, label_map["text_settings"])
-        texts = [t for name in ("train", "val", "test")
-                 for t in texts_as_read(splits[name], label_map["text_settings"], encoder.tokenizer)]
+        as_read = {name: texts_as_read(splits[name], label_map["text_settings"],
+                                       encoder.tokenizer) for name in ("train", "val", "test")}
+        texts = [t for name in ("train", "val", "test") for t in as_read[name]]
         embed_start = time.perf_counter()
 
         def embedded(done: int, total: int) -> None:
@@ -305,7 +306,9 @@ def build_quick_guard(out_dir: str | os.PathLike[str], sources_dir: str | os.Pat
             from components.predict import verify_saved
 
             n = min(VERIFY_ROWS, len(splits["val"]))
-            verify_saved(tmp, splits["val"]["text"].tolist()[:n],
+            # the texts the head was fitted on (a cased encoder reads the raw text with its
+            # case and accents, not preprocess's folded `text`)
+            verify_saved(tmp, as_read["val"][:n],
                          apply_temperature(val_probs[:n], calibration["temperature"]))
     _say(progress, "save", f"built in {time.perf_counter() - start:.0f} s: {out_dir}")
     return info

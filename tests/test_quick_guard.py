@@ -111,6 +111,40 @@ def test_the_quick_guard_builds_from_the_sources_and_loads_like_any_model(quick_
     assert predictor.unreadable(["Как дела?"])[0] is not None  # reads only what it was trained on
 
 
+def test_a_cased_encoder_builds_and_reads_case_and_accents(tmp_path, fake_sources, tiny_bert_dir,
+                                                           monkeypatch):
+    """multilingual-e5-small is cased: the quick guard embeds the raw text with its case and
+    accents, and the reload check compares the saved model with the fit on those same texts (a
+    fresh clone's `make demo` failed here: the check was fed preprocess's folded text, and the
+    real encoder's answers to it differ by 0.33)."""
+    import shutil
+
+    from transformers import BertTokenizerFast
+
+    from components import predict
+
+    cased = tmp_path / "cased"
+    shutil.copytree(tiny_bert_dir, cased)
+    BertTokenizerFast(vocab_file=str(cased / "vocab.txt"), do_lower_case=False,
+                      strip_accents=False, model_max_length=128).save_pretrained(cased)
+    checked = []
+    real_verify = predict.verify_saved
+
+    def verify_saved(model_dir, texts, expected, **kw):
+        checked.extend(texts)
+        return real_verify(model_dir, texts, expected, **kw)
+
+    monkeypatch.setattr(predict, "verify_saved", verify_saved)
+    params = qg.QuickGuardParams(base_model=str(cased), max_length=16)
+    out = qg.ensure_quick_guard(tmp_path / "root", fake_sources, None, params, fetch=False)
+    assert checked and any(c.isupper() for t in checked for c in t)  # the texts as read
+    info = json.loads((out / MODEL_INFO).read_text())
+    assert info["text_settings"]["lowercase"] is False
+    assert info["text_settings"]["strip_accents"] is False
+    predictor = load_predictor(out)
+    assert predictor.preprocess(["Thuốc Độc"]) == ["Thuốc Độc"]
+
+
 def test_the_quick_guard_is_cached_by_its_inputs(quick_dir, tmp_path, fake_sources, tiny_params,
                                                  write_csv):
     out, _ = quick_dir
