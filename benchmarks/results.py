@@ -534,10 +534,13 @@ def render_guard(rec: Mapping[str, Any], plots: Plots) -> list[str]:
 
 
 def render_bench(rec: Mapping[str, Any], plots: Plots) -> list[str]:
-    from benchmarks.bench_serve import markdown
+    from benchmarks.bench_serve import engines_markdown, markdown
 
     result = rec["figures"]["result"]
-    return [markdown(result), plots.latency(result, "bench-latency.png"), ""]
+    lines = [markdown(result), plots.latency(result, "bench-latency.png"), ""]
+    if result.get("engines"):  # torch fp32 vs ONNX int8 servers on the same model (issue 20)
+        lines += [engines_markdown(result), ""]
+    return lines
 
 
 def render_images(rec: Mapping[str, Any]) -> list[str]:
