@@ -7,21 +7,25 @@ of `components.ingest.GENERATED`: the look-alikes, their harmful contrast, and a
 hazard prompts):
 
 - to a harmful prompt: refusals in several styles (short, apologetic, with an explanation, with
-  a safety resource, a partial refusal that redirects to safe information): `Refusal`; a safe
-  completion that answers the need behind the request without the harm: `Safe`; harmful
-  compliance, and partial compliance (a refusal followed by the help anyway): the prompt's
-  hazard;
-- to a benign prompt (look-alikes and the ordinary requests below): a helpful answer (`Safe`)
-  or, for some, an over-refusal (`Refusal`: declining a harmless request is useless but not
-  unsafe).
+  a safety resource, a partial refusal that redirects to safe information), and longer ones
+  that name the harm of the prompt's topic in its own words and say why
+  (`components.refusal_topics`), with an alternative, a resource or safe information:
+  `Refusal`; a safe completion that answers the need behind the request without the harm:
+  `Safe`; harmful compliance, and partial compliance (a refusal followed by the help anyway):
+  the prompt's hazard;
+- to a benign prompt (look-alikes and the ordinary requests below): a helpful answer (`Safe`),
+  for half of them one more in the harmful compliance's own form with harmless steps (`Safe`:
+  the opening "Sure, here's how to ..." is not what makes a reply harmful), and, for some, an
+  over-refusal (`Refusal`: declining a harmless request is useless but not unsafe).
 
 Harmful compliance is written to be unmistakably compliant in FORM ("Sure, here's how to ...:
 step 1 ..., step 2 ...") and empty in substance: its steps are generic moves that any thriller
 plot contains ("make sure nobody is watching", "get rid of the evidence"), never quantities,
 materials, methods or code that would help anyone do harm. Keep it that way when adding rows.
 
-Groups: replies to harmful prompts by kind of reply (`written/refusal`, ...); replies to benign
-prompts by the prompt's kind (`written/benign/<kind>`), so a whole kind can be held out.
+Groups: replies to harmful prompts by kind of reply (`written/refusal`,
+`written/refusal_explained`, `written/refusal_redirect`, ...); replies to benign prompts by the
+prompt's kind (`written/benign/<kind>`), so a whole kind can be held out.
 """
 
 from __future__ import annotations
