@@ -29,7 +29,7 @@ from components.encoders import OFFLINE_MULTILINGUAL
 from components.evaluate import response_metrics
 from components.frozen_encoder import FrozenEncoder, fit_head
 from components.preprocess import preprocess
-from components.responses import RESPONSE_PREPROCESS, ingest_responses
+from components.responses import MAX_PER_GROUP, RESPONSE_PREPROCESS, ingest_responses
 from components.text import texts_as_read
 
 log = logging.getLogger("response_standin")
@@ -39,11 +39,25 @@ MAX_LENGTH = 256  # the response model's (pipeline.RESPONSE_MAX_LENGTH)
 BATCH_SIZE = 32
 
 
-def standin(out: Path, sources_dir: str, base_model: str, seed: int) -> dict:
-    """Ingest (unless `out/ingest` exists), split, embed, fit and score; writes standin.json and
-    scores.parquet (each test and held-out row with its P(unsafe) and verdict) under `out`."""
+def standin(out: Path, sources_dir: str, base_model: str = OFFLINE_MULTILINGUAL, seed: int = 42,
+            max_per_group: int = MAX_PER_GROUP, verify: bool = True) -> dict:
+    """Ingest (unless `out/ingest` exists), split, embed, fit and score.
+
+    Args:
+        out: directory for ingest/, splits/, standin.json (the figures) and scores.parquet
+            (each test and held-out row with its P(unsafe) and verdict).
+        sources_dir: the wheel cache of `make sources`.
+        base_model: the frozen encoder (as the response pipeline's).
+        seed: ingest, split and head seed.
+        max_per_group: ingest's cap per group.
+        verify: check each wheel's sha256.
+
+    Returns:
+        The figures written to standin.json.
+    """
     if not (out / "ingest").is_dir():
-        ingest_responses(sources_dir, out / "ingest", seed=seed)
+        ingest_responses(sources_dir, out / "ingest", seed=seed, max_per_group=max_per_group,
+                         verify=verify)
     pre = preprocess(str(out / "ingest" / "responses.parquet"), out / "splits",
                      **{**dataclasses.asdict(RESPONSE_PREPROCESS), "seed": seed})
     label_map = read_json(pre.path("label_map"))
@@ -88,9 +102,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sources-dir", default=".sources")
     parser.add_argument("--base-model", default=OFFLINE_MULTILINGUAL)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--max-per-group", type=int, default=MAX_PER_GROUP)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    res = standin(args.out, args.sources_dir, args.base_model, args.seed)
+    res = standin(args.out, args.sources_dir, args.base_model, args.seed, args.max_per_group)
     log.info("%s", json.dumps(res, indent=1, default=str))
     return 0
 

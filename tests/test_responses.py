@@ -364,6 +364,26 @@ def test_ingest_builds_one_labelled_dataset(cache, tmp_path):
         R.ingest_responses(cache, tmp_path / "bad", sources="nope", verify=False)
 
 
+def test_the_stand_in_script_reports_the_response_figures(cache, tmp_path, tiny_bert_dir):
+    """scripts/response_standin.py (README's stand-in figures): test, held out and each held-out
+    group, with the rows it scored."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "scripts" / "response_standin.py"
+    spec = importlib.util.spec_from_file_location("response_standin", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    res = script.standin(tmp_path / "out", str(cache), str(tiny_bert_dir), max_per_group=20,
+                         verify=False)
+    assert {"test", "holdout", *(f"holdout/{g}" for g in HELD_OUT)} <= set(res)
+    assert res["holdout"]["rows"] == res["rows"]["holdout"] > 0
+    assert 0.0 < res["threshold"] < 1.0
+    scores = pd.read_parquet(tmp_path / "out" / "scores.parquet")
+    assert len(scores) == res["rows"]["test"] + res["rows"]["holdout"]
+    assert (scores["flagged"] == (scores["p_unsafe"] >= res["threshold"])).all()
+
+
 def test_pairs_the_sources_disagree_on_are_dropped():
     df = pd.DataFrame({"prompt": ["How?", "how?!", "Hi"], "response": ["Like this.", "like this",
                                                                      "Hello"],
