@@ -21,7 +21,6 @@ ONNX file is a load error naming the file, never a silent fallback to torch.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -38,6 +37,7 @@ from components.frozen_encoder import MODEL_TYPE as HEAD_MODEL_TYPE
 from components.model_info import load_model_info
 from components.reading import Reading, most_harmful, readings
 from components.text import TextSettings, prepare
+from components.wheels import sha256_of as file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -374,14 +374,6 @@ def _ort_errors() -> tuple[type[BaseException], ...]:
     names = ("Fail", "InvalidProtobuf", "InvalidGraph", "NoSuchFile", "InvalidArgument",
              "RuntimeException", "NotImplemented")
     return (OSError, *(getattr(state, n) for n in names if hasattr(state, n)))
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class OnnxPredictor(Predictor):

@@ -60,6 +60,7 @@ from components.frozen_encoder import (
 )
 from components.model_info import MODEL_INFO, save_model_info
 from components.text import reader_settings, texts_as_read
+from components.wheels import sha256_of
 
 log = logging.getLogger(__name__)
 
@@ -105,14 +106,6 @@ class QuickGuardParams:
 
 
 # --------------------------------------------------------------------------- the cache
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", Path(text).name.lower()).strip("-")[:40] or "encoder"
 
@@ -133,7 +126,7 @@ def cache_key(params: QuickGuardParams, seed_data: str | None) -> str:
     wheels' recorded sha256 and the seed dataset's content."""
     parts = {"version": QUICK_GUARD_VERSION, "params": dataclasses.asdict(params),
              "sources": sorted(s.sha256 for s in wheel_sources(params)),
-             "seed": _file_digest(Path(seed_data)) if seed_data else None}
+             "seed": sha256_of(seed_data) if seed_data else None}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:12]
 
 
