@@ -379,6 +379,35 @@ def test_a_recipe_that_falls_short_gives_way_to_the_next_and_the_attempts_are_re
     assert isinstance(load_predictor(model_dir), OnnxPredictor)
 
 
+def test_an_embeddings_only_recipe_runs_the_check_once_in_batches(
+        tiny_lora_dir, tiny_splits, tmp_path, monkeypatch):
+    """The int8 word embeddings quantize no activation: no per-text run (minutes on the e5
+    guard's validation split), the batched run stands for both layouts, and the graph indeed
+    has no dynamically quantized activation (so a lone text gets the batched answer)."""
+    import onnx
+
+    model_dir = _copy(tiny_lora_dir, tmp_path / "m")
+    screened = []
+    monkeypatch.setattr(export, "screen_alone", lambda *a, **kw: screened.append(1))
+    val = _val(tiny_splits)
+    texts = val["text"].tolist()
+    info = export.export_model(model_dir, texts, val["label_id"].to_numpy(),
+                               export.ExportParams(recipes=("int8-embeddings",)))
+    onnx_info = info["engines"]["onnx"]
+    assert not screened and onnx_info["precision"] == "int8-embeddings"
+    assert onnx_info["quantization"]["activations"].startswith("fp32")
+    check = onnx_info["check"]
+    assert check["passed"] and check["alone"] == check["batched"] and "layouts" in check
+    graph = onnx.load(str(model_dir / ONNX_FILE)).graph
+    assert not any(n.op_type in ("DynamicQuantizeLinear", "MatMulInteger",
+                                 "DynamicQuantizeMatMul") for n in graph.node)
+    one_by_one = OnnxPredictor.load(model_dir, batch_size=1).raw_proba(texts[:8])
+    batched = OnnxPredictor.load(model_dir).raw_proba(texts[:8])
+    np.testing.assert_allclose(one_by_one, batched, atol=1e-5)
+    assert export.scales_per_batch(["MatMul", "Gather"])
+    assert not export.scales_per_batch(["Gather"])
+
+
 def test_the_screen_stops_a_recipe_as_soon_as_the_check_cannot_pass():
     """Rows run alone, a chunk at a time: a recipe that changes every argmax is dropped after
     its first chunk (minutes saved on the e5 guard); one within the allowance runs every row;
