@@ -431,7 +431,8 @@ def check_layouts(reference: np.ndarray, layouts: dict[str, np.ndarray], y: np.n
 
 def export_model(model_dir: str | os.PathLike[str], val_texts: Sequence[str],
                  val_labels: Sequence[int],
-                 params: ExportParams = ExportParams()) -> dict[str, Any]:  # noqa: B008 (frozen)
+                 params: ExportParams = ExportParams(),  # noqa: B008 (frozen)
+                 reference: np.ndarray | None = None) -> dict[str, Any]:
     """Export, quantize, check and calibrate; record it all in the directory's model_info.json.
 
     Args:
@@ -440,6 +441,8 @@ def export_model(model_dir: str | os.PathLike[str], val_texts: Sequence[str],
             lora-train calibrates fp32 on the same).
         val_labels: their class ids.
         params: quantization and thresholds.
+        reference: the torch model's uncalibrated probabilities of `val_texts`, when the caller
+            has them (lora-train calibrates on them): not computed a second time.
 
     Returns:
         The updated model_info.
@@ -462,7 +465,12 @@ def export_model(model_dir: str | os.PathLike[str], val_texts: Sequence[str],
                    or info.get("params", {}).get("target_false_flag_rate")
                    or TARGET_FALSE_FLAG_RATE)
     torch_predictor = LoraPredictor.load(model_dir, device="cpu")
-    reference = torch_predictor.raw_proba(texts)  # uncalibrated: what calibration fits
+    if reference is None:
+        reference = torch_predictor.raw_proba(texts)  # uncalibrated: what calibration fits
+    reference = np.asarray(reference)
+    if reference.shape != (len(texts), len(labels)):
+        raise ValueError(f"expected reference probabilities of shape {(len(texts), len(labels))}, "
+                         f"got {reference.shape}")
     int8_path = model_dir / ONNX_FILE
     with tempfile.TemporaryDirectory(dir=model_dir) as tmp:
         fp32_path, staged = Path(tmp) / FP32_FILE, Path(tmp) / ONNX_FILE

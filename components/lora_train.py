@@ -23,6 +23,7 @@ from components.predict import (  # noqa: F401 (CLUSTER_BASE_MODEL: re-exported 
     CLUSTER_BASE_MODEL,
     OFFLINE_BASE_MODEL,
     TORCH_ENGINE,
+    load_predictor,
     pick_device,
     resolve_base_model,
     verify_saved,
@@ -447,27 +448,28 @@ def train_lora(
                      atol=5e-2 if bf16 or fp16 else 1e-3,  # half precision vs fp32 reload
                      engine=TORCH_ENGINE)
         # ...and is calibrated on its own validation answers, read as it will read prompts.
-        calibration = calibrate_saved(tmp, val, labels, params.target_false_flag_rate)
+        raw = load_predictor(tmp, TORCH_ENGINE).raw_proba(validation_texts(val))
+        calibration = calibrate_saved(raw, val, labels, params.target_false_flag_rate)
         info = save_model_info(tmp, "lora", labels, settings, **fields,
                                calibration=calibration)
         # The model that serves: ONNX int8, checked against fp32 on the same validation answers
-        # and calibrated on its own (components.export); a shortfall fails the step.
+        # (not computed again) and calibrated on its own (components.export); a shortfall fails
+        # the step.
         info = export_model(tmp, validation_texts(val), val["label_id"].to_numpy(),
-                            params.export)
+                            params.export, reference=raw)
         (tmp / REPORT_FILE).write_text(plots.training_report("lora-train", info, tmp / CURVES_FILE))
     return info
 
 
-def calibrate_saved(model_dir: str | os.PathLike[str], val: pd.DataFrame, labels: Sequence[str],
+def calibrate_saved(raw: np.ndarray, val: pd.DataFrame, labels: Sequence[str],
                     target_false_flag_rate: float) -> dict[str, Any]:
-    """Temperature and threshold of a saved guard model from its own validation answers, the
-    prompts read as the model reads them (components.reading); {} without a Safe class."""
+    """Temperature and threshold of a saved guard model from its own uncalibrated validation
+    answers `raw` (the reloaded directory's, the prompts read as the model reads them:
+    components.reading); {} without a Safe class."""
     from components.calibration import safe_columns
-    from components.predict import load_predictor
 
     if not safe_columns(labels):
         return {}
-    raw = load_predictor(model_dir, TORCH_ENGINE).raw_proba(validation_texts(val))
     calibration = guard_calibration(raw, val["label_id"].to_numpy(), labels,
                                     target_false_flag_rate)
     log.info("lora calibration on validation: temperature %.3f, threshold %.4f on P(unsafe) -> "

@@ -408,6 +408,26 @@ def test_an_embeddings_only_recipe_runs_the_check_once_in_batches(
     assert not export.scales_per_batch(["Gather"])
 
 
+def test_the_export_takes_the_callers_fp32_answers_instead_of_computing_them_again(
+        tiny_lora_dir, tiny_splits, tmp_path, monkeypatch):
+    """lora-train calibrates on the reloaded model's validation answers and hands them to the
+    export (a minute of the e5 guard's run); answers of the wrong shape are refused."""
+    from components.predict import LoraPredictor
+
+    model_dir = _copy(tiny_lora_dir, tmp_path / "m")
+    val = _val(tiny_splits)
+    texts, y = val["text"].tolist(), val["label_id"].to_numpy()
+    reference = LoraPredictor.load(model_dir, device="cpu").raw_proba(texts)
+    calls = []
+    real = LoraPredictor.raw_proba
+    monkeypatch.setattr(LoraPredictor, "raw_proba",
+                        lambda self, t, *a, **kw: calls.append(len(t)) or real(self, t, *a, **kw))
+    with pytest.raises(ValueError, match="reference probabilities of shape"):
+        export.export_model(model_dir, texts, y, reference=reference[:-1])
+    info = export.export_model(model_dir, texts, y, reference=reference)
+    assert calls == [] and info["engines"]["onnx"]["check"]["passed"]
+
+
 def test_the_screen_stops_a_recipe_as_soon_as_the_check_cannot_pass():
     """Rows run alone, a chunk at a time: a recipe that changes every argmax is dropped after
     its first chunk (minutes saved on the e5 guard); one within the allowance runs every row;
