@@ -467,7 +467,7 @@ def engines(summary: Mapping[str, Any]) -> list[str]:
 
 def render_guard(rec: Mapping[str, Any], plots: Plots) -> list[str]:
     """The guard: dataset, calibration, per source, held out, leave-one-source-out, the rest."""
-    from components.evaluate import guard_table, holdout_table
+    from components.evaluate import guard_table, hazard_table, holdout_table
     from components.loso import loso_table
 
     fig = rec["figures"]
@@ -510,6 +510,8 @@ def render_guard(rec: Mapping[str, Any], plots: Plots) -> list[str]:
         for name, h in s["holdout"]["models"].items():
             lines += [plots.recall_flags(h["per_group"], f"guard {name}: held-out groups",
                                          f"guard-{name}-holdout.png"), ""]
+    if s.get("guard") and hazard_table(s):
+        lines += [hazard_table(s), ""]
     if s.get("loso"):
         lines += ["Leave-one-source-out:", "", loso_table(s["loso"]), ""]
         lines += [plots.recall_flags(s["loso"]["groups"], "leave-one-source-out (stand-in)",

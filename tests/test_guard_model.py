@@ -122,6 +122,33 @@ def test_a_head_started_from_a_fit_on_all_rows_converges_to_the_same_head_sooner
     assert list(no_start.classes_) == [0, 1, 2]
 
 
+def test_the_hazard_table_joins_test_and_held_out_shares_and_judges_only_enough_rows():
+    """Issue 19's per-hazard target (>= 0.85 where a hazard has >= 30 prompts) on both sides:
+    the share flagged per hazard category from evaluate's guard and held-out figures."""
+    from components.evaluate import guard_metrics, hazard_rows, hazard_table, holdout_metrics
+
+    labels = ["Hate", "Intellectual Property", "Safe"]
+    test = pd.DataFrame({"label_id": [0] * 40 + [1] * 10 + [2] * 20, "source": "s"})
+    proba = np.zeros((70, 3))
+    proba[:, 2] = 1.0
+    proba[:36, 2], proba[:36, 0] = 0.0, 1.0  # 36 of 40 Hate flagged (0.90)
+    held = pd.DataFrame({"label": ["Intellectual Property"] * 50 + ["Safe"] * 10,
+                         "group": "harmbench"})
+    held_proba = np.zeros((60, 3))
+    held_proba[:, 2] = 1.0  # nothing flagged
+    summary = {"guard": {"lora": guard_metrics(proba, test, labels, 0.5, [None] * 70)},
+               "holdout": {"models": {"lora": holdout_metrics(held_proba, held, labels, 0.5,
+                                                              [None] * 60)}}}
+    rows = {r["hazard"]: r for r in hazard_rows(summary)}
+    verdict = ">= 0.85 (>= 30 rows)"
+    assert rows["Hate"]["test flagged"] == "0.900" and rows["Hate"][verdict] == "test met"
+    ip = rows["Intellectual Property"]
+    assert (ip["test rows"], ip["held out rows"], ip["held out flagged"]) == (10, 50, "0.000")
+    assert ip[verdict] == "held out missed"  # 10 test rows: too few to judge
+    assert "| lora | Intellectual Property | 10 | 0.000 | 50 | 0.000 | held out missed |" in (
+        hazard_table(summary))
+
+
 # --------------------------------------------------------------------------- make serve
 def test_make_serve_runs_the_guard_on_the_latest_prompt_guard_run(tmp_path):
     from serving import launch
