@@ -123,11 +123,11 @@ fuzz: setup ## 300 malformed requests at lstm/lora/guard: no 5xx, all alive (TAR
 soak: setup ## mixed v1/v2 load at concurrency 32: errors, p50/p99, RSS (SOAK_MINUTES=1, TARGET=tiny|live)
 	$(PY) -m benchmarks.soak --target $(TARGET) --minutes $(SOAK_MINUTES)
 
-# make results: ONLY=seed,guard,... runs some steps (default: seed, seed-prompt, guard, bench,
-# images; ablation only when named); RUN_DIR= reads an existing run of the one step named
+# make results: ONLY=seed,guard,... runs some steps (default: seed, seed-prompt, guard, response,
+# bench, images, soak; ablation only when named); RUN_DIR= reads an existing run of the one step named
 ONLY ?=
 RUN_DIR ?=
-results: setup ## every published figure: run its command, write docs/results.md (~1 h on 2 cores; ONLY=, RUN_DIR=)
+results: setup ## every published figure: run its command, write docs/results.md (~1.5 h on 2 cores; ONLY=, RUN_DIR=)
 	$(PY) -m benchmarks.results $(if $(ONLY),--only "$(ONLY)") $(if $(RUN_DIR),--run_dir "$(RUN_DIR)") \
 		$(if $(BASE_IMAGE),--base_image "$(BASE_IMAGE)")
 

@@ -2,11 +2,13 @@
 
     python -m benchmarks.results [--only seed,guard,...] [--run_dir DIR] [--render]
 
-Steps (`make results` runs the first six, in this order; `ONLY=` picks some):
+Steps (`make results` runs the first seven, in this order; `ONLY=` picks some):
 
 - seed:        the seed pipeline on the full dataset (`pipeline.py run --data ../shared/data/...`)
 - seed-prompt: the same on the prompt alone (`--text-columns query`): what the prompt carries
 - guard:       the prompt-guard pipeline (`make run-guard`: sources + `pipeline.py run-guard`)
+- response:    the response guard's stand-in (sources + `scripts/response_standin.py`, ~10-20
+               min: a frozen encoder and a logistic head, not `make run-response`'s hours)
 - bench:       the serving benchmark (`make bench-serve`) on the seed step's models
 - images:      the image sizes (`make image-sizes`) of the images already built (none built: said)
 - soak:        `make soak SOAK_MINUTES=10` on its own tiny-model servers: errors, latency, memory
@@ -14,7 +16,8 @@ Steps (`make results` runs the first six, in this order; `ONLY=` picks some):
                time (scripts/lora_ablation.py; issue 21's bisect of the seed regression)
 
 Each step runs its command, reads the JSON it writes (the pipelines' `--summary`, the run's
-model_info.json files, the benchmark's `--json`, `components.images sizes --json`), never its
+model_info.json files, the benchmark's `--json`, `components.images sizes --json`, the
+response stand-in's standin.json), never its
 log, and stores its figures with the date, the commit, the machine, the exact commands and how
 long it took in docs/results/<step>.json. The page is rendered from every step's JSON, so a step
 run alone keeps the others' last figures; the plots are PNGs in docs/results/. `--run_dir`
@@ -32,6 +35,7 @@ import logging
 import os
 import platform
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -53,8 +57,10 @@ PIPELINE_ROOT = "local_outputs"
 SEED_DATA = "../shared/data/toxic_data.csv"
 SOURCES_DIR = ".sources"
 PYTHON = ".venv/bin/python"  # as the Makefile runs it; sys.executable when it is missing
-DEFAULT_STEPS = ("seed", "seed-prompt", "guard", "bench", "images", "soak")
+# response is minutes (a frozen encoder over ~10,000 replies), so it runs by default too
+DEFAULT_STEPS = ("seed", "seed-prompt", "guard", "response", "bench", "images", "soak")
 SOAK_MINUTES = 10
+RESPONSE_SCRIPT = "scripts/response_standin.py"
 ALL_STEPS = (*DEFAULT_STEPS, "ablation")
 # The files whose change can move a step's figures: tests/test_results.py counts the commits
 # that touched them after the step's figures were committed (STALE_AFTER_COMMITS there).
@@ -62,6 +68,7 @@ INPUTS: dict[str, tuple[str, ...]] = {
     "seed": ("components", "pipeline.py", "requirements/constraints.txt"),
     "seed-prompt": ("components", "pipeline.py", "requirements/constraints.txt"),
     "guard": ("components", "pipeline.py", "requirements/constraints.txt"),
+    "response": ("components", RESPONSE_SCRIPT, "requirements/constraints.txt"),
     "bench": ("components", "serving", "benchmarks/bench_serve.py", "benchmarks/noop_server.py",
               "requirements/constraints.txt"),
     "images": ("images", "requirements", "pyproject.toml", "components/images.py"),
@@ -74,6 +81,7 @@ TITLES = {
     "seed": "Seed pipeline (full dataset, query + image descriptions)",
     "seed-prompt": "Seed pipeline on the prompt alone (--text-columns query)",
     "guard": "Prompt guard (make run-guard)",
+    "response": "Response guard: the stand-in (scripts/response_standin.py)",
     "bench": "Serving benchmark (make bench-serve)",
     "images": "Image sizes (make image-sizes)",
     "soak": "Soak: mixed load on the servers (make soak)",
@@ -300,6 +308,25 @@ def guard_examples(model_dir: Path) -> list[dict[str, Any]]:
             for t, p in zip(GUARD_EXAMPLES, p_unsafe, strict=True)]
 
 
+def step_response(ctx: Context, commands: list[str]) -> dict[str, Any]:
+    """The response guard's stand-in (README "The response guard"): ingest the response sources
+    afresh, split, embed with the frozen encoder, fit the head, score; its standin.json."""
+    if ctx.run_dir:
+        out = ctx.run_dir
+        commands.append(f"(read the existing stand-in output {_rel(out)})")
+    else:
+        run([python(), "-m", "components.sources", "fetch", "--cache", SOURCES_DIR], commands)
+        out = ctx.scratch / "standin"
+        if out.exists():  # the script reuses an ingest/ it finds: this commit's data instead
+            shutil.rmtree(out)
+        run([python(), RESPONSE_SCRIPT, "--out", _rel(out), "--sources-dir", SOURCES_DIR],
+            commands)
+    path = out / "standin.json"
+    if not path.is_file():
+        raise StepError(f"{_rel(path)} not found: not a finished `{RESPONSE_SCRIPT}` output")
+    return {"out": _rel(out), "result": read_json(path)}
+
+
 def _seed_run_dir() -> Path | None:
     """The seed step's run, when it is still on this machine."""
     path = FIG_DIR / "seed.json"
@@ -370,7 +397,7 @@ def step_ablation(ctx: Context, commands: list[str]) -> dict[str, Any]:
 
 STEP_FUNCS: dict[str, Callable[[Context, list[str]], dict[str, Any]]] = {
     "seed": step_seed, "seed-prompt": step_seed_prompt, "guard": step_guard,
-    "bench": step_bench, "images": step_images, "soak": step_soak, "ablation": step_ablation}
+    "response": step_response, "bench": step_bench, "images": step_images, "soak": step_soak, "ablation": step_ablation}
 
 
 def run_step(step: str, run_dir: Path | None = None, base_image: str | None = None
@@ -535,6 +562,70 @@ def render_guard(rec: Mapping[str, Any], plots: Plots) -> list[str]:
     return lines
 
 
+# The response figures that have targets (components.evaluate.RESPONSE_TARGETS), for the plot
+RESPONSE_PLOTTED = {"refusals_judged_safe": "refusals judged safe",
+                    "harmful_compliance_flagged": "harmful compliance flagged",
+                    "safe_reply_false_flag_rate": "false flags on safe replies"}
+# Denominators of the response figures: how many rows each share is of
+RESPONSE_COUNTS = {"refusals_to_harmful_prompts": "refusals to harmful prompts",
+                   "harmful_compliance": "harmful compliance",
+                   "safe_replies": "safe replies (Safe, Refusal)",
+                   "over_refusals": "over-refusals (benign prompts)"}
+
+
+def response_splits(result: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """standin.json's figures by row set: the test split, the held-out groups together, each
+    held-out group (its `holdout/<group>` keys)."""
+    out = {"test (stratified)": result["test"], "held out, all": result["holdout"]}
+    out |= {f"held out: {key.split('/', 1)[1]}": m for key, m in result.items()
+            if key.startswith("holdout/")}
+    return out
+
+
+def render_response(rec: Mapping[str, Any], plots: Plots) -> list[str]:
+    """The response stand-in: how it was made, the figures per row set against the targets,
+    their denominators, the plot."""
+    from components.evaluate import RESPONSE_COLUMNS, RESPONSE_TARGETS, response_rows
+
+    fig = rec["figures"]
+    r = fig["result"]
+    n = r["rows"]
+    settings = r.get("settings", {})
+    target = settings.get("target_false_flag_rate")
+    encoder = (f"`{settings['base_model']}` at {settings['max_length']} tokens"
+               if settings else "the frozen encoder")
+    lines = [f"Output `{fig['out']}`. Not the served model (`make run-response` trains that, "
+             f"hours): the leave-one-source-out stand-in, {encoder} (frozen, mean-pooled "
+             "embeddings) + class-balanced logistic regression fitted on the train split; "
+             f"temperature {r['temperature']:.4f} and threshold {r['threshold']:.3f} chosen on "
+             "the validation replies"
+             + (f" for {target:.0%} false flags" if target is not None else "") + ". "
+             f"{_thousands(sum(n.values()))} pairs: {_thousands(n['train'])} train, "
+             f"{_thousands(n['val'])} validation, {_thousands(n['test'])} test, "
+             f"{_thousands(n['holdout'])} held out; embedding took "
+             f"{r['embed_cpu_seconds'] / 60:.1f} CPU minutes.", ""]
+    splits = response_splits(r)
+    targets = ", ".join(f"{RESPONSE_COLUMNS[k]} {op} {v}" for k, (op, v) in RESPONSE_TARGETS.items())
+    lines += [f"At its threshold (targets, out of source: {targets}):", ""]
+    rows = response_rows({"response": {"stand-in": splits}})
+    lines += md_table(["rows", "n", *RESPONSE_COLUMNS.values()],
+                      [[row["rows"], _thousands(row["n"]),
+                        *(row[t] for t in RESPONSE_COLUMNS.values())] for row in rows],
+                      "l" + "r" * (1 + len(RESPONSE_COLUMNS)))
+    held = r["holdout"]
+    lines += ["Held out, all, against the targets: " + "; ".join(
+        f"{RESPONSE_COLUMNS[k]} {f3(held[k])} ({op} {v}: "
+        f"{'-' if held['targets_met'][k] is None else 'met' if held['targets_met'][k] else 'missed'})"
+        for k, (op, v) in RESPONSE_TARGETS.items()) + ".", ""]
+    lines += ["Rows each share is of:", ""]
+    lines += md_table(["rows", *RESPONSE_COUNTS.values()],
+                      [[name, *(_thousands(m[k]) for k in RESPONSE_COUNTS)]
+                       for name, m in splits.items()])
+    lines += [plots.recall_flags(splits, "response stand-in: test and held out",
+                                 "response-standin.png", RESPONSE_PLOTTED), ""]
+    return lines
+
+
 def render_bench(rec: Mapping[str, Any], plots: Plots) -> list[str]:
     from benchmarks.bench_serve import engines_markdown, markdown
 
@@ -685,21 +776,24 @@ class Plots:
 
         return self._link(plots.metric_bars(values, title, self.out / name), title)
 
-    def recall_flags(self, groups: Mapping[str, Mapping[str, Any]], title: str, name: str) -> str:
-        """Per group: unsafe recall and false-flag rate, side by side (horizontal bars)."""
+    def recall_flags(self, groups: Mapping[str, Mapping[str, Any]], title: str, name: str,
+                     series: Mapping[str, str] | None = None) -> str:
+        """Per group: shares side by side (horizontal bars), by default unsafe recall and
+        false-flag rate; `series`: figure key -> legend label. A missing figure: no bar."""
         import matplotlib.pyplot as plt
         import numpy as np
 
+        series = series or {"unsafe_recall": "unsafe recall", "false_flag_rate": "false-flag rate"}
+        height = 0.8 / len(series)
         names = list(groups)
         y = np.arange(len(names))
-        fig, ax = plt.subplots(figsize=(8, 0.35 * len(names) + 1.6))
-        for i, (key, label) in enumerate((("unsafe_recall", "unsafe recall"),
-                                          ("false_flag_rate", "false-flag rate"))):
+        fig, ax = plt.subplots(figsize=(8, 0.175 * len(series) * len(names) + 1.6))
+        for i, (key, label) in enumerate(series.items()):
             vals = [groups[n].get(key) for n in names]
-            bars = ax.barh(y + i * 0.4, [v or 0.0 for v in vals], height=0.4, label=label)
+            bars = ax.barh(y + i * height, [v or 0.0 for v in vals], height=height, label=label)
             ax.bar_label(bars, labels=["" if v is None else f"{v:.2f}" for v in vals],
                          fontsize=7, padding=2)
-        ax.set_yticks(y + 0.2, names)
+        ax.set_yticks(y + height * (len(series) - 1) / 2, names)
         ax.invert_yaxis()
         ax.set_xlim(0, 1.1)
         ax.set_title(title)
@@ -785,6 +879,8 @@ def render(records: Mapping[str, Mapping[str, Any]], out_dir: Path) -> str:
             lines += render_classifiers(rec, step, plots)
         elif step == "guard":
             lines += render_guard(rec, plots)
+        elif step == "response":
+            lines += render_response(rec, plots)
         elif step == "bench":
             lines += render_bench(rec, plots)
         elif step == "images":
@@ -829,7 +925,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--run_dir", default=None,
                         help="read this existing run (of the one step named by --only) instead "
                              "of running it: a pipeline run directory, a bench JSON, the "
-                             "ablation's splits directory")
+                             "ablation's splits directory, the response stand-in's --out "
+                             "directory")
     parser.add_argument("--base_image", default=None,
                         help="images: the base image they were built on (make images "
                              "BASE_IMAGE=): what each adds to it is measured too")

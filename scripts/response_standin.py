@@ -23,7 +23,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from components.calibration import apply_temperature, guard_calibration, p_unsafe, safe_columns
+from components.calibration import (
+    TARGET_FALSE_FLAG_RATE,
+    apply_temperature,
+    guard_calibration,
+    p_unsafe,
+    safe_columns,
+)
 from components.data import read_json, write_json
 from components.encoders import OFFLINE_MULTILINGUAL
 from components.evaluate import response_metrics
@@ -44,8 +50,9 @@ def standin(out: Path, sources_dir: str, base_model: str = OFFLINE_MULTILINGUAL,
     """Ingest (unless `out/ingest` exists), split, embed, fit and score.
 
     Args:
-        out: directory for ingest/, splits/, standin.json (the figures) and scores.parquet
-            (each test and held-out row with its P(unsafe) and verdict).
+        out: directory for ingest/, splits/, standin.json (the figures, with the settings
+            that made them) and scores.parquet (each test and held-out row with its P(unsafe)
+            and verdict). An existing `out/ingest` is reused: remove `out` for a fresh ingest.
         sources_dir: the wheel cache of `make sources`.
         base_model: the frozen encoder (as the response pipeline's).
         seed: ingest, split and head seed.
@@ -76,10 +83,14 @@ def standin(out: Path, sources_dir: str, base_model: str = OFFLINE_MULTILINGUAL,
         p[:, clf.classes_] = clf.predict_proba(x[split])
         return p
 
-    cal = guard_calibration(proba("val"), sp["val"]["label_id"].to_numpy(), labels)
+    cal = guard_calibration(proba("val"), sp["val"]["label_id"].to_numpy(), labels,
+                            TARGET_FALSE_FLAG_RATE)
     res: dict = {"threshold": cal["threshold"], "temperature": cal["temperature"],
                  "rows": {n: len(d) for n, d in sp.items()},
-                 "embed_cpu_seconds": round(cpu_seconds, 1)}
+                 "embed_cpu_seconds": round(cpu_seconds, 1),
+                 "settings": {"base_model": base_model, "max_length": MAX_LENGTH, "seed": seed,
+                              "max_per_group": max_per_group,
+                              "target_false_flag_rate": TARGET_FALSE_FLAG_RATE}}
     scored = []
     for n in ("test", "holdout"):
         p = apply_temperature(proba(n), cal["temperature"])

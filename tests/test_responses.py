@@ -4,6 +4,7 @@ classes that count as safe (the prompt model unchanged), the readers of the publ
 
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
@@ -379,6 +380,8 @@ def test_the_stand_in_script_reports_the_response_figures(cache, tmp_path, tiny_
     assert {"test", "holdout", *(f"holdout/{g}" for g in HELD_OUT)} <= set(res)
     assert res["holdout"]["rows"] == res["rows"]["holdout"] > 0
     assert 0.0 < res["threshold"] < 1.0
+    assert res["settings"]["max_per_group"] == 20  # what made the figures, beside them
+    assert json.loads((tmp_path / "out" / "standin.json").read_text()) == res
     scores = pd.read_parquet(tmp_path / "out" / "scores.parquet")
     assert len(scores) == res["rows"]["test"] + res["rows"]["holdout"]
     assert (scores["flagged"] == (scores["p_unsafe"] >= res["threshold"])).all()

@@ -91,6 +91,67 @@ def test_every_figure_in_readme_is_on_the_results_page():
                          "Quote the page (make results writes it) or link to it.")
 
 
+# README can mark where a step's figures are quoted: <!-- results:STEP --> ... <!-- /results -->.
+# Inside such a block a figure must be on that step's section of the page (not anywhere on it,
+# where the same number may stand for something else); until the step has a record, on the page's
+# recorded figures (docs/results/recorded.md), which the step then replaces.
+_BLOCK = re.compile(r"<!--\s*results:([\w-]+)\s*-->(.*?)<!--\s*/results\s*-->", re.S)
+
+
+def page_section(page: str, anchor: str) -> str:
+    """The page's text from `<a name="anchor">` to the next anchor ('' when it has none)."""
+    start = page.find(f'<a name="{anchor}"></a>')
+    if start < 0:
+        return ""
+    end = page.find("<a name=", start + 1)
+    return page[start:] if end < 0 else page[start:end]
+
+
+def block_figures_off_their_section(readme: str, page: str, steps: set[str]
+                                    ) -> dict[str, list[str]]:
+    """Per README block (see _BLOCK): its figures that are not on its step's section (or on the
+    recorded figures, for a step in `steps` that has no record yet)."""
+    off: dict[str, list[str]] = {}
+    for step, block in _BLOCK.findall(readme):
+        if step not in results.TITLES:
+            off[step] = [f"not a step of benchmarks/results.py: {step}"]
+            continue
+        section = page_section(page, step if step in steps else "recorded")
+        missing = [f for f in figures(block) if f not in page_numbers(section)]
+        if missing:
+            off[step] = off.get(step, []) + missing
+    return off
+
+
+def test_readme_blocks_quote_their_steps_section_of_the_page():
+    readme = README.read_text()
+    assert _BLOCK.search(readme), "README marks no results block (the response stand-in's)"
+    off = block_figures_off_their_section(readme, results.DOC.read_text(),
+                                          set(results.load_records()))
+    assert not off, (f"figures in README's <!-- results:STEP --> blocks that are not on that "
+                     f"step's section of {results.DOC.name}: {off}. Quote the page as it is now "
+                     "(make results ONLY=STEP writes it).")
+
+
+def test_a_block_figure_from_another_section_is_caught():
+    page = ('<a name="guard"></a>\n\n0.757 0.931\n<a name="response"></a>\n\n0.949 1,440\n'
+            '<a name="recorded"></a>\n\nold 0.607\n')
+    block = "<!-- results:response -->test 0.949 (1,440 rows), held out 0.757<!-- /results -->"
+    assert block_figures_off_their_section(block, page, {"guard", "response"}) == {
+        "response": ["0.757"]}  # on the page, but the guard's figure
+    assert block_figures_off_their_section(block.replace("0.757", "0.607"), page, {"guard"}) == {
+        "response": ["0.949", "1,440"]}  # not run yet: the recorded figures count
+    assert block_figures_off_their_section("<!-- results:respnse -->1.5<!-- /results -->", page,
+                                           set())
+
+
+def test_every_step_has_a_title_a_function_and_inputs_that_exist():
+    assert set(results.TITLES) == set(results.STEP_FUNCS) == set(results.INPUTS) == set(
+        results.ALL_STEPS)
+    missing = [p for paths in results.INPUTS.values() for p in paths if not (ROOT / p).exists()]
+    assert not missing, f"INPUTS names paths that do not exist: {missing}"
+
+
 def test_serving_doc_links_to_the_page_instead_of_carrying_the_benchmark():
     doc = (ROOT / "docs" / "serving.md").read_text()
     assert "results.md#bench" in doc
@@ -202,7 +263,7 @@ def test_seed_step_reads_an_existing_run_and_the_page_shows_its_figures(pages):
     assert "| lora | query only | 0.200 | 0.100 |" in page
     assert "| lora | torch fp32 | 0.9100 | 0.8100 |" in page  # beside the int8 model it serves
     assert "![" in page and (pages / "docs/results/seed-comparison.png").is_file()
-    assert "Not run yet: seed-prompt, guard, bench, images, soak." in page
+    assert "Not run yet: seed-prompt, guard, response, bench, images, soak." in page
     for key in ("commit", "cores", "no GPU"):
         assert key in page or key in json.dumps(record)
 
@@ -301,3 +362,106 @@ def test_ablation_page_averages_each_change_over_its_seeds_and_names_the_default
 
     assert (f"seed pipeline class_weight={pipeline.TOXIC_DEFAULTS.lora.class_weight}, "
             f"train_pooler={pipeline.TOXIC_DEFAULTS.lora.train_pooler}") in page
+
+
+# ---------------------------------------------------------------- the response stand-in
+def _response(rows, refusals, judged_safe, harmful, flagged, safe, false_flags, over, over_safe,
+              refused, answers_refused):
+    """One row set of scripts/response_standin.py's standin.json (components.evaluate.
+    response_metrics), with the targets it computes."""
+    m = {"rows": rows, "refusals_to_harmful_prompts": refusals, "refusals_judged_safe": judged_safe,
+         "harmful_compliance": harmful, "harmful_compliance_flagged": flagged,
+         "safe_replies": safe, "safe_reply_false_flag_rate": false_flags, "over_refusals": over,
+         "over_refusals_judged_safe": over_safe, "refusal_recall": refused,
+         "answers_read_as_refusals": answers_refused}
+    from components.evaluate import RESPONSE_TARGETS
+
+    m["targets_met"] = {k: None if m[k] is None else (m[k] >= v if op == ">=" else m[k] <= v)
+                        for k, (op, v) in RESPONSE_TARGETS.items()}
+    return m
+
+
+# The figures of the stand-in after the explaining refusals (docs/results/recorded.md, 2026-12-07)
+STANDIN = {
+    "threshold": 0.8461, "temperature": 0.5513,
+    "rows": {"train": 6719, "val": 1440, "test": 1440, "holdout": 444},
+    "embed_cpu_seconds": 603.4,
+    "settings": {"base_model": "offline-multilingual", "max_length": 256, "seed": 42,
+                 "max_per_group": 600, "target_false_flag_rate": 0.05},
+    "test": _response(1440, 300, 0.949, 310, 0.919, 1130, 0.057, 80, 0.9, 0.896, 0.02),
+    "holdout": _response(444, 140, 0.757, 145, 0.931, 299, 0.157, 46, 0.8, 0.747, 0.0),
+    "holdout/uncensorbench": _response(300, 140, 0.757, 145, 0.931, 155, 0.245, 10, 0.5, 0.707,
+                                       0.0),
+    "holdout/written/benign/safety_prevention": _response(144, 0, None, 0, None, 144, 0.063, 36,
+                                                          0.861, 1.0, 0.0),
+}
+
+
+def _standin_out(root: Path) -> Path:
+    out = root / "standin"
+    out.mkdir(parents=True)
+    (out / "standin.json").write_text(json.dumps(STANDIN))
+    return out
+
+
+def test_response_page_shows_each_row_set_against_the_targets(pages):
+    out = _standin_out(pages)
+    record = results.run_step("response", run_dir=out)
+    assert record["commands"] == [f"(read the existing stand-in output {out})"]
+    assert record["figures"]["result"] == STANDIN
+    page = results.write_page().read_text()
+    section = page_section(page, "response")
+    assert "## Response guard: the stand-in" in section
+    assert ("threshold 0.846 chosen on the validation replies for 5% false flags. 10,043 pairs: "
+            "6,719 train, 1,440 validation, 1,440 test, 444 held out; embedding took 10.1 CPU "
+            "minutes.") in section
+    assert "`offline-multilingual` at 256 tokens" in section
+    # rows, n, then components.evaluate.RESPONSE_COLUMNS in order
+    assert ("| rows | n | refusals to harmful prompts judged safe | harmful compliance flagged | "
+            "false flags on safe replies | over-refusals judged safe | refusals read as refused | "
+            "answers read as refusals |") in section
+    assert "| test (stratified) | 1,440 | 0.949 | 0.919 | 0.057 | 0.900 | 0.896 | 0.020 |" in section
+    assert "| held out, all | 444 | 0.757 | 0.931 | 0.157 | 0.800 | 0.747 | 0.000 |" in section
+    assert "| held out: uncensorbench | 300 | 0.757 | 0.931 | 0.245 |" in section
+    # a group without refusals to harmful prompts or harmful replies: no share, not 0
+    assert "| held out: written/benign/safety_prevention | 144 | - | - | 0.063 | 0.861 |" in section
+    assert ("refusals to harmful prompts judged safe 0.757 (>= 0.95: missed); harmful compliance "
+            "flagged 0.931 (>= 0.85: met); false flags on safe replies 0.157 (<= 0.1: missed)"
+            ) in section
+    assert "| held out: uncensorbench | 140 | 145 | 155 | 10 |" in section  # the denominators
+    assert "](results/response-standin.png)" in section
+    assert (pages / "docs/results/response-standin.png").is_file()
+
+
+def test_response_step_runs_the_readme_command_on_a_fresh_ingest(pages, monkeypatch):
+    """The step runs `scripts/response_standin.py --out DIR` (README's command) after fetching the
+    sources, into its scratch directory, without the ingest an earlier run left there (the script
+    would reuse it: the figures would be of the old data)."""
+    scratch = Path(results.PIPELINE_ROOT) / "results" / "response" / "standin"
+    (scratch / "ingest").mkdir(parents=True)
+    (scratch / "standin.json").write_text(json.dumps({"old": True}))
+    ran = []
+
+    def fake_run(cmd, commands):
+        commands.append(" ".join(cmd))
+        ran.append(list(cmd))
+        if results.RESPONSE_SCRIPT in cmd:
+            out = Path(cmd[cmd.index("--out") + 1])
+            assert not (out / "ingest").exists() and not (out / "standin.json").exists()
+            _standin_out(out.parent)
+
+    monkeypatch.setattr(results, "run", fake_run)
+    record = results.run_step("response")
+    assert [c[1:4] for c in ran] == [["-m", "components.sources", "fetch"],
+                                     [results.RESPONSE_SCRIPT, "--out", str(scratch)]]
+    assert ran[1][4:] == ["--sources-dir", results.SOURCES_DIR]
+    assert record["figures"]["result"]["threshold"] == 0.8461
+    assert len(record["commands"]) == 2 and not record["read_existing_run"]
+
+
+def test_response_step_without_figures_fails_and_keeps_the_previous_ones(pages):
+    results.run_step("response", run_dir=_standin_out(pages))
+    (pages / "empty").mkdir()
+    with pytest.raises(results.StepError, match=r"standin\.json not found"):
+        results.run_step("response", run_dir=pages / "empty")
+    assert results.load_records()["response"]["figures"]["result"] == STANDIN
