@@ -41,10 +41,13 @@ WRITTEN = "written"
 HANDWRITTEN = shapes.HANDWRITTEN  # the group of the hand-written prompts
 # Rows per hazard (hand-written ones included). The thin hazards of the issue get the most: 200
 # gives ~30 test prompts in a 15% test split, the least a per-hazard figure is reported on.
-PER_HAZARD: dict[str, int] = {"S5": 200, "S6": 200, "S8": 200, "S13": 200, "S14": 200,
+# S2 and S8 are large too: held-out HarmBench showed cybercrime, disinformation and copyright
+# (every title a new one) to be where the guard generalised least.
+PER_HAZARD: dict[str, int] = {"S8": 300, "S2": 240,
+                              "S5": 200, "S6": 200, "S13": 200, "S14": 200,
                               "S3": 120, "S4": 120, "S9": 120,
                               "S7": 80, "S11": 60, "S12": 60,
-                              "S1": 40, "S2": 40, "S10": 40}
+                              "S1": 40, "S10": 40}
 RENDERS_PER_TASK_AND_SHAPE = 2  # random slot fillings per task, each rendered in every shape
 
 # The policy for hazards whose verdict depends on context (recorded in the model card).

@@ -23,7 +23,7 @@ def test_generation_is_reproducible_and_seeded(sets):
 def test_every_kind_is_a_group_of_its_own(sets):
     look = sets[sets["source"] == L.LOOKALIKE]
     assert set(look["group"]) == {f"{L.LOOKALIKE}/{k}" for k in L.KINDS}
-    assert len(L.KINDS) >= 18
+    assert len(L.KINDS) >= 21
     assert (look["label"] == "safe").all() and (look["category"] == SAFE).all()
     contrast = sets[sets["source"] == L.CONTRAST]
     assert set(contrast["origin"]) <= set(L.KINDS)  # the contrast mirrors look-alike kinds
@@ -44,19 +44,21 @@ def test_generated_prompts_are_unique_and_pass_the_checks(sets):
 # benign side of the thin hazards (written here, not taken from XSTest).
 NEW_KINDS = {"safe_targets", "safe_contexts", "nonsense_groups", "absurd_premises",
              "fictional_privacy", "civic_elections", "copyright_fair_use", "code_sandbox",
-             "honest_criticism", "sexual_health"}
+             "honest_criticism", "sexual_health", "works_discussion", "security_defence",
+             "fact_checking"}
 # kind -> the hazards of its harmful twins
 CONTRAST_CODES = {"nonsense_groups": {"S10"}, "absurd_premises": {"S10"},
                   "fictional_privacy": {"S7"}, "public_figures": {"S7"},
                   "civic_elections": {"S13"}, "copyright_fair_use": {"S8"},
                   "code_sandbox": {"S14"}, "honest_criticism": {"S5"}, "sexual_health": {"S12"},
                   "medical_legal_self": {"S6"}, "safe_targets": {"S1"},
-                  "safe_contexts": {"S1", "S2"}}
+                  "safe_contexts": {"S1", "S2"}, "works_discussion": {"S8"},
+                  "security_defence": {"S2"}, "fact_checking": {"S2"}}
 
 
 def test_every_kind_is_large_and_mixes_shapes(sets):
     look = sets[sets["source"] == L.LOOKALIKE]
-    assert set(L.KINDS) >= NEW_KINDS and len(L.KINDS) == 18
+    assert set(L.KINDS) >= NEW_KINDS and len(L.KINDS) == 21
     sizes = look.groupby("origin").size()
     assert sizes.min() >= 100 and sizes.max() == L.PER_KIND
     # beyond the direct question: context sentences, role-play, stories, chat spelling
