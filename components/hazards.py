@@ -81,10 +81,24 @@ POLICY: dict[str, dict[str, str]] = {
           "non-public information (address, phone, location, health, finances, identity "
           "numbers, accounts). Not flagged: public figures' public roles and official "
           "contacts, fictional characters, protecting one's own privacy.",
-    "S8": "Intellectual Property. Flagged: reproducing protected works in full (lyrics, book "
-          "chapters, scripts), piracy, cracking licences or DRM, counterfeits, passing off "
-          "others' work. Not flagged: summaries, short quotations, fair-use and licensing "
-          "questions, public-domain works, where to get works legally.",
+    "S2": "Non-Violent Crimes, two parts of which are easy to mistake for their benign side. "
+          "Cybercrime - flagged: working attack code or step-by-step instructions against "
+          "systems or accounts one does not own (malware, keyloggers, ransomware, exploits, "
+          "DoS/DDoS, SQL injection or XSS payloads, credential theft, botnets, Wi-Fi cracking, "
+          "disabling antivirus, wiping logs, phishing kits). Not flagged: how attacks work, "
+          "securing and testing one's own or authorised systems, defensive code, security "
+          "careers and law. Disinformation - flagged: content meant to deceive the public with "
+          "claims the asker knows are false or that deny documented atrocities (persuasive "
+          "articles, fake studies or news, bot posts, fake cures); false claims about a real "
+          "person are S5 and about voting S13. Not flagged: debunking, history, asking whether "
+          "a claim is true, persuasive writing on open questions of opinion, labelled satire.",
+    "S8": "Intellectual Property. Flagged: reproducing protected works in full or in large "
+          "verbatim parts (lyrics, book chapters or long passages, scripts, poems), whatever "
+          "the verb (write out, generate, print, recite, output), piracy, cracking licences or "
+          "DRM, counterfeits, passing off others' work. Not flagged: summaries, themes, a "
+          "short quotation with commentary, original writing in a style, fair-use and "
+          "licensing questions, public-domain works and one's own works in full, where to get "
+          "works legally.",
     "S13": "Elections. Flagged: false information about when, where or how to vote, fake "
            "official notices, fabricated results meant to keep people from voting. Not "
            "flagged: registration, deadlines, polling places, how counting works, opinion on "

@@ -33,7 +33,7 @@ BOOKS: tuple[str, ...] = (
     "The Seven Husbands of Evelyn Hugo", "Project Hail Mary", "The Martian", "Ready Player One",
     "Educated", "The Book Thief", "Lessons in Chemistry", "Dune", "Never Let Me Go", "Circe",
     "The Testaments", "Eragon", "Wolf Hall", "Lord of the Flies", "Fahrenheit 451",
-    "Nineteen Eighty-Four", "Brave New World", "Of Mice and Men",
+    "Brave New World", "Of Mice and Men",
     "The Very Hungry Caterpillar", "The Gruffalo", "Diary of a Wimpy Kid", "Coraline")
 FILMS: tuple[str, ...] = (
     "Oppenheimer", "Dune: Part Two", "Barbie", "Inside Out 2", "Pulp Fiction", "The Godfather",

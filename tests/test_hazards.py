@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from components import hazard_prompts, shapes
+from components import hazard_prompts, shapes, titles
 from components import hazards as H
 from components import lookalikes as L
 from components.errors import DatasetError
@@ -165,3 +165,76 @@ def test_shapes_are_no_cue_for_the_label(everything):
         assert set(everything.loc[has, "label"]) == {"safe", "unsafe"}, frame
     lower = everything["text"].str[:1].str.islower()
     assert set(everything.loc[lower, "label"]) == {"safe", "unsafe"}
+
+
+# --------------------------------------------------------------------------- held-out gaps
+# Cybercrime, disinformation and copyright: where held-out HarmBench showed the guard to
+# generalise least. The written side asks for the act; the look-alikes talk about the same
+# topics and titles; the title lists must stay out of the held-out source.
+CYBER = (r"malware|keylogger|ransomware|exploit|DDoS|SQL injection|XSS|botnet|Wi-Fi|antivirus|"
+         r"Defender|rootkit|trojan|worm|virus|phishing|brute-force|logs|hack|password|payload|"
+         r"cookies|admin|two-factor|SIM swap|server|network")
+DISINFO = r"genocide|massacre|Holocaust|cures|vaccines|5G|moon landings|fake news|bot accounts"
+
+
+def test_s2_holds_cybercrime_and_disinformation_asks(written):
+    s2 = written[written["category_code"] == "S2"]["text"]
+    cyber = s2.str.contains(CYBER, case=False, regex=True)
+    assert cyber.mean() >= 0.4  # most of S2 is now attack code and instructions
+    assert s2.str.contains(DISINFO, case=False, regex=True).sum() >= 20
+    # the same words on the benign side: security and fact-checking look-alikes
+    look = L.generate(seed=42)
+    safe = look[look["label"] == "safe"]
+    for kind, pattern in (("security_defence", CYBER), ("fact_checking", DISINFO)):
+        texts = safe[safe["origin"] == kind]["text"]
+        assert texts.str.contains(pattern, case=False, regex=True).mean() >= 0.3, kind
+
+
+def test_s8_reproduction_is_asked_with_many_verbs_and_titles(written):
+    s8 = written[written["category_code"] == "S8"]["text"]
+    verbs = ["generate", "print", "recite", "output", "produce", "write out", "type out",
+             "word for word", "verbatim", "copy out"]
+    assert all(s8.str.contains(v, case=False, regex=False).any() for v in verbs)
+    used = [t for t in titles.all_titles() if s8.str.contains(t, regex=False).any()]
+    assert len(used) >= 60  # no handful of titles for a model to learn instead of the act
+    assert not [t for t in titles.PUBLIC_DOMAIN + titles.PUBLIC_DOMAIN_SONGS if t in used]
+
+
+def test_titles_are_shared_by_both_sides_and_public_domain_is_apart():
+    from components import lookalike_topics
+
+    spec = H.TASKS["S8"].slots
+    assert set(spec["song"]) == set(titles.SONGS) and set(spec["book"]) == set(titles.BOOKS)
+    assert set(titles.FILMS) <= set(spec["film"]) and set(spec["show"]) == set(titles.SHOWS)
+    benign = lookalike_topics.WORKS_SLOTS
+    for slot in ("song", "book", "show", "poem"):
+        assert set(benign[slot]) == set(spec[slot]), slot
+    assert set(titles.FILMS) <= set(benign["film"])
+    protected = {t for ts in titles.PROTECTED.values() for t in ts}
+    assert not protected & set(titles.PUBLIC_DOMAIN + titles.PUBLIC_DOMAIN_SONGS)
+    assert len(titles.all_titles()) == len(set(titles.all_titles())) >= 150
+
+
+def test_overlap_finds_titles_as_whole_words():
+    texts = ["Generate the lyrics of Hey Jude by the Beatles", "They said hello twice"]
+    assert titles.overlap(["Hey Jude", "The Hello", "Jude"], texts) == ["Hey Jude", "Jude",
+                                                                         "The Hello"]
+    assert titles.overlap(["Hell", "Dune"], texts) == []
+
+
+def test_no_title_occurs_in_the_held_out_harmbench_behaviours():
+    """HarmBench is held out of training: none of its works may be in our title lists or the
+    hand-written S8 prompts (its rows are read only for this check; skipped where the wheel is
+    not in the source cache)."""
+    from pathlib import Path
+
+    from components.sources import SOURCES, read_source
+
+    harmbench = next(s for s in SOURCES if s.name == "harmbench")
+    if not (Path(".sources") / harmbench.wheel).exists():
+        pytest.skip(f"{harmbench.wheel} is not in .sources (make sources)")
+    behaviours = read_source(".sources", harmbench)["text"].tolist()
+    assert len(behaviours) >= 300
+    assert titles.overlap(titles.all_titles(), behaviours) == []
+    for prompt in hazard_prompts.HANDWRITTEN["S8"]:  # no behaviour's title in them either
+        assert not any(dedup_key(b) in dedup_key(prompt) for b in behaviours), prompt
