@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from components import lookalike_kinds, lookalike_topics
+from components import lookalike_everyday, lookalike_kinds, lookalike_topics
 from components.errors import DatasetError
 from components.lookalike_kinds import Coded, Shaped, questions, render_acts
 from components.shapes import check_prompt, pick  # noqa: F401 (check_prompt: re-exported)
@@ -367,10 +367,12 @@ KINDS: dict[str, Callable[[random.Random], Shaped]] = {
     "public_figures": _public_figures,
     **lookalike_kinds.KINDS,
     **lookalike_topics.KINDS,
+    "everyday_statements": lookalike_everyday.everyday_statements,
 }
 # Harmful twins of the kinds above, from the same frames (kind -> (prompt, shape, code)).
 CONTRAST_KINDS: dict[str, Callable[[random.Random], Coded]] = {
-    **lookalike_kinds.CONTRAST, **lookalike_topics.CONTRAST}
+    **lookalike_kinds.CONTRAST, **lookalike_topics.CONTRAST,
+    "everyday_statements": lookalike_everyday.everyday_contrast}
 
 VIOLENT_VERBS = ("kill", "shoot", "attack", "strike", "blow", "crash", "execute", "fire", "bomb",
                  "destroy", "choke", "stab", "hit", "smash", "murder", "slaughter", "torch")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from components import lookalikes as L
@@ -23,7 +25,7 @@ def test_generation_is_reproducible_and_seeded(sets):
 def test_every_kind_is_a_group_of_its_own(sets):
     look = sets[sets["source"] == L.LOOKALIKE]
     assert set(look["group"]) == {f"{L.LOOKALIKE}/{k}" for k in L.KINDS}
-    assert len(L.KINDS) >= 21
+    assert len(L.KINDS) >= 22
     assert (look["label"] == "safe").all() and (look["category"] == SAFE).all()
     contrast = sets[sets["source"] == L.CONTRAST]
     assert set(contrast["origin"]) <= set(L.KINDS)  # the contrast mirrors look-alike kinds
@@ -45,7 +47,7 @@ def test_generated_prompts_are_unique_and_pass_the_checks(sets):
 NEW_KINDS = {"safe_targets", "safe_contexts", "nonsense_groups", "absurd_premises",
              "fictional_privacy", "civic_elections", "copyright_fair_use", "code_sandbox",
              "honest_criticism", "sexual_health", "works_discussion", "security_defence",
-             "fact_checking"}
+             "fact_checking", "everyday_statements"}
 # kind -> the hazards of its harmful twins
 CONTRAST_CODES = {"nonsense_groups": {"S10"}, "absurd_premises": {"S10"},
                   "fictional_privacy": {"S7"}, "public_figures": {"S7"},
@@ -53,12 +55,13 @@ CONTRAST_CODES = {"nonsense_groups": {"S10"}, "absurd_premises": {"S10"},
                   "code_sandbox": {"S14"}, "honest_criticism": {"S5"}, "sexual_health": {"S12"},
                   "medical_legal_self": {"S6"}, "safe_targets": {"S1"},
                   "safe_contexts": {"S1", "S2"}, "works_discussion": {"S8"},
-                  "security_defence": {"S2"}, "fact_checking": {"S2"}}
+                  "security_defence": {"S2"}, "fact_checking": {"S2"},
+                  "everyday_statements": {"S1", "S2", "S3", "S8", "S9", "S11"}}
 
 
 def test_every_kind_is_large_and_mixes_shapes(sets):
     look = sets[sets["source"] == L.LOOKALIKE]
-    assert set(L.KINDS) >= NEW_KINDS and len(L.KINDS) == 21
+    assert set(L.KINDS) >= NEW_KINDS and len(L.KINDS) == 22
     sizes = look.groupby("origin").size()
     assert sizes.min() >= 100 and sizes.max() == L.PER_KIND
     # beyond the direct question: context sentences, role-play, stories, chat spelling
@@ -77,6 +80,29 @@ def test_contrast_twins_carry_the_hazard_of_their_kind(sets):
         assert codes[kind] == expected, kind
     sizes = contrast.groupby("origin").size()
     assert all(sizes[k] == L.CONTRAST_PER_KIND for k in NEW_KINDS)
+
+
+def test_everyday_statements_are_benign_chit_chat_in_alarming_words(sets):
+    """Diary-like statements (the guard flagged "I fixed the door with a few drops of oil"), many
+    without any question, in many of the words the harmful data made alarming; their twins end
+    the same statements in a harmful ask."""
+    from components import lookalike_everyday as E
+
+    kind = sets[sets["origin"] == "everyday_statements"]
+    look = kind[kind["source"] == L.LOOKALIKE]
+    assert len(look) == L.PER_KIND and (look["label"] == "safe").all()
+    assert (~look["text"].str.contains("?", regex=False)).sum() >= 30  # statements only
+    assert (look["text"].str.count(r"[.?] ") >= 2).sum() >= 20  # multi-sentence snippets
+    words = " ".join(look["text"]).lower()
+    used = {w for w in E.TRIGGER_WORDS if re.search(rf"\b{w}", words)}
+    assert len(used) >= 25, sorted(set(E.TRIGGER_WORDS) - used)
+    twins = kind[kind["source"] == L.CONTRAST]
+    assert len(twins) == L.CONTRAST_PER_KIND and (twins["label"] == "unsafe").all()
+    harmful = {dedup_key(a) for a, _ in E.HARMFUL_ASKS}
+    assert not any(dedup_key(a) in harmful for a in E.ASKS)
+    assert all(len(t.split()) <= E.CONTRAST_MAX_WORDS for t in twins["text"])
+    other = L.generate(seed=7)
+    assert set(other.loc[other["origin"] == "everyday_statements", "text"]) != set(kind["text"])
 
 
 def test_a_contrast_frame_mistake_fails_generation(monkeypatch):
