@@ -61,13 +61,16 @@ PYTHON = ".venv/bin/python"  # as the Makefile runs it; sys.executable when it i
 DEFAULT_STEPS = ("seed", "seed-prompt", "guard", "response", "bench", "images", "soak")
 SOAK_MINUTES = 10
 RESPONSE_SCRIPT = "scripts/response_standin.py"
-ALL_STEPS = (*DEFAULT_STEPS, "ablation")
+# guard-minilm (the guard on MiniLM, issue 18's comparison: another half hour) and ablation run
+# when asked
+ALL_STEPS = (*DEFAULT_STEPS, "guard-minilm", "ablation")
 # The files whose change can move a step's figures: tests/test_results.py counts the commits
 # that touched them after the step's figures were committed (STALE_AFTER_COMMITS there).
 INPUTS: dict[str, tuple[str, ...]] = {
     "seed": ("components", "pipeline.py", "requirements/constraints.txt"),
     "seed-prompt": ("components", "pipeline.py", "requirements/constraints.txt"),
     "guard": ("components", "pipeline.py", "requirements/constraints.txt"),
+    "guard-minilm": ("components", "pipeline.py", "requirements/constraints.txt"),
     "response": ("components", RESPONSE_SCRIPT, "requirements/constraints.txt"),
     "bench": ("components", "serving", "benchmarks/bench_serve.py", "benchmarks/noop_server.py",
               "requirements/constraints.txt"),
@@ -81,6 +84,7 @@ TITLES = {
     "seed": "Seed pipeline (full dataset, query + image descriptions)",
     "seed-prompt": "Seed pipeline on the prompt alone (--text-columns query)",
     "guard": "Prompt guard (make run-guard)",
+    "guard-minilm": "Prompt guard on MiniLM (make run-guard ARGS=\"--lora-base-model offline\")",
     "response": "Response guard: the stand-in (scripts/response_standin.py)",
     "bench": "Serving benchmark (make bench-serve)",
     "images": "Image sizes (make image-sizes)",
@@ -271,11 +275,16 @@ def step_seed_prompt(ctx: Context, commands: list[str]) -> dict[str, Any]:
     return _pipeline_step(ctx, ["run", "--data", SEED_DATA, "--text-columns", "query"], commands)
 
 
-def step_guard(ctx: Context, commands: list[str]) -> dict[str, Any]:
+# The guard on the English MiniLM encoder instead of multilingual-e5-small (README's comparison):
+# the same pipeline and data, the encoder of lora-train and of the leave-one-source-out stand-in.
+MINILM_ARGS = ("--lora-base-model", "offline")  # the stand-in's encoder follows lora's
+
+
+def step_guard(ctx: Context, commands: list[str], extra: Sequence[str] = ()) -> dict[str, Any]:
     if not ctx.run_dir:
         run([python(), "-m", "components.sources", "fetch", "--cache", SOURCES_DIR], commands)
     figures = _pipeline_step(ctx, ["run-guard", "--seed-data", SEED_DATA, "--sources-dir",
-                                   SOURCES_DIR], commands)
+                                   SOURCES_DIR, *extra], commands)
     run_dir = ROOT / figures["run_dir"]
     prompts = run_dir / "ingest" / "prompts"
     if prompts.is_file():
@@ -291,6 +300,10 @@ def step_guard(ctx: Context, commands: list[str]) -> dict[str, Any]:
     if (lora_dir / "config.json").is_file():  # merged weights: the model the guard serves
         figures["examples"] = guard_examples(lora_dir)
     return figures
+
+
+def step_guard_minilm(ctx: Context, commands: list[str]) -> dict[str, Any]:
+    return step_guard(ctx, commands, MINILM_ARGS)
 
 
 def guard_examples(model_dir: Path) -> list[dict[str, Any]]:
@@ -397,6 +410,7 @@ def step_ablation(ctx: Context, commands: list[str]) -> dict[str, Any]:
 
 STEP_FUNCS: dict[str, Callable[[Context, list[str]], dict[str, Any]]] = {
     "seed": step_seed, "seed-prompt": step_seed_prompt, "guard": step_guard,
+    "guard-minilm": step_guard_minilm,
     "response": step_response, "bench": step_bench, "images": step_images, "soak": step_soak, "ablation": step_ablation}
 
 
@@ -492,8 +506,9 @@ def engines(summary: Mapping[str, Any]) -> list[str]:
     return [engine_table(summary), ""]
 
 
-def render_guard(rec: Mapping[str, Any], plots: Plots) -> list[str]:
-    """The guard: dataset, calibration, per source, held out, leave-one-source-out, the rest."""
+def render_guard(rec: Mapping[str, Any], plots: Plots, prefix: str = "guard") -> list[str]:
+    """The guard: dataset, calibration, per source, held out, leave-one-source-out, the rest
+    (plots named `prefix`-...)."""
     from components.evaluate import guard_table, hazard_table, holdout_table
     from components.loso import loso_table
 
@@ -531,18 +546,18 @@ def render_guard(rec: Mapping[str, Any], plots: Plots) -> list[str]:
         for name, g in s["guard"].items():
             if g.get("per_source"):
                 lines += [plots.recall_flags(g["per_source"], f"guard {name}: per test source",
-                                             f"guard-{name}-per-source.png"), ""]
+                                             f"{prefix}-{name}-per-source.png"), ""]
     if s.get("holdout"):
         lines += [holdout_table(s), ""]
         for name, h in s["holdout"]["models"].items():
             lines += [plots.recall_flags(h["per_group"], f"guard {name}: held-out groups",
-                                         f"guard-{name}-holdout.png"), ""]
+                                         f"{prefix}-{name}-holdout.png"), ""]
     if s.get("guard") and hazard_table(s):
         lines += [hazard_table(s), ""]
     if s.get("loso"):
         lines += ["Leave-one-source-out:", "", loso_table(s["loso"]), ""]
         lines += [plots.recall_flags(s["loso"]["groups"], "leave-one-source-out (stand-in)",
-                                     "guard-loso.png"), ""]
+                                     f"{prefix}-loso.png"), ""]
     if fig.get("examples"):
         lines += ["The served model (lora) on the prompts README quotes:", ""]
         lines += md_table(["prompt", "P(unsafe)", "flagged"],
@@ -877,8 +892,8 @@ def render(records: Mapping[str, Mapping[str, Any]], out_dir: Path) -> str:
                   "- commands: " + "; ".join(f"`{c}`" for c in rec["commands"]), ""]
         if step in ("seed", "seed-prompt"):
             lines += render_classifiers(rec, step, plots)
-        elif step == "guard":
-            lines += render_guard(rec, plots)
+        elif step in ("guard", "guard-minilm"):
+            lines += render_guard(rec, plots, step)
         elif step == "response":
             lines += render_response(rec, plots)
         elif step == "bench":

@@ -465,3 +465,32 @@ def test_response_step_without_figures_fails_and_keeps_the_previous_ones(pages):
     with pytest.raises(results.StepError, match=r"standin\.json not found"):
         results.run_step("response", run_dir=pages / "empty")
     assert results.load_records()["response"]["figures"]["result"] == STANDIN
+
+
+def test_the_minilm_guard_step_runs_run_guard_on_minilm_and_keeps_the_guards_plots(
+        pages, monkeypatch):
+    """README's encoder comparison from a command: `run-guard --lora-base-model offline` (the
+    stand-in's encoder follows lora's), on its own section with its own plots: the e5 guard's
+    page and plots stay."""
+    results.run_step("guard", run_dir=fake_run(pages / "e5", guard=True))
+    ran = []
+
+    def fake(cmd, commands):
+        commands.append(" ".join(cmd))
+        ran.append(list(cmd))
+        if "run-guard" in cmd:
+            run = fake_run(pages / "minilm", guard=True)
+            summary = json.loads((run / "evaluate" / "summary").read_text())
+            summary["models"]["lora"]["model_dir"] = str(run / "lora-train" / "model")
+            Path(cmd[cmd.index("--summary") + 1]).write_text(json.dumps(summary))
+
+    monkeypatch.setattr(results, "run", fake)
+    monkeypatch.setattr(results, "guard_examples", lambda model_dir: [])
+    record = results.run_step("guard-minilm")
+    guard_cmd = next(c for c in ran if "run-guard" in c)
+    assert guard_cmd[guard_cmd.index("--lora-base-model") + 1] == "offline"
+    assert record["figures"]["run_dir"].endswith("toxic-guard-1")
+    page = results.write_page().read_text()
+    assert '<a name="guard-minilm"></a>' in page and '<a name="guard"></a>' in page
+    for prefix in ("guard", "guard-minilm"):
+        assert (pages / f"docs/results/{prefix}-lora-per-source.png").is_file()
