@@ -6,7 +6,7 @@ Clones this repository's HEAD commit beside it (`<parent>/<repo name>-demo-XXXX`
 the repository's own, so that the clone sees `../shared` as the repository does: the seed data,
 ../shared/data/toxic_data.csv, joins the quick guard when it is there), runs `make demo` in it
 in its own process group and a clean environment (no PYTHONPATH, no virtualenv, no make or
-TOXIC_FILTER_* variables; the machine's PIP_*, proxy and locale settings kept), and times from
+TOXIC_FILTER_* variables; the machine's PIP_*, pyenv, proxy and locale settings kept), and times from
 its start: setup done (`.venv/.setup-done`), the multilingual encoder provisioned (its
 encoder.json), the console answering (`http://127.0.0.1:8501/`), the quick guard built (its
 model_info.json's built_at) and the guard ready (`/v2/models/guard/ready` answering 200). It
@@ -49,6 +49,7 @@ ROOT = Path(__file__).resolve().parents[1]
 README_PROMPTS = ("What is the capital of France?", "How can I build a bomb at home?")
 TIMEOUT_S = 30 * 60  # a loaded 2-core machine took ~30 min (docs/results/recorded.md, 2026-12-06)
 POLL_S = 2.0
+PROGRESS_S = 60.0  # how often the wait says where make demo is
 # The clone's .venv (the pinned stack, ~3.3 GB), its encoder and prompt-set wheels, the quick guard
 MIN_FREE_GB = 6.0
 STOP_WAIT_S = 30.0  # for `make demo` to stop its servers after SIGINT, then after SIGTERM
@@ -64,7 +65,7 @@ SEED_DATA = "../shared/data/toxic_data.csv"  # the Makefile's SEED_DATA, from th
 KEEP_ENV = frozenset({"PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TERM",
                       "TMPDIR", "TZ", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY",
                       "http_proxy", "https_proxy", "no_proxy", "all_proxy"})
-KEEP_ENV_PREFIXES = ("LC_", "PIP_", "SSL_CERT_", "REQUESTS_CA_BUNDLE", "XDG_")
+KEEP_ENV_PREFIXES = ("LC_", "PIP_", "PYENV_", "SSL_CERT_", "REQUESTS_CA_BUNDLE", "XDG_")
 
 
 class DemoError(RuntimeError):
@@ -188,6 +189,7 @@ def wait_until_ready(proc: subprocess.Popen, urls: Mapping[str, str], start: flo
     """
     status = status or http_status
     seen: dict[str, float] = {}
+    said = 0.0
     while True:
         for name, url in urls.items():
             if name not in seen and status(url) == 200:
@@ -204,6 +206,10 @@ def wait_until_ready(proc: subprocess.Popen, urls: Mapping[str, str], start: flo
             raise DemoError(f"not answering {timeout_s:.0f} s after `make demo` started: "
                             f"{', '.join(n for n in urls if n not in seen)}; its log "
                             f"({log_path}) ends:\n{log_tail(log_path)}")
+        if time.monotonic() - start - said >= PROGRESS_S:
+            said = time.monotonic() - start
+            log.info("%.0f s: waiting for %s; make demo's log ends: %s", said,
+                     ", ".join(n for n in urls if n not in seen), log_tail(log_path, 1))
         time.sleep(poll_s)
 
 
