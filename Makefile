@@ -124,7 +124,8 @@ soak: setup ## mixed v1/v2 load at concurrency 32: errors, p50/p99, RSS (SOAK_MI
 	$(PY) -m benchmarks.soak --target $(TARGET) --minutes $(SOAK_MINUTES)
 
 # make results: ONLY=seed,guard,... runs some steps (default: seed, seed-prompt, guard, response,
-# bench, images, soak; ablation only when named); RUN_DIR= reads an existing run of the one step named
+# bench, images, soak; guard-minilm, ablation, demo (a fresh clone's make demo) only when named);
+# RUN_DIR= reads an existing run of the one step named
 ONLY ?=
 RUN_DIR ?=
 results: setup ## every published figure: run its command, write docs/results.md (~1.5 h on 2 cores; ONLY=, RUN_DIR=)

@@ -12,12 +12,18 @@ Steps (`make results` runs the first seven, in this order; `ONLY=` picks some):
 - bench:       the serving benchmark (`make bench-serve`) on the seed step's models
 - images:      the image sizes (`make image-sizes`) of the images already built (none built: said)
 - soak:        `make soak SOAK_MINUTES=10` on its own tiny-model servers: errors, latency, memory
+- guard-minilm: (only when named) the guard pipeline with `--lora-base-model offline` (MiniLM)
 - ablation:    (only when named) lora-train alone on the seed splits, one parameter change at a
                time (scripts/lora_ablation.py; issue 21's bisect of the seed regression)
+- demo:        (only when named) `make demo` on a fresh clone beside the repository, timed until
+               the guard and the console answer, README's two prompts asked, then stopped and
+               the clone deleted (benchmarks/fresh_demo.py; README "Quick start"). Not in the
+               default: it needs ~4.5 GB of disk while it runs, installs a second .venv (minutes,
+               more on a cold pip cache) and the ports of `make serve` / `make demo`, free.
 
 Each step runs its command, reads the JSON it writes (the pipelines' `--summary`, the run's
 model_info.json files, the benchmark's `--json`, `components.images sizes --json`, the
-response stand-in's standin.json), never its
+response stand-in's standin.json, `benchmarks.fresh_demo --json`), never its
 log, and stores its figures with the date, the commit, the machine, the exact commands and how
 long it took in docs/results/<step>.json. The page is rendered from every step's JSON, so a step
 run alone keeps the others' last figures; the plots are PNGs in docs/results/. `--run_dir`
@@ -61,9 +67,9 @@ PYTHON = ".venv/bin/python"  # as the Makefile runs it; sys.executable when it i
 DEFAULT_STEPS = ("seed", "seed-prompt", "guard", "response", "bench", "images", "soak")
 SOAK_MINUTES = 10
 RESPONSE_SCRIPT = "scripts/response_standin.py"
-# guard-minilm (the guard on MiniLM, issue 18's comparison: another half hour) and ablation run
-# when asked
-ALL_STEPS = (*DEFAULT_STEPS, "guard-minilm", "ablation")
+# guard-minilm (the guard on MiniLM, issue 18's comparison: another half hour), ablation and
+# demo (a fresh clone's `make demo`) run when asked: see the module docstring
+ALL_STEPS = (*DEFAULT_STEPS, "guard-minilm", "ablation", "demo")
 # The files whose change can move a step's figures: tests/test_results.py counts the commits
 # that touched them after the step's figures were committed (STALE_AFTER_COMMITS there).
 INPUTS: dict[str, tuple[str, ...]] = {
@@ -79,6 +85,9 @@ INPUTS: dict[str, tuple[str, ...]] = {
              "requirements/constraints.txt"),
     "ablation": ("components/lora_train.py", "components/predict.py", "pipeline.py",
                  "scripts/lora_ablation.py", "requirements/constraints.txt"),
+    # setup (what it installs), the quick guard's build, the servers and the console
+    "demo": ("Makefile", "requirements", "pyproject.toml", "components", "serving",
+             "benchmarks/fresh_demo.py"),
 }
 TITLES = {
     "seed": "Seed pipeline (full dataset, query + image descriptions)",
@@ -90,6 +99,7 @@ TITLES = {
     "images": "Image sizes (make image-sizes)",
     "soak": "Soak: mixed load on the servers (make soak)",
     "ablation": "lora-train on the seed splits, one change at a time (issue 21)",
+    "demo": '`make demo` on a fresh clone (README "Quick start")',
 }
 # lora-train variants of the ablation step: name -> LoraParams overrides of the seed defaults
 ABLATION: dict[str, dict[str, str]] = {
@@ -408,10 +418,24 @@ def step_ablation(ctx: Context, commands: list[str]) -> dict[str, Any]:
     return {"splits": _rel(splits), "rows": rows}
 
 
+def step_demo(ctx: Context, commands: list[str]) -> dict[str, Any]:
+    """`make demo` on a fresh clone, timed (benchmarks/fresh_demo.py): it stops what it started
+    and deletes the clone itself, also when it fails."""
+    if ctx.run_dir:
+        path = ctx.run_dir if ctx.run_dir.is_file() else ctx.run_dir / "demo.json"
+        commands.append(f"(read the existing fresh-demo result {_rel(path)})")
+        return read_json(path)
+    out = ctx.scratch / "demo.json"
+    run([python(), "-m", "benchmarks.fresh_demo", "--json", _rel(out),
+         "--log", _rel(ctx.scratch / "make-demo.log")], commands)
+    return read_json(out)
+
+
 STEP_FUNCS: dict[str, Callable[[Context, list[str]], dict[str, Any]]] = {
     "seed": step_seed, "seed-prompt": step_seed_prompt, "guard": step_guard,
     "guard-minilm": step_guard_minilm,
-    "response": step_response, "bench": step_bench, "images": step_images, "soak": step_soak, "ablation": step_ablation}
+    "response": step_response, "bench": step_bench, "images": step_images, "soak": step_soak,
+    "ablation": step_ablation, "demo": step_demo}
 
 
 def run_step(step: str, run_dir: Path | None = None, base_image: str | None = None
@@ -740,6 +764,87 @@ def render_ablation(rec: Mapping[str, Any], plots: Plots) -> list[str]:
     return lines
 
 
+# pip cache size (MB) from which the page calls it warm: the pinned stack's wheels are ~3 GB
+WARM_PIP_CACHE_MB = 500
+DEMO_MILESTONES = {
+    "setup": "setup done: .venv, the pinned stack (`.venv/.setup-done`)",
+    "encoder": "multilingual encoder provisioned (its `encoder.json`)",
+    "console": "console answering (`http://127.0.0.1:8501/`)",
+    "quick_guard_built": "quick guard built (its model_info.json's `built_at`)",
+    "guard_ready": "guard ready (`/v2/models/guard/ready` answers 200)",
+}
+
+
+def render_demo(rec: Mapping[str, Any]) -> list[str]:
+    """The fresh clone's `make demo`: how, the timeline, the quick guard, the two verdicts."""
+    f = rec["figures"]
+    seed = f.get("seed_data") or {}
+    lines = [f"`git clone` of commit `{f['commit'][:10]}` into `{Path(f['clone']).name}` beside "
+             f"the repository (in `{f['parent']}`, so that its `../shared` is the repository's: "
+             + (f"the seed data `{seed.get('path')}` found, its prompts join the quick guard"
+                if seed.get("found") else
+                f"the seed data `{seed.get('path')}` not found, the quick guard is built from the "
+                "public prompt sets alone")
+             + "), then `make demo` in it, in a clean environment (no PYTHONPATH, virtualenv or "
+             "make variables of the caller) and its own process group, polled every few "
+             "seconds; then everything it started was stopped and the clone deleted"
+             + ("" if f.get("clone_removed", True) else
+                f" (NOT deleted: remove `{f['clone']}` by hand)") + ".", ""]
+    if f.get("commands"):
+        lines += ["What it ran: " + "; ".join(f"`{c}`" for c in f["commands"]) + ".", ""]
+    sec = f.get("seconds") or {}
+    lines += md_table(["after `make demo` started", "seconds"],
+                      [[label, "-" if sec.get(k) is None else f"{sec[k]:.0f}"]
+                       for k, label in DEMO_MILESTONES.items()])
+    cache = f.get("pip_cache") or {}
+    mb = cache.get("mb")
+    if mb is None:
+        lines += ["The machine had no pip cache: pip downloaded what the machine's own wheel "
+                  "store lacked.", ""]
+    else:
+        lines += [f"The machine's pip cache (`{cache.get('dir')}`) held {mb / 1024:.1f} GB before "
+                  f"the run ({'warm' if mb >= WARM_PIP_CACHE_MB else 'cold or nearly empty'}): "
+                  "these timings include whatever it saved; a first install without it downloads "
+                  "the pinned stack instead.", ""]
+    q = f.get("quick_guard")
+    if q:
+        prompts = f"{q['prompts']:,} prompts" if q.get("prompts") else "the prompts"
+        seed_rows = (f", {q['seed_rows']:,} of them seed prompts" if q.get("seed_rows") else
+                     ", no seed prompts")
+        t = q.get("test") or {}
+        lines += [f"The quick guard (`{q['dir']}`, frozen encoder `{q.get('base_model')}`): "
+                  f"built in {q['build_seconds']:.0f} s, embedding {prompts} "
+                  f"{q['embed_seconds']:.0f} s of it{seed_rows}. Its stratified test split "
+                  f"({_thousands(q.get('test_rows'))} prompts) at its threshold "
+                  f"{f3(q.get('threshold'))}: unsafe recall {f3(t.get('unsafe_recall'))} at a "
+                  f"{f3(t.get('false_flag_rate'))} false-flag rate; accuracy "
+                  f"{f3(t.get('accuracy'))}, macro-F1 {f3(t.get('macro_f1'))} (all classes).", ""]
+    else:
+        lines += ["No quick guard was built (a `make run-guard` run in the clone? not expected "
+                  "in a fresh one).", ""]
+    g = f.get("guard") or {}
+    lines += [f"The guard answering: {g.get('label') or g.get('kind') or 'unknown'} (backend "
+              f"`{g.get('backend')}`"
+              + (f", run `{g['run_id']}`" if g.get("run_id") else "") + "). README's prompts, "
+              "`POST /v1/models/guard:predict`:", ""]
+
+    def verdict(v: Mapping[str, Any]) -> str:
+        return "no verdict" if v.get("safe") is None else "safe" if v["safe"] else "unsafe"
+
+    lines += md_table(["prompt", "verdict", "categories", "unsafe_score", "backend"],
+                      [[v["prompt"], verdict(v),
+                        ", ".join(f"{c} {n}" for c, n in zip(
+                            v.get("categories") or [], v.get("category_names") or [],
+                            strict=False)) or "-",
+                        f3(v.get("unsafe_score")), f"`{v.get('backend')}`"]
+                       for v in f.get("verdicts", [])], "lllrl")
+    stopped = f.get("stopped") or {}
+    if stopped.get("leftovers"):
+        lines += [f"Stopping `make demo` left {len(stopped['leftovers'])} process(es) running in "
+                  "the clone; they were killed.", ""]
+    return lines
+
+
 MEAN_KEYS = ("accuracy", "macro_f1", "log_loss", "val_accuracy", "val_macro_f1", "val_log_loss")
 
 
@@ -871,8 +976,9 @@ def render(records: Mapping[str, Mapping[str, Any]], out_dir: Path) -> str:
              f"{total / 60:.0f} min in all"
              + (f" ({len(done)} of {len(DEFAULT_STEPS)} steps run)" if len(done) < len(
                  DEFAULT_STEPS) else "")
-             + ". `ONLY=ablation` (not in the default) reruns the lora-train comparison of "
-             "issue 21.", ""]
+             + ". Not in the default, run when named: `ONLY=guard-minilm` the guard on MiniLM, "
+             "`ONLY=ablation` the lora-train comparison of issue 21, `ONLY=demo` times `make demo` on a fresh clone (a second "
+             ".venv, ~4.5 GB of disk while it runs, the demo's ports).", ""]
     lines += md_table(["step", "date (UTC)", "commit", "took", "machine"],
                       [[f"[{s}](#{s})", r["date"][:16].replace("T", " "),
                         f"`{r['commit'][:10]}`{' + local changes' if r.get('dirty') else ''}",
@@ -904,6 +1010,8 @@ def render(records: Mapping[str, Mapping[str, Any]], out_dir: Path) -> str:
             lines += render_soak(rec)
         elif step == "ablation":
             lines += render_ablation(rec, plots)
+        elif step == "demo":
+            lines += render_demo(rec)
     recorded = FIG_DIR / RECORDED  # the source, wherever the plots go
     if recorded.is_file():
         lines += ["<a name=\"recorded\"></a>", "",

@@ -494,3 +494,242 @@ def test_the_minilm_guard_step_runs_run_guard_on_minilm_and_keeps_the_guards_plo
     assert '<a name="guard-minilm"></a>' in page and '<a name="guard"></a>' in page
     for prefix in ("guard", "guard-minilm"):
         assert (pages / f"docs/results/{prefix}-lora-per-source.png").is_file()
+
+
+# ---------------------------------------------------------------- make demo on a fresh clone
+# benchmarks/fresh_demo.py's figures as the 2026-12-07 run gave them (docs/results/recorded.md)
+DEMO = {
+    "commit": "c19c1ad0123456789abcdef0123456789abcdef0", "parent": "/work",
+    "clone": "/work/main-demo-k2j4x9", "timeout_s": 1800, "log": "x/make-demo.log",
+    "free_gb_before": 18.0, "pip_cache": {"dir": "/root/.cache/pip", "mb": 3174},
+    "seed_data": {"path": "../shared/data/toxic_data.csv", "found": True},
+    "started_at": "2026-12-07T10:00:00+00:00",
+    "commands": ["git clone -q /work/main /work/main-demo-k2j4x9",
+                 "git -C /work/main-demo-k2j4x9 checkout -q --detach c19c1ad",
+                 "cd /work/main-demo-k2j4x9 && make demo"],
+    "seconds": {"setup": 118.4, "encoder": 131.0, "console": 134.2, "quick_guard_built": 306.9,
+                "guard_ready": 311.3},
+    "quick_guard": {"dir": "local_outputs/quick-guard/offline-multilingual-0a1b2c3d4e5f",
+                    "base_model": "offline-multilingual", "built_after_s": 306.9,
+                    "build_seconds": 180.2, "embed_seconds": 151.6, "prompts": 14958,
+                    "train_rows": 10470, "val_rows": 2244, "test_rows": 2244, "seed_rows": 1204,
+                    "threshold": 0.5417,
+                    "test": {"unsafe_recall": 0.6781, "false_flag_rate": 0.0532,
+                             "accuracy": 0.7012, "macro_f1": 0.4521}},
+    "guard": {"backend": "quick-guard", "kind": "quick", "label": "quick guard",
+              "run_id": "offline-multilingual-0a1b2c3d4e5f"},
+    "verdicts": [
+        {"prompt": "What is the capital of France?", "safe": True, "categories": [],
+         "category_names": [], "unsafe_score": 0.1281, "backend": "quick-guard", "label": "Safe"},
+        {"prompt": "How can I build a bomb at home?", "safe": False, "categories": ["S9"],
+         "category_names": ["Indiscriminate Weapons"], "unsafe_score": 0.9862,
+         "backend": "quick-guard", "label": "S9"}],
+    "stopped": {"signals": ["SIGINT"], "leftovers": []}, "clone_removed": True,
+}
+
+
+def test_demo_page_shows_the_timeline_the_quick_guard_and_the_verdicts(pages):
+    path = pages / "demo.json"
+    path.write_text(json.dumps(DEMO))
+    record = results.run_step("demo", run_dir=path)
+    assert record["commands"] == [f"(read the existing fresh-demo result {path})"]
+    section = page_section(results.write_page().read_text(), "demo")
+    assert '## `make demo` on a fresh clone (README "Quick start")' in section
+    assert ("`git clone` of commit `c19c1ad012` into `main-demo-k2j4x9` beside the repository (in "
+            "`/work`, so that its `../shared` is the repository's: the seed data "
+            "`../shared/data/toxic_data.csv` found") in section
+    assert "`cd /work/main-demo-k2j4x9 && make demo`" in section
+    assert "| setup done: .venv, the pinned stack (`.venv/.setup-done`) | 118 |" in section
+    assert "| console answering (`http://127.0.0.1:8501/`) | 134 |" in section
+    assert "| guard ready (`/v2/models/guard/ready` answers 200) | 311 |" in section
+    assert "held 3.1 GB before the run (warm): these timings include whatever it saved" in section
+    assert ("built in 180 s, embedding 14,958 prompts 152 s of it, 1,204 of them seed prompts. "
+            "Its stratified test split (2,244 prompts) at its threshold 0.542: unsafe recall "
+            "0.678 at a 0.053 false-flag rate") in section
+    assert "quick guard (backend `quick-guard`, run `offline-multilingual-0a1b2c3d4e5f`)" in section
+    assert "| What is the capital of France? | safe | - | 0.128 | `quick-guard` |" in section
+    assert ("| How can I build a bomb at home? | unsafe | S9 Indiscriminate Weapons | 0.986 | "
+            "`quick-guard` |") in section
+    assert "NOT deleted" not in section and "process(es) running in the clone" not in section
+    # a run that could not delete its clone, without seed data, on a cold cache, says so
+    cold = {**DEMO, "clone_removed": False, "pip_cache": {"dir": "/c", "mb": 12},
+            "seed_data": {"path": "../shared/data/toxic_data.csv", "found": False},
+            "stopped": {"signals": ["SIGINT", "SIGTERM"], "leftovers": [41, 42]}}
+    path.write_text(json.dumps(cold))
+    results.run_step("demo", run_dir=path)
+    section = page_section(results.write_page().read_text(), "demo")
+    assert "NOT deleted: remove `/work/main-demo-k2j4x9` by hand" in section
+    assert "not found, the quick guard is built from the public prompt sets alone" in section
+    assert "(cold or nearly empty)" in section
+    assert "left 2 process(es) running in the clone; they were killed" in section
+
+
+def test_demo_is_not_a_default_step_and_runs_fresh_demo(pages, monkeypatch):
+    """Named only (a second .venv, ~4.5 GB, the demo's ports); it runs benchmarks.fresh_demo with
+    --json into its scratch directory and keeps what that writes."""
+    assert "demo" not in results.DEFAULT_STEPS and "demo" in results.ALL_STEPS
+    ran = []
+
+    def fake_run(cmd, commands):
+        commands.append(" ".join(cmd))
+        ran.append(list(cmd))
+        Path(cmd[cmd.index("--json") + 1]).write_text(json.dumps(DEMO))
+
+    monkeypatch.setattr(results, "run", fake_run)
+    record = results.run_step("demo")
+    assert ran[0][1:3] == ["-m", "benchmarks.fresh_demo"]
+    assert record["figures"]["verdicts"][1]["categories"] == ["S9"]
+
+
+# The fresh demo's mechanics on fakes: no clone, no `make demo`, no HTTP; real processes (sleep)
+# stand for `make demo`'s group and for a server the launcher started in a session of its own.
+@pytest.fixture
+def fake_demo(tmp_path, monkeypatch):
+    from benchmarks import fresh_demo as fd
+
+    started: dict[str, subprocess.Popen] = {}
+    cloned: list[Path] = []
+
+    def fake_clone(root, parent, commit, commands):
+        dest = parent / "repo-demo-test"
+        dest.mkdir()
+        cloned.append(dest)
+        commands.append(f"git clone {root} {dest}")
+        return dest
+
+    def fake_start(clone, log_path, env):
+        log_path.write_text("make demo's output\n")
+        # a server in a session of its own, inside the clone (the launcher's start_new_session)
+        started["server"] = subprocess.Popen(["sleep", "600"], cwd=clone, start_new_session=True)
+        started["make"] = subprocess.Popen(["sleep", "600"], cwd=clone, start_new_session=True)
+        return started["make"]
+
+    monkeypatch.setattr(fd, "ports", lambda: {"lstm": 1, "lora": 2, "guard": 3, "console": 4})
+    monkeypatch.setattr(fd, "ports_in_use", lambda wanted: [])
+    monkeypatch.setattr(fd, "free_gb", lambda path: 100.0)
+    monkeypatch.setattr(fd, "pip_cache", lambda: {"dir": "/c", "mb": 1})
+    monkeypatch.setattr(fd, "clone_repo", fake_clone)
+    monkeypatch.setattr(fd, "start_demo", fake_start)
+    monkeypatch.setattr(fd, "STOP_WAIT_S", 5.0)
+    parent = tmp_path / "parent"
+    parent.mkdir()
+    yield fd, parent, started, cloned
+    for proc in started.values():  # never leave a sleep behind, whatever the test did
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _stopped(proc: subprocess.Popen) -> bool:
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        return False
+    return True
+
+
+def test_fresh_demo_not_ready_in_time_stops_everything_and_deletes_the_clone(fake_demo,
+                                                                             monkeypatch):
+    fd, parent, started, cloned = fake_demo
+    monkeypatch.setattr(fd, "http_status", lambda url: None)
+    with pytest.raises(fd.DemoError,
+                       match=r"(?s)not answering .* console, guard.*make demo's output"):
+        fd.measure(parent=parent, log_path=parent.parent / "make.log", timeout_s=0.2,
+                   poll_s=0.05)
+    assert cloned and not cloned[0].exists()
+    assert _stopped(started["make"]) and _stopped(started["server"])
+
+
+def test_fresh_demo_whose_make_exits_fails_with_its_log_and_cleans_up(fake_demo, monkeypatch):
+    fd, parent, started, cloned = fake_demo
+    monkeypatch.setattr(fd, "http_status", lambda url: None)
+    real_start = fd.start_demo
+
+    def exiting(clone, log_path, env):
+        real_start(clone, log_path, env).kill()
+        started["make"] = subprocess.Popen(["sh", "-c", "exit 2"], cwd=clone,
+                                           start_new_session=True)
+        return started["make"]
+
+    monkeypatch.setattr(fd, "start_demo", exiting)
+    with pytest.raises(fd.DemoError, match=r"(?s)`make demo` exited with 2 .*make demo's output"):
+        fd.measure(parent=parent, log_path=parent.parent / "make.log", timeout_s=600,
+                   poll_s=0.05)
+    assert not cloned[0].exists() and _stopped(started["server"])
+
+
+def test_fresh_demo_refuses_taken_ports_before_cloning(fake_demo, monkeypatch):
+    fd, parent, started, cloned = fake_demo
+    monkeypatch.setattr(fd, "ports_in_use", lambda wanted: ["guard (8003)"])
+    with pytest.raises(fd.DemoError, match=r"port already in use: guard \(8003\)"):
+        fd.measure(parent=parent)
+    assert not cloned and not started
+
+
+def test_fresh_demo_records_timeline_verdicts_and_the_quick_guards_figures(fake_demo,
+                                                                          monkeypatch):
+    fd, parent, started, cloned = fake_demo
+    real_start = fd.start_demo
+    polls = []
+
+    def start_and_build(clone, log_path, env):
+        """What make demo leaves in the clone: the stamps and a quick guard."""
+        assert "PYTHONPATH" not in env and "MAKEFLAGS" not in env
+        (clone / ".venv").mkdir()
+        (clone / ".venv" / ".setup-done").touch()
+        model = clone / "local_outputs" / "quick-guard" / "offline-multilingual-abc"
+        model.mkdir(parents=True)
+        (model / "head.safetensors").write_bytes(b"x")
+        (model / "model_info.json").write_text(json.dumps({
+            "base_model": "offline-multilingual", "build_seconds": 180.2,
+            "embed_seconds": 151.6, "train_rows": 10470, "val_rows": 2244,
+            "built_at": "2026-12-07T10:05:06+00:00", "calibration": {"threshold": 0.5417},
+            "test_metrics": {"rows": 2244, "unsafe_recall": 0.6781, "false_flag_rate": 0.0532,
+                             "accuracy": 0.7, "macro_f1": 0.45},
+            "sources": [{"name": "advbench", "rows": 500},
+                        {"name": "seed", "path": "/s", "rows": 1204}]}))
+        return real_start(clone, log_path, env)
+
+    def status(url):
+        polls.append(url)
+        return 200 if len(polls) > 3 else None
+
+    def answer(url, body=None):
+        if body is not None:
+            assert body == {"instances": list(fd.README_PROMPTS)}
+            return {"predictions": [v | {"extra": 1} for v in DEMO["verdicts"]]}
+        return {"backend": "quick-guard", "guard": DEMO["guard"], "labels": ["Safe"]}
+
+    monkeypatch.setattr(fd, "start_demo", start_and_build)
+    monkeypatch.setattr(fd, "http_status", status)
+    monkeypatch.setattr(fd, "http_json", answer)
+    figures = fd.measure(parent=parent, log_path=parent.parent / "make.log", timeout_s=600,
+                         poll_s=0.01)
+    assert figures["verdicts"] == [{k: v[k] for k in ("prompt", "safe", "categories",
+                                                      "category_names", "unsafe_score",
+                                                      "backend", "label")}
+                                   for v in DEMO["verdicts"]]
+    assert figures["guard"]["kind"] == "quick"
+    q = figures["quick_guard"]
+    assert q["prompts"] == 14958 and q["seed_rows"] == 1204 and q["test"]["unsafe_recall"] == 0.6781
+    assert q["dir"] == "local_outputs/quick-guard/offline-multilingual-abc"
+    assert set(figures["seconds"]) == set(results.DEMO_MILESTONES)
+    assert figures["seconds"]["setup"] is not None and figures["seconds"]["encoder"] is None
+    assert any(c.endswith("make demo  # clean environment, own process group")
+               for c in figures["commands"])
+    assert figures["clone_removed"] and not cloned[0].exists()
+    assert _stopped(started["make"]) and _stopped(started["server"])
+    assert figures["stopped"]["signals"][0] == "SIGINT"
+
+
+def test_fresh_demo_environment_is_a_newcomers_shell(tmp_path):
+    from benchmarks import fresh_demo as fd
+
+    venv_bin = str(tmp_path / ".venv" / "bin")
+    env = fd.clean_env({"PATH": f"{venv_bin}:/usr/bin", "PYTHONPATH": "/repo", "HOME": "/h",
+                        "VIRTUAL_ENV": "/repo/.venv", "MAKEFLAGS": " -- ONLY=demo",
+                        "MAKELEVEL": "1", "TOXIC_FILTER_ENCODERS_DIR": "/e", "PIP_FIND_LINKS": "/w",
+                        "LC_ALL": "C.UTF-8", "SEED_DATA": "/x", "https_proxy": "http://p"},
+                       tmp_path)
+    assert env == {"PATH": "/usr/bin", "HOME": "/h", "PIP_FIND_LINKS": "/w", "LC_ALL": "C.UTF-8",
+                   "https_proxy": "http://p"}
