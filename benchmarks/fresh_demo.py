@@ -213,14 +213,19 @@ def wait_until_ready(proc: subprocess.Popen, urls: Mapping[str, str], start: flo
         time.sleep(poll_s)
 
 
-def _group_alive(pgid: int) -> bool:
+def _answers_signal_0(send: Callable[[int, int], None], target: int) -> bool:
+    """Whether a process (os.kill) or process group (os.killpg) exists: signal 0 probes it."""
     try:
-        os.killpg(pgid, 0)
+        send(target, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
     return True
+
+
+def _group_alive(pgid: int) -> bool:
+    return _answers_signal_0(os.killpg, pgid)
 
 
 def _wait_gone(alive: Callable[[], bool], seconds: float) -> bool:
@@ -249,12 +254,8 @@ def processes_in(path: Path) -> list[int]:
 
 
 def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    if not _answers_signal_0(os.kill, pid):
         return False
-    except PermissionError:
-        return True
     # a zombie (exited, not yet reaped by its parent) counts as gone
     try:
         return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][:1] != "Z"
