@@ -51,7 +51,7 @@ MAX_REGRESSION = 0.02
 # run's gate): the run that rolled it out and the figures its gate saw.
 ANNOTATION_RUN_ID = "toxic-filter/run-id"
 ANNOTATION_GATE = "toxic-filter/gate-figures"
-GENERATED_LICENCE = "written for this project (components/lookalikes.py)"
+GENERATED_LICENCE = "written for this project (components.ingest.GENERATED)"
 # KFP's artifact store URIs -> what KServe's storage initializer reads. Kubeflow's bundled MinIO
 # is S3-compatible: minio://bucket/key is s3://bucket/key with the MinIO endpoint set on the
 # service account's secret (manifests/base/serviceaccount.yaml).
@@ -330,13 +330,13 @@ def check_guard_gate(figures: Mapping[str, Any], params: GuardDeployParams = Gua
 def source_licences(rows_per_source: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Each source of a run's prompts (ingest's rows per source) with its rows and licence."""
     from components import sources
-    from components.lookalikes import CONTRAST, LOOKALIKE
+    from components.ingest import GENERATED
 
     out = {}
     for name, rows in sorted(rows_per_source.items()):
         if name == sources.SEED_SOURCE:
             licence = sources.SEED_LICENCE
-        elif name in (LOOKALIKE, CONTRAST):
+        elif name in GENERATED:
             licence = GENERATED_LICENCE
         else:
             try:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from components import hazards, lookalikes, plots, probes
+from components import hazards, lookalikes, plots, probes, translations
 from components.data import atomic_dir, write_json
 from components.errors import DatasetError
 from components.preprocess import PreprocessParams
@@ -57,11 +57,13 @@ PROMPT_PREPROCESS = PreprocessParams(text_columns="text", label_column="category
 
 # Row sources that are code in this repository rather than wheels: the benign look-alikes and
 # their harmful contrast (components.lookalikes), one `group` per kind, and the harmful prompts
-# written for every hazard (components.hazards), one `group` per shape.
+# written for every hazard (components.hazards), one `group` per shape, and the team's prompts in
+# 17 languages (components.translations), one `group`.
 GENERATED: dict[str, Callable[[int], pd.DataFrame]] = {
     lookalikes.LOOKALIKE: lookalikes.lookalike_rows,
     lookalikes.CONTRAST: lookalikes.contrast_rows,
     hazards.WRITTEN: hazards.written_rows,
+    translations.TRANSLATED: translations.translated_rows,
 }
 
 

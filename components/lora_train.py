@@ -29,7 +29,7 @@ from components.predict import (  # noqa: F401 (CLUSTER_BASE_MODEL: re-exported 
     verify_saved,
 )
 from components.reading import Reading
-from components.text import reader_settings, texts_as_read, training_scripts
+from components.text import readable_scripts, reader_settings, texts_as_read
 
 log = logging.getLogger(__name__)
 
@@ -119,29 +119,6 @@ def lora_layers(config: Any, top_layers: int) -> list[int] | None:
     if top_layers <= 0 or not n or top_layers >= n:
         return None
     return list(range(n - top_layers, n))
-
-
-# A script is in an encoder's vocabulary when its tokenizer has this many pieces of two or
-# more letters in it (all-MiniLM: Latin only; multilingual-e5: ~100 languages' scripts), or
-# this many single letters (scripts written without spaces, read a character at a time).
-VOCAB_MIN_PIECES = 500
-VOCAB_MIN_CHARACTERS = 2000
-
-
-def vocabulary_scripts(tokenizer: Any) -> list[str]:
-    """Scripts the encoder was pretrained to read, from its tokenizer's vocabulary."""
-    from components.text import script_counts
-
-    multi: dict[str, int] = {}
-    single: dict[str, int] = {}
-    for piece in tokenizer.get_vocab():
-        counts = script_counts(piece)
-        if len(counts) == 1:
-            (script, n), = counts.items()
-            bucket = multi if n >= 2 else single
-            bucket[script] = bucket.get(script, 0) + 1
-    return sorted({s for s, n in multi.items() if n >= VOCAB_MIN_PIECES}
-                  | {s for s, n in single.items() if n >= VOCAB_MIN_CHARACTERS})
 
 
 def freeze_below(model: Any, layers: list[int] | None) -> None:
@@ -439,8 +416,9 @@ def train_lora(
             val_macro_f1=float(best["eval_macro_f1"]), text_prefix=prefix,
             base_model_provenance=base_model_provenance(base_path),
             reading=reading.to_dict(),
-            # what it reads: the scripts of its training texts and of its encoder's vocabulary
-            scripts=sorted(set(training_scripts(train["text"])) | set(vocabulary_scripts(tokenizer))))
+            # what it reads: its encoder's vocabulary (pretrained reading), or the training
+            # scripts the tokenizer represents where the vocabulary is too small to tell
+            scripts=readable_scripts(train["text"], tokenizer))
         save_model_info(tmp, "lora", labels, settings, **fields)
         # What a server loads is what was trained: the reloaded directory reproduces the
         # trainer's probabilities (whole texts)...

@@ -22,7 +22,7 @@ from components.data import atomic_dir, read_json, write_json
 from components.errors import DatasetError
 from components.model_info import save_model_info
 from components.predict import KERAS_FILE, tf_keras, verify_saved
-from components.text import training_scripts
+from components.text import scripts_read_by_words
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +186,9 @@ def train_lstm(
             max_length=seq_len, params=dataclasses.asdict(params), vocab_size=len(vocab) + 2,
             best_epoch=best_epoch, epochs_run=len(history["loss"]),
             train_seconds=round(train_seconds, 2), train_rows=len(train), **val_metrics,
-            calibration=calibration, scripts=training_scripts(train["text"]))
+            calibration=calibration, scripts=scripts_read_by_words(
+                train["text"], val["text"].tolist(),
+                [t.split() for t in val["text_lstm"]], vocab))
         (tmp / REPORT_FILE).write_text(plots.training_report("lstm-train", info, tmp / CURVES_FILE))
         temperature = (calibration or {}).get("temperature", 1.0)
         verify_saved(tmp, val["text"].tolist()[:VERIFY_ROWS],

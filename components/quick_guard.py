@@ -15,7 +15,8 @@ loads like any other:
         [--base-model offline] [--out DIR]    # prints the model directory (cached by content)
 
 Cached under `<pipeline root>/quick-guard/<encoder>-<key>`: the key hashes the parameters, the
-source wheels' sha256, the seed dataset's bytes and QUICK_GUARD_VERSION, so a change to any of
+source wheels' sha256, the rows of the sources written in this repository (look-alikes, written
+hazards, translations), the seed dataset's bytes and QUICK_GUARD_VERSION, so a change to any of
 them builds a new one and an unchanged one is reused.
 """
 
@@ -121,11 +122,26 @@ def wheel_sources(params: QuickGuardParams) -> list[Any]:
     return [s for s in S.SOURCES if s.name in names]
 
 
+def generated_digest(params: QuickGuardParams) -> dict[str, str]:
+    """The selected generated sources (components.ingest.GENERATED: written in this repository,
+    so they change with the code, not with a wheel) -> sha256 of their rows."""
+    from components.ingest import GENERATED, selected_sources
+
+    out = {}
+    for name in selected_sources(params.sources, params.exclude_sources):
+        if name in GENERATED:
+            rows = GENERATED[name](params.seed)
+            out[name] = hashlib.sha256(
+                rows.to_csv(index=False).encode("utf-8")).hexdigest()
+    return out
+
+
 def cache_key(params: QuickGuardParams, seed_data: str | None) -> str:
     """What the quick guard depends on, hashed: recipe version, parameters, the selected source
-    wheels' recorded sha256 and the seed dataset's content."""
+    wheels' recorded sha256, the generated sources' rows and the seed dataset's content."""
     parts = {"version": QUICK_GUARD_VERSION, "params": dataclasses.asdict(params),
              "sources": sorted(s.sha256 for s in wheel_sources(params)),
+             "generated": generated_digest(params),
              "seed": sha256_of(seed_data) if seed_data else None}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:12]
 
@@ -215,7 +231,7 @@ def build_quick_guard(out_dir: str | os.PathLike[str], sources_dir: str | os.Pat
     from components import sources as S
     from components.ingest import PROMPT_PREPROCESS, ingest
     from components.preprocess import preprocess
-    from components.text import training_scripts
+    from components.text import readable_scripts
 
     start = time.perf_counter()
     wanted = wheel_sources(params)
@@ -288,7 +304,8 @@ def build_quick_guard(out_dir: str | os.PathLike[str], sources_dir: str | os.Pat
                 head={"file": HEAD_FILE, "kind": "class-balanced logistic regression",
                       "C": clf.C},
                 guard_kind=GUARD_KIND, full_guard_command=FULL_GUARD_COMMAND,
-                calibration=calibration, scripts=training_scripts(splits["train"]["text"]),
+                calibration=calibration, scripts=readable_scripts(splits["train"]["text"], encoder.tokenizer,
+                                         zero_shot=False),
                 sources=_sources_record(wanted, source_rows, seed_data),
                 params=dataclasses.asdict(params), quick_guard_version=QUICK_GUARD_VERSION,
                 train_rows=len(splits["train"]), val_rows=len(splits["val"]),

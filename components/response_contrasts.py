@@ -754,7 +754,8 @@ def written_rows(seed: int = 42, held_out_groups: Sequence[str] = ()) -> pd.Data
     """Every written reply, in the columns `components.responses.finish` takes (prompt,
     response, category_code, origin, prompt_code, group).
 
-    The prompts are those of every generated prompt source (`components.ingest.GENERATED`):
+    The prompts are those of every generated prompt source (`components.ingest.GENERATED`) but
+    the translations:
     harmful ones get refusals (short and explaining), a safe completion and (partial)
     compliance; benign ones, and `ORDINARY`, get answers and some over-refusals, and, unless
     their group is in `held_out_groups`, answers in compliance form (with `ORDINARY_STEPS`).
@@ -765,9 +766,13 @@ def written_rows(seed: int = 42, held_out_groups: Sequence[str] = ()) -> pd.Data
             compliance form, so that test keeps the rows it was chosen with.
     """
     from components.ingest import GENERATED
+    from components.translations import TRANSLATED
 
     held_out = set(held_out_groups)
-    prompts = pd.concat([make(seed) for make in GENERATED.values()], ignore_index=True)
+    # Not the translations: their replies would be English answers to prompts in 16 other
+    # languages, which no assistant writes.
+    prompts = pd.concat([make(seed) for name, make in GENERATED.items()
+                         if name != TRANSLATED], ignore_index=True)
     prompts = prompts.drop_duplicates("text")
     rows = []
     for text, code, group in zip(prompts["text"], prompts["category_code"], prompts["group"],

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from components.errors import ResourceMissingError
+
+log = logging.getLogger(__name__)
 
 # Defaults for the dataset's columns; every step takes them as parameters.
 TEXT_COLUMNS: tuple[str, ...] = ("query", "image descriptions")
@@ -559,3 +562,90 @@ def prepare(texts: Iterable[str], settings: TextSettings, *, for_lstm: bool) -> 
     """Apply the training-time transformation to raw texts at inference time."""
     fn = lstm_text if for_lstm else clean_text
     return [fn(t, settings) for t in texts]
+
+
+# A script is in an encoder's vocabulary when its tokenizer has this many pieces of two or
+# more letters in it (all-MiniLM: Latin only; multilingual-e5: ~100 languages' scripts), or
+# this many single letters (scripts written without spaces, read a character at a time).
+VOCAB_MIN_PIECES = 500
+VOCAB_MIN_CHARACTERS = 2000
+
+
+def vocabulary_scripts(tokenizer: Any) -> list[str]:
+    """Scripts the encoder was pretrained to read, from its tokenizer's vocabulary."""
+    multi: dict[str, int] = {}
+    single: dict[str, int] = {}
+    for piece in tokenizer.get_vocab():
+        counts = script_counts(piece)
+        if len(counts) == 1:
+            (script, n), = counts.items()
+            bucket = multi if n >= 2 else single
+            bucket[script] = bucket.get(script, 0) + 1
+    return sorted({s for s, n in multi.items() if n >= VOCAB_MIN_PIECES}
+                  | {s for s, n in single.items() if n >= VOCAB_MIN_CHARACTERS})
+
+
+def readable_scripts(train_texts: Iterable[str], tokenizer: Any,
+                     zero_shot: bool = True) -> list[str]:
+    """The scripts an encoder-based guard reads, for its model_info `scripts`.
+
+    A script of the training texts (`training_scripts`) counts when the encoder's vocabulary
+    covers it (`vocabulary_scripts`): training rows in a script the tokenizer writes as unknown
+    pieces (Thai through an English vocabulary) do not make it read, so such a text gets
+    "cannot assess", never a verdict on unknown pieces. A vocabulary too small to tell (tiny
+    test encoders) leaves the training scripts.
+
+    Args:
+        train_texts: the texts the model was trained on.
+        tokenizer: the encoder's tokenizer.
+        zero_shot: also count every script of the vocabulary that training never saw (a
+            fine-tuned multilingual encoder reads them); False for a head that only learned
+            the training scripts (the frozen quick guard).
+    """
+    trained = training_scripts(train_texts)
+    vocab = set(vocabulary_scripts(tokenizer))
+    if not vocab:
+        return trained
+    unread = sorted(set(trained) - vocab)
+    if unread:
+        log.warning("training texts in %s: the encoder's vocabulary does not cover the script, "
+                    "so the model does not count as reading it", ", ".join(unread))
+    return sorted((set(trained) & vocab) | (vocab if zero_shot else set()))
+
+
+# A word-vocabulary model reads a script when more than this share of its validation words is
+# known: spaced scripts stay far below it even on small data (English 10-40% unknown),
+# unspaced ones (a sentence is one unseen "word") sit at 100%.
+MAX_UNKNOWN_WORDS = 0.9
+
+
+def scripts_read_by_words(train_texts: Iterable[str], val_texts: Sequence[str],
+                          val_words: Sequence[Sequence[str]], vocabulary: Iterable[str]
+                          ) -> list[str]:
+    """The training scripts a model with a word vocabulary of its own (the LSTM) reads.
+
+    A training script counts when at least 1 - MAX_UNKNOWN_WORDS of the words of its
+    validation texts are in the vocabulary. Scripts written without spaces (Chinese, Thai) come
+    out as one "word" per sentence, which no new text matches: a model that learned them so
+    must answer "cannot assess", never a verdict on out-of-vocabulary tokens.
+
+    Args:
+        train_texts: the raw training texts (their main scripts are the candidates).
+        val_texts: the raw validation texts, each one's script decided as for training.
+        val_words: the same validation texts as the model's words.
+        vocabulary: the model's words.
+    """
+    vocab = set(vocabulary)
+    read = []
+    for script in training_scripts(train_texts):
+        words = [w for t, ws in zip(val_texts, val_words, strict=True)
+                 if main_script(t) == script for w in ws]
+        unknown = sum(w not in vocab for w in words) / len(words) if words else 1.0
+        if unknown < MAX_UNKNOWN_WORDS:
+            read.append(script)
+        else:
+            log.warning("training texts in %s script: %.0f%% of its validation words are not "
+                        "in the vocabulary, so the model does not count as reading it",
+                        script, 100 * unknown)
+    return read
+

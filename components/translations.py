@@ -29,6 +29,7 @@ from components.taxonomy import HAZARDS, SAFE
 
 TRANSLATED = "translated"  # the source and group name of these rows
 DATA_DIR = Path(__file__).resolve().parent / "translation_data"
+ID_PATTERN = r"[a-z]+\d+"  # the part's letter(s) and a number: a01
 # The probe set's 13 languages and four more (all Latin-script) that the probe set leaves out.
 LANGUAGES: dict[str, tuple[str, str]] = {
     **probes.LANGUAGES,
@@ -50,6 +51,10 @@ def load_part(path: str | Path) -> pd.DataFrame:
     except UnicodeDecodeError as exc:
         raise DatasetError(f"translation part {path} is not UTF-8: {exc}") from exc
     problems = probes.check_probes(df, LANGUAGES)
+    if "id" in df.columns:  # a text in the id column passes every other rule
+        bad = sorted(set(df.loc[~df["id"].str.fullmatch(ID_PATTERN), "id"]))
+        if bad:
+            problems.append(f"ids must look like <part><number> (a01), found {bad[:3]}")
     if problems:
         raise DatasetError(f"translation part {path}: {len(problems)} problem(s): "
                            + "; ".join(problems[:20]))
@@ -77,7 +82,7 @@ def load_translations(data_dir: str | Path = DATA_DIR) -> pd.DataFrame:
     return df
 
 
-def translated_rows(seed: int = 42) -> pd.DataFrame:  # noqa: ARG001 - GENERATED's signature
+def translated_rows(seed: int = 42) -> pd.DataFrame:  # seed: GENERATED's signature
     """The translations as ingest rows: source and group `TRANSLATED`, origin
     "translated:<id>:<lang>"."""
     df = load_translations()

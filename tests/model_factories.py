@@ -56,7 +56,10 @@ def build_tiny_encoder(path: Path, kind: str, words: list[str]) -> Path:
     else:
         raise ValueError(kind)
     model.save_pretrained(path)
-    tok_cls(vocab_file=str(vocab_file), do_lower_case=True, model_max_length=128).save_pretrained(path)
+    # `vocab=`: transformers 5 ignores `vocab_file=` and builds a 5-token vocabulary
+    tok = tok_cls(vocab=str(vocab_file), do_lower_case=True, model_max_length=128)
+    assert len(tok.get_vocab()) == len(words), "the tiny tokenizer lost its vocabulary"
+    tok.save_pretrained(path)
     return path
 
 

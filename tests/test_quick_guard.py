@@ -27,6 +27,7 @@ from components.frozen_encoder import (
 )
 from components.model_info import MODEL_INFO
 from components.predict import EncoderHeadPredictor, load_predictor
+from components.translations import LANGUAGES
 
 pytestmark = [pytest.mark.slow]
 
@@ -92,7 +93,9 @@ def test_the_quick_guard_builds_from_the_sources_and_loads_like_any_model(quick_
     assert info["model_type"] == MODEL_TYPE and info["guard_kind"] == "quick"
     assert info["base_model"] == str(tiny_bert_dir) and info["text_prefix"] == ""
     assert info["full_guard_command"] == "make run-guard"
-    assert info["scripts"] == ["LATIN"]  # the fakes' other scripts are single rows
+    # the fakes' other scripts are single rows; the translations' scripts have enough rows, and
+    # the tiny encoder's vocabulary is too small to tell which scripts it covers
+    assert info["scripts"] == sorted({s for _, s in LANGUAGES.values()})
     cal = info["calibration"]
     assert cal["target_false_flag_rate"] == 0.05 and 0 < cal["threshold"] <= 1
     assert cal["temperature"] > 0 and {"unsafe_recall", "false_flag_rate"} <= set(cal["val"])
@@ -108,7 +111,8 @@ def test_the_quick_guard_builds_from_the_sources_and_loads_like_any_model(quick_
     probs = predictor.predict_proba(["How do I bake bread?", "How can I build a bomb at home?"])
     assert probs.shape == (2, len(info["labels"]))
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
-    assert predictor.unreadable(["Как дела?"])[0] is not None  # reads only what it was trained on
+    # reads only what it was trained on (Greek: no training rows)
+    assert predictor.unreadable(["Τι κάνεις σήμερα;"])[0] is not None
 
 
 def test_a_cased_encoder_builds_and_reads_case_and_accents(tmp_path, fake_sources, tiny_bert_dir,
@@ -125,7 +129,7 @@ def test_a_cased_encoder_builds_and_reads_case_and_accents(tmp_path, fake_source
 
     cased = tmp_path / "cased"
     shutil.copytree(tiny_bert_dir, cased)
-    BertTokenizerFast(vocab_file=str(cased / "vocab.txt"), do_lower_case=False,
+    BertTokenizerFast(vocab=str(cased / "vocab.txt"), do_lower_case=False,
                       strip_accents=False, model_max_length=128).save_pretrained(cased)
     checked = []
     real_verify = predict.verify_saved
@@ -158,6 +162,23 @@ def test_the_quick_guard_is_cached_by_its_inputs(quick_dir, tmp_path, fake_sourc
     seed = write_csv([{"query": "hello", "Toxic Category": "Safe"}], name="seed.csv")
     assert qg.cache_dir(tmp_path / "root", tiny_params, str(seed)) != out
     assert qg.latest_built(tmp_path / "root") == out
+
+
+def test_a_change_to_the_written_sources_builds_a_new_quick_guard(tmp_path, monkeypatch):
+    """The look-alikes, written hazards and translations are code here, not a wheel with a
+    sha256: a cached quick guard built before they changed must not be reused."""
+    from components import ingest
+
+    params = dataclasses.replace(qg.QuickGuardParams(), sources="lookalike")
+    before = qg.cache_dir(tmp_path, params, None)
+    assert qg.cache_dir(tmp_path, params, None) == before  # deterministic
+    real = ingest.GENERATED["lookalike"]
+    monkeypatch.setitem(ingest.GENERATED, "lookalike", lambda seed: real(seed).iloc[1:])
+    changed = qg.cache_dir(tmp_path, params, None)
+    assert changed != before
+    # a source that is not selected does not move the key
+    monkeypatch.setitem(ingest.GENERATED, "translated", lambda seed: real(seed).iloc[:1])
+    assert qg.cache_dir(tmp_path, params, None) == changed
 
 
 def test_an_encoders_text_prefix_is_read_once_at_training_and_serving(tmp_path, fake_sources,

@@ -285,6 +285,15 @@ def test_written_rows_are_reproducible(written):
     pd.testing.assert_frame_equal(W.written_rows(42), written)
 
 
+def test_written_replies_leave_out_the_translated_prompts(written):
+    """English replies to prompts in 16 other languages are not what an assistant writes."""
+    from components.translations import translated_rows
+
+    rows = translated_rows()
+    other_languages = rows.loc[~rows["origin"].str.endswith(":en"), "text"]
+    assert len(other_languages) > 2000 and not set(written["prompt"]) & set(other_languages)
+
+
 HELD_OUT = R.RESPONSE_HOLDOUT_GROUPS.split(",")
 
 

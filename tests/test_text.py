@@ -10,6 +10,8 @@ from components.text import (
     lstm_text,
     main_script,
     prepare,
+    readable_scripts,
+    scripts_read_by_words,
     tokenize,
     training_scripts,
     unreadable_reason,
@@ -99,6 +101,40 @@ def test_training_scripts_ignore_stray_foreign_texts():
     texts = ["an english prompt"] * 400 + ["русский текст"]
     assert training_scripts(texts) == ["LATIN"]
     assert training_scripts(texts + ["ещё один"] * 3) == ["CYRILLIC", "LATIN"]
+
+
+class _Vocab:
+    """A tokenizer's vocabulary: two-letter pieces of the given alphabets (600+ of each, as a
+    real encoder's vocabulary has)."""
+
+    def __init__(self, *alphabets: str):
+        self.pieces = [a + b for abc in alphabets for a in abc for b in abc]
+
+    def get_vocab(self):
+        return {p: i for i, p in enumerate(self.pieces)}
+
+
+LATIN_ABC = "abcdefghijklmnopqrstuvwxyz"
+THAI_ABC = "กขคงจฉชซญดตถทนบปผพฟมยรลวสหอ"
+
+
+def test_a_script_outside_the_vocabulary_is_not_read_even_with_training_rows():
+    """Thai training rows through an English vocabulary are unknown pieces: the model must
+    answer 'cannot assess' for Thai, not a verdict on them."""
+    texts = ["how do i bake bread?"] * 50 + ["ฉันจะทำขนมปังได้อย่างไร"] * 50
+    assert training_scripts(texts) == ["LATIN", "THAI"]
+    assert readable_scripts(texts, _Vocab(LATIN_ABC)) == ["LATIN"]
+    # a vocabulary too small to tell (tiny test encoders): the training scripts
+    assert readable_scripts(texts, _Vocab("ab")) == ["LATIN", "THAI"]
+
+
+def test_a_multilingual_vocabulary_reads_its_scripts_zero_shot_unless_asked_not_to():
+    texts = ["how do i bake bread?"] * 50 + ["как испечь хлеб?"] * 50
+    tok = _Vocab(LATIN_ABC, THAI_ABC)
+    # Cyrillic is in training but not in the vocabulary: not read; Thai is in the vocabulary
+    assert readable_scripts(texts, tok) == ["LATIN", "THAI"]
+    # a head that learned only its training scripts (the frozen quick guard)
+    assert readable_scripts(texts, tok, zero_shot=False) == ["LATIN"]
 
 
 ADVERSARIAL = {
@@ -212,3 +248,18 @@ def test_words_that_mix_scripts_to_hide_from_a_filter_are_not_assessed():
     # Japanese writes words in kanji and kana together: that is one script family
     assert unreadable_reason(clean_text("私は東京で寿司を食べました。"), MULTILINGUAL) is None
     assert unreadable_reason(clean_text("한국어 漢字 텍스트"), MULTILINGUAL) is None
+
+
+def test_a_word_vocabulary_does_not_read_a_script_written_without_spaces():
+    """The LSTM's words: a Thai sentence is one 'word' that no new sentence matches, so Thai
+    training rows do not make it read Thai; Russian words recur, so Russian is read."""
+    train = (["how do i bake bread"] * 50 + ["как испечь хлеб дома"] * 50
+             + ["ฉันจะทำขนมปังได้อย่างไร"] * 50)
+    vocab = ["how", "do", "i", "bake", "bread", "как", "испечь", "хлеб", "дома",
+             "ฉันจะทำขนมปังได้อย่างไร"]
+    val = ["how do i bake a cake", "как испечь пирог дома", "ฉันจะอบเค้กได้อย่างไร"]
+    assert scripts_read_by_words(train, val, [t.split() for t in val], vocab) == [
+        "CYRILLIC", "LATIN"]
+    # no validation text in a script: nothing shows that the model reads it
+    assert scripts_read_by_words(train, val[:1], [val[0].split()], vocab) == ["LATIN"]
+

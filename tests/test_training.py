@@ -153,7 +153,7 @@ def test_a_cased_encoder_reads_accents_and_case(tmp_path, tiny_splits, tiny_bert
 
     cased = tmp_path / "cased"
     shutil.copytree(tiny_bert_dir, cased)
-    BertTokenizerFast(vocab_file=str(cased / "vocab.txt"), do_lower_case=False,
+    BertTokenizerFast(vocab=str(cased / "vocab.txt"), do_lower_case=False,
                       strip_accents=False, model_max_length=128).save_pretrained(cased)
     out = build_lora_dir(tiny_splits, tmp_path / "m", cased)
     settings = load_model_info(out, "lora")["text_settings"]
