@@ -17,12 +17,15 @@ from components.calibration import (
     TARGET_FALSE_FLAG_RATE,
     apply_temperature,
     guard_calibration,
+    is_safe_label,
+    p_unsafe,
+    safe_columns,
 )
 from components.data import atomic_dir, read_json, write_json
 from components.errors import DatasetError
 from components.model_info import save_model_info
 from components.predict import KERAS_FILE, tf_keras, verify_saved
-from components.text import scripts_read_by_words
+from components.text import scripts_read_on_validation
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +170,11 @@ def train_lstm(
         val_probs = model.predict(x_val, verbose=0)
         val_pred = val_probs.argmax(axis=1)
         calibration = guard_calibration(val_probs, y_val, labels, params.target_false_flag_rate)
+        safe = safe_columns(labels)
+        read_scripts = scripts_read_on_validation(
+            train["text"], val["text"].tolist(),
+            p_unsafe(val_probs, safe) if safe else None,
+            ~is_safe_label(y_val, safe) if safe else None)
         val_metrics = {
             "val_accuracy": float((val_pred == y_val).mean()),
             "val_macro_f1": float(f1_score(y_val, val_pred, average="macro",
@@ -186,9 +194,7 @@ def train_lstm(
             max_length=seq_len, params=dataclasses.asdict(params), vocab_size=len(vocab) + 2,
             best_epoch=best_epoch, epochs_run=len(history["loss"]),
             train_seconds=round(train_seconds, 2), train_rows=len(train), **val_metrics,
-            calibration=calibration, scripts=scripts_read_by_words(
-                train["text"], val["text"].tolist(),
-                [t.split() for t in val["text_lstm"]], vocab))
+            calibration=calibration, scripts=read_scripts)
         (tmp / REPORT_FILE).write_text(plots.training_report("lstm-train", info, tmp / CURVES_FILE))
         temperature = (calibration or {}).get("temperature", 1.0)
         verify_saved(tmp, val["text"].tolist()[:VERIFY_ROWS],

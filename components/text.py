@@ -613,39 +613,59 @@ def readable_scripts(train_texts: Iterable[str], tokenizer: Any,
     return sorted((set(trained) & vocab) | (vocab if zero_shot else set()))
 
 
-# A word-vocabulary model reads a script when more than this share of its validation words is
-# known: spaced scripts stay far below it even on small data (English 10-40% unknown),
-# unspaced ones (a sentence is one unseen "word") sit at 100%.
-MAX_UNKNOWN_WORDS = 0.9
+# A script other than a model's main one counts as read only when its validation texts show it:
+# at least this many of each side (unsafe, safe), separated with at least this AUROC.
+MIN_SCRIPT_VALIDATION_ROWS = 10
+MIN_SCRIPT_AUROC = 0.8
 
 
-def scripts_read_by_words(train_texts: Iterable[str], val_texts: Sequence[str],
-                          val_words: Sequence[Sequence[str]], vocabulary: Iterable[str]
-                          ) -> list[str]:
-    """The training scripts a model with a word vocabulary of its own (the LSTM) reads.
+def scripts_read_on_validation(train_texts: Iterable[str], val_texts: Sequence[str],
+                               val_scores: Sequence[float] | None = None,
+                               val_is_unsafe: Sequence[bool] | None = None) -> list[str]:
+    """The scripts a model with a vocabulary of its own (the LSTM) reads, for model_info.
 
-    A training script counts when at least 1 - MAX_UNKNOWN_WORDS of the words of its
-    validation texts are in the vocabulary. Scripts written without spaces (Chinese, Thai) come
-    out as one "word" per sentence, which no new text matches: a model that learned them so
-    must answer "cannot assess", never a verdict on out-of-vocabulary tokens.
+    Its main training script (the most training texts) counts. Another training script counts
+    only where the model shows on validation that it reads it: at least
+    MIN_SCRIPT_VALIDATION_ROWS unsafe and safe texts in that script, separated with AUROC >=
+    MIN_SCRIPT_AUROC. A model without a guard score (`val_scores` None) reads its main script
+    only. A few hundred translated rows do not teach a word-vocabulary model Chinese (a sentence
+    is one unseen "word"): such a text must get "cannot assess", never a verdict.
 
     Args:
-        train_texts: the raw training texts (their main scripts are the candidates).
-        val_texts: the raw validation texts, each one's script decided as for training.
-        val_words: the same validation texts as the model's words.
-        vocabulary: the model's words.
+        train_texts: the raw training texts.
+        val_texts: the raw validation texts.
+        val_scores: P(unsafe) of each validation text, or None.
+        val_is_unsafe: whether each validation text is unsafe (with `val_scores`).
     """
-    vocab = set(vocabulary)
-    read = []
-    for script in training_scripts(train_texts):
-        words = [w for t, ws in zip(val_texts, val_words, strict=True)
-                 if main_script(t) == script for w in ws]
-        unknown = sum(w not in vocab for w in words) / len(words) if words else 1.0
-        if unknown < MAX_UNKNOWN_WORDS:
-            read.append(script)
-        else:
-            log.warning("training texts in %s script: %.0f%% of its validation words are not "
-                        "in the vocabulary, so the model does not count as reading it",
-                        script, 100 * unknown)
-    return read
+    from sklearn.metrics import roc_auc_score
+
+    train_texts = list(train_texts)
+    candidates = training_scripts(train_texts)
+    if not candidates:
+        return []
+    counts = {c: 0 for c in candidates}
+    for t in train_texts:
+        s = main_script(t)
+        if s in counts:
+            counts[s] += 1
+    main = max(candidates, key=lambda c: (counts[c], c))
+    read = {main}
+    if val_scores is not None and val_is_unsafe is not None:
+        scripts = [main_script(t) for t in val_texts]
+        for script in candidates:
+            if script == main:
+                continue
+            rows = [(p, u) for s, p, u in zip(scripts, val_scores, val_is_unsafe, strict=True)
+                    if s == script]
+            unsafe = sum(u for _, u in rows)
+            auroc = None
+            if min(unsafe, len(rows) - unsafe) >= MIN_SCRIPT_VALIDATION_ROWS:
+                auroc = float(roc_auc_score([u for _, u in rows], [p for p, _ in rows]))
+            if auroc is not None and auroc >= MIN_SCRIPT_AUROC:
+                read.add(script)
+            else:
+                log.warning("training texts in %s script: validation does not show the model "
+                            "reads it (%d rows, AUROC %s), so it does not count as read",
+                            script, len(rows), "n/a" if auroc is None else f"{auroc:.3f}")
+    return sorted(read)
 

@@ -11,7 +11,7 @@ from components.text import (
     main_script,
     prepare,
     readable_scripts,
-    scripts_read_by_words,
+    scripts_read_on_validation,
     tokenize,
     training_scripts,
     unreadable_reason,
@@ -250,16 +250,16 @@ def test_words_that_mix_scripts_to_hide_from_a_filter_are_not_assessed():
     assert unreadable_reason(clean_text("한국어 漢字 텍스트"), MULTILINGUAL) is None
 
 
-def test_a_word_vocabulary_does_not_read_a_script_written_without_spaces():
-    """The LSTM's words: a Thai sentence is one 'word' that no new sentence matches, so Thai
-    training rows do not make it read Thai; Russian words recur, so Russian is read."""
-    train = (["how do i bake bread"] * 50 + ["как испечь хлеб дома"] * 50
-             + ["ฉันจะทำขนมปังได้อย่างไร"] * 50)
-    vocab = ["how", "do", "i", "bake", "bread", "как", "испечь", "хлеб", "дома",
-             "ฉันจะทำขนมปังได้อย่างไร"]
-    val = ["how do i bake a cake", "как испечь пирог дома", "ฉันจะอบเค้กได้อย่างไร"]
-    assert scripts_read_by_words(train, val, [t.split() for t in val], vocab) == [
-        "CYRILLIC", "LATIN"]
-    # no validation text in a script: nothing shows that the model reads it
-    assert scripts_read_by_words(train, val[:1], [val[0].split()], vocab) == ["LATIN"]
-
+def test_a_model_reads_another_script_only_where_validation_shows_it():
+    """The LSTM: its main training script is read; Russian, separated on validation, is read
+    too; Thai, which it scores at random, is not, so Thai gets 'cannot assess', never a verdict
+    on one unseen 'word'."""
+    train = ["how do i bake bread"] * 300 + ["как испечь хлеб"] * 60 + ["ฉันจะทำขนมปัง"] * 60
+    val = ["en"] * 40 + ["как"] * 24 + ["ฉัน"] * 24
+    unsafe = [i % 2 == 0 for i in range(len(val))]
+    scores = [0.9 if u else 0.1 for u in unsafe[:64]] + [0.5] * 24  # Thai: no separation
+    assert scripts_read_on_validation(train, val, scores, unsafe) == ["CYRILLIC", "LATIN"]
+    # too few validation rows of a script: nothing shows the model reads it
+    assert scripts_read_on_validation(train, val[:50], scores[:50], unsafe[:50]) == ["LATIN"]
+    # no guard score (a model without a Safe class): the main script only
+    assert scripts_read_on_validation(train, val) == ["LATIN"]
