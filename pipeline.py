@@ -39,6 +39,7 @@ from components.augment import AugmentParams
 from components.deploy import DEPLOYABLE, DeployError, DeployParams, GuardDeployParams
 from components.encoders import OFFLINE_MULTILINGUAL, UPSTREAM_ID
 from components.ingest import PROMPT_PREPROCESS, IngestParams
+from components.kserve_spec import RUN_AS_USER
 from components.lora_train import CLUSTER_BASE_MODEL, LoraParams
 from components.loso import LosoParams
 from components.lstm_train import LstmParams
@@ -914,7 +915,6 @@ STEP_SIZES = {
     # the response pipeline's own step (ShareGPT's 125 MB JSON is parsed in memory)
     "ingest-responses": StepSize("500m", "1536Mi", "1", "3Gi"),
 }
-RUN_AS_USER = 1000  # the images' user (images/*.Dockerfile)
 
 
 def _size(task, name: str) -> None:
