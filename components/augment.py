@@ -20,8 +20,9 @@ from pathlib import Path
 import pandas as pd
 
 from components import plots
-from components.data import atomic_dir, write_json
+from components.data import StepOutputs, atomic_dir, write_json
 from components.errors import DatasetError, ResourceMissingError
+from components.params import SEED
 from components.text import TextSettings, lstm_text, stopwords
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,6 @@ ALPHA_RS = 0.1
 ALPHA_RD = 0.1
 BALANCE_RATIO = 0.5
 MAX_AUG_PER_ROW = 4
-SEED = 42
 OPS = ("synonym_replacement", "random_insertion", "random_swap", "random_deletion")
 FILES = {"train": "train.parquet", "report": "report/report.html", "stats": "report/stats.json"}
 
@@ -202,13 +202,7 @@ def augment_frame(
                        "label_id": "int64"})
 
 
-@dataclasses.dataclass(frozen=True)
-class AugmentResult:
-    out_dir: Path
-    stats: dict
-
-    def path(self, name: str) -> Path:
-        return self.out_dir / FILES[name]
+AugmentResult = StepOutputs  # what `augment` returns (components.data)
 
 
 def augment(
@@ -274,7 +268,7 @@ def augment(
         write_json(tmp / FILES["stats"], stats)
         _write_report(tmp / "report", stats, out)
     log.info("augment done: %d -> %d training rows", len(train), len(out))
-    return AugmentResult(out_dir=Path(out_dir), stats=stats)
+    return StepOutputs(Path(out_dir), stats, FILES)
 
 
 def _write_report(report_dir: Path, stats: dict, out: pd.DataFrame) -> None:

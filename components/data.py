@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -139,3 +140,22 @@ def _json_default(o: Any) -> Any:
     if isinstance(o, Path):
         return str(o)
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+@dataclasses.dataclass(frozen=True)
+class StepOutputs:
+    """What a data step wrote: its directory, its files by name and its headline numbers.
+
+    Attributes:
+        out_dir: the step's output directory.
+        stats: the step's headline numbers (also in its stats.json).
+        files: output name -> path inside `out_dir` (the step's FILES).
+    """
+
+    out_dir: Path
+    stats: dict
+    files: Mapping[str, str]
+
+    def path(self, name: str) -> Path:
+        return self.out_dir / self.files[name]
+

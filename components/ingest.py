@@ -17,8 +17,9 @@ from pathlib import Path
 import pandas as pd
 
 from components import hazards, lookalikes, plots, probes, translations
-from components.data import atomic_dir, write_json
+from components.data import StepOutputs, atomic_dir, write_json
 from components.errors import DatasetError
+from components.params import SEED
 from components.preprocess import PreprocessParams
 from components.sources import COLUMNS, SAFE, SOURCES, read_seed, read_source
 from components.text import clean_text, tokenize
@@ -26,7 +27,6 @@ from components.text import clean_text, tokenize
 log = logging.getLogger(__name__)
 
 MAX_PER_SOURCE = 3000  # rows kept per source after de-duplication (seeded sample); 0 = all
-SEED = 42
 FILES = {"prompts": "prompts.parquet", "report": "report/report.html",
          "stats": "report/stats.json"}
 
@@ -67,13 +67,7 @@ GENERATED: dict[str, Callable[[int], pd.DataFrame]] = {
 }
 
 
-@dataclasses.dataclass(frozen=True)
-class IngestResult:
-    out_dir: Path
-    stats: dict
-
-    def path(self, name: str) -> Path:
-        return self.out_dir / FILES[name]
+IngestResult = StepOutputs  # what `ingest` returns (components.data)
 
 
 def parse_names(spec: str | Sequence[str]) -> list[str]:
@@ -224,7 +218,7 @@ def ingest(
         _write_report(tmp / "report", df, stats)
     log.info("ingest: %d rows (%s), %d duplicates and %d conflicting texts dropped", len(df),
              stats["labels"], dedup["duplicates_dropped"], dedup["conflicting_texts_dropped"])
-    return IngestResult(Path(out_dir), stats)
+    return StepOutputs(Path(out_dir), stats, FILES)
 
 
 def _write_report(report_dir: Path, df: pd.DataFrame, stats: dict) -> None:

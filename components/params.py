@@ -19,6 +19,7 @@ from typing import Any
 
 # KFP's parameter type names -> Python types
 KFP_TYPES: dict[str, type] = {"String": str, "Integer": int, "Float": float, "Boolean": bool}
+SEED = 42  # every step's default seed (splits, samples, training, generated data)
 # Fields that one pipeline parameter sets in every step that has them (never prefixed).
 SHARED = ("seed", "target_false_flag_rate")
 

@@ -13,8 +13,16 @@ import numpy as np
 import pandas as pd
 
 from components import plots
-from components.data import atomic_dir, parse_columns, read_table, validate_schema, write_json
+from components.data import (
+    StepOutputs,
+    atomic_dir,
+    parse_columns,
+    read_table,
+    validate_schema,
+    write_json,
+)
 from components.errors import DatasetError
+from components.params import SEED
 from components.text import (
     LABEL_COLUMN,
     TEXT_COLUMNS,
@@ -30,7 +38,6 @@ OTHER_LABEL = "other"
 MIN_CLASS_COUNT = 20
 VAL_SIZE = 0.15
 TEST_SIZE = 0.15
-SEED = 42
 LENGTH_PERCENTILE = 95.0
 SPLITS = ("train", "val", "test")
 # A class needs a row in each of train, val and test.
@@ -59,15 +66,7 @@ class PreprocessParams:
     train_only_sources: str = ""  # sources whose rows all go to the training split
 
 
-@dataclasses.dataclass(frozen=True)
-class PreprocessResult:
-    """Paths written by `preprocess` (all inside `out_dir`) and headline numbers."""
-
-    out_dir: Path
-    stats: dict
-
-    def path(self, name: str) -> Path:
-        return self.out_dir / FILES[name]
+PreprocessResult = StepOutputs  # what `preprocess` returns (components.data)
 
 
 FILES = {
@@ -400,7 +399,7 @@ def preprocess(
         write_json(tmp / FILES["stats"], stats)
         write_eda_report(tmp / "eda", stats, splits, lengths)
     log.info("preprocess done: %s", {k: stats[k] for k in ("rows", "num_classes", "split_sizes")})
-    return PreprocessResult(out_dir=Path(out_dir), stats=stats)
+    return StepOutputs(Path(out_dir), stats, FILES)
 
 
 def write_eda_report(eda_dir: Path, stats: dict, splits: dict[str, pd.DataFrame],

@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from components.errors import DatasetError, ResourceMissingError
+from components.params import SEED
 from components.sources import COLUMNS, DEFAULT_CACHE, SOURCES, wheel_path
 from components.taxonomy import HAZARDS, SAFE
 from components.text import main_script, script_of
@@ -54,7 +55,6 @@ LANGUAGES: dict[str, tuple[str, str]] = {
 SOURCE_LANGUAGE = "en"  # the language the prompts were written in; the others are translations
 KINDS: dict[str, str] = {"harmful": "unsafe", "benign": "safe", "lookalike": "safe"}  # -> label
 PROBE_SOURCE = "probe"  # `source` (and `group`) of probe rows added to training by ingest
-SEED = 42
 # Test-split prompts per transform (seeded samples): the cost is about 2,200 texts per model,
 # more readings where a guard reads sentences and windows (components.reading).
 MAX_TEST_PROMPTS = 100  # harmful

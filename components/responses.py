@@ -52,8 +52,9 @@ import pandas as pd
 
 from components import conversation, plots
 from components import source_maps as M
-from components.data import atomic_dir, write_json
+from components.data import StepOutputs, atomic_dir, write_json
 from components.errors import DatasetError
+from components.params import SEED
 from components.preprocess import PreprocessParams
 from components.taxonomy import HAZARDS, SAFE
 
@@ -66,7 +67,6 @@ COLUMNS = ["prompt", "response", "conversation", "label", "category", "category_
 FILES = {"responses": "responses.parquet", "report": "report/report.html",
          "stats": "report/stats.json"}
 MAX_PER_GROUP = 600  # rows kept per group after de-duplication (seeded sample); 0 = all
-SEED = 42
 MIN_TEXT_CHARS = 2
 # PyRIT harm scores (0-1, the 1-5 scale): at most this is safe, at least HARMFUL is harmful.
 HARM_SAFE_MAX = 0.25
@@ -484,13 +484,7 @@ RESPONSE_PREPROCESS = PreprocessParams(
     holdout_groups=RESPONSE_HOLDOUT_GROUPS)
 
 
-@dataclasses.dataclass(frozen=True)
-class ResponseIngestResult:
-    out_dir: Path
-    stats: dict
-
-    def path(self, name: str) -> Path:
-        return self.out_dir / FILES[name]
+ResponseIngestResult = StepOutputs  # what `ingest_responses` returns (components.data)
 
 
 def ingest_responses(
@@ -571,7 +565,7 @@ def ingest_responses(
     log.info("response ingest: %d pairs (%s), %d duplicates and %d conflicting pairs dropped",
              len(df), stats["categories"], dedup["duplicates_dropped"],
              dedup["conflicting_pairs_dropped"])
-    return ResponseIngestResult(Path(out_dir), stats)
+    return StepOutputs(Path(out_dir), stats, FILES)
 
 
 def _write_report(report_dir: Path, df: pd.DataFrame, stats: dict) -> None:

@@ -22,6 +22,7 @@ input makes the model fail gets the error; the worker survives every failure.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import collections
 import contextlib
@@ -31,6 +32,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from prometheus_client import Histogram
+
+from serving import common
 
 log = logging.getLogger(__name__)
 
@@ -220,3 +223,22 @@ class MicroBatcher:
 def _fail(request: _Request, exc: BaseException) -> None:
     if not request.future.done():
         request.future.set_exception(exc)
+
+
+def add_batch_arguments(parser: argparse.ArgumentParser, default: BatchSettings,
+                        what: str = "texts") -> None:
+    """`--max_batch_size` and `--max_batch_wait_ms`, the same flags and checks on every server.
+
+    Args:
+        parser: the server's parser.
+        default: the server's defaults.
+        what: what a batch holds, for the help ("texts", "conversations").
+    """
+    parser.add_argument("--max_batch_size", type=common._positive_int, default=default.max_batch_size,
+                        help=f"most {what} of concurrent requests in one forward pass (1: no "
+                             "merging of requests)")
+    parser.add_argument("--max_batch_wait_ms", type=common._non_negative_float,
+                        default=default.max_wait_ms,
+                        help="longest a request waits for others to join its batch (0: merge "
+                             "only requests already queued)")
+

@@ -52,7 +52,7 @@ from components.model_info import MODEL_INFO
 from components.predict import ENGINES, Predictor
 from components.text import TextSettings, join_fields
 from serving import common
-from serving.batching import BatchSettings, MicroBatcher
+from serving.batching import BatchSettings, MicroBatcher, add_batch_arguments
 
 log = logging.getLogger("serving.classifier")
 
@@ -481,16 +481,6 @@ def lora_model(model_dir: str, name: str = "lora", limits: common.RequestLimits 
 
 
 # --------------------------------------------------------------------------- CLI
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
-    return value
-
-
 def build_parser(server: str) -> argparse.ArgumentParser:
     """`python -m serving.<server>` flags: serving.common's plus batching (and lora's device).
 
@@ -503,13 +493,7 @@ def build_parser(server: str) -> argparse.ArgumentParser:
         model_dir_help=f"model directory written by the pipeline's {server}-train step "
                        f"(local_outputs/<run>/{server}-train/model)")
     batch = DEFAULT_BATCH[server]
-    parser.add_argument("--max_batch_size", type=common._positive_int,
-                        default=batch.max_batch_size,
-                        help="most texts per forward pass (1: no merging of requests)")
-    parser.add_argument("--max_batch_wait_ms", type=_non_negative_float,
-                        default=batch.max_wait_ms,
-                        help="longest a request waits for others to join its batch (0: merge "
-                             "only requests already queued)")
+    add_batch_arguments(parser, batch)
     parser.add_argument("--max_explain_words", type=common._positive_int,
                         default=MAX_EXPLAIN_WORDS,
                         help=":explain attributes the first this many words of a text (each "

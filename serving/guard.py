@@ -46,6 +46,7 @@ from kserve.errors import InvalidInput
 from kserve.protocol.infer_type import InferOutput, InferRequest
 
 from components.calibration import (
+    SAFE_LABEL,
     p_unsafe,
     refusal_decisions,
     refusal_index,
@@ -57,7 +58,7 @@ from components.errors import ModelDirError, ResourceMissingError
 from components.kserve_spec import DEPLOYMENT_ENV
 from components.predict import ENGINES, Predictor
 from serving import common
-from serving.batching import BatchSettings, MicroBatcher
+from serving.batching import BatchSettings, MicroBatcher, add_batch_arguments
 from serving.classifier import WARMUP_TEXTS
 from serving.llama_guard import (
     HAZARD_CATEGORIES,
@@ -89,7 +90,6 @@ THRESHOLD = 0.5  # classifier backend without a saved calibration: unsafe when P
 # What the classifier backend answers for a text its model cannot read: "abstain" = safe null
 # with the reason (the caller decides), "unsafe" = block it (safe false, with the reason).
 UNREADABLE_POLICIES = ("abstain", "unsafe")
-SAFE_LABEL = "safe"  # classifier class that means safe (compared case-insensitively)
 # Classifier classes (lower-cased) that name a Llama Guard 3 hazard: the hazard names (the
 # prompt guard's classes) and the seed dataset's; other non-safe classes ("unsafe",
 # "Unknown S-Type", "other") are unsafe without a specific code.
@@ -887,12 +887,7 @@ def build_parser():
                         help="classifier backend: intra-op threads of the engine (0: "
                              "$ORT_NUM_THREADS / $TORCH_NUM_THREADS, else the container's CPUs)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
-    parser.add_argument("--max_batch_size", type=common._positive_int,
-                        default=BatchSettings().max_batch_size,
-                        help="most conversations of concurrent requests merged into one backend "
-                             "call (1: no merging)")
-    parser.add_argument("--max_batch_wait_ms", type=float, default=BatchSettings().max_wait_ms,
-                        help="under load, longest a request waits for others to join its batch")
+    add_batch_arguments(parser, BatchSettings(), what="conversations")
     return parser
 
 

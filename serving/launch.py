@@ -50,6 +50,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from components.kserve_spec import SERVERS
 from components.model_info import MODEL_INFO
 from serving import common
 
@@ -62,7 +63,6 @@ GUARD_RUN_PREFIX = "toxic-guard-"  # runs of the prompt-guard pipeline (`make ru
 RESPONSE_RUN_PREFIX = "toxic-response-"  # runs of the response-guard pipeline (`make run-response`)
 # Where the pipeline writes each model inside a run: <run>/<task>/<output>.
 MODEL_SUBDIRS = {"lstm": Path("lstm-train") / "model", "lora": Path("lora-train") / "model"}
-SERVERS = ("lstm", "lora", "guard", "caption")
 STARTUP_TIMEOUT_S = 180.0
 STOP_TIMEOUT_S = common.GRACE_PERIOD_S + 5
 LOG_TAIL_LINES = 40  # lines of a server's log kept to report why it exited

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from sample_rows import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample_toxic_prompts.csv"
 REAL_DATA = ROOT.parent / "shared" / "data" / "toxic_data.csv"
 COLUMNS = ["query", "image descriptions", "Toxic Category"]
@@ -43,17 +43,6 @@ def write_csv(tmp_path):
         return path
 
     return _write
-
-
-def make_rows(per_class: dict[str, int], prefix: str = "row") -> list[dict[str, str]]:
-    """Distinct synthetic rows: `per_class` maps label -> number of rows."""
-    rows = []
-    for label, n in per_class.items():
-        for i in range(n):
-            rows.append({"query": f"{prefix} {label} question number {i} about topic {i % 7}",
-                         "image descriptions": f"a picture of scene {i % 5}",
-                         "Toxic Category": label})
-    return rows
 
 
 # ---------------------------------------------------------------- tiny models (session-scoped)

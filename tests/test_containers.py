@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
-from conftest import ROOT, make_rows
+from sample_rows import ROOT, make_rows
 from serving_utils import client_for, v1, v2, v2_outputs
 
 from components import images

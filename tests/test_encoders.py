@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from sample_rows import ROOT
 
 from components import encoders as E
 from components import wheels

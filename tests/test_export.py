@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT
+from sample_rows import ROOT
 
 from components import export
 from components.calibration import apply_temperature

@@ -805,11 +805,20 @@ def test_guard_metadata(fake_client):
     (["--classifier_dir", "/nonexistent/lora"], "/nonexistent/lora is not a model directory"),
     (["--model_dir", "x", "--exclude_categories", "S99"], "unknown codes ['S99']"),
     (["--classifier_dir", "x", "--exclude_categories", "S6,S15"], "unknown codes ['S15']"),
-    (["--classifier_dir", "x", "--max_batch_wait_ms", "-1"], "max_wait_ms must be >= 0"),
 ])
 def test_main_refuses_to_start_without_a_usable_model(argv, reason, caplog):
     assert guard.main(argv) == 2
     assert "cannot start the guard server: " in caplog.text and reason in caplog.text
+
+
+def test_the_batch_flags_are_checked_as_on_the_classifier_servers(capsys):
+    """One definition of --max_batch_size / --max_batch_wait_ms (serving.batching): a negative
+    wait is refused by the parser, with what was expected."""
+    for flag, value in (("--max_batch_wait_ms", "-1"), ("--max_batch_size", "0")):
+        with pytest.raises(SystemExit):
+            guard.build_parser().parse_args(["--classifier_dir", "x", flag, value])
+        err = capsys.readouterr().err
+        assert f"{flag}: expected a" in err, err
 
 
 def test_parser_defaults():

@@ -308,7 +308,7 @@ def _ui_docs(path=BASE / "ui.yaml") -> dict[str, dict]:
 
 
 def test_console_runs_the_ui_image_as_its_dockerfile_builds_it():
-    from conftest import ROOT
+    from sample_rows import ROOT
 
     from serving.ui import demo
 

@@ -10,7 +10,7 @@ from unittest import mock
 import pandas as pd
 import pytest
 import yaml
-from conftest import ROOT, make_rows
+from sample_rows import ROOT, make_rows
 
 import pipeline
 
@@ -544,3 +544,14 @@ def test_cli_flags_and_defaults_come_from_the_pipelines(capsys):
     out = capsys.readouterr().out
     assert "--deploy-min-macro-f1" in out and "default: 0.7" in out
     assert "default: 'offline'" in out  # run's local base model
+
+
+def test_the_launcher_finds_runs_by_the_pipelines_names():
+    """serving.launch looks for run directories by prefix without importing kfp: the prefixes
+    are the pipelines' names."""
+    from serving import launch
+
+    assert launch.RUN_PREFIX == pipeline.PIPELINE_NAME + "-"
+    assert launch.GUARD_RUN_PREFIX == pipeline.GUARD_PIPELINE_NAME + "-"
+    assert launch.RESPONSE_RUN_PREFIX == pipeline.RESPONSE_PIPELINE_NAME + "-"
+

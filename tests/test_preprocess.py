@@ -4,7 +4,7 @@ import json
 
 import pandas as pd
 import pytest
-from conftest import make_rows
+from sample_rows import make_rows
 
 from components.data import read_json
 from components.errors import DatasetError

@@ -246,7 +246,7 @@ def test_sources_table_names_every_licence():
 
 
 def test_readme_lists_the_sources_and_the_mapping_as_the_code_has_them():
-    from conftest import ROOT
+    from sample_rows import ROOT
 
     readme = (ROOT / "README.md").read_text()
     assert S.sources_table_markdown() in readme
