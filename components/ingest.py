@@ -31,6 +31,10 @@ FILES = {"prompts": "prompts.parquet", "report": "report/report.html",
          "stats": "report/stats.json"}
 
 
+# Sources the per-source cap leaves whole.
+UNCAPPED = (probes.PROBE_SOURCE, translations.TRANSLATED)
+
+
 @dataclasses.dataclass(frozen=True)
 class IngestParams:
     """The ingest step's parameters and their defaults (the one place they are written)."""
@@ -192,7 +196,9 @@ def ingest(
     if max_per_source:
         parts = []
         for name, part in df.groupby("source", sort=False):
-            if len(part) > max_per_source and name != probes.PROBE_SOURCE:
+            # the probe rows and the translations are every id in every language: a sample
+            # would break that
+            if len(part) > max_per_source and name not in UNCAPPED:
                 capped[name] = len(part)
                 part = part.sample(n=max_per_source, random_state=seed).sort_index()
             parts.append(part)

@@ -32,8 +32,13 @@ def test_every_hazard_has_harmful_prompts_and_safe_ones_outnumber_them(data):
     codes = en.loc[en["kind"] == "harmful", "category_code"].value_counts()
     assert set(codes.index) == set(HAZARDS), sorted(set(HAZARDS) - set(codes.index))
     assert codes.min() >= 3
-    assert (en["label"] == "safe").sum() > (en["label"] == "unsafe").sum()
-    assert {"lookalike", "benign"} <= set(en["kind"])
+    # Alarming-but-safe look-alikes outnumbered by harmful prompts, as in the English data: at 56
+    # look-alikes to 61 harmful ids the guard learned that alarming words outside English are
+    # mostly safe (docs/results/recorded.md, commit 8c9c909).
+    kinds = en["kind"].value_counts()
+    assert kinds["harmful"] >= 2 * kinds["lookalike"] and kinds["benign"] > 0
+    short = en.loc[en["kind"] == "harmful", "text"].str.split().str.len() <= 14
+    assert short.sum() >= 60  # short, direct asks, the form the first parts lacked
 
 
 def _words(text: str) -> set[str]:
@@ -102,3 +107,17 @@ def test_unreadable_missing_and_overlapping_parts_are_refused(data, tmp_path):
         _part(data).to_csv(twice / name, index=False)
     with pytest.raises(DatasetError, match="repeat"):
         T.load_translations(twice)
+
+
+def test_the_per_source_cap_leaves_the_translations_whole(tmp_path, monkeypatch):
+    """Every id in every language: ingest's cap (3,000 rows per source) must not sample them."""
+    from source_fakes import write_fake_wheels
+
+    cache = write_fake_wheels(tmp_path / "cache")
+    res = ingest_mod.ingest(None, cache, tmp_path / "out", sources="translated,lookalike",
+                            max_per_source=100, verify=False)
+    df = pd.read_parquet(res.path("prompts"))
+    per_source = df["source"].value_counts()
+    assert per_source["lookalike"] == 100
+    assert per_source[T.TRANSLATED] > 3000 - 100  # de-duplication aside, all of them
+
