@@ -89,6 +89,19 @@ INPUTS: dict[str, tuple[str, ...]] = {
     "demo": ("Makefile", "requirements", "pyproject.toml", "components", "serving",
              "benchmarks/fresh_demo.py"),
 }
+# Paths under a step's INPUTS that cannot move its figures: data only the guard pipelines read
+# (the translations are an ingest source of run-guard; the seed pipelines, the servers'
+# benchmarks and the response stand-in never read them).
+GUARD_ONLY_DATA = ("components/translation_data",)
+INPUTS_EXCLUDED: dict[str, tuple[str, ...]] = {
+    step: GUARD_ONLY_DATA for step in ("seed", "seed-prompt", "response", "bench", "soak")}
+
+
+def input_pathspecs(step: str) -> list[str]:
+    """The git pathspecs of a step's inputs (INPUTS minus INPUTS_EXCLUDED)."""
+    return [*INPUTS[step], *(f":(exclude){p}" for p in INPUTS_EXCLUDED.get(step, ()))]
+
+
 TITLES = {
     "seed": "Seed pipeline (full dataset, query + image descriptions)",
     "seed-prompt": "Seed pipeline on the prompt alone (--text-columns query)",

@@ -148,8 +148,20 @@ def test_a_block_figure_from_another_section_is_caught():
 def test_every_step_has_a_title_a_function_and_inputs_that_exist():
     assert set(results.TITLES) == set(results.STEP_FUNCS) == set(results.INPUTS) == set(
         results.ALL_STEPS)
-    missing = [p for paths in results.INPUTS.values() for p in paths if not (ROOT / p).exists()]
+    missing = [p for paths in (*results.INPUTS.values(), *results.INPUTS_EXCLUDED.values())
+               for p in paths if not (ROOT / p).exists()]
     assert not missing, f"INPUTS names paths that do not exist: {missing}"
+
+
+def test_guard_only_data_is_left_out_of_the_steps_that_never_read_it():
+    """The translations are a run-guard ingest source: a change to them makes the guard steps
+    and the demo's quick guard stale, not the seed pipelines or the servers' benchmarks."""
+    for step in ("guard", "guard-minilm", "demo"):
+        assert not any(p.startswith(":(exclude)") for p in results.input_pathspecs(step))
+    assert ":(exclude)components/translation_data" in results.input_pathspecs("seed")
+    seed_specs = results.input_pathspecs("seed")
+    assert _git("rev-list", "--count", "HEAD", "--", *seed_specs) != "" or not _git(
+        "rev-parse", "--is-inside-work-tree")  # git accepts the pathspecs
 
 
 def test_serving_doc_links_to_the_page_instead_of_carrying_the_benchmark():
@@ -182,7 +194,8 @@ def test_the_page_is_not_far_behind_the_code():
         landed = _git("log", "-1", "--format=%H", "--", record)
         if not landed:  # not committed yet: newer than anything in the history
             continue
-        n = int(_git("rev-list", "--count", f"{landed}..HEAD", "--", *results.INPUTS[step]) or 0)
+        n = int(_git("rev-list", "--count", f"{landed}..HEAD", "--",
+                     *results.input_pathspecs(step)) or 0)
         if n > STALE_AFTER_COMMITS:
             behind[step] = n
     assert not behind, (f"results page steps behind the code (commits touching their inputs "
