@@ -158,15 +158,20 @@ def training_rows(share: float, seed: int = SEED,
     for kind in sorted(KINDS):
         ids = sorted(set(probes.loc[probes["kind"] == kind, "id"]))
         chosen += rng.sample(ids, round(share * len(ids)))
-    rows = probes[probes["id"].isin(chosen)]
+    return as_ingest_rows(probes[probes["id"].isin(chosen)], PROBE_SOURCE)
+
+
+def as_ingest_rows(rows: pd.DataFrame, source: str) -> pd.DataFrame:
+    """Rows in the probe set's columns as ingest rows: `source` is their source and group,
+    `origin` "<source>:<id>:<lang>"."""
     out = pd.DataFrame({
         "text": rows["text"],
         "label": rows["label"],
         "category": [HAZARDS[c] if c else SAFE for c in rows["category_code"]],
         "category_code": rows["category_code"],
-        "source": PROBE_SOURCE, "group": PROBE_SOURCE,
-        "origin": [f"{PROBE_SOURCE}:{i}:{lang}" for i, lang in zip(rows["id"], rows["lang"],
-                                                                     strict=True)],
+        "source": source, "group": source,
+        "origin": [f"{source}:{i}:{lang}" for i, lang in zip(rows["id"], rows["lang"],
+                                                             strict=True)],
     })
     return out[COLUMNS].reset_index(drop=True)
 

@@ -10,7 +10,9 @@ the most harmful one:
 - the whole text (always; the only reading of a classifier that is not a guard);
 - its plain reading (`components.text.deobfuscate`), when that differs;
 - each sentence, and windows of a sentence longer than `window_words`, when the prompt has
-  more than one sentence and at least `min_words` words, or is too long to be read whole.
+  more than one sentence and at least `min_words` words, or is too long to be read whole;
+- each stretch written in one script, when the prompt mixes scripts, however short: a harmful
+  English request between two benign sentences of Russian is read on its own.
 
 The model's threshold is fitted on validation prompts read the same way (lora-train), so the
 extra readings are paid for in the calibration, not in silent false flags.
@@ -31,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from components.text import TextSettings, clean_text, deobfuscate
+from components.text import TextSettings, clean_text, deobfuscate, main_script
 
 READINGS = ("text", "deobfuscated", "segments", "conversation")
 # Sentence ends of any script (Latin, CJK full stops, Devanagari danda, Arabic question mark)
@@ -93,16 +95,36 @@ def _windows(words: list[str], size: int) -> list[str]:
     return [" ".join(words[i:i + size]) for i in range(0, len(words) - step, step)]
 
 
+def script_runs(raw: str) -> list[str]:
+    """The stretches of a prompt written in one script each, when it mixes scripts; [] when
+    one script (or none) writes it. Words without letters (numbers, emoji) join the stretch
+    they are in; a word's script is the one most of its letters are in, so a homoglyph inside
+    an English word does not split it."""
+    scripts: list[str | None] = []
+    runs: list[list[str]] = []
+    for word in raw.split():
+        script = main_script(word)
+        if runs and (script is None or scripts[-1] in (None, script)):
+            scripts[-1] = scripts[-1] or script
+            runs[-1].append(word)
+        else:
+            scripts.append(script)
+            runs.append([word])
+    return [" ".join(words) for words in runs] if len(runs) > 1 else []
+
+
 def segments(raw: str, reading: Reading) -> list[str]:
-    """The raw sentences (windows of long ones) of a prompt, or [] when it is read whole."""
+    """The raw sentences (windows of long ones) of a prompt, and its one-script stretches when
+    it mixes scripts; [] when it is read whole."""
     words = raw.split()
     long_text = len(words) > reading.window_words or (len(words) <= 1 and
                                                        len(raw) > MAX_CHARS_WHOLE)
     sentences = [s for s in _SENTENCE_END_RE.split(raw) if s and s.strip()]
-    if not long_text and (len(sentences) < 2 or len(words) < reading.min_words):
+    runs = script_runs(raw)
+    if not (long_text or runs) and (len(sentences) < 2 or len(words) < reading.min_words):
         return []
     out: list[str] = []
-    for sentence in sentences:
+    for sentence in [*sentences, *(r for r in runs if r not in sentences)]:
         sw = sentence.split()
         if len(sw) > 1:
             out.extend(_windows(sw, reading.window_words))

@@ -24,8 +24,6 @@ import pandas as pd
 
 from components import probes
 from components.errors import DatasetError
-from components.sources import COLUMNS
-from components.taxonomy import HAZARDS, SAFE
 
 TRANSLATED = "translated"  # the source and group name of these rows
 DATA_DIR = Path(__file__).resolve().parent / "translation_data"
@@ -71,11 +69,10 @@ def load_translations(data_dir: str | Path = DATA_DIR) -> pd.DataFrame:
     if not paths:
         raise DatasetError(f"no translation parts (*.csv) in {data_dir}")
     df = pd.concat([load_part(p) for p in paths], ignore_index=True)
-    for col in ("text",):
-        dup = df[df.duplicated(col, keep=False)]
-        if len(dup):
-            raise DatasetError(f"translation parts repeat a {col}: "
-                               f"{sorted(set(dup['id'] + '/' + dup['lang']))[:10]}")
+    dup = df[df.duplicated("text", keep=False)]
+    if len(dup):
+        raise DatasetError("translation parts repeat a text: "
+                           f"{sorted(set(dup['id'] + '/' + dup['lang']))[:10]}")
     if df.duplicated(["id", "lang"]).any():
         raise DatasetError("translation parts repeat an id: "
                            f"{sorted(set(df.loc[df.duplicated(['id', 'lang']), 'id']))[:10]}")
@@ -85,17 +82,7 @@ def load_translations(data_dir: str | Path = DATA_DIR) -> pd.DataFrame:
 def translated_rows(seed: int = 42) -> pd.DataFrame:  # seed: GENERATED's signature
     """The translations as ingest rows: source and group `TRANSLATED`, origin
     "translated:<id>:<lang>"."""
-    df = load_translations()
-    out = pd.DataFrame({
-        "text": df["text"],
-        "label": df["label"],
-        "category": [HAZARDS[c] if c else SAFE for c in df["category_code"]],
-        "category_code": df["category_code"],
-        "source": TRANSLATED, "group": TRANSLATED,
-        "origin": [f"{TRANSLATED}:{i}:{lang}" for i, lang in zip(df["id"], df["lang"],
-                                                                  strict=True)],
-    })
-    return out[COLUMNS].reset_index(drop=True)
+    return probes.as_ingest_rows(load_translations(), TRANSLATED)
 
 
 def main(argv: list[str] | None = None) -> int:
