@@ -69,6 +69,72 @@ PUBLIC_DOMAIN_SONGS: tuple[str, ...] = (
     "Amazing Grace", "Twinkle, Twinkle, Little Star", "Auld Lang Syne", "Jingle Bells",
     "Greensleeves", "Oh My Darling, Clementine", "Scarborough Fair", "Danny Boy")
 
+# Who made each work: people name a work with its maker ('"Dune" by Frank Herbert', "Sia's
+# Chandelier") as often as bare; both sides of the grammar use every form (`cited`). No maker
+# of a HarmBench behaviour is here (their works stay bare): HarmBench is held out, and a maker
+# it names would be a cue learned from our side (tests check `makers` against it).
+SONG_BY: dict[str, str] = {
+    "Billie Jean": "Michael Jackson", "Anti-Hero": "Taylor Swift",
+    "Smells Like Teen Spirit": "Nirvana", "Like a Prayer": "Madonna",
+    "Sweet Child o' Mine": "Guns N' Roses", "Stairway to Heaven": "Led Zeppelin",
+    "Dancing Queen": "ABBA", "Lose Yourself": "Eminem", "Crazy in Love": "Beyoncé",
+    "Levitating": "Dua Lipa", "Uptown Funk": "Mark Ronson", "Thriller": "Michael Jackson",
+    "Mr. Brightside": "the Killers", "Seven Nation Army": "the White Stripes",
+    "Espresso": "Sabrina Carpenter", "Despacito": "Luis Fonsi", "Take On Me": "a-ha",
+    "Livin' on a Prayer": "Bon Jovi", "Creep": "Radiohead", "Toxic": "Britney Spears",
+    "Halo": "Beyoncé", "Watermelon Sugar": "Harry Styles", "As It Was": "Harry Styles",
+    "Cruel Summer": "Taylor Swift", "Vampire": "Olivia Rodrigo", "Imagine": "John Lennon",
+    "Hallelujah": "Leonard Cohen", "Wrecking Ball": "Miley Cyrus", "Royals": "Lorde",
+    "Firework": "Katy Perry", "Let It Go": "Idina Menzel", "Chandelier": "Sia",
+    "Zombie": "the Cranberries", "Waterloo": "ABBA", "Rehab": "Amy Winehouse",
+    "Believer": "Imagine Dragons"}
+BOOK_BY: dict[str, str] = {
+    "Fourth Wing": "Rebecca Yarros", "Normal People": "Sally Rooney",
+    "The Midnight Library": "Matt Haig", "It Ends with Us": "Colleen Hoover",
+    "The Silent Patient": "Alex Michaelides", "Gone Girl": "Gillian Flynn",
+    "The Girl on the Train": "Paula Hawkins", "Divergent": "Veronica Roth",
+    "The Maze Runner": "James Dashner", "Percy Jackson and the Lightning Thief": "Rick Riordan",
+    "Beloved": "Toni Morrison", "The Color Purple": "Alice Walker",
+    "One Hundred Years of Solitude": "Gabriel García Márquez", "Norwegian Wood": "Haruki Murakami",
+    "A Little Life": "Hanya Yanagihara",
+    "The Seven Husbands of Evelyn Hugo": "Taylor Jenkins Reid", "Project Hail Mary": "Andy Weir",
+    "The Martian": "Andy Weir", "Ready Player One": "Ernest Cline", "Educated": "Tara Westover",
+    "The Book Thief": "Markus Zusak", "Lessons in Chemistry": "Bonnie Garmus",
+    "Dune": "Frank Herbert", "Never Let Me Go": "Kazuo Ishiguro", "Circe": "Madeline Miller",
+    "Eragon": "Christopher Paolini", "Wolf Hall": "Hilary Mantel",
+    "Lord of the Flies": "William Golding", "Fahrenheit 451": "Ray Bradbury",
+    "Brave New World": "Aldous Huxley", "Of Mice and Men": "John Steinbeck",
+    "The Very Hungry Caterpillar": "Eric Carle", "The Gruffalo": "Julia Donaldson",
+    "Diary of a Wimpy Kid": "Jeff Kinney", "Coraline": "Neil Gaiman",
+    # out of copyright
+    "Pride and Prejudice": "Jane Austen", "Moby-Dick": "Herman Melville", "Hamlet": "Shakespeare",
+    "Frankenstein": "Mary Shelley", "A Christmas Carol": "Dickens",
+    "Alice's Adventures in Wonderland": "Lewis Carroll", "Jane Eyre": "Charlotte Brontë",
+    "Dracula": "Bram Stoker", "The Raven": "Edgar Allan Poe", "Wuthering Heights": "Emily Brontë",
+    "Great Expectations": "Charles Dickens", "Romeo and Juliet": "Shakespeare",
+    "The Tell-Tale Heart": "Edgar Allan Poe", "Little Women": "Louisa May Alcott",
+    "Treasure Island": "Robert Louis Stevenson", "The Time Machine": "H.G. Wells",
+    "Macbeth": "William Shakespeare", "Oliver Twist": "Charles Dickens",
+    "War and Peace": "Leo Tolstoy", "The Count of Monte Cristo": "Alexandre Dumas"}
+POEM_BY: dict[str, str] = {
+    "Still I Rise": "Maya Angelou", "The Hill We Climb": "Amanda Gorman",
+    "Do Not Go Gentle into That Good Night": "Dylan Thomas",
+    "Phenomenal Woman": "Maya Angelou", "Howl": "Allen Ginsberg"}
+CREDITS: dict[str, str] = {**SONG_BY, **BOOK_BY, **POEM_BY}
+
+
+def cited(works: Iterable[str]) -> tuple[str, ...]:
+    """Each work as people name it: bare, and (where its maker is known) in quotes with its
+    maker ('"Dune" by Frank Herbert') and as the maker's ("Frank Herbert's Dune")."""
+    out: list[str] = []
+    for work in works:
+        out.append(work)
+        if by := CREDITS.get(work):
+            owner = f"{by}'" if by.endswith("s") else f"{by}'s"
+            out += [f'"{work}" by {by}', f"{owner[0].upper()}{owner[1:]} {work}"]
+    return tuple(out)
+
+
 PROTECTED: dict[str, tuple[str, ...]] = {"song": SONGS, "book": BOOKS, "film": FILMS,
                                          "show": SHOWS, "software": SOFTWARE, "poem": POEMS}
 
@@ -89,3 +155,8 @@ def all_titles() -> list[str]:
     """Every title (protected and public-domain) and artist name of this module."""
     return [t for ts in PROTECTED.values() for t in ts] + [*ARTISTS, *PUBLIC_DOMAIN,
                                                            *PUBLIC_DOMAIN_SONGS]
+
+
+def makers() -> list[str]:
+    """Every maker named in `CREDITS` that is not also an artist of `ARTISTS`."""
+    return sorted(set(CREDITS.values()) - set(ARTISTS))

@@ -204,7 +204,9 @@ def test_titles_are_shared_by_both_sides_and_public_domain_is_apart():
     from components import lookalike_topics
 
     spec = H.TASKS["S8"].slots
-    assert set(spec["song"]) == set(titles.SONGS) and set(spec["book"]) == set(titles.BOOKS)
+    assert set(spec["song"]) == set(titles.cited(titles.SONGS))
+    assert set(spec["book"]) == set(titles.cited(titles.BOOKS))
+    assert '"Dune" by Frank Herbert' in spec["book"] and "Frank Herbert's Dune" in spec["book"]
     assert set(titles.FILMS) <= set(spec["film"]) and set(spec["show"]) == set(titles.SHOWS)
     benign = lookalike_topics.WORKS_SLOTS
     for slot in ("song", "book", "show", "poem"):
@@ -236,5 +238,6 @@ def test_no_title_occurs_in_the_held_out_harmbench_behaviours():
     behaviours = read_source(".sources", harmbench)["text"].tolist()
     assert len(behaviours) >= 300
     assert titles.overlap(titles.all_titles(), behaviours) == []
+    assert titles.overlap(titles.makers(), behaviours) == []  # no HarmBench maker credited
     for prompt in hazard_prompts.HANDWRITTEN["S8"]:  # no behaviour's title in them either
         assert not any(dedup_key(b) in dedup_key(prompt) for b in behaviours), prompt
