@@ -32,11 +32,12 @@ def test_every_hazard_has_harmful_prompts_and_safe_ones_outnumber_them(data):
     codes = en.loc[en["kind"] == "harmful", "category_code"].value_counts()
     assert set(codes.index) == set(HAZARDS), sorted(set(HAZARDS) - set(codes.index))
     assert codes.min() >= 3
-    # Alarming-but-safe look-alikes outnumbered by harmful prompts, as in the English data: at 56
-    # look-alikes to 61 harmful ids the guard learned that alarming words outside English are
-    # mostly safe (docs/results/recorded.md, commit 8c9c909).
+    # Alarming-but-safe look-alikes well outnumbered by harmful prompts: at 56 look-alikes to 61
+    # harmful ids the guard learned that alarming words outside English are mostly safe (probe
+    # recall fell in 11 of 12 languages, commit 8c9c909); at 104 to 192 (3de0fa6) recall held
+    # or rose in every language (docs/results/recorded.md).
     kinds = en["kind"].value_counts()
-    assert kinds["harmful"] >= 2 * kinds["lookalike"] and kinds["benign"] > 0
+    assert kinds["harmful"] >= 1.8 * kinds["lookalike"] and kinds["benign"] > 0
     short = en.loc[en["kind"] == "harmful", "text"].str.split().str.len() <= 14
     assert short.sum() >= 60  # short, direct asks, the form the first parts lacked
 
