@@ -89,7 +89,7 @@ quick-guard: setup ## build (or find cached) the quick guard that serve/demo run
 	$(PY) -m components.quick_guard build --sources-dir $(SOURCES_DIR) --seed-data "$(SEED_DATA)" \
 		--pipeline-root $(PIPELINE_ROOT) --base-model "$(QUICK_GUARD_BASE_MODEL)"
 
-run-guard: sources ## the prompt-guard pipeline on the seed prompts + public prompt sets (~20 min on 2 cores)
+run-guard: sources ## the prompt-guard pipeline on the seed prompts + public prompt sets (~40 min on 2 cores)
 	$(PY) pipeline.py run-guard --seed-data "$(SEED_DATA)" --sources-dir $(SOURCES_DIR) \
 		--pipeline-root $(PIPELINE_ROOT) $(ARGS)
 
