@@ -43,6 +43,10 @@ _SENTENCE_END_RE = re.compile(r"(?<=[.!?;:\u3002\uff01\uff1f\u0964\u061f])\s+|[\
 MIN_WORDS = 12  # shorter prompts are read whole: the model sees all of them at once
 WINDOW_WORDS = 40  # a sentence longer than this is read in overlapping windows
 MAX_CHARS_WHOLE = 200  # longer texts without spaces (CJK) are read in windows of characters
+# A prompt that changes script more often than this is not read stretch by stretch (each
+# stretch is a forward pass): its sentences and windows are, and text.unreadable_reason judges
+# a mixture made to evade.
+MAX_SCRIPT_RUNS = 8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,10 +125,13 @@ def segments(raw: str, reading: Reading) -> list[str]:
                                                        len(raw) > MAX_CHARS_WHOLE)
     sentences = [s for s in _SENTENCE_END_RE.split(raw) if s and s.strip()]
     runs = script_runs(raw)
+    if len(runs) > MAX_SCRIPT_RUNS:
+        runs = []
     if not (long_text or runs) and (len(sentences) < 2 or len(words) < reading.min_words):
         return []
+    whole_sentences = set(sentences)
     out: list[str] = []
-    for sentence in [*sentences, *(r for r in runs if r not in sentences)]:
+    for sentence in [*sentences, *(r for r in runs if r not in whole_sentences)]:
         sw = sentence.split()
         if len(sw) > 1:
             out.extend(_windows(sw, reading.window_words))

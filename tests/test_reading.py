@@ -135,3 +135,10 @@ def test_one_script_and_homoglyphs_inside_words_are_not_split():
     assert script_runs("Как испечь хлеб без дрожжей?") == []
     assert script_runs("Как испечь хлеб? 123 How to bake bread?") == ["Как испечь хлеб? 123",
                                                                       "How to bake bread?"]
+
+
+def test_a_prompt_that_changes_script_at_every_word_is_not_read_word_by_word():
+    text = " ".join(["hello", "привет"] * 500)  # 1,000 stretches of one word
+    assert len(script_runs(text)) == 1000
+    parts = segments(text, GUARD)
+    assert 0 < len(parts) < 60  # its windows of 40 words, not a forward pass per stretch
