@@ -1353,7 +1353,7 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("--kubeconfig", default=None, help="default: in-cluster or ~/.kube/config")
         cmd.add_argument("--context", default=None, help="kubeconfig context")
 
-    prm = sub.add_parser("params", help="print the pipelines' parameter table (README's)")
+    prm = sub.add_parser("params", help="print the pipelines' parameter table (docs/pipeline.md's)")
     prm.add_argument("--format", choices=["markdown", "json"], default="markdown")
     return parser
 

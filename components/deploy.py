@@ -33,13 +33,13 @@ from components import kserve_spec  # light: it imports kserve only inside its f
 
 log = logging.getLogger(__name__)
 
-MIN_MACRO_F1 = 0.70  # the full-data run: lstm 0.742, lora 0.848 (README)
+MIN_MACRO_F1 = 0.70  # the full-data run: lstm 0.742, lora 0.848 (README before 2026-12-06)
 CANARY_TRAFFIC_PERCENT = 10
 CHAMPIONS = ("lstm", "lora")  # what the seed pipeline's evaluate may choose
 GUARD = "guard"  # the guard pipeline's InferenceService
 GUARD_MODEL = "lora"  # the guard pipeline's model that serves (offline backend)
 DEPLOYABLE = (*CHAMPIONS, GUARD)  # InferenceServices the pipelines roll out (promote/rollback)
-# The guard gate's defaults: the targets of the guard-quality issues (README "The prompt guard"):
+# The guard gate's defaults: the targets of the guard-quality issues (docs/guard.md):
 # unsafe recall >= 0.85 at <= 0.10 false flags on held-out groups, >= 0.80 at <= 0.05 per
 # language, and nothing worse than the serving guard by more than 2 points.
 MIN_UNSAFE_RECALL = 0.85

@@ -79,7 +79,7 @@ DEPLOYMENT_ENV = "TOXIC_FILTER_DEPLOYMENT"
 
 @dataclasses.dataclass(frozen=True)
 class ServerSize:
-    """Requests, limits and the startup budget of one server (sized in README, "Resources")."""
+    """Requests, limits and the startup budget of one server (sized in docs/cluster.md, "Resources")."""
 
     cpu_request: str
     memory_request: str

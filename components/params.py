@@ -8,7 +8,7 @@ source to its container, where a default written as `PreprocessParams.seed` woul
 and `step_inputs` fills every call from the dataclass: the pipeline parameter of that name when
 the pipeline exposes it, else the dataclass value, which compiles to a constant input. The
 pipelines' own signatures take their defaults from the same dataclass instances; the CLI flags
-and README's parameter table are derived from the pipelines (tests check all of it).
+and docs/pipeline.md's parameter table are derived from the pipelines (tests check all of it).
 """
 
 from __future__ import annotations

@@ -50,7 +50,7 @@ SPLIT_COLUMNS = ["row_id", "text", "text_lstm", "label", "label_id", "raw_text",
 @dataclasses.dataclass(frozen=True)
 class PreprocessParams:
     """The preprocess step's parameters and their defaults: the ONE place they are written
-    (the pipelines, the KFP component calls, the CLI and README's table derive from it)."""
+    (the pipelines, the KFP component calls, the CLI and docs/pipeline.md's table derive from it)."""
 
     text_columns: str = ",".join(TEXT_COLUMNS)
     label_column: str = LABEL_COLUMN

@@ -157,8 +157,8 @@ DEFAULT_REDIRECT = "I'm happy to help with a related question that doesn't put a
 # (`components.refusal_topics`): an apology, the harm named, why, and an alternative or a
 # resource; refusals that open with the risk and decline after it; and partial refusals that
 # redirect to safe information. Short refusals alone teach a model that a reply about a harmful
-# topic is harmful, and a refusal that explains itself is then flagged by its topic (README "The
-# response guard"). Their own groups, so the short refusals above keep theirs.
+# topic is harmful, and a refusal that explains itself is then flagged by its topic
+# (docs/response-guard.md). Their own groups, so the short refusals above keep theirs.
 EXPLAINING_REFUSALS = [
     "I'm sorry, but I can't help with {name}. {harm} {alternative}",
     "I can't help with {name}. {harm}",

@@ -586,7 +586,7 @@ def _write_report(report_dir: Path, df: pd.DataFrame, stats: dict) -> None:
 
 
 def sources_table_markdown() -> str:
-    """The response sources for README: name, package, what is read, licence."""
+    """The response sources for docs/response-guard.md: name, package, what is read, licence."""
     from components.sources import source
 
     lines = ["| response source | package (pinned) | read from the wheel | licence |",

@@ -759,7 +759,7 @@ def source(name: str) -> Source:
 
 
 def sources_table_markdown() -> str:
-    """The sources table for README: name, package, what is read, kind, licence."""
+    """The sources table for docs/guard.md: name, package, what is read, kind, licence."""
     lines = ["| source | package (pinned) | read from the wheel | kind | licence |",
              "|---|---|---|---|---|",
              f"| {SEED_SOURCE} | - | `query`, `Toxic Category` | mixed | {SEED_LICENCE} |"]
@@ -771,7 +771,7 @@ def sources_table_markdown() -> str:
 
 
 def mapping_table_markdown() -> str:
-    """Every source category -> taxonomy code, for README."""
+    """Every source category -> taxonomy code, for docs/guard.md."""
     rows = ["| source | source category | taxonomy |", "|---|---|---|"]
     for name, table in (("seed", SEED_MAP), ("strongreject", STRONGREJECT_MAP),
                         ("harmbench", HARMBENCH_MAP), ("advbench", ADVBENCH_MAP),

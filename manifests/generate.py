@@ -132,8 +132,8 @@ def access(s3_endpoint: str = S3_ENDPOINT) -> list[Any]:
 
     The bucket Secret carries KServe's S3 annotations (endpoint, https, region): the storage
     initializer of every InferenceService running as `toxic-filter-models` reads it.
-    REPLACE_ME values are placeholders: set them before applying (README, "Serving on the
-    cluster").
+    REPLACE_ME values are placeholders: set them before applying (docs/cluster.md,
+    "Serving on the cluster").
     """
     bucket = V1Secret(
         api_version="v1", kind="Secret", type="Opaque",
@@ -194,7 +194,7 @@ metadata:
   labels:
     serving.kserve.io/inferenceservice: enabled
     # Pod Security: every pod defined here passes the restricted profile; containers KServe and
-    # Knative inject follow their own config (README), so the profile warns and audits here:
+    # Knative inject follow their own config (docs/cluster.md), so the profile warns and audits here:
     # add pod-security.kubernetes.io/enforce: restricted once your cluster's pass too
     pod-security.kubernetes.io/warn: restricted
     pod-security.kubernetes.io/audit: restricted

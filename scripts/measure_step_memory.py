@@ -6,7 +6,7 @@ Runs `pipeline.py <args>` (kfp.local SubprocessRunner: one Python process per st
 the process tree every `--interval` seconds; a step's memory is the summed RSS of its
 `kfp.dsl.executor_main` process and that process's children, and its peak is the largest sample.
 The manifests' and pipeline's resource requests (pipeline.STEP_RESOURCES) are sized from these
-figures (README, "Resources").
+figures (docs/cluster.md, "Resources").
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The response guard's stand-in figures (README "The response guard"): ingest, split, embed, fit.
+"""The response guard's stand-in figures (docs/response-guard.md): ingest, split, embed, fit.
 
 Not the served model: the frozen encoder's mean-pooled embeddings + the class-balanced
 logistic-regression head of the leave-one-source-out stand-in (`components.frozen_encoder`),

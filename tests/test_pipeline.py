@@ -538,11 +538,11 @@ def test_unexposed_component_parameters_compile_to_the_dataclass_values(compiled
     assert loso["base_model"]["componentInputParameter"] == "lora_base_model"
 
 
-def test_readme_parameter_table_is_the_code():
-    readme = (ROOT / "README.md").read_text()
+def test_docs_parameter_table_is_the_code():
+    page = (ROOT / "docs" / "pipeline.md").read_text()
     table = pipeline.parameter_table()
-    assert table in readme, ("README's parameter table differs from the code: paste "
-                             "`.venv/bin/python pipeline.py params`")
+    assert table in page, ("docs/pipeline.md's parameter table differs from the code: paste "
+                           "`.venv/bin/python pipeline.py params`")
     for row in pipeline.parameter_rows():
         assert row["meaning"], row["parameter"]
 
