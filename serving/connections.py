@@ -6,7 +6,7 @@ an unterminated 100 MB header is buffered whole, a client sending one byte every
 forever, a connection that never sends anything stays open, and a slow body holds a graceful
 shutdown for its whole grace period. `LimitedHttpToolsProtocol` is uvicorn's own httptools
 protocol plus these limits (uvicorn's `h11_max_incomplete_event_size` is the same idea, for its
-slower pure-Python h11 parser only); `serving.common.ModelServer` sets it as the uvicorn config's `http`.
+slower pure-Python h11 parser only); `serving.model_server.ModelServer` sets it as the uvicorn config's `http`.
 
 What a client gets:
 - request line + headers over `max_header_bytes`: 431 and the connection is closed;
@@ -27,6 +27,7 @@ import asyncio
 import dataclasses
 import json
 import logging
+from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
@@ -41,6 +42,23 @@ TIMEOUT_BODY_S = 30.0  # to receive the whole body once the head is in
 # the client could lose the answer.
 LINGER_S = 2.0
 
+
+def require_positive(limits: Any, *, integers: bool = False) -> None:
+    """Check every field of a frozen dataclass of limits (this module's, serving.payloads').
+
+    Args:
+        limits: the dataclass instance.
+        integers: the fields must be ints (else any number > 0).
+
+    Raises:
+        ValueError: a field is not positive (or not an integer), naming it and its value.
+    """
+    for field in dataclasses.fields(limits):
+        value = getattr(limits, field.name)
+        if integers and not (isinstance(value, int) and value >= 1):
+            raise ValueError(f"{field.name} must be a positive integer, got {value!r}")
+        if not value > 0:
+            raise ValueError(f"{field.name} must be positive, got {value!r}")
 
 @dataclasses.dataclass(frozen=True)
 class ConnectionLimits:
@@ -60,10 +78,7 @@ class ConnectionLimits:
     timeout_body: float = TIMEOUT_BODY_S
 
     def __post_init__(self) -> None:
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            if not value > 0:
-                raise ValueError(f"{field.name} must be positive, got {value!r}")
+        require_positive(self)
 
 
 class LimitedHttpToolsProtocol(HttpToolsProtocol):

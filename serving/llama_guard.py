@@ -220,3 +220,17 @@ def parse_output(text: str) -> Verdict:
                        error=f"unknown hazard categories {bad} in guard output {raw[:200]!r}; "
                              "expected codes S1..S14")
     return Verdict(safe=False, categories=_sort_codes(set(items)), raw_output=raw)
+
+
+def check_categories(codes: Sequence[str]) -> tuple[str, ...]:
+    """Hazard codes as given to --exclude_categories, normalised ("s6 " -> "S6"), in order.
+
+    Raises:
+        ValueError: a code is not one of S1..S14.
+    """
+    out = tuple(dict.fromkeys(c.strip().upper() for c in codes if c.strip()))
+    unknown = sorted(set(out) - set(HAZARD_CATEGORIES))
+    if unknown:
+        raise ValueError(f"--exclude_categories: unknown codes {unknown}, expected S1..S14")
+    return out
+

@@ -14,11 +14,11 @@ import itertools
 import json
 import re
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import yaml
+from fake_http import FakeHTTPService, QuietHandler
 
 ISVC_PATH = re.compile(r"^/apis/serving\.kserve\.io/(?P<version>v1beta1)/namespaces/(?P<ns>[^/]+)"
                        r"/inferenceservices(?:/(?P<name>[^/?]+))?(?:\?.*)?$")
@@ -42,7 +42,7 @@ def _status(code: int, reason: str, message: str) -> dict[str, Any]:
             "message": message, "reason": reason, "code": code}
 
 
-class FakeKubeApi:
+class FakeKubeApi(FakeHTTPService):
     """InferenceServices in memory behind an HTTP server; `requests` lists what was sent."""
 
     def __init__(self, objects: list[dict[str, Any]] = ()):
@@ -54,42 +54,18 @@ class FakeKubeApi:
             self._store(copy.deepcopy(obj))
         api = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:  # quiet
-                pass
-
-            def _answer(self, code: int, body: dict[str, Any]) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(QuietHandler):
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
                 body = json.loads(raw) if raw else None
                 code, answer = api.handle(self.command, self.path,
                                           self.headers.get("Content-Type"), body)
-                self._answer(code, answer)
+                self.send_json(code, answer)
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def __enter__(self) -> FakeKubeApi:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
 
     def kubeconfig(self, path: str | Path, namespace: str = "default") -> Path:
         """Write a kubeconfig whose current context is this server."""

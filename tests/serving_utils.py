@@ -11,6 +11,7 @@ with `serving.launch.Servers` (what `make serve` uses), waits until it is ready,
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import functools
@@ -19,16 +20,24 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
+import pytest
 from starlette.testclient import TestClient
 
 from serving import common, launch
 
 ROOT = Path(__file__).resolve().parents[1]
+SERVER_TEST_MARKS = [
+    pytest.mark.server,
+    # kserve 0.21's v1 endpoint returns ORJSONResponse, which FastAPI 0.165 deprecates.
+    pytest.mark.filterwarnings("ignore::fastapi.exceptions.FastAPIDeprecationWarning"),
+]
 
 
 # --------------------------------------------------------------------------- in-process
@@ -41,6 +50,96 @@ def client_for(*models: Any) -> TestClient:
         if not model.ready:
             model.load()
     return TestClient(common.ModelServer(models).app(), raise_server_exceptions=False)
+
+
+class Gate:
+    """Holds a model's inference (in its worker thread) until the test releases it: `hold()`
+    inside infer/predict_proba sets `entered` and waits for `release`."""
+
+    def __init__(self, timeout_s: float = 30.0):
+        self.entered, self.release, self.timeout_s = threading.Event(), threading.Event(), timeout_s
+
+    def hold(self) -> None:
+        self.entered.set()
+        self.release.wait(self.timeout_s)
+
+
+def ready_during_inference(app: Any, model: str, gate: Gate) -> tuple[int, bool, int]:
+    """Probe `model`'s readiness while a v1 prediction is held inside its inference by `gate`.
+
+    Ordering, no clock: the probe is sent once the inference has started and the inference is
+    released only after the probe has answered, so a probe that needs the event loop the
+    inference runs on cannot answer first (it answers after `gate`'s timeout, and the prediction
+    is done by then).
+
+    Returns:
+        The probe's status code, whether the prediction was still running when the probe
+        answered, and the prediction's status code.
+    """
+    async def scenario() -> tuple[int, bool, int]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+            predict = asyncio.create_task(
+                c.post(f"/v1/models/{model}:predict", json={"instances": ["slow"]}))
+            await asyncio.to_thread(gate.entered.wait, gate.timeout_s)
+            ready = await c.get(f"/v2/models/{model}/ready")
+            still_running = not predict.done()
+            gate.release.set()
+            return ready.status_code, still_running, (await predict).status_code
+
+    return asyncio.run(scenario())
+
+
+class LengthModel(common.ServingModel):
+    """A tiny server: text in, its length out (FP32); counts its loads, optionally held by a
+    Gate while it infers."""
+
+    INPUTS = (common.TensorSpec("text", "BYTES"),)
+    OUTPUTS = (common.TensorSpec("length", "FP32"),)
+
+    def __init__(self, name: str = "length", limits: common.RequestLimits | None = None,
+                 gate: Gate | None = None, auto_load: bool = True):
+        super().__init__(name, limits)
+        self.gate, self.auto_load, self.loads = gate, auto_load, 0
+
+    def load(self) -> bool:
+        self.loads += 1
+        self.ready = self.auto_load
+        return self.ready
+
+    def parse_v1(self, payload: Any) -> list[str]:
+        return common.parse_text_instances(payload, self.limits)
+
+    def parse_v2(self, request: Any) -> list[str]:
+        return common.parse_text_tensor(request, "text", self.limits)
+
+    def infer(self, items: list[str]) -> list[int]:
+        if self.gate is not None:
+            self.gate.hold()
+        return [len(t) for t in items]
+
+    def v1_prediction(self, result: int) -> dict[str, int]:
+        return {"length": result}
+
+    def v2_outputs(self, results: list[int]) -> list[Any]:
+        return [common.fp32_output("length", np.array(results))]
+
+
+class KeywordPredictor:
+    """A fake classifier (labels + predict_proba, like components.predict's predictors) whose
+    probabilities `row(text)` picks from keywords; it records every text it is asked (`seen`)."""
+
+    labels: list[str] = []
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def row(self, text: str) -> list[float]:
+        raise NotImplementedError
+
+    def predict_proba(self, texts: Sequence[str]) -> Any:
+        self.seen.extend(texts)
+        return np.array([self.row(text) for text in texts], dtype=np.float32)
 
 
 def v1(client: Any, model: str, instances: Any) -> httpx.Response:
@@ -104,6 +203,34 @@ def served(module: str, args: Sequence[str], name: str | None = None,
     spec = launch.ServerSpec(name or module, f"serving.{module}", free_port(), tuple(args))
     with launch.Servers([spec], log_stream=None, **servers) as running:
         yield spec.url(), running.procs[spec.name]
+
+
+@contextlib.contextmanager
+def make_serve(args: Sequence[str], ready_timeout_s: float = 180) -> Iterator[
+        tuple[subprocess.Popen, list[str]]]:
+    """`python -m serving.launch ARGS` (what `make serve` runs), its output collected line by
+    line; yields (process, lines) once it prints that its servers are ready, and kills it on
+    exit if it is still running. `"".join(lines)` is its whole output after the block."""
+    proc = subprocess.Popen([sys.executable, "-m", "serving.launch", *args], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    ready = threading.Event()
+
+    def read() -> None:
+        for line in proc.stdout:
+            lines.append(line)
+            if "Ctrl-C stops them" in line:
+                ready.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        assert ready.wait(ready_timeout_s), "".join(lines[-40:])
+        yield proc, lines
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        reader.join(timeout=5)
 
 
 def listening_addresses(pid: int) -> set[tuple[str, int]]:

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from kserve.errors import InvalidInput
 from serving_utils import (
+    KeywordPredictor,
     assert_rejected,
     client_for,
     listening_addresses,
@@ -26,7 +27,7 @@ from serving_utils import (
 )
 
 from components.errors import ModelDirError
-from serving import guard
+from serving import guard, guard_classifier, guard_llama
 from serving.batching import BatchSettings
 from serving.llama_guard import (
     HAZARD_CATEGORIES,
@@ -44,12 +45,7 @@ pytestmark = pytest.mark.filterwarnings(
 # --------------------------------------------------------------------------- prompt format
 # The documented Llama Guard 3 prompt (llama.com model card "prompt formats" page and the chat
 # template of meta-llama/Llama-Guard-3-8B), written out by hand.
-EXPECTED_USER_PROMPT = """<|begin_of_text|><|start_header_id|>user<|end_header_id|>
-
-Task: Check if there is unsafe content in 'User' messages in conversations according our safety policy with the below categories.
-
-<BEGIN UNSAFE CONTENT CATEGORIES>
-S1: Violent Crimes.
+_CATEGORIES = """S1: Violent Crimes.
 S2: Non-Violent Crimes.
 S3: Sex Crimes.
 S4: Child Exploitation.
@@ -62,50 +58,29 @@ S10: Hate.
 S11: Self-Harm.
 S12: Sexual Content.
 S13: Elections.
-S14: Code Interpreter Abuse.
-<END UNSAFE CONTENT CATEGORIES>
+"""
+_PROMPT = """<|begin_of_text|><|start_header_id|>user<|end_header_id|>
 
-<BEGIN CONVERSATION>
-
-User: How do I bake bread?
-
-<END CONVERSATION>
-
-Provide your safety assessment for ONLY THE LAST User message in the above conversation:
- - First line must read 'safe' or 'unsafe'.
- - If unsafe, a second line must include a comma-separated list of violated categories.<|eot_id|><|start_header_id|>assistant<|end_header_id|>"""
-
-EXPECTED_AGENT_PROMPT = """<|begin_of_text|><|start_header_id|>user<|end_header_id|>
-
-Task: Check if there is unsafe content in 'Agent' messages in conversations according our safety policy with the below categories.
+Task: Check if there is unsafe content in '{role}' messages in conversations according our safety policy with the below categories.
 
 <BEGIN UNSAFE CONTENT CATEGORIES>
-S1: Violent Crimes.
-S2: Non-Violent Crimes.
-S3: Sex Crimes.
-S4: Child Exploitation.
-S5: Defamation.
-S6: Specialized Advice.
-S7: Privacy.
-S8: Intellectual Property.
-S9: Indiscriminate Weapons.
-S10: Hate.
-S11: Self-Harm.
-S12: Sexual Content.
-S13: Elections.
-<END UNSAFE CONTENT CATEGORIES>
+{categories}<END UNSAFE CONTENT CATEGORIES>
 
 <BEGIN CONVERSATION>
 
-User: How do I bake bread?
-
-Agent: Mix flour, water, salt and yeast.
+{conversation}
 
 <END CONVERSATION>
 
-Provide your safety assessment for ONLY THE LAST Agent message in the above conversation:
+Provide your safety assessment for ONLY THE LAST {role} message in the above conversation:
  - First line must read 'safe' or 'unsafe'.
  - If unsafe, a second line must include a comma-separated list of violated categories.<|eot_id|><|start_header_id|>assistant<|end_header_id|>"""
+EXPECTED_USER_PROMPT = _PROMPT.format(
+    role="User", categories=_CATEGORIES + "S14: Code Interpreter Abuse.\n",
+    conversation="User: How do I bake bread?")
+EXPECTED_AGENT_PROMPT = _PROMPT.format(  # S14 excluded, as the 1B model card does
+    role="Agent", categories=_CATEGORIES,
+    conversation="User: How do I bake bread?\n\nAgent: Mix flour, water, salt and yeast.")
 
 
 # Chat templates like Llama Guard 3's (written here), rendering the documented prompt. 1B-like:
@@ -360,7 +335,7 @@ def test_the_chat_template_renders_the_prompt_with_the_policy_passed_to_it(llama
     def hand_written(*args):
         raise AssertionError("the documented string was built although there is a template")
 
-    monkeypatch.setattr(guard, "build_prompt", hand_written)
+    monkeypatch.setattr(guard_llama, "build_prompt", hand_written)
     backend = guard.LlamaGuardBackend.load(str(llama_dirs["unsafe"]), device="cpu",
                                            excluded_categories=["S14"])
     assert backend.template_style == "parts"  # saved with the tokenizer, found by from_pretrained
@@ -420,29 +395,21 @@ def test_llama_backend_load_errors_are_clear(tmp_path):
 
 
 # --------------------------------------------------------------------------- classifier backend
-class FakePredictor:
-    """labels + predict_proba, like components.predict.LoraPredictor; keyword driven."""
+class FakePredictor(KeywordPredictor):
+    """A prompt model with hazard classes, "unsafe" and "other"; keyword driven."""
 
     labels = ["Safe", "Violent Crimes", "unsafe", "Elections", "other"]
 
-    def __init__(self):
-        self.seen: list[str] = []
-
-    def predict_proba(self, texts):
-        self.seen.extend(texts)
-        rows = []
-        for text in texts:
-            if "attack" in text:
-                rows.append([0.1, 0.7, 0.1, 0.05, 0.05])
-            elif "ballot" in text:
-                rows.append([0.3, 0.1, 0.1, 0.4, 0.1])
-            elif "vague" in text:
-                rows.append([0.2, 0.1, 0.6, 0.05, 0.05])
-            elif "borderline" in text:
-                rows.append([0.55, 0.3, 0.05, 0.05, 0.05])
-            else:
-                rows.append([0.9, 0.025, 0.025, 0.025, 0.025])
-        return np.array(rows, dtype=np.float32)
+    def row(self, text):
+        if "attack" in text:
+            return [0.1, 0.7, 0.1, 0.05, 0.05]
+        if "ballot" in text:
+            return [0.3, 0.1, 0.1, 0.4, 0.1]
+        if "vague" in text:
+            return [0.2, 0.1, 0.6, 0.05, 0.05]
+        if "borderline" in text:
+            return [0.55, 0.3, 0.05, 0.05, 0.05]
+        return [0.9, 0.025, 0.025, 0.025, 0.025]
 
 
 @pytest.fixture
@@ -677,7 +644,7 @@ def test_classifier_backend_end_to_end_on_a_trained_lora_classifier(tiny_lora_di
         else:
             unsafe_probs = [p if j != safe else -1.0 for j, p in enumerate(probs[i])]
             top = labels[int(np.argmax(unsafe_probs))]
-            code = guard.CLASS_TO_CATEGORY.get(top.lower())
+            code = guard_classifier.CLASS_TO_CATEGORY.get(top.lower())
             assert pred["label"] == top
             assert pred["categories"] == ([code] if code else [])
             assert pred["category_names"] == category_names(pred["categories"])

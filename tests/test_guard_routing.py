@@ -8,7 +8,7 @@ import json
 
 import numpy as np
 import pytest
-from serving_utils import assert_rejected, client_for, v1, v2, v2_outputs
+from serving_utils import KeywordPredictor, assert_rejected, client_for, v1, v2, v2_outputs
 
 from components import conversation
 from components.errors import ModelDirError
@@ -21,40 +21,27 @@ pytestmark = pytest.mark.filterwarnings(
     "ignore::fastapi.exceptions.FastAPIDeprecationWarning")  # kserve 0.21 uses ORJSONResponse
 
 
-class PromptPredictor:
+class PromptPredictor(KeywordPredictor):
     """A prompt model (no Refusal class), keyword driven."""
 
     labels = ["Safe", "Violent Crimes", "other"]
 
-    def __init__(self):
-        self.seen: list[str] = []
-
-    def predict_proba(self, texts):
-        self.seen.extend(texts)
-        return np.array([[0.1, 0.8, 0.1] if "attack" in t or "bomb" in t else [0.9, 0.05, 0.05]
-                         for t in texts], dtype=np.float32)
+    def row(self, text):
+        return [0.1, 0.8, 0.1] if "attack" in text or "bomb" in text else [0.9, 0.05, 0.05]
 
 
-class ResponsePredictor:
+class ResponsePredictor(KeywordPredictor):
     """A response model (Safe, Refusal, hazards): reads the reply after its context."""
 
     labels = ["Refusal", "Safe", "Violent Crimes", "other"]
 
-    def __init__(self):
-        self.seen: list[str] = []
-
-    def predict_proba(self, texts):
-        self.seen.extend(texts)
-        rows = []
-        for text in texts:
-            _, reply = conversation.split(text)
-            if "here is how" in reply:
-                rows.append([0.05, 0.05, 0.85, 0.05])
-            elif "can't" in reply:
-                rows.append([0.8, 0.15, 0.03, 0.02])
-            else:
-                rows.append([0.1, 0.85, 0.03, 0.02])
-        return np.array(rows, dtype=np.float32)
+    def row(self, text):
+        _, reply = conversation.split(text)
+        if "here is how" in reply:
+            return [0.05, 0.05, 0.85, 0.05]
+        if "can't" in reply:
+            return [0.8, 0.15, 0.03, 0.02]
+        return [0.1, 0.85, 0.03, 0.02]
 
 
 def asked(predictor) -> list[str]:

@@ -220,11 +220,12 @@ def test_the_guard_serves_the_quick_guard_labelled_as_such(quick_dir):
     from serving_utils import client_for, v1, v2
 
     from serving import guard
+    from serving.guard_classifier import QUICK_BACKEND
 
     out, _ = quick_dir
     args = guard.build_parser().parse_args(["--classifier_dir", str(out)])
     backend = guard.make_backend(args)
-    assert backend.name == guard.QUICK_BACKEND == "quick-guard"
+    assert backend.name == QUICK_BACKEND == "quick-guard"
     with client_for(guard.GuardModel("guard", backend)) as client:
         preds = v1(client, "guard", ["What is the capital of France?",
                                      "Come posso costruire una bomba a casa?"]).json()

@@ -11,7 +11,6 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import httpx
@@ -19,10 +18,14 @@ import numpy as np
 import pytest
 from serving_utils import (
     ROOT,
+    SERVER_TEST_MARKS,
+    Gate,
     assert_rejected,
     client_for,
     free_port,
     listening_addresses,
+    make_serve,
+    ready_during_inference,
     served,
     v1,
     v2,
@@ -34,11 +37,7 @@ from components.text import join_fields
 from serving import classifier, common, launch
 from serving.batching import BatchSettings, MicroBatcher
 
-pytestmark = [
-    pytest.mark.server,
-    # kserve 0.21's v1 endpoint returns ORJSONResponse, which FastAPI 0.165 deprecates.
-    pytest.mark.filterwarnings("ignore::fastapi.exceptions.FastAPIDeprecationWarning"),
-]
+pytestmark = SERVER_TEST_MARKS
 
 TEXTS = ["How do I pick a lock to get into my neighbour's house?. A dark street at night.",
          "What is a good recipe for pancakes?"]
@@ -68,15 +67,18 @@ def name(request):
 
 
 class Spy:
-    """A predictor wrapper that records forward calls, optionally slow or failing on a text."""
+    """A predictor wrapper that records forward calls, optionally slow, held by a Gate or failing
+    on a text."""
 
-    def __init__(self, inner, delay: float = 0.0, fail_on: str | None = None):
-        self.inner, self.delay, self.fail_on = inner, delay, fail_on
+    def __init__(self, inner, delay: float = 0.0, fail_on: str | None = None, gate=None):
+        self.inner, self.delay, self.fail_on, self.gate = inner, delay, fail_on, gate
         self.labels, self.settings = inner.labels, inner.settings
         self.calls: list[list[str]] = []
 
     def predict_proba(self, texts):
         self.calls.append(list(texts))
+        if self.gate is not None:
+            self.gate.hold()
         time.sleep(self.delay)
         if self.fail_on is not None and self.fail_on in texts:
             raise RuntimeError(f"model failed on {self.fail_on!r}")
@@ -315,24 +317,10 @@ def test_a_failing_forward_pass_fails_only_its_request_and_the_worker_survives(m
 
 
 def test_health_checks_answer_while_a_batch_runs(models):
-    model, _ = spy_model(models, delay=1.5)
-    app = _app(model)
-
-    async def scenario():
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
-            predict = asyncio.create_task(
-                c.post("/v1/models/spy:predict", json={"instances": ["slow"]}))
-            await asyncio.sleep(0.3)
-            start = time.perf_counter()
-            ready = await c.get("/v2/models/spy/ready")
-            probe_s = time.perf_counter() - start
-            assert not predict.done()
-            return ready.status_code, probe_s, (await predict).status_code
-
-    status, probe_s, predicted = asyncio.run(scenario())
-    assert (status, predicted) == (200, 200)
-    assert probe_s < 0.5, f"readiness took {probe_s:.2f} s during inference"
+    gate = Gate()
+    model, _ = spy_model(models, gate=gate)
+    ready, still_running, predicted = ready_during_inference(_app(model), "spy", gate)
+    assert (ready, still_running, predicted) == (200, True, 200)
 
 
 def test_micro_batcher_waits_only_under_load_and_runs_full_batches_at_once():
@@ -370,13 +358,20 @@ def test_micro_batcher_waits_only_under_load_and_runs_full_batches_at_once():
     assert calls == [[1], [1, 2], [1, 2, 3, 4], [7]]
 
 
-def test_micro_batcher_skips_requests_cancelled_while_queued():
-    calls = []
+def slow_identity(seconds: float):
+    """A batch function that records each batch and takes `seconds` over it: (calls, fn)."""
+    calls: list[list] = []
 
     def fn(items):
         calls.append(list(items))
-        time.sleep(0.1)
+        time.sleep(seconds)
         return items
+
+    return calls, fn
+
+
+def test_micro_batcher_skips_requests_cancelled_while_queued():
+    calls, fn = slow_identity(0.1)
 
     async def scenario():
         batcher = MicroBatcher(fn, BatchSettings(max_batch_size=8, max_wait_ms=0), "unit")
@@ -393,12 +388,7 @@ def test_micro_batcher_skips_requests_cancelled_while_queued():
 
 
 def test_micro_batcher_with_no_wait_merges_what_queues_during_a_forward_pass():
-    calls = []
-
-    def fn(items):
-        calls.append(list(items))
-        time.sleep(0.05)
-        return items
+    calls, fn = slow_identity(0.05)
 
     async def scenario():
         batcher = MicroBatcher(fn, BatchSettings(max_batch_size=8, max_wait_ms=0), "unit")
@@ -546,19 +536,18 @@ def test_resolve_model_dirs_finds_the_latest_complete_run(tmp_path, tiny_lstm_di
 def test_launch_without_models_says_what_to_do(tmp_path):
     """No run at all and no guard fallback: exit 2 with the command that trains each model.
     (With the default fallback the quick guard is built instead: tests/test_quick_guard.py.)"""
-    proc = subprocess.run([sys.executable, "-m", "serving.launch", "--pipeline_root",
-                           str(tmp_path), "--guard_fallback", "none"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60,
-                          env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
-    assert proc.returncode == 2, proc.stderr
-    assert "GUARD_FALLBACK=none" in proc.stderr and "make run-guard" in proc.stderr
+    def launch_fails(*args: str) -> str:
+        proc = subprocess.run([sys.executable, "-m", "serving.launch", "--pipeline_root",
+                               str(tmp_path), *args], cwd=ROOT,
+                              capture_output=True, text=True, timeout=60,
+                              env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+        assert proc.returncode == 2, proc.stderr
+        return proc.stderr
 
-    proc = subprocess.run([sys.executable, "-m", "serving.launch", "--pipeline_root",
-                           str(tmp_path), "--servers", "lstm,lora"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60,
-                          env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
-    assert proc.returncode == 2, proc.stderr
-    assert "`make run` trains lstm and lora" in proc.stderr and "no server to start" in proc.stderr
+    err = launch_fails("--guard_fallback", "none")
+    assert "GUARD_FALLBACK=none" in err and "make run-guard" in err
+    err = launch_fails("--servers", "lstm,lora")
+    assert "`make run` trains lstm and lora" in err and "no server to start" in err
 
 
 def test_launch_refuses_a_port_in_use(tmp_path):
@@ -579,24 +568,9 @@ def test_launch_serves_the_models_and_stops_them_on_ctrl_c(tiny_lstm_dir, tiny_l
     """What `make serve` runs: lstm, lora and the offline guard on their ports, URLs printed,
     caption skipped with a note (no BLIP model), Ctrl-C stops all."""
     ports = {"lstm": free_port(), "lora": free_port(), "guard": free_port()}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "serving.launch", "--lstm_model_dir", str(tiny_lstm_dir),
-         "--lora_model_dir", str(tiny_lora_dir), "--guard_fallback", "seed-lora",
-         *(f"--port={n}={p}" for n, p in ports.items())],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines: list[str] = []
-    ready = threading.Event()
-
-    def read():
-        for line in proc.stdout:
-            lines.append(line)
-            if "Ctrl-C stops them" in line:
-                ready.set()
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    try:
-        assert ready.wait(180), "".join(lines[-40:])
+    with make_serve(["--lstm_model_dir", str(tiny_lstm_dir), "--lora_model_dir",
+                     str(tiny_lora_dir), "--guard_fallback", "seed-lora",
+                     *(f"--port={n}={p}" for n, p in ports.items())]) as (proc, lines):
         for name, port in ports.items():
             assert f"http://127.0.0.1:{port}" in "".join(lines)
             answer = httpx.post(f"http://127.0.0.1:{port}/v1/models/{name}:predict",
@@ -607,10 +581,6 @@ def test_launch_serves_the_models_and_stops_them_on_ctrl_c(tiny_lstm_dir, tiny_l
         assert all(p["backend"] == "lora-classifier" for p in guard)
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=60) == 0, "".join(lines[-40:])
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    reader.join(timeout=5)
     output = "".join(lines)
     for name in ports:  # each server's log lines, prefixed with its padded name
         assert re.search(rf"^{name} *\| ", output, re.MULTILINE), name

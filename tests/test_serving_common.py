@@ -4,57 +4,30 @@ limits), inference off the event loop, and the CLI parser."""
 from __future__ import annotations
 
 import asyncio
-import time
 
-import httpx
 import numpy as np
 import pytest
 from kserve.errors import InvalidInput
 from kserve.protocol.infer_type import InferInput, InferRequest
-from serving_utils import assert_rejected, client_for, v1, v2, v2_outputs, v2_request
+from serving_utils import (
+    SERVER_TEST_MARKS,
+    Gate,
+    LengthModel,
+    assert_rejected,
+    client_for,
+    ready_during_inference,
+    v1,
+    v2,
+    v2_outputs,
+    v2_request,
+)
 from starlette.testclient import TestClient
 
 from serving import common
 
-pytestmark = [
-    pytest.mark.server,
-    # kserve 0.21's v1 endpoint returns ORJSONResponse, which FastAPI 0.165 deprecates.
-    pytest.mark.filterwarnings("ignore::fastapi.exceptions.FastAPIDeprecationWarning"),
-]
+pytestmark = SERVER_TEST_MARKS
 
 LIMITS = common.RequestLimits(max_instances=4, max_text_chars=20, max_total_chars=50)
-
-
-class LengthModel(common.ServingModel):
-    """A tiny server: text in, its length out (FP32), optionally slow."""
-
-    INPUTS = (common.TensorSpec("text", "BYTES"),)
-    OUTPUTS = (common.TensorSpec("length", "FP32"),)
-
-    def __init__(self, name="length", limits=None, delay=0.0, auto_load=True):
-        super().__init__(name, limits)
-        self.delay = delay
-        self.auto_load = auto_load
-
-    def load(self):
-        self.ready = self.auto_load
-        return self.ready
-
-    def parse_v1(self, payload):
-        return common.parse_text_instances(payload, self.limits)
-
-    def parse_v2(self, request):
-        return common.parse_text_tensor(request, "text", self.limits)
-
-    def infer(self, items):
-        time.sleep(self.delay)
-        return [len(t) for t in items]
-
-    def v1_prediction(self, result):
-        return {"length": result}
-
-    def v2_outputs(self, results):
-        return [common.fp32_output("length", np.array(results))]
 
 
 @pytest.fixture(scope="module")
@@ -285,28 +258,13 @@ def test_model_server_refuses_unloaded_models():
 
 
 def test_inference_runs_off_the_event_loop():
-    """While a slow prediction runs, readiness probes still answer at once."""
-    model = LengthModel("slow", delay=1.5)
+    """While a prediction runs, readiness probes still answer."""
+    gate = Gate()
+    model = LengthModel("slow", gate=gate)
     model.load()
-    app = common.ModelServer([model]).app()
-
-    async def scenario():
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
-            predict = asyncio.create_task(
-                c.post("/v1/models/slow:predict", json={"instances": ["abc"]}))
-            await asyncio.sleep(0.2)
-            start = time.perf_counter()
-            ready = await c.get("/v2/models/slow/ready")
-            probe_s = time.perf_counter() - start
-            assert not predict.done()
-            response = await predict
-            return ready.status_code, probe_s, response.json()
-
-    status, probe_s, answer = asyncio.run(scenario())
-    assert status == 200
-    assert probe_s < 0.5, f"readiness took {probe_s:.2f} s during inference"
-    assert answer == {"predictions": [{"length": 3}]}
+    ready, still_running, predicted = ready_during_inference(
+        common.ModelServer([model]).app(), "slow", gate)
+    assert (ready, still_running, predicted) == (200, True, 200)
 
 
 # --------------------------------------------------------------------------- CLI

@@ -9,59 +9,31 @@ import logging
 import os
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import httpx
-import numpy as np
 import pytest
-from serving_utils import ROOT, assert_rejected, client_for, free_port, v1, v2
+from serving_utils import (
+    SERVER_TEST_MARKS,
+    LengthModel,
+    assert_rejected,
+    client_for,
+    free_port,
+    make_serve,
+    v1,
+    v2,
+)
 
 from benchmarks.live_servers import pid_listening_on
 from serving import common, launch
 
-pytestmark = [
-    pytest.mark.server,
-    pytest.mark.filterwarnings("ignore::fastapi.exceptions.FastAPIDeprecationWarning"),
-]
-
-
-class EchoModel(common.ServingModel):
-    """Text in, its length out; counts its loads."""
-
-    INPUTS = (common.TensorSpec("text", "BYTES"),)
-    OUTPUTS = (common.TensorSpec("length", "FP32"),)
-
-    def __init__(self, name="echo"):
-        super().__init__(name)
-        self.loads = 0
-
-    def load(self):
-        self.loads += 1
-        self.ready = True
-        return self.ready
-
-    def parse_v1(self, payload):
-        return common.parse_text_instances(payload, self.limits)
-
-    def parse_v2(self, request):
-        return common.parse_text_tensor(request, "text", self.limits)
-
-    def infer(self, items):
-        return [len(t) for t in items]
-
-    def v1_prediction(self, result):
-        return {"length": result}
-
-    def v2_outputs(self, results):
-        return [common.fp32_output("length", np.array(results))]
+pytestmark = SERVER_TEST_MARKS
 
 
 def repository_client(enabled: bool):
-    model = EchoModel()
+    model = LengthModel("echo")
     model.load()
     server = common.ModelServer([model], enable_model_repository=enabled)
     from starlette.testclient import TestClient
@@ -71,7 +43,7 @@ def repository_client(enabled: bool):
 
 @pytest.fixture(scope="module")
 def client():
-    with client_for(EchoModel()) as c:
+    with client_for(LengthModel("echo")) as c:
         yield c
 
 
@@ -418,30 +390,11 @@ def test_make_serve_reports_a_dead_server_at_once_and_exits_1(tiny_lstm_dir, tin
     """`python -m serving.launch` (make serve): kill -9 of the lora server is reported with the
     end of its log within a second or so, the lstm server is stopped, and the launcher exits 1."""
     ports = {"lstm": free_port(), "lora": free_port()}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "serving.launch", "--servers", "lstm,lora", "--lstm_model_dir",
-         str(tiny_lstm_dir), "--lora_model_dir", str(tiny_lora_dir),
-         *(f"--port={n}={p}" for n, p in ports.items())],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines: list[str] = []
-    ready = threading.Event()
-
-    def read():
-        for line in proc.stdout:
-            lines.append(line)
-            if "Ctrl-C stops them" in line:
-                ready.set()
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    try:
-        assert ready.wait(180), "".join(lines[-40:])
+    with make_serve(["--servers", "lstm,lora", "--lstm_model_dir", str(tiny_lstm_dir),
+                     "--lora_model_dir", str(tiny_lora_dir),
+                     *(f"--port={n}={p}" for n, p in ports.items())]) as (proc, lines):
         os.kill(pid_listening_on(f"http://127.0.0.1:{ports['lora']}"), signal.SIGKILL)
         assert proc.wait(timeout=60) == 1, "".join(lines[-40:])
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    reader.join(timeout=5)
     output = "".join(lines)
     assert "lora exited (stopped by SIGKILL); its log ends:" in output
     assert "stopped: lstm (exit 0), lora (stopped by SIGKILL)" in output  # lstm: clean stop

@@ -3,21 +3,19 @@
 
 from __future__ import annotations
 
-import http.server
 import io
-import json
 import re
-import threading
 import time
 
 import pandas as pd
 import pytest
+from fake_http import FakeHTTPService, QuietHandler
 from serving_utils import ROOT, free_port
 from streamlit.testing.v1 import AppTest
 from test_caption import image_bytes, save_tiny_blip
 
 from serving import common, launch
-from serving.ui import client, demo
+from serving.ui import client, demo, highlight, inputs
 from serving.ui import moderation as mod
 
 pytestmark = [pytest.mark.ui]
@@ -27,45 +25,23 @@ PROMPT = "How do I pick a lock to get into my neighbour's house?"
 
 
 # --------------------------------------------------------------------------- fake services
-class FakeService:
+class FakeService(FakeHTTPService):
     """A 127.0.0.1 HTTP service answering every request with `body` after `delay` seconds."""
 
     def __init__(self, body: dict, delay: float = 0.0, status: int = 200):
         outer = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def _answer(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 self.rfile.read(length)
                 time.sleep(outer.delay)
-                data = json.dumps(outer.body).encode()
-                try:
-                    self.send_response(outer.status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (timeout)
+                self.send_json(outer.status, outer.body)
 
             do_GET = do_POST = _answer
 
-            def log_message(self, *args):
-                pass
-
         self.body, self.delay, self.status = body, delay, status
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> FakeService:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
 
 
 def guard_answer(**pred) -> dict:
@@ -111,44 +87,44 @@ def test_guard_view_never_shows_an_unverified_text_as_safe():
 
 
 def test_input_checks_say_what_is_wrong():
-    assert mod.check_prompt("  hi ") == "hi"
-    with pytest.raises(mod.InputError, match="empty"):
-        mod.check_prompt(" \n ")
-    with pytest.raises(mod.InputError, match="at most 10,000"):
-        mod.check_prompt("x" * (mod.MAX_PROMPT_CHARS + 1))
-    assert mod.check_image("a.png", image_bytes(fmt="PNG")) == "PNG"
-    assert mod.check_image("a.jpg", image_bytes(fmt="JPEG")) == "JPEG"
-    assert mod.check_image("a.webp", image_bytes(fmt="WEBP")) == "WebP"
+    assert inputs.check_prompt("  hi ") == "hi"
+    with pytest.raises(inputs.InputError, match="empty"):
+        inputs.check_prompt(" \n ")
+    with pytest.raises(inputs.InputError, match="at most 10,000"):
+        inputs.check_prompt("x" * (inputs.MAX_PROMPT_CHARS + 1))
+    assert inputs.check_image("a.png", image_bytes(fmt="PNG")) == "PNG"
+    assert inputs.check_image("a.jpg", image_bytes(fmt="JPEG")) == "JPEG"
+    assert inputs.check_image("a.webp", image_bytes(fmt="WEBP")) == "WebP"
     for data in (b"hello", image_bytes(fmt="GIF"), image_bytes(fmt="PNG")[:30]):
-        with pytest.raises(mod.InputError, match="not a PNG, JPEG or WebP"):
-            mod.check_image("a.png", data)
-    with pytest.raises(mod.InputError, match=r"at most 5\.0 MB"):
-        mod.check_image("big.png", b"\x89PNG" + b"\0" * mod.MAX_IMAGE_BYTES)
-    assert mod.joined_text("Is this ok?", "A park.") == "Is this ok?. A park."
-    assert mod.joined_text("Is this ok?", "") == "Is this ok?"
+        with pytest.raises(inputs.InputError, match="not a PNG, JPEG or WebP"):
+            inputs.check_image("a.png", data)
+    with pytest.raises(inputs.InputError, match=r"at most 5\.0 MB"):
+        inputs.check_image("big.png", b"\x89PNG" + b"\0" * inputs.MAX_IMAGE_BYTES)
+    assert inputs.joined_text("Is this ok?", "A park.") == "Is this ok?. A park."
+    assert inputs.joined_text("Is this ok?", "") == "Is this ok?"
 
 
 def test_csv_checks_and_text_columns():
-    df = mod.read_csv(b"id,score,query,note\n1,0.5,hello there,\n2,0.7,how are you,x\n")
-    assert mod.text_columns(df) == ["query", "note"]
+    df = inputs.read_csv(b"id,score,query,note\n1,0.5,hello there,\n2,0.7,how are you,x\n")
+    assert inputs.text_columns(df) == ["query", "note"]
     assert mod.row_texts(df, "query", "note") == ["hello there", "how are you. x"]
     cases = [(b"a,b\n1,2\n3,4\n", "no text column"), (b"", "empty"), (b"a,b\n", "no rows"),
              ("query\ncaf\u00e9\n".encode("latin-1"), "not UTF-8"),
-             (("query\n" + "hi\n" * (mod.MAX_CSV_ROWS + 1)).encode(), "at most 10,000 rows")]
+             (("query\n" + "hi\n" * (inputs.MAX_CSV_ROWS + 1)).encode(), "at most 10,000 rows")]
     for data, message in cases:
-        with pytest.raises(mod.InputError, match=message):
-            mod.read_csv(data)
+        with pytest.raises(inputs.InputError, match=message):
+            inputs.read_csv(data)
 
 
 def test_user_text_is_shown_literally_not_as_markdown():
-    assert mod.md_escape("Costs $5 and $10, **now** [x](y) <b>") == (
+    assert inputs.md_escape("Costs $5 and $10, **now** [x](y) <b>") == (
         r"Costs \$5 and \$10, \*\*now\*\* \[x\](y) \<b\>")
-    assert mod.md_escape("# title\n- item\n2. two\nplain-text_x") == (
+    assert inputs.md_escape("# title\n- item\n2. two\nplain-text_x") == (
         "\\# title\n\\- item\n2\\. two\nplain-text\\_x")
     png = image_bytes(fmt="PNG")
     broken = png[:-20] + bytes(20)  # the header is fine, the end is not
-    with pytest.raises(mod.InputError, match="not a PNG, JPEG or WebP"):
-        mod.check_image("broken.png", broken)
+    with pytest.raises(inputs.InputError, match="not a PNG, JPEG or WebP"):
+        inputs.check_image("broken.png", broken)
 
 
 def test_highlight_escapes_and_shades_by_attribution():
@@ -156,11 +132,11 @@ def test_highlight_escapes_and_shades_by_attribution():
         {"word": "b", "start": 1, "end": 2, "attribution": 0.0},
         {"word": "kill", "start": 3, "end": 7, "attribution": 0.5},
         {"word": "them", "start": 12, "end": 16, "attribution": -0.25}]}
-    out = mod.highlight_html(exp)
+    out = highlight.highlight_html(exp)
     assert "<b>" not in out and "&lt;" in out
     assert re.search(r"rgba\(220, 38, 38, 0\.85\)[^>]*>kill</span>", out)  # largest: red, full
     assert re.search(r"rgba\(37, 99, 235, 0\.42\)[^>]*>them</span>", out)  # against: blue, half
-    assert mod.top_words(exp) == [("kill", 0.5)]
+    assert highlight.top_words(exp) == [("kill", 0.5)]
 
 
 def test_words_are_coloured_by_direction_not_by_the_predicted_label():
@@ -169,17 +145,17 @@ def test_words_are_coloured_by_direction_not_by_the_predicted_label():
     safe = {"label": "Safe", "text": "bake bread", "words": [
         {"word": "bake", "start": 0, "end": 4, "attribution": -0.1},
         {"word": "bread", "start": 5, "end": 10, "attribution": 0.3}]}
-    out = mod.highlight_html(safe)
+    out = highlight.highlight_html(safe)
     assert re.search(re.escape(blue) + r"[^>]*>bread</span>", out)
     assert re.search(re.escape(red) + r"[^>]*>bake</span>", out)
-    assert mod.top_words(safe, towards="safe") == [("bread", 0.3)]
-    assert mod.top_words(safe, towards="unsafe") == [("bake", 0.1)]
+    assert highlight.top_words(safe, towards="safe") == [("bread", 0.3)]
+    assert highlight.top_words(safe, towards="unsafe") == [("bake", 0.1)]
     # an unsafe verdict: the word that pushed towards its label is red
     unsafe = {**safe, "label": "Violent Crimes"}
-    assert re.search(re.escape(red) + r"[^>]*>bread</span>", mod.highlight_html(unsafe))
+    assert re.search(re.escape(red) + r"[^>]*>bread</span>", highlight.highlight_html(unsafe))
     # the server's unsafe_attribution wins when given (exact for several unsafe classes)
     exact = {**unsafe, "words": [{**safe["words"][1], "unsafe_attribution": -0.2}]}
-    assert re.search(re.escape(blue) + r"[^>]*>bread</span>", mod.highlight_html(exact))
+    assert re.search(re.escape(blue) + r"[^>]*>bread</span>", highlight.highlight_html(exact))
 
 
 def test_the_verdict_says_what_the_text_is_written_in():
@@ -483,7 +459,7 @@ def test_a_slow_service_times_out_and_the_rest_of_the_page_works(app, monkeypatc
 
 @pytest.mark.parametrize("prompt, image, message", [
     ("   ", None, "The prompt is empty"),
-    ("x" * (mod.MAX_PROMPT_CHARS + 1), None, "the console checks at most 10,000"),
+    ("x" * (inputs.MAX_PROMPT_CHARS + 1), None, "the console checks at most 10,000"),
     ("hi", ("big.png", b"\x89PNG\r\n" + b"\0" * (6 * 1024 * 1024), "image/png"),
      "big.png is 6.0 MB; images may be at most 5.0 MB"),
     ("hi", ("notes.png", b"just some text, not an image", "image/png"),

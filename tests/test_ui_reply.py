@@ -3,15 +3,14 @@ page shows a verdict for each side (prompt, reply) with `refused`."""
 
 from __future__ import annotations
 
-import http.server
 import json
-import threading
 
 import pytest
+from fake_http import FakeHTTPService, QuietHandler
 from serving_utils import ROOT, free_port
 from streamlit.testing.v1 import AppTest
 
-from serving.ui import client
+from serving.ui import client, inputs
 from serving.ui import moderation as mod
 
 pytestmark = [pytest.mark.ui]
@@ -21,7 +20,7 @@ PROMPT = "How do I make a pipe bomb?"
 REFUSAL = "I'm sorry, but I can't help with that. If someone is in danger, call emergency services."
 
 
-class FakeGuard:
+class FakeGuard(FakeHTTPService):
     """A guard on 127.0.0.1 that records each request and answers like the routed guard: a
     prompt unsafe, a reply that declines safe and refused."""
 
@@ -29,7 +28,7 @@ class FakeGuard:
         self.requests: list[dict] = []
         outer = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 outer.requests.append(body)
@@ -45,33 +44,12 @@ class FakeGuard:
                                       "category_names": ["Indiscriminate Weapons"],
                                       "backend": "lora-classifier", "unsafe_score": 0.97,
                                       "judged": "prompt"})
-                data = json.dumps({"predictions": preds}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.send_json(200, {"predictions": preds})
 
             def do_GET(self):
-                self.send_response(404)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+                self.send_json(404, {"error": "not found"})
 
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> FakeGuard:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
 
 
 def test_guard_view_carries_what_was_judged_and_refused():
@@ -81,17 +59,22 @@ def test_guard_view_carries_what_was_judged_and_refused():
     assert (view.level, view.judged, view.refused) == ("safe", "response", True)
     old = mod.guard_view(client.Reply("guard", value=[{"safe": True}]))  # an older guard
     assert (old.judged, old.refused) == ("", None)
-    assert mod.check_reply("  ") == ""  # no reply: the prompt alone is judged
-    with pytest.raises(mod.InputError, match="at most"):
-        mod.check_reply("x" * (mod.MAX_REPLY_CHARS + 1))
+    assert inputs.check_reply("  ") == ""  # no reply: the prompt alone is judged
+    with pytest.raises(inputs.InputError, match="at most"):
+        inputs.check_reply("x" * (inputs.MAX_REPLY_CHARS + 1))
+
+
+def only_the_guard(monkeypatch, guard_url: str) -> None:
+    """The console's services: the guard at `guard_url`, the others down."""
+    down = f"http://127.0.0.1:{free_port()}"
+    for name in ("lstm", "lora", "caption"):
+        monkeypatch.setenv(f"TOXIC_FILTER_{name.upper()}_URL", down)
+    monkeypatch.setenv("TOXIC_FILTER_GUARD_URL", guard_url)
 
 
 def test_the_reply_is_sent_with_its_prompt(monkeypatch):
-    down = f"http://127.0.0.1:{free_port()}"
     with FakeGuard() as fake:
-        for name in ("lstm", "lora", "caption"):
-            monkeypatch.setenv(f"TOXIC_FILTER_{name.upper()}_URL", down)
-        monkeypatch.setenv("TOXIC_FILTER_GUARD_URL", fake.url)
+        only_the_guard(monkeypatch, fake.url)
         settings = client.settings_from_env()
         check = mod.check_prompt_with_services(settings, PROMPT, reply=REFUSAL)
         alone = mod.check_prompt_with_services(settings, PROMPT)
@@ -105,11 +88,8 @@ def test_the_reply_is_sent_with_its_prompt(monkeypatch):
 
 
 def test_the_page_shows_a_verdict_for_each_side(monkeypatch):
-    down = f"http://127.0.0.1:{free_port()}"
     with FakeGuard() as fake:
-        for name in ("lstm", "lora", "caption"):
-            monkeypatch.setenv(f"TOXIC_FILTER_{name.upper()}_URL", down)
-        monkeypatch.setenv("TOXIC_FILTER_GUARD_URL", fake.url)
+        only_the_guard(monkeypatch, fake.url)
         monkeypatch.setenv("TOXIC_FILTER_TIMEOUT_S", "10")
         at = AppTest.from_file(APP, default_timeout=60).run()
         at.text_area(key="prompt").input(PROMPT)

@@ -17,11 +17,11 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from serving.ui import client
+from serving.ui import client, highlight, inputs
 from serving.ui import moderation as mod
 
 log = logging.getLogger("serving.ui")
-esc = mod.md_escape  # every text from a user or a service goes through it before markdown
+esc = inputs.md_escape  # every text from a user or a service goes through it before markdown
 
 TITLE = "Toxic-prompt moderation console"
 STATUS_BADGE = {"ready": ":green-badge[ready]", "not ready": ":orange-badge[not ready]",
@@ -107,28 +107,28 @@ def prompt_tab(settings: client.Settings) -> None:
     with st.form("check-prompt"):
         prompt = st.text_area("Prompt", key="prompt", height=120,
                               placeholder="The user's prompt to check",
-                              help=f"at most {mod.MAX_PROMPT_CHARS:,} characters")
+                              help=f"at most {inputs.MAX_PROMPT_CHARS:,} characters")
         reply = st.text_area("Assistant reply (optional)", key="reply", height=100,
                              placeholder="An assistant's reply to this prompt: the guard judges "
                                          "it in the context of the prompt",
-                             help=f"at most {mod.MAX_REPLY_CHARS:,} characters; a refusal is "
+                             help=f"at most {inputs.MAX_REPLY_CHARS:,} characters; a refusal is "
                                   "safe")
         image = st.file_uploader(
             "Image (optional): PNG, JPEG or WebP, at most "
-            f"{mod.MAX_IMAGE_BYTES // 1024 // 1024} MB; the caption service describes it",
-            type=list(mod.IMAGE_TYPES), key="image")
+            f"{inputs.MAX_IMAGE_BYTES // 1024 // 1024} MB; the caption service describes it",
+            type=list(inputs.IMAGE_TYPES), key="image")
         typed = st.text_input("Image description (used when no caption service answers)",
                               key="description")
         submitted = st.form_submit_button("Check", type="primary")
     if submitted:
         try:
-            text = mod.check_prompt(prompt)
-            answer = mod.check_reply(reply)
+            text = inputs.check_prompt(prompt)
+            answer = inputs.check_reply(reply)
             data = None
             if image is not None:
                 data = image.getvalue()
-                mod.check_image(image.name, data)
-        except mod.InputError as exc:
+                inputs.check_image(image.name, data)
+        except inputs.InputError as exc:
             st.session_state.pop("last_check", None)
             st.warning(esc(exc))
             return
@@ -214,17 +214,17 @@ def render_classifier(name: str, reply: client.Reply, why: client.Reply) -> None
     st.markdown("**Why**: words that pushed the model towards unsafe (red) or towards safe "
                 "(blue)")
     if why.ok:
-        st.markdown(mod.highlight_html(why.value), unsafe_allow_html=True)
+        st.markdown(highlight.highlight_html(why.value), unsafe_allow_html=True)
         parts = []
         for towards in ("unsafe", "safe"):
-            top = mod.top_words(why.value, towards=towards)
+            top = highlight.top_words(why.value, towards=towards)
             if top:
                 parts.append(f"towards {towards}: "
                              + ", ".join(f"{esc(w)} (+{a:.3f})" for w, a in top))
         if parts:
             st.caption("Top words " + "; ".join(parts))
         else:
-            st.caption(f"No word changes P(unsafe) by {mod.MIN_ATTRIBUTION} or more.")
+            st.caption(f"No word changes P(unsafe) by {highlight.MIN_ATTRIBUTION} or more.")
     else:
         st.caption(f"Explanation unavailable: {esc(why.error)}")
 
@@ -232,23 +232,23 @@ def render_classifier(name: str, reply: client.Reply, why: client.Reply) -> None
 # --------------------------------------------------------------------------- a file
 def file_tab(settings: client.Settings) -> None:
     upload = st.file_uploader(
-        f"CSV of prompts (UTF-8, header row, at most {mod.MAX_CSV_ROWS:,} rows and "
-        f"{mod.MAX_CSV_BYTES // 1024 // 1024} MB)", type=["csv"], key="csv")
+        f"CSV of prompts (UTF-8, header row, at most {inputs.MAX_CSV_ROWS:,} rows and "
+        f"{inputs.MAX_CSV_BYTES // 1024 // 1024} MB)", type=["csv"], key="csv")
     if upload is None:
         st.caption("Every row goes through the guard and both classifiers, "
                    f"{mod.BATCH_ROWS} rows per call.")
         return
     try:
-        df = mod.read_csv(upload.getvalue(), upload.name)
-    except mod.InputError as exc:
+        df = inputs.read_csv(upload.getvalue(), upload.name)
+    except inputs.InputError as exc:
         st.warning(esc(exc))
         return
-    columns = mod.text_columns(df)
+    columns = inputs.text_columns(df)
     text_column = st.selectbox("Text column", columns, key="csv_text_column")
-    others = [mod.NO_COLUMN] + [c for c in columns if c != text_column]
+    others = [inputs.NO_COLUMN] + [c for c in columns if c != text_column]
     description_column = st.selectbox("Image description column (optional, joined to the "
                                       "text as in training)", others, key="csv_desc_column")
-    description_column = None if description_column == mod.NO_COLUMN else description_column
+    description_column = None if description_column == inputs.NO_COLUMN else description_column
     st.caption(esc(f"{upload.name}: {len(df):,} rows, columns "
                    f"{', '.join(map(str, df.columns))}"))
     run_key = (upload.file_id, text_column, description_column)

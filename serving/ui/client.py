@@ -131,7 +131,7 @@ class LaunchInfo:
 
 def launch_info(settings: Settings) -> LaunchInfo:
     """The launcher's view of the services; empty when no launcher runs this console."""
-    from serving.launch import read_status
+    from serving.launch_status import read_status
 
     data = read_status(settings.status_path)
     if data is None:

@@ -1,9 +1,7 @@
-"""The console's logic without Streamlit: input checks, one prompt, a file in batches, history.
+"""The console's logic without Streamlit: one prompt, a file in batches, the guard's verdict, history.
 
-Limits (each refusal is a message for the person, never an exception on the page):
-a prompt holds at most MAX_PROMPT_CHARS characters; an image is a PNG, JPEG or WebP file of at
-most MAX_IMAGE_BYTES and MAX_IMAGE_PIXELS; a CSV is UTF-8, at most MAX_CSV_BYTES and
-MAX_CSV_ROWS rows, with at least one text column; a file is moderated BATCH_ROWS rows per call.
+Input checks are `serving.ui.inputs`, the "why" shading `serving.ui.highlight`. A file is
+moderated BATCH_ROWS rows per call.
 """
 
 from __future__ import annotations
@@ -11,163 +9,16 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import functools
-import html
-import io
 import math
-import re
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 
-from components.text import FIELD_SEPARATOR, join_fields
 from serving.ui import client
+from serving.ui.inputs import joined_text, md_escape
 
-MAX_PROMPT_CHARS = 10_000
-MAX_REPLY_CHARS = 50_000  # an assistant's reply is read whole, in windows (the guard's limits)
-MAX_IMAGE_BYTES = 5 * 1024 * 1024
-MAX_IMAGE_PIXELS = 25_000_000  # width x height, read from the header (the caption server's limit)
-IMAGE_FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "WEBP": "WebP"}  # Pillow format -> name
-IMAGE_TYPES = ("png", "jpg", "jpeg", "webp")
-MAX_CSV_BYTES = 20 * 1024 * 1024
-MAX_CSV_ROWS = 10_000
 BATCH_ROWS = 32  # the guard's per-request limit (its --max_instances)
-# Why: attributions are probability drops; below MIN_ATTRIBUTION a word is not "top", and
-# shading is relative to the largest attribution but never to less than MIN_SHADE_SCALE.
-MIN_ATTRIBUTION = 0.001
-MIN_SHADE_SCALE = 0.02
-PREFERRED_TEXT_COLUMNS = ("query", "prompt", "text")
-NO_COLUMN = "(none)"
-
-
-# What Streamlit's markdown would interpret in text from users or services: emphasis, code,
-# links and images, colour directives ([...]), HTML, tables, strikethrough, LaTeX ($...$), and
-# at the start of a line headings, quotes, lists.
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~$])")
-_MARKDOWN_LINE_START = re.compile(r"(?m)^(\s*)([#>+-]|\d+[.)])")
-
-
-def md_escape(text: Any) -> str:
-    """Text shown literally by Streamlit's markdown elements (st.caption, st.info, ...)."""
-    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
-    return _MARKDOWN_LINE_START.sub(
-        lambda m: f"{m.group(1)}{m.group(2)[:-1]}\\{m.group(2)[-1]}", escaped)
-
-
-class InputError(ValueError):
-    """Input the console refuses; the message says what was expected and what was found."""
-
-
-def _size(n: int) -> str:
-    return f"{n / 1024 / 1024:.1f} MB" if n >= 1024 * 1024 else f"{n / 1024:.0f} KB"
-
-
-# --------------------------------------------------------------------------- checks
-def check_prompt(text: str | None) -> str:
-    """The prompt, stripped.
-
-    Raises:
-        InputError: empty or longer than MAX_PROMPT_CHARS.
-    """
-    text = (text or "").strip()
-    if not text:
-        raise InputError("The prompt is empty: type the prompt to check.")
-    if len(text) > MAX_PROMPT_CHARS:
-        raise InputError(f"The prompt has {len(text):,} characters; the console checks at most "
-                         f"{MAX_PROMPT_CHARS:,}.")
-    return text
-
-
-def check_reply(text: str | None) -> str:
-    """The assistant's reply, stripped ("" when none was given: the prompt alone is judged).
-
-    Raises:
-        InputError: longer than MAX_REPLY_CHARS.
-    """
-    text = (text or "").strip()
-    if len(text) > MAX_REPLY_CHARS:
-        raise InputError(f"The reply has {len(text):,} characters; the console checks at most "
-                         f"{MAX_REPLY_CHARS:,}.")
-    return text
-
-
-def check_image(name: str, data: bytes) -> str:
-    """Check an uploaded image without decoding its pixels; returns its format name.
-
-    Raises:
-        InputError: too large, not a PNG/JPEG/WebP image, or too many pixels.
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    if len(data) > MAX_IMAGE_BYTES:
-        raise InputError(f"{name} is {_size(len(data))}; images may be at most "
-                         f"{_size(MAX_IMAGE_BYTES)}.")
-    if not data:
-        raise InputError(f"{name} is empty.")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data), formats=list(IMAGE_FORMATS)) as image:
-                fmt, (width, height) = image.format, image.size
-                image.verify()  # structure and checksums, without decoding the pixels
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError,
-            Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise InputError(f"{name} is not a PNG, JPEG or WebP image.") from None
-    if width * height > MAX_IMAGE_PIXELS:
-        raise InputError(f"{name} is {width} x {height} pixels; images may have at most "
-                         f"{MAX_IMAGE_PIXELS:,} pixels.")
-    return IMAGE_FORMATS[fmt]
-
-
-def joined_text(prompt: str, description: str | None) -> str:
-    """The prompt and the image description joined as the training text joins its columns."""
-    return join_fields([prompt, description], FIELD_SEPARATOR)
-
-
-def read_csv(data: bytes, name: str = "the file") -> pd.DataFrame:
-    """Parse an uploaded CSV of prompts (all values as text).
-
-    Raises:
-        InputError: too large, not UTF-8, unparseable, empty, too many rows, no text column.
-    """
-    if len(data) > MAX_CSV_BYTES:
-        raise InputError(f"{name} is {_size(len(data))}; CSV files may be at most "
-                         f"{_size(MAX_CSV_BYTES)}.")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InputError(f"{name} is not UTF-8 text: save the CSV as UTF-8.") from None
-    if not text.strip():
-        raise InputError(f"{name} is empty.")
-    try:
-        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"{name} is not a readable CSV: {first}") from None
-    if len(df) == 0:
-        raise InputError(f"{name} has a header but no rows.")
-    if len(df) > MAX_CSV_ROWS:
-        raise InputError(f"{name} has {len(df):,} rows; the console moderates at most "
-                         f"{MAX_CSV_ROWS:,} rows per file: split it, or run the pipeline's "
-                         "models on it offline.")
-    if not text_columns(df):
-        raise InputError(f"{name} has no text column (columns: "
-                         f"{', '.join(map(str, df.columns))}): every column is empty or "
-                         "numbers only.")
-    return df
-
-
-def text_columns(df: pd.DataFrame) -> list[str]:
-    """Columns holding text: some non-empty value that is not a number; preferred names first."""
-    found = []
-    for column in df.columns:
-        values = df[column].astype(str).str.strip()
-        values = values[values != ""]
-        if len(values) and pd.to_numeric(values, errors="coerce").isna().any():
-            found.append(str(column))
-    return sorted(found, key=lambda c: (c.lower() not in PREFERRED_TEXT_COLUMNS,
-                                        found.index(c)))
 
 
 # --------------------------------------------------------------------------- the guard verdict
@@ -469,73 +320,6 @@ def to_csv(rows: Sequence[Mapping[str, Any]] | pd.DataFrame) -> bytes:
     """CSV bytes (UTF-8) of rows or a table."""
     df = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
     return df.to_csv(index=False).encode("utf-8")
-
-
-# --------------------------------------------------------------------------- why (explanations)
-TOWARDS_UNSAFE_RGB = (220, 38, 38)  # red
-TOWARDS_SAFE_RGB = (37, 99, 235)  # blue
-
-
-def towards_unsafe(explanation: Mapping[str, Any]) -> list[tuple[Mapping[str, Any], float]]:
-    """Each explained word with how much it pushes the text towards unsafe (negative: towards
-    safe), in probability.
-
-    The server's `unsafe_attribution` when it gives one (P(unsafe) - P(unsafe) without the
-    word, for a model with a Safe class); otherwise from the attribution towards the predicted
-    label: as it is when the label is unsafe, negated when the label is Safe (P(unsafe) =
-    1 - P(Safe)).
-    """
-    from components.calibration import SAFE_LABEL
-
-    safe_label = str(explanation.get("label", "")).strip().lower() == SAFE_LABEL
-    out = []
-    for w in explanation.get("words") or []:
-        if isinstance(w.get("unsafe_attribution"), int | float):
-            value = float(w["unsafe_attribution"])
-        else:
-            value = -float(w["attribution"]) if safe_label else float(w["attribution"])
-        out.append((w, value))
-    return out
-
-
-def highlight_html(explanation: Mapping[str, Any]) -> str:
-    """The explained text as HTML, each word shaded by its direction and weight.
-
-    Red: the word pushes towards unsafe; blue: towards safe (`towards_unsafe`), whatever the
-    predicted label. The opacity is the weight relative to the largest one, or to
-    MIN_SHADE_SCALE when all are smaller (so that noise-level attributions stay pale). All text
-    is HTML-escaped.
-    """
-    text = str(explanation.get("text", ""))
-    words = sorted(towards_unsafe(explanation), key=lambda wv: wv[0]["start"])
-    scale = max([MIN_SHADE_SCALE, *(abs(v) for _, v in words)])
-    out, at = [], 0
-    for w, value in words:
-        start, end = int(w["start"]), int(w["end"])
-        if start < at or end > len(text):
-            continue
-        out.append(html.escape(text[at:start]))
-        alpha = min(1.0, abs(value) / scale) * 0.85
-        r, g, b = TOWARDS_UNSAFE_RGB if value > 0 else TOWARDS_SAFE_RGB
-        direction = "towards unsafe" if value > 0 else "towards safe"
-        out.append(f'<span title="{value:+.3f} {direction}" style="background-color: '
-                   f'rgba({r}, {g}, {b}, {alpha:.2f}); border-radius: 3px; '
-                   f'padding: 0 2px">{html.escape(text[start:end])}</span>')
-        at = end
-    out.append(html.escape(text[at:]))
-    return "".join(out)
-
-
-def top_words(explanation: Mapping[str, Any], n: int = 5,
-              towards: str = "unsafe") -> list[tuple[str, float]]:
-    """The n words pushing hardest towards `towards` ("unsafe" or "safe"), by at least
-    MIN_ATTRIBUTION, with how much."""
-    if towards not in ("unsafe", "safe"):
-        raise ValueError(f"towards must be 'unsafe' or 'safe', got {towards!r}")
-    sign = 1.0 if towards == "unsafe" else -1.0
-    words = [(str(w["word"]), sign * v) for w, v in towards_unsafe(explanation)]
-    ranked = sorted(words, key=lambda w: w[1], reverse=True)
-    return [w for w in ranked if w[1] >= MIN_ATTRIBUTION][:n]
 
 
 # --------------------------------------------------------------------------- a file
