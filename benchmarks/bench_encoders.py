@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from components import encoders
+from components import encoder_check
 from components.encoders import OFFLINE_MULTILINGUAL
 from components.predict import OFFLINE_BASE_MODEL, resolve_base_model
 
@@ -30,7 +30,7 @@ def throughput(path: str, batch: int, tokens: int, batches: int) -> dict[str, fl
     """texts/s of mean-pooled embeddings with the model at `path` (fixed-length batches)."""
     import torch
 
-    tokenizer, model = encoders.load(path)
+    tokenizer, model = encoder_check.load(path)
     enc = tokenizer([TEXT] * batch, padding="max_length", truncation=True, max_length=tokens,
                     return_tensors="pt")
     assert enc["input_ids"].shape == (batch, tokens)

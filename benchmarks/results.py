@@ -601,7 +601,7 @@ def render_guard(rec: Mapping[str, Any], plots: Plots, prefix: str = "guard") ->
                           [[e["prompt"], f3(e["p_unsafe"]), "yes" if e["flagged"] else "no"]
                            for e in fig["examples"]], "lrl")
     if s.get("probes"):
-        from components.probes import probe_tables
+        from components.probe_report import probe_tables
 
         lines += ["The team's multilingual probe set and obfuscated/wrapped prompts "
                   "(`components/probes.py`), at each model's saved threshold:", "",

@@ -202,9 +202,6 @@ def augment_frame(
                        "label_id": "int64"})
 
 
-AugmentResult = StepOutputs  # what `augment` returns (components.data)
-
-
 def augment(
     train_path: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
@@ -217,7 +214,7 @@ def augment(
     max_aug_per_row: int = MAX_AUG_PER_ROW,
     seed: int = SEED,
     text_settings: dict | None = None,
-) -> AugmentResult:
+) -> StepOutputs:
     """Augment the training split with EDA, balancing minority classes; write it and a report.
 
     Args:
@@ -234,7 +231,7 @@ def augment(
         text_settings: preprocess's text settings (label_map.json), for the LSTM field.
 
     Returns:
-        AugmentResult with the output paths and statistics.
+        StepOutputs with the output paths and statistics.
     """
     alphas = {"synonym_replacement": alpha_sr, "random_insertion": alpha_ri,
               "random_swap": alpha_rs, "random_deletion": alpha_rd}

@@ -128,6 +128,22 @@ def read_json(path: str | os.PathLike[str]) -> Any:
     return json.loads(Path(path).read_text())
 
 
+def read_training_splits(train_path: str | os.PathLike[str], val_path: str | os.PathLike[str],
+                         label_map_path: str | os.PathLike[str]
+                         ) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
+    """A trainer's inputs: preprocess's label_map.json and the training and validation splits.
+
+    Raises:
+        DatasetError: a split without rows.
+    """
+    import pandas as pd
+
+    train, val = pd.read_parquet(train_path), pd.read_parquet(val_path)
+    if train.empty or val.empty:
+        raise DatasetError("training and validation splits must not be empty")
+    return read_json(label_map_path), train, val
+
+
 def _json_default(o: Any) -> Any:
     import numpy as np
 

@@ -212,18 +212,28 @@ def deploy_champion(client: KServeClientLike, champion: str, macro_f1: float,
     body = kserve_spec.to_dict(isvc)
     if existing is None:
         client.create(isvc, namespace=params.namespace)
-        action, note = "created", "first rollout: all traffic to this model"
     else:
         client.patch(champion, isvc, namespace=params.namespace)
-        action = "patched"
-        note = (f"canary: {canary}% of the traffic to this model, the rest to the previous one"
-                if canary is not None else
-                f"{mode} mode has no traffic split: rolled out to 100%")
-    log.info("%s InferenceService %s/%s: %s (%s)", action, params.namespace, champion, uri, note)
-    return {**record, "action": action, "storage_uri": uri,
+    rollout = _rollout("model", "patched", champion, params.namespace, uri, existing, canary,
+                       mode)
+    return {**record, **rollout, "applied": body}
+
+
+def _rollout(what: str, updated: str, name: str, namespace: str, uri: str,
+             existing: dict[str, Any] | None, canary: int | None, mode: str) -> dict[str, Any]:
+    """The record of a rollout of `what` just applied (created, or `updated` when `existing`),
+    logged: where the traffic goes now."""
+    if existing is None:
+        action, note = "created", f"first rollout: all traffic to this {what}"
+    elif canary is not None:
+        action = updated
+        note = f"canary: {canary}% of the traffic to this {what}, the rest to the previous one"
+    else:
+        action, note = updated, f"{mode} mode has no traffic split: rolled out to 100%"
+    log.info("%s InferenceService %s/%s: %s (%s)", action, namespace, name, uri, note)
+    return {"action": action, "storage_uri": uri,
             "previous_storage_uri": current_storage_uri(existing) if existing else None,
-            "canary_traffic_percent": canary, "deployment_mode": mode, "note": note,
-            "applied": body}
+            "canary_traffic_percent": canary, "deployment_mode": mode, "note": note}
 
 
 # --------------------------------------------------------------------------- the guard
@@ -442,20 +452,12 @@ def deploy_guard(client: KServeClientLike, model_uri: str, gate_record: Mapping[
                      ANNOTATION_GATE: _figures_annotation(card)})
     if existing is None:
         client.create(isvc, namespace=params.namespace)
-        action, note = "created", "first rollout: all traffic to this guard"
     else:
         isvc.metadata.resource_version = (existing.get("metadata") or {}).get("resourceVersion")
         client.replace(GUARD, isvc, namespace=params.namespace)
-        action = "replaced"
-        note = (f"canary: {canary}% of the traffic to this guard, the rest to the previous one"
-                if canary is not None else
-                f"{mode} mode has no traffic split: rolled out to 100%")
-    log.info("%s InferenceService %s/%s: %s (%s)", action, params.namespace, GUARD, uri, note)
-    return {**record, "action": action, "storage_uri": uri,
-            "previous_storage_uri": current_storage_uri(existing) if existing else None,
-            "previous_run_id": (serving or {}).get("run_id"),
-            "canary_traffic_percent": canary, "deployment_mode": mode, "note": note,
-            "card": card, "applied": kserve_spec.to_dict(isvc)}
+    rollout = _rollout("guard", "replaced", GUARD, params.namespace, uri, existing, canary, mode)
+    return {**record, **rollout, "previous_run_id": (serving or {}).get("run_id"), "card": card,
+            "applied": kserve_spec.to_dict(isvc)}
 
 
 def set_traffic(client: KServeClientLike, name: str, percent: int,

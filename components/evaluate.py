@@ -19,7 +19,7 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
-from components import plots
+from components import plots, probe_report
 from components import probes as probe_set
 from components.calibration import (
     binary_metrics,
@@ -399,7 +399,7 @@ def comparison_table(summary: Mapping[str, Any]) -> str:
     if hazard_table(summary):
         text += "\n\n" + hazard_table(summary)
     if summary.get("probes"):
-        text += "\n\n" + probe_set.probe_tables(summary["probes"])
+        text += "\n\n" + probe_report.probe_tables(summary["probes"])
     if summary.get("response"):
         text += "\n\n" + response_table(summary)
     if any("fp32" in m for m in summary["models"].values()):
@@ -569,7 +569,7 @@ def _write_reports(out: Path, summary: Mapping[str, Any]) -> None:
                                     f"{name}: held-out groups", out / f"holdout_{name}.png")
             sections.append((f"{name} out of source", plots.img_tag(png, name)))
     if summary.get("probes"):
-        sections += probe_set.report_sections(summary["probes"], out)
+        sections += probe_report.report_sections(summary["probes"], out)
     if summary.get("response"):
         sections.append(("Response model: refusals, harmful compliance, false flags",
                          plots.table(response_rows(summary))))

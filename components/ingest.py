@@ -71,9 +71,6 @@ GENERATED: dict[str, Callable[[int], pd.DataFrame]] = {
 }
 
 
-IngestResult = StepOutputs  # what `ingest` returns (components.data)
-
-
 def parse_names(spec: str | Sequence[str]) -> list[str]:
     names = [n.strip() for n in spec.split(",")] if isinstance(spec, str) else list(spec)
     return [n for n in names if n]
@@ -109,21 +106,55 @@ def dedup_key(text: str) -> str:
     return " ".join(tokenize(clean_text(text)))
 
 
+def keep_first_agreeing(df: pd.DataFrame, key: Sequence[str],
+                        label_column: str) -> tuple[pd.DataFrame, dict[str, int]]:
+    """One row per `key` value: a key whose rows carry different `label_column` values is
+    dropped (its sources disagree), otherwise its first row is kept (sources are in order).
+
+    Returns:
+        (the rows kept, index reset; rows_before, duplicates_dropped, conflicting_keys,
+        conflicting_rows).
+    """
+    df = df.assign(_key=list(key))
+    labels_per_key = df.groupby("_key")[label_column].nunique()
+    conflicting = set(labels_per_key[labels_per_key > 1].index)
+    in_conflict = df["_key"].isin(conflicting)
+    kept = df[~in_conflict]
+    out = kept.drop_duplicates("_key", keep="first").drop(columns="_key")
+    return out.reset_index(drop=True), {
+        "rows_before": len(df), "duplicates_dropped": len(kept) - len(out),
+        "conflicting_keys": len(conflicting), "conflicting_rows": int(in_conflict.sum())}
+
+
+def cap_rows(df: pd.DataFrame, column: str, most: int, seed: int,
+             uncapped: Sequence[str] = ()) -> tuple[pd.DataFrame, dict[str, int]]:
+    """At most `most` rows (a seeded sample, in their order) of each value of `column` but
+    those in `uncapped`; 0 keeps every row.
+
+    Returns:
+        (the rows kept; value -> its row count before, for every value capped).
+    """
+    if not most:
+        return df, {}
+    parts, capped = [], {}
+    for name, part in df.groupby(column, sort=False):
+        if len(part) > most and name not in uncapped:
+            capped[name] = len(part)
+            part = part.sample(n=most, random_state=seed).sort_index()
+        parts.append(part)
+    return pd.concat(parts).sort_index().reset_index(drop=True), capped
+
+
 def deduplicate(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
     """One row per normalised text. A text that sources label both safe and unsafe is dropped
     (the sources disagree); otherwise the first source's row is kept (sources are in order)."""
     key = df["text"].map(dedup_key)
-    df = df.assign(_key=key)
-    df = df[df["_key"] != ""]
-    labels_per_key = df.groupby("_key")["label"].nunique()
-    conflicting = set(labels_per_key[labels_per_key > 1].index)
-    n_conflict_rows = int(df["_key"].isin(conflicting).sum())
-    kept = df[~df["_key"].isin(conflicting)]
-    out = kept.drop_duplicates("_key", keep="first").drop(columns="_key")
-    stats = {"rows_before": len(df), "duplicates_dropped": len(kept) - len(out),
-             "conflicting_texts_dropped": len(conflicting),
-             "conflicting_rows_dropped": n_conflict_rows}
-    return out.reset_index(drop=True), stats
+    df = df[key != ""]
+    out, stats = keep_first_agreeing(df, key[key != ""], "label")
+    return out, {"rows_before": stats["rows_before"],
+                 "duplicates_dropped": stats["duplicates_dropped"],
+                 "conflicting_texts_dropped": stats["conflicting_keys"],
+                 "conflicting_rows_dropped": stats["conflicting_rows"]}
 
 
 def ingest(
@@ -136,7 +167,7 @@ def ingest(
     seed: int = SEED,
     verify: bool = True,
     probe_train_share: float = 0.0,
-) -> IngestResult:
+) -> StepOutputs:
     """Assemble the prompt-level dataset.
 
     Args:
@@ -157,7 +188,7 @@ def ingest(
             data: the zero-shot setting.
 
     Returns:
-        IngestResult with the output paths and statistics.
+        StepOutputs with the output paths and statistics.
 
     Raises:
         DatasetError / ResourceMissingError: a source cannot be read (names it and why).
@@ -192,17 +223,9 @@ def ingest(
     if not frames:
         raise DatasetError("no sources selected")
     df, dedup = deduplicate(pd.concat(frames, ignore_index=True))
-    capped = {}
-    if max_per_source:
-        parts = []
-        for name, part in df.groupby("source", sort=False):
-            # the probe rows and the translations are every id in every language: a sample
-            # would break that
-            if len(part) > max_per_source and name not in UNCAPPED:
-                capped[name] = len(part)
-                part = part.sample(n=max_per_source, random_state=seed).sort_index()
-            parts.append(part)
-        df = pd.concat(parts).sort_index().reset_index(drop=True)
+    # the probe rows and the translations are every id in every language: a sample would
+    # break that
+    df, capped = cap_rows(df, "source", max_per_source, seed, UNCAPPED)
     if df["label"].nunique() < 2:
         raise DatasetError(f"the selected sources give a single label {df['label'].unique()}; "
                            "a guard needs safe and unsafe prompts")

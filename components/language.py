@@ -1,6 +1,6 @@
 """The language and script a text is written in, for the guard's verdicts and the console.
 
-The script comes from the letters themselves (`components.text.main_script`: free, exact). The
+The script comes from the letters themselves (`components.scripts.main_script`: free, exact). The
 language comes from py3langid (BSD-3-Clause, pinned in requirements/base.txt): langid.py's
 naive-Bayes model over byte n-grams for 142 languages, bundled in the 4.6 MB wheel as an
 npz file (no pickle, no download), about 0.1 ms per prompt after a 0.8 s first load (measured here). Two
@@ -17,7 +17,7 @@ import functools
 import logging
 from typing import Any
 
-from components.text import main_script
+from components.scripts import main_script
 
 log = logging.getLogger(__name__)
 

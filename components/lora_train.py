@@ -15,10 +15,11 @@ import pandas as pd
 
 from components import plots
 from components.calibration import TARGET_FALSE_FLAG_RATE, guard_calibration
-from components.data import atomic_dir, read_json, write_json
+from components.data import atomic_dir, read_json, read_training_splits, write_json
 from components.errors import DatasetError
-from components.export import ExportParams, export_model, validation_texts
+from components.export import export_model, validation_texts
 from components.model_info import save_model_info
+from components.onnx_export import ExportParams
 from components.predict import (  # noqa: F401 (CLUSTER_BASE_MODEL: re-exported for pipeline.py)
     CLUSTER_BASE_MODEL,
     OFFLINE_BASE_MODEL,
@@ -29,7 +30,8 @@ from components.predict import (  # noqa: F401 (CLUSTER_BASE_MODEL: re-exported 
     verify_saved,
 )
 from components.reading import Reading
-from components.text import readable_scripts, reader_settings, texts_as_read
+from components.scripts import readable_scripts
+from components.text import reader_settings, texts_as_read
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +83,7 @@ class LoraParams:
     group_by_length: bool = False  # batches of similar lengths: less padding, faster on CPU
     # BERT-style encoders: train the [CLS] pooler (POOLER_MODULES) fully with the head
     train_pooler: bool = True
-    export: ExportParams = dataclasses.field(default_factory=ExportParams)  # components.export
+    export: ExportParams = dataclasses.field(default_factory=ExportParams)  # components.onnx_export
 
 
 def target_modules_for(model_type: str, spec: str = "auto") -> list[str]:
@@ -279,11 +281,8 @@ def train_lora(
         set_seed,
     )
 
-    label_map = read_json(label_map_path)
+    label_map, train, val = read_training_splits(train_path, val_path, label_map_path)
     labels = label_map["labels"]
-    train, val = pd.read_parquet(train_path), pd.read_parquet(val_path)
-    if train.empty or val.empty:
-        raise DatasetError("training and validation splits must not be empty")
     set_seed(params.seed)
     device = pick_device()
     model, tokenizer, base_path = load_base_classifier(params.base_model, labels)

@@ -21,11 +21,10 @@ from components.calibration import (
     p_unsafe,
     safe_columns,
 )
-from components.data import atomic_dir, read_json, write_json
-from components.errors import DatasetError
+from components.data import atomic_dir, read_json, read_training_splits, write_json
 from components.model_info import save_model_info
 from components.predict import KERAS_FILE, tf_keras, verify_saved
-from components.text import scripts_read_on_validation
+from components.scripts import scripts_read_on_validation
 
 log = logging.getLogger(__name__)
 
@@ -130,12 +129,9 @@ def train_lstm(
     from sklearn.metrics import f1_score
     from sklearn.utils.class_weight import compute_class_weight
 
-    label_map = read_json(label_map_path)
+    label_map, train, val = read_training_splits(train_path, val_path, label_map_path)
     labels = label_map["labels"]
     seq_len = int(read_json(length_stats_path)["lstm_seq_len"]) if length_stats_path else 32
-    train, val = pd.read_parquet(train_path), pd.read_parquet(val_path)
-    if train.empty or val.empty:
-        raise DatasetError("training and validation splits must not be empty")
     keras.utils.set_random_seed(params.seed)
 
     vocab = build_vocabulary(train["text_lstm"].tolist(), params.max_tokens)

@@ -66,9 +66,6 @@ class PreprocessParams:
     train_only_sources: str = ""  # sources whose rows all go to the training split
 
 
-PreprocessResult = StepOutputs  # what `preprocess` returns (components.data)
-
-
 FILES = {
     "train": "train.parquet",
     "val": "val.parquet",
@@ -300,7 +297,7 @@ def preprocess(
     keep_columns: str | Sequence[str] = (),
     holdout_groups: str | Sequence[str] = (),
     train_only_sources: str | Sequence[str] = (),
-) -> PreprocessResult:
+) -> StepOutputs:
     """Turn a labelled prompt table into cleaned, encoded, stratified splits plus an EDA report.
 
     Args:
@@ -326,7 +323,7 @@ def preprocess(
             score).
 
     Returns:
-        PreprocessResult with the output paths and statistics.
+        StepOutputs with the output paths and statistics.
 
     Raises:
         DatasetError: with a message naming the problem in the input.

@@ -231,7 +231,7 @@ def build_quick_guard(out_dir: str | os.PathLike[str], sources_dir: str | os.Pat
     from components import sources as S
     from components.ingest import PROMPT_PREPROCESS, ingest
     from components.preprocess import preprocess
-    from components.text import readable_scripts
+    from components.scripts import readable_scripts
 
     start = time.perf_counter()
     wanted = wheel_sources(params)

@@ -8,7 +8,7 @@ token limit. A guard model therefore scores several readings of each prompt and 
 the most harmful one:
 
 - the whole text (always; the only reading of a classifier that is not a guard);
-- its plain reading (`components.text.deobfuscate`), when that differs;
+- its plain reading (`components.obfuscation.deobfuscate`), when that differs;
 - each sentence, and windows of a sentence longer than `window_words`, when the prompt has
   more than one sentence and at least `min_words` words, or is too long to be read whole;
 - each stretch written in one script, when the prompt mixes scripts, however short: a harmful
@@ -33,7 +33,9 @@ from typing import Any
 
 import numpy as np
 
-from components.text import TextSettings, clean_text, deobfuscate, main_script
+from components.obfuscation import deobfuscate
+from components.scripts import main_script
+from components.text import TextSettings, clean_text
 
 READINGS = ("text", "deobfuscated", "segments", "conversation")
 # Sentence ends of any script (Latin, CJK full stops, Devanagari danda, Arabic question mark)

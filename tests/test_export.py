@@ -14,19 +14,19 @@ import pandas as pd
 import pytest
 from sample_rows import ROOT
 
-from components import export
+from components import export, onnx_export
 from components.calibration import apply_temperature
 from components.data import read_json, write_json
 from components.errors import ModelDirError, QualityCheckError
 from components.model_info import MODEL_INFO, load_model_info
+from components.onnx_predict import OnnxPredictor
 from components.predict import (
     ONNX_FILE,
     LoraPredictor,
-    OnnxPredictor,
-    file_sha256,
     load_predictor,
     lora_engine,
 )
+from components.wheels import sha256_of
 
 TEXTS = ["How do I pick a lock to get into my neighbour's house?. A dark street at night.",
          "What is a good recipe for pancakes?", "row Violent Crimes question number 3 about topic 3",
@@ -49,7 +49,7 @@ def test_lora_train_writes_a_checked_int8_onnx_model_with_its_own_calibration(
     onnx = info["engines"]["onnx"]
     path = tiny_lora_dir / ONNX_FILE
     assert onnx["file"] == ONNX_FILE and path.is_file()
-    assert onnx["sha256"] == file_sha256(path) and onnx["bytes"] == path.stat().st_size
+    assert onnx["sha256"] == sha256_of(path) and onnx["bytes"] == path.stat().st_size
     assert onnx["opset"] == 17 and onnx["quantization"]["op_types"] == ["MatMul", "Gather"]
     assert "per output channel" in onnx["quantization"]["weights"]
     assert set(onnx["inputs"]) == {"input_ids", "attention_mask", "token_type_ids"}
@@ -58,15 +58,15 @@ def test_lora_train_writes_a_checked_int8_onnx_model_with_its_own_calibration(
     assert check["rows"] == len(_val(tiny_splits)) > 0  # the whole validation split
     assert onnx["fp32_export_max_abs_diff"] <= export.EXPORT_ATOL
     for layout in ("alone", "batched"):  # c=1, and merged as under load
-        assert check[layout]["argmax_agreement"] >= export.MIN_ARGMAX_AGREEMENT
+        assert check[layout]["argmax_agreement"] >= onnx_export.MIN_ARGMAX_AGREEMENT
         # the sample data has a Safe class: a guard, calibrated per engine
-        assert check[layout]["guard_flips"]["unsafe_rate"] <= export.MAX_FLIP_RATE
-        assert check[layout]["guard_flips"]["benign_rate"] <= export.MAX_FLIP_RATE
+        assert check[layout]["guard_flips"]["unsafe_rate"] <= onnx_export.MAX_FLIP_RATE
+        assert check[layout]["guard_flips"]["benign_rate"] <= onnx_export.MAX_FLIP_RATE
     assert info["calibration"] == onnx["calibration"]  # the served model's
     torch_cal = info["engines"]["torch"]["calibration"]
     assert set(torch_cal) == set(onnx["calibration"]) >= {"temperature", "threshold"}
     assert info["serving_engine"] == "onnx"
-    assert not (tiny_lora_dir / export.FP32_FILE).exists()  # the merged weights are the fp32
+    assert not (tiny_lora_dir / onnx_export.FP32_FILE).exists()  # the merged weights are the fp32
 
 
 def test_each_engine_serves_with_its_own_calibration(tiny_lora_dir):
@@ -88,14 +88,14 @@ def test_onnx_predictor_matches_torch_within_int8_tolerance(tiny_lora_dir, tiny_
     assert got.shape == want.shape == (len(texts), len(onnx.labels))
     np.testing.assert_allclose(got.sum(axis=1), 1.0, atol=1e-5)
     assert np.abs(got - want).max() <= INT8_ATOL
-    assert np.mean(got.argmax(1) == want.argmax(1)) >= export.MIN_ARGMAX_AGREEMENT
+    assert np.mean(got.argmax(1) == want.argmax(1)) >= onnx_export.MIN_ARGMAX_AGREEMENT
 
 
 def test_fp32_export_reproduces_torch_and_results_keep_the_input_order(tiny_lora_dir, tmp_path):
     model_dir = _copy(tiny_lora_dir, tmp_path / "m")
     torch_ = LoraPredictor.load(model_dir, device="cpu")
-    export.export_fp32(torch_, tmp_path / "fp32.onnx")
-    export.quantize(tmp_path / "fp32.onnx", tmp_path / "int8.onnx", torch_.labels)
+    onnx_export.export_fp32(torch_, tmp_path / "fp32.onnx")
+    onnx_export.quantize(tmp_path / "fp32.onnx", tmp_path / "int8.onnx", torch_.labels)
     fp32 = OnnxPredictor.load(model_dir, onnx_file=tmp_path / "fp32.onnx", batch_size=2)
     # batch_size 2: texts of different lengths run in sorted sub-batches, answered in order
     np.testing.assert_allclose(fp32.raw_proba(TEXTS), torch_.raw_proba(TEXTS),
@@ -280,7 +280,7 @@ def test_compare_passes_close_models_and_counts_flips_per_side():
     ref = _probs([[0.9, 0.05, 0.05], [0.2, 0.7, 0.1], [0.45, 0.5, 0.05], [0.8, 0.1, 0.1]] * 50)
     cand = _probs([[0.88, 0.07, 0.05], [0.25, 0.65, 0.1], [0.55, 0.4, 0.05], [0.8, 0.1, 0.1]] * 50)
     y = [0, 1, 1, 0] * 50  # row 3 of each 4: unsafe, its argmax and decision change
-    loose = export.ExportParams(min_agreement=0.7, max_flip_rate=0.5)
+    loose = onnx_export.ExportParams(min_agreement=0.7, max_flip_rate=0.5)
     out = export.compare(ref, cand, y, LABELS, CAL, CAL, loose)
     assert out["passed"] and out["argmax_agreement"] == 0.75 and out["argmax_changed"] == 50
     assert out["guard_flips"]["unsafe"] == 50 and out["guard_flips"]["benign"] == 0
@@ -307,7 +307,7 @@ def test_compare_judges_each_model_at_its_own_threshold():
     cand = _probs([[0.55, 0.35, 0.1], [0.35, 0.55, 0.1]])  # int8: everything a bit less safe
     shifted = {"temperature": 1.0, "threshold": 0.46}
     out = export.compare(ref, cand, [0, 1], LABELS, {"temperature": 1.0, "threshold": 0.41},
-                         shifted, export.ExportParams(min_agreement=0.5))
+                         shifted, onnx_export.ExportParams(min_agreement=0.5))
     assert out["guard_flips"]["benign"] == 0  # 0.45 < 0.46: safe at int8's own threshold
     assert out["guard_flips"]["at_fp32_threshold"] == 1  # 0.45 >= 0.41 at fp32's
 
@@ -320,7 +320,7 @@ def test_compare_without_a_safe_class_checks_agreement_only():
 
 def test_export_params_are_checked():
     with pytest.raises(ValueError, match="min_agreement must be in"):
-        export.ExportParams(min_agreement=1.5)
+        onnx_export.ExportParams(min_agreement=1.5)
 
 
 def test_a_failed_check_fails_the_export_and_leaves_the_directory_as_it_was(
@@ -350,7 +350,7 @@ def test_a_recipe_that_falls_short_gives_way_to_the_next_and_the_attempts_are_re
 
     model_dir = _copy(tiny_lora_dir, tmp_path / "m")
     current = {}
-    real_quantize, real_compare = export.quantize, export.compare
+    real_quantize, real_compare = onnx_export.quantize, export.compare
 
     def quantize(*args, **kw):
         out = real_quantize(*args, **kw)
@@ -370,7 +370,7 @@ def test_a_recipe_that_falls_short_gives_way_to_the_next_and_the_attempts_are_re
     assert onnx_info["precision"] == onnx_info["quantization"]["recipe"] == "int8-attention"
     assert [(a["recipe"], a["passed"]) for a in onnx_info["attempts"]] == [
         ("int8", False), ("int8-attention", True)]
-    assert onnx_info["check"]["passed"] and onnx_info["sha256"] == file_sha256(model_dir / ONNX_FILE)
+    assert onnx_info["check"]["passed"] and onnx_info["sha256"] == sha256_of(model_dir / ONNX_FILE)
     graph = onnx.load(str(model_dir / ONNX_FILE)).graph
     fp32_matmuls = [n.name for n in graph.node if n.op_type == "MatMul"
                     and "/attention/" not in n.name]
@@ -392,7 +392,7 @@ def test_an_embeddings_only_recipe_runs_the_check_once_in_batches(
     val = _val(tiny_splits)
     texts = val["text"].tolist()
     info = export.export_model(model_dir, texts, val["label_id"].to_numpy(),
-                               export.ExportParams(recipes=("int8-embeddings",)))
+                               onnx_export.ExportParams(recipes=("int8-embeddings",)))
     onnx_info = info["engines"]["onnx"]
     assert not screened and onnx_info["precision"] == "int8-embeddings"
     assert onnx_info["quantization"]["activations"].startswith("fp32")
@@ -404,8 +404,8 @@ def test_an_embeddings_only_recipe_runs_the_check_once_in_batches(
     one_by_one = OnnxPredictor.load(model_dir, batch_size=1).raw_proba(texts[:8])
     batched = OnnxPredictor.load(model_dir).raw_proba(texts[:8])
     np.testing.assert_allclose(one_by_one, batched, atol=1e-5)
-    assert export.scales_per_batch(["MatMul", "Gather"])
-    assert not export.scales_per_batch(["Gather"])
+    assert onnx_export.scales_per_batch(["MatMul", "Gather"])
+    assert not onnx_export.scales_per_batch(["Gather"])
 
 
 def test_the_export_takes_the_callers_fp32_answers_instead_of_computing_them_again(
@@ -460,9 +460,9 @@ def test_the_screen_stops_a_recipe_as_soon_as_the_check_cannot_pass():
 
 def test_export_params_refuse_unknown_recipes():
     with pytest.raises(ValueError, match="recipes must be some of"):
-        export.ExportParams(recipes=("int4",))
+        onnx_export.ExportParams(recipes=("int4",))
     with pytest.raises(ValueError, match="recipes must be some of"):
-        export.ExportParams(recipes=())
+        onnx_export.ExportParams(recipes=())
 
 
 def test_batched_probabilities_come_back_in_input_order():
@@ -495,7 +495,7 @@ def test_the_export_command_completes_a_directory_trained_before_it(
     assert json.loads(res.stdout)["check"]["thresholds"]["min_argmax_agreement"] == 0.9
     done = load_model_info(old, "lora")
     assert done["engines"]["torch"]["calibration"] == info["calibration"]  # fp32's, kept
-    assert (old / ONNX_FILE).is_file() and (old / export.FP32_FILE).is_file()
+    assert (old / ONNX_FILE).is_file() and (old / onnx_export.FP32_FILE).is_file()
     assert isinstance(load_predictor(old), OnnxPredictor)
     res = subprocess.run([sys.executable, "-m", "components.export", str(old)], cwd=ROOT,
                          capture_output=True, text=True, timeout=300)

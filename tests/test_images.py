@@ -38,13 +38,24 @@ def test_dockerfile_runs_as_non_root_with_pinned_installs(name):
                              install), install
 
 
-def test_pipeline_components_use_the_registered_images():
+# What each step's code needs from its image: the distributions its image must install.
+STEP_NEEDS = {"preprocess": {"pandas", "nltk"}, "augment": {"pandas", "nltk"},
+              "lstm_train": {"tensorflow-cpu"}, "lora_train": {"torch", "transformers", "peft"},
+              "evaluate": {"torch", "tensorflow-cpu", "transformers", "scikit-learn"}}
+
+
+@pytest.mark.parametrize("step", sorted(STEP_NEEDS))
+def test_each_step_runs_in_an_image_that_installs_its_framework(step):
     import pipeline
 
-    for comp in (pipeline.preprocess, pipeline.augment, pipeline.lstm_train, pipeline.lora_train,
-                 pipeline.evaluate):
-        image = comp.component_spec.implementation.container.image
-        assert image in {images.image(n) for n in images.DOCKERFILES}, image
+    ref = getattr(pipeline, step).component_spec.implementation.container.image
+    by_ref = {images.image(n): n for n in images.DOCKERFILES}
+    assert ref in by_ref, f"{step}: {ref} is none of the project's images"
+    installed = _installed_by(by_ref[ref])
+    if re.search(r"pip install [^\n]*torch==", (ROOT / images.DOCKERFILES[by_ref[ref]]).read_text()):
+        installed.add("torch")  # installed first and alone, from the torch index
+    missing = STEP_NEEDS[step] - installed
+    assert not missing, f"{step} runs in {by_ref[ref]}, which does not install {sorted(missing)}"
 
 
 def _imports(path: Path, module: str, everywhere: bool) -> set[str]:
@@ -85,7 +96,8 @@ def _installed_by(name: str) -> set[str]:
 
     text = (ROOT / images.DOCKERFILES[name]).read_text()
     lines = re.findall(r"pip install -c requirements/constraints.txt ((?:[^\n\\]|\\\n)+)", text)
-    wanted = [Requirement(r) for r in " ".join(lines).replace("\\\n", " ").split()]
+    wanted = [Requirement(r) for line in lines  # up to a following `&& <command>`
+              for r in line.replace("\\\n", " ").split("&&")[0].split()]
     closure: set[str] = set()
     seen: set[tuple[str, str]] = set()
     while wanted:

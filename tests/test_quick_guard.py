@@ -9,9 +9,8 @@ import json
 
 import numpy as np
 import pytest
-from source_fakes import patched_sources, write_fake_wheels
+from source_fakes import use_fake_sources
 
-from components import ingest as ingest_mod
 from components import quick_guard as qg
 from components import sources as S
 from components.errors import ModelDirError, ResourceMissingError
@@ -34,11 +33,7 @@ pytestmark = [pytest.mark.slow]
 
 @pytest.fixture
 def fake_sources(tmp_path, monkeypatch):
-    cache = write_fake_wheels(tmp_path / "cache")
-    fakes = patched_sources(cache)
-    monkeypatch.setattr(S, "SOURCES", fakes)
-    monkeypatch.setattr(ingest_mod, "SOURCES", fakes)
-    return cache
+    return use_fake_sources(tmp_path / "cache", monkeypatch)
 
 
 @pytest.fixture

@@ -16,7 +16,9 @@ from source_fakes import write_fake_wheels
 from components import calibration as C
 from components import conversation
 from components import response_contrasts as W
+from components import response_readers as RR
 from components import responses as R
+from components import written_replies as WR
 from components.errors import DatasetError
 from components.evaluate import response_metrics
 from components.lora_train import class_weights
@@ -153,10 +155,10 @@ def test_refusal_openings():
     for reply in ["I can't help with that.", "I'm sorry, but I cannot assist.",
                   "No, I won't do that.", "I apologize, but this is not something I can do.",
                   "Sorry, I'm not able to help with that request.", "I refuse to discuss this."]:
-        assert R.opens_with_refusal(reply), reply
+        assert RR.opens_with_refusal(reply), reply
     for reply in ["Sure, here is how.", "Mix the flour and water.",
                   "Here is the plan. " * 30 + "I can't stress this enough."]:
-        assert not R.opens_with_refusal(reply), reply
+        assert not RR.opens_with_refusal(reply), reply
 
 
 def test_pyrit_harm_scores_become_classes_by_band(cache):
@@ -253,7 +255,7 @@ def test_every_harmful_prompt_gets_refusals_a_safe_completion_and_compliance(wri
     refusals = written.loc[written["group"] == "written/refusal", "response"]
     assert refusals.nunique() > 50  # many styles, naming the request
     partial = written.loc[written["group"] == "written/partial_compliance", "response"]
-    assert partial.map(R.opens_with_refusal).mean() > 0.25  # opens like a refusal, then helps
+    assert partial.map(RR.opens_with_refusal).mean() > 0.25  # opens like a refusal, then helps
 
 
 def test_harmful_compliance_is_schematic(written):
@@ -330,9 +332,9 @@ def test_benign_answers_in_compliance_form_are_safe_and_not_held_out(written):
     benign = written[written["origin"].str.startswith("compliance_form:")]
     assert (benign["category_code"] == "Safe").all() and len(benign) > 500
     assert benign["group"].str.startswith("written/benign/").all()
-    openings = tuple(t.split("{")[0] for t in W.COMPLIANCE)
+    openings = tuple(t.split("{")[0] for t in WR.COMPLIANCE)
     assert benign["response"].str.startswith(openings).sum() > 100
-    harmful_steps = {s for steps in W.HARMFUL_STEPS.values() for s in steps} | set(W.DEFAULT_STEPS)
+    harmful_steps = {s for steps in WR.HARMFUL_STEPS.values() for s in steps} | set(WR.DEFAULT_STEPS)
     assert not any(s in reply for reply in benign["response"] for s in harmful_steps)
     kept = W.written_rows(42, HELD_OUT)
     assert not kept.loc[kept["group"].isin(HELD_OUT), "origin"].str.startswith(

@@ -6,7 +6,7 @@ import zipfile
 
 import pandas as pd
 import pytest
-from source_fakes import patched_sources, write_fake_wheels
+from source_fakes import patched_sources, use_fake_sources, write_fake_wheels
 
 from components import ingest as ingest_mod
 from components import sources as S
@@ -16,11 +16,7 @@ from components.errors import DatasetError, ResourceMissingError
 
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
-    cache = write_fake_wheels(tmp_path / "cache")
-    fakes = patched_sources(cache)
-    monkeypatch.setattr(S, "SOURCES", fakes)
-    monkeypatch.setattr(ingest_mod, "SOURCES", fakes)
-    return cache
+    return use_fake_sources(tmp_path / "cache", monkeypatch)
 
 
 def rows_of(cache, name):

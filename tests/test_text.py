@@ -2,18 +2,20 @@
 
 import pytest
 
+from components.obfuscation import deobfuscate
+from components.scripts import (
+    main_script,
+    readable_scripts,
+    scripts_read_on_validation,
+    training_scripts,
+)
 from components.text import (
     TextSettings,
     clean_text,
-    deobfuscate,
     join_fields,
     lstm_text,
-    main_script,
     prepare,
-    readable_scripts,
-    scripts_read_on_validation,
     tokenize,
-    training_scripts,
     unreadable_reason,
 )
 
