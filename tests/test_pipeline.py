@@ -13,6 +13,7 @@ import yaml
 from sample_rows import ROOT, make_rows
 
 import pipeline
+from components.pipelines import cli, table
 
 
 def _compile(tmp_path, *flags) -> list[dict]:
@@ -104,13 +105,13 @@ def test_components_use_the_project_image_without_pip_installs(compiled):
 
 
 def test_cli_exposes_every_pipeline_parameter():
-    args = pipeline.build_parser().parse_args(
+    args = cli.build_parser(pipeline.PIPELINES).parse_args(
         ["run", "--data", "x.csv", "--min-class-count", "5", "--drop-invalid-rows", "true",
          "--alpha-sr", "0.2"])
-    assert pipeline._collect_params(args) == {"min_class_count": 5, "drop_invalid_rows": True,
-                                              "alpha_sr": 0.2}
+    assert cli.collect_params(args) == {"min_class_count": 5, "drop_invalid_rows": True,
+                                        "alpha_sr": 0.2}
     with pytest.raises(SystemExit):
-        pipeline.build_parser().parse_args(["run", "--min-class-count", "many"])
+        cli.build_parser(pipeline.PIPELINES).parse_args(["run", "--min-class-count", "many"])
 
 
 @pytest.mark.slow  # compiles the pipeline with kfp (seconds)
@@ -471,22 +472,19 @@ def test_every_step_requests_resources_and_runs_as_non_root(compiled, which):
         assert k8s[name]["securityContext"] == {"runAsUser": "1000", "runAsGroup": "1000",
                                                 "runAsNonRoot": True}, name
     lora = executors["exec-lora-train"]["container"]["resources"]
-    # README's Resources table: 2 CPUs / 3Gi requested (peak RSS 1,590 MiB), no longer 8 / 32G
+    # docs/cluster.md's Resources table: 2 CPUs / 3Gi requested (peak RSS 1,590 MiB), not 8 / 32G
     assert (lora["resourceCpuRequest"], lora["resourceMemoryRequest"]) == ("2", "3Gi")
     assert (lora["resourceCpuLimit"], lora["resourceMemoryLimit"]) == ("4", "6Gi")
 
 
 # --------------------------------------------------------------------------- parameters, once
-PIPELINES = {"toxic-filter": "toxic_pipeline", "toxic-guard": "guard_pipeline"}
-
-
-@pytest.mark.parametrize("name", list(PIPELINES))
+@pytest.mark.parametrize("name", ["toxic", "guard"])
 def test_pipeline_defaults_are_the_step_dataclasses(name):
     """Every pipeline parameter sets at least one step dataclass field, and its default is that
     field's value in the pipeline's defaults (data/seed_data excepted: required)."""
-    _, defaults = pipeline.PIPELINES[name]
-    inputs = getattr(pipeline, PIPELINES[name]).component_spec.inputs
-    for param, sources in pipeline.parameter_sources(name).items():
+    spec = pipeline.PIPELINES[name]
+    defaults, inputs = spec.defaults, spec.pipeline.component_spec.inputs
+    for param, sources in table.parameter_sources(spec).items():
         if param in ("data", "seed_data"):
             assert inputs[param].default is None
             continue
@@ -500,19 +498,17 @@ def test_pipeline_defaults_are_the_step_dataclasses(name):
 @pytest.mark.parametrize("which", ["toxic", "guard"])
 def test_every_pipeline_parameter_reaches_a_task(compiled, which):
     text = json.dumps(compiled(which)[0]["root"]["dag"])
-    for param in pipeline.pipeline_parameters(pipeline.guard_pipeline if which == "guard"
-                                              else None):
+    for param in cli.pipeline_parameters(pipeline.PIPELINES[which].pipeline):
         assert f'"componentInputParameter": "{param}"' in text, param
 
 
 def test_components_take_their_parameters_from_the_step_dataclasses():
     from components.params import check_component
 
-    for name, steps in pipeline.STEP_COMPONENTS.items():
-        _, defaults = pipeline.PIPELINES[name]
-        for step, component in steps.items():
+    for spec in pipeline.PIPELINES.values():
+        for step, component in spec.steps.items():
             given = ("data", "seed_data", "champion", "champion_macro_f1", "run_id", "run_name")
-            check_component(component, type(getattr(defaults, step)), given)
+            check_component(component, type(getattr(spec.defaults, step)), given)
     from components.augment import AugmentParams
     from components.lstm_train import LstmParams
 
@@ -540,16 +536,23 @@ def test_unexposed_component_parameters_compile_to_the_dataclass_values(compiled
 
 def test_docs_parameter_table_is_the_code():
     page = (ROOT / "docs" / "pipeline.md").read_text()
-    table = pipeline.parameter_table()
-    assert table in page, ("docs/pipeline.md's parameter table differs from the code: paste "
-                           "`.venv/bin/python pipeline.py params`")
-    for row in pipeline.parameter_rows():
+    text = table.parameter_table(pipeline.PIPELINES)
+    assert text in page, ("docs/pipeline.md's parameter table differs from the code: paste "
+                          "`.venv/bin/python pipeline.py params`")
+    for row in table.parameter_rows(pipeline.PIPELINES):
         assert row["meaning"], row["parameter"]
+
+
+def test_params_as_json_mark_required_parameters_null(capsys):
+    assert pipeline.main(["params", "--format", "json"]) == 0
+    rows = {r["parameter"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["data"]["toxic-filter"] is None  # required: no default
+    assert rows["text_columns"]["toxic-filter"] == "query,image descriptions"
 
 
 def test_cli_flags_and_defaults_come_from_the_pipelines(capsys):
     with pytest.raises(SystemExit):
-        pipeline.build_parser().parse_args(["run", "--help"])
+        cli.build_parser(pipeline.PIPELINES).parse_args(["run", "--help"])
     out = capsys.readouterr().out
     assert "--deploy-min-macro-f1" in out and "default: 0.7" in out
     assert "default: 'offline'" in out  # run's local base model

@@ -14,6 +14,7 @@ import yaml
 from serving_utils import ROOT
 
 import pipeline
+from components.pipelines import cli, table
 
 
 def _run_cli(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
@@ -30,11 +31,11 @@ def test_the_response_pipeline_defaults():
     assert "conversation" in d.lora.reading.split(",") and d.lora.class_weight == "safe_unsafe"
     assert d.preprocess.text_columns == "conversation" and d.preprocess.holdout_groups
     inputs = pipeline.response_pipeline.component_spec.inputs
-    for param, sources in pipeline.parameter_sources(pipeline.RESPONSE_PIPELINE_NAME).items():
+    for param, sources in table.parameter_sources(pipeline.PIPELINES["response"]).items():
         assert sources, param
         for step, field in sources:
             assert inputs[param].default == getattr(getattr(d, step), field), (param, field)
-    assert "toxic-response" in pipeline.parameter_table().splitlines()[0]
+    assert "toxic-response" in table.parameter_table(pipeline.PIPELINES).splitlines()[0]
 
 
 @pytest.mark.slow  # compiles the pipeline with kfp (seconds)
@@ -61,7 +62,7 @@ def test_response_pipeline_compiles_with_its_steps_wired(tmp_path):
     params = spec["root"]["inputDefinitions"]["parameters"]
     assert params["lora_max_length"]["defaultValue"] == 256
     text = json.dumps(spec["root"]["dag"])
-    for param in pipeline.pipeline_parameters(pipeline.response_pipeline):
+    for param in cli.pipeline_parameters(pipeline.response_pipeline):
         assert f'"componentInputParameter": "{param}"' in text, param
     k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     assert all(k8s[name]["securityContext"]["runAsNonRoot"] for name in k8s)
