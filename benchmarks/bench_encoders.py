@@ -18,9 +18,9 @@ import time
 
 import numpy as np
 
-from components import encoder_check
-from components.encoders import OFFLINE_MULTILINGUAL
-from components.predict import OFFLINE_BASE_MODEL, resolve_base_model
+from components.core.predict import OFFLINE_BASE_MODEL, resolve_base_model
+from components.training import encoder_check
+from components.training.encoders import OFFLINE_MULTILINGUAL
 
 TEXT = ("Could you tell me how long it takes to travel from the old town to the airport by bus, "
         "and whether the ticket can be bought on board or has to be bought at the station? ") * 3

@@ -9,7 +9,7 @@ What issue 20's table measured, on the model that serves and its fp32 weights, i
   each, in `rounds` rounds that alternate the engines; texts per CPU second of this process
   (on a machine shared with other work, CPU time is what their load does not change; a low
   priority run is starved for wall seconds at random) and per wall second;
-- cold start: a fresh interpreter importing `components.predict`, loading the directory with
+- cold start: a fresh interpreter importing `components.core.predict`, loading the directory with
   the engine and answering one text (median of COLD_STARTS alternating starts): its CPU
   seconds (user + system) and wall seconds, and whether that process imported torch;
 - size on disk: the merged fp32 weights (model.safetensors) against the int8 ONNX file;
@@ -38,9 +38,9 @@ from typing import Any
 import numpy as np
 
 from benchmarks.bench_serve import RESULTS_DIR, ROOT, commit, machine, update_doc
-from components.calibration import safe_index
-from components.model_info import load_model_info
-from components.predict import ONNX_ENGINE, TORCH_ENGINE, load_predictor
+from components.core.calibration import safe_index
+from components.core.model_info import load_model_info
+from components.core.predict import ONNX_ENGINE, TORCH_ENGINE, load_predictor
 
 log = logging.getLogger("benchmarks.bench_engines")
 
@@ -56,7 +56,7 @@ DOC_START = "<!-- bench-engines:start (written by `make bench-engines`) -->"
 DOC_END = "<!-- bench-engines:end -->"
 _COLD = """
 import json, sys, time
-from components.predict import load_predictor
+from components.core.predict import load_predictor
 predictor = load_predictor(sys.argv[1], sys.argv[2], threads=1)
 predictor.predict_proba(["how do I bake bread?"])
 print(json.dumps({"torch_imported": "torch" in sys.modules}))
@@ -192,7 +192,7 @@ def bench(model_dir: Path, prompts: Sequence[str], seconds: float = SECONDS,
 
     info = load_model_info(model_dir, "lora")
     if ONNX_ENGINE not in (info.get("engines") or {}):
-        raise ValueError(f"{model_dir} has no ONNX export: run `python -m components.export "
+        raise ValueError(f"{model_dir} has no ONNX export: run `python -m components.training.export "
                          f"{model_dir}` first")
     cold: dict[str, list[dict[str, Any]]] = {e: [] for e in ENGINES}
     for _ in range(cold_starts):
@@ -257,7 +257,7 @@ def markdown(result: dict[str, Any], command: str) -> str:
              "benchmark process (one engine thread: on a shared machine, CPU time is what the "
              "other load does not change; texts per wall second beside it), median of "
              f"{result['rounds']} rounds of {result['seconds']:g} CPU seconds alternating the "
-             "engines. Cold start: a fresh interpreter importing components.predict, loading "
+             "engines. Cold start: a fresh interpreter importing components.core.predict, loading "
              "the directory and answering one text, CPU seconds (user + system) and wall "
              f"seconds, median of {result['cold_starts']}.", "",
              "| engine | batch 1 texts/CPU s (wall) | batch 32 texts/CPU s (wall) | cold start "

@@ -49,8 +49,8 @@ from typing import Any
 
 import numpy as np
 
-from components.model_info import load_model_info
-from components.predict import load_predictor
+from components.core.model_info import load_model_info
+from components.core.predict import load_predictor
 from serving import common
 from serving.launch import PIPELINE_ROOT, LaunchError, Servers, ServerSpec, resolve_model_dirs
 
@@ -128,7 +128,7 @@ def load_prompts(path: Path, n: int = PROMPTS, seed: int = 0) -> list[str]:
     """Distinct raw prompts of the dataset as the servers receive them (query. description)."""
     import pandas as pd
 
-    from components.text import FIELD_SEPARATOR, TEXT_COLUMNS, join_fields
+    from components.core.text import FIELD_SEPARATOR, TEXT_COLUMNS, join_fields
 
     df = pd.read_csv(path, encoding="utf-8-sig")
     texts = sorted({join_fields(row, FIELD_SEPARATOR)
@@ -414,7 +414,7 @@ def bench_engines(server: str, model_dir: Path, prompts: Sequence[str], duration
     """torch fp32 against ONNX int8 on one model directory, as `server` (lora or guard)."""
     info = load_model_info(model_dir, "lora")
     if "onnx" not in (info.get("engines") or {}):
-        raise LaunchError(f"{model_dir} has no ONNX export: run `python -m components.export "
+        raise LaunchError(f"{model_dir} has no ONNX export: run `python -m components.training.export "
                           f"{model_dir}` first")
     cold: dict[str, list[dict[str, float]]] = {e: [] for e in ENGINES}
     for _ in range(COLD_STARTS):

@@ -326,7 +326,7 @@ def _seconds_after(path: Path, start_epoch: float) -> float | None:
 
 def quick_guard_figures(clone: Path, start_epoch: float) -> dict[str, Any] | None:
     """What the clone's quick guard recorded in its model_info.json (None: none was built)."""
-    from components.quick_guard import latest_built
+    from components.training.quick_guard import latest_built
 
     model_dir = latest_built(clone / PIPELINE_ROOT)
     if model_dir is None:
@@ -415,7 +415,7 @@ def measure(root: Path = ROOT, parent: Path | None = None, log_path: Path | None
         clone = clone_repo(root, parent, commit, commands)
         figures["clone"] = str(clone)
         figures["seed_data"] = {"path": SEED_DATA, "found": (clone / SEED_DATA).is_file()}
-        from components.encoders import ENCODER_NAME, INFO_FILE
+        from components.training.encoders import ENCODER_NAME, INFO_FILE
 
         commands.append(f"cd {clone} && make demo  # clean environment, own process group")
         start_epoch, start = time.time(), time.monotonic()

@@ -23,7 +23,7 @@ import httpx
 import numpy as np
 import pandas as pd
 
-from components.calibration import binary_metrics
+from components.core.calibration import binary_metrics
 from serving.launch import PIPELINE_ROOT, Servers, ServerSpec, latest_guard_classifier
 
 log = logging.getLogger("benchmarks.guard_eval")

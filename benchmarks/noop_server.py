@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from components.text import TextSettings
+from components.core.text import TextSettings
 from serving import classifier, common
 from serving.batching import BatchSettings
 

@@ -22,7 +22,7 @@ Steps (`make results` runs the first seven, in this order; `ONLY=` picks some):
                more on a cold pip cache) and the ports of `make serve` / `make demo`, free.
 
 Each step runs its command, reads the JSON it writes (the pipelines' `--summary`, the run's
-model_info.json files, the benchmark's `--json`, `components.images sizes --json`, the
+model_info.json files, the benchmark's `--json`, `components.deploy.images sizes --json`, the
 response stand-in's standin.json, `benchmarks.fresh_demo --json`), never its
 log, and stores its figures with the date, the commit, the machine, the exact commands and how
 long it took in docs/results/<step>.json. The page is rendered from every step's JSON, so a step
@@ -80,10 +80,10 @@ INPUTS: dict[str, tuple[str, ...]] = {
     "response": ("components", RESPONSE_SCRIPT, "requirements/constraints.txt"),
     "bench": ("components", "serving", "benchmarks/bench_serve.py", "benchmarks/noop_server.py",
               "requirements/constraints.txt"),
-    "images": ("images", "requirements", "pyproject.toml", "components/images.py"),
+    "images": ("images", "requirements", "pyproject.toml", "components/deploy/images.py"),
     "soak": ("components", "serving", "benchmarks/soak.py", "benchmarks/live_servers.py",
              "requirements/constraints.txt"),
-    "ablation": ("components/lora_train.py", "components/predict.py", "pipeline.py",
+    "ablation": ("components/training/lora_train.py", "components/core/predict.py", "pipeline.py",
                  "scripts/lora_ablation.py", "requirements/constraints.txt"),
     # setup (what it installs), the quick guard's build, the servers and the console
     "demo": ("Makefile", "requirements", "pyproject.toml", "components", "serving",
@@ -92,7 +92,7 @@ INPUTS: dict[str, tuple[str, ...]] = {
 # Paths under a step's INPUTS that cannot move its figures: data only the guard pipelines read
 # (the translations are an ingest source of run-guard; the seed pipelines, the servers'
 # benchmarks and the response stand-in never read them).
-GUARD_ONLY_DATA = ("components/translation_data",)
+GUARD_ONLY_DATA = ("components/data/translation_data",)
 INPUTS_EXCLUDED: dict[str, tuple[str, ...]] = {
     step: GUARD_ONLY_DATA for step in ("seed", "seed-prompt", "response", "bench", "soak")}
 
@@ -271,7 +271,7 @@ def lookup_baseline(run_dir: Path) -> dict[str, Any] | None:
     else its most frequent label. How much of the label those columns carry by themselves."""
     import pandas as pd
 
-    from components.evaluate import classification_metrics
+    from components.evaluation.evaluate import classification_metrics
 
     paths = {k: run_dir / "preprocess" / f"{k}_data" for k in ("train", "test")}
     if not all(p.is_file() for p in paths.values()):
@@ -305,7 +305,7 @@ MINILM_ARGS = ("--lora-base-model", "offline")  # the stand-in's encoder follows
 
 def step_guard(ctx: Context, commands: list[str], extra: Sequence[str] = ()) -> dict[str, Any]:
     if not ctx.run_dir:
-        run([python(), "-m", "components.sources", "fetch", "--cache", SOURCES_DIR], commands)
+        run([python(), "-m", "components.data.sources", "fetch", "--cache", SOURCES_DIR], commands)
     figures = _pipeline_step(ctx, ["run-guard", "--seed-data", SEED_DATA, "--sources-dir",
                                    SOURCES_DIR, *extra], commands)
     run_dir = ROOT / figures["run_dir"]
@@ -331,8 +331,8 @@ def step_guard_minilm(ctx: Context, commands: list[str]) -> dict[str, Any]:
 
 def guard_examples(model_dir: Path) -> list[dict[str, Any]]:
     """The served model's calibrated P(unsafe) and verdict at its threshold for GUARD_EXAMPLES."""
-    from components.calibration import safe_index
-    from components.predict import load_predictor
+    from components.core.calibration import safe_index
+    from components.core.predict import load_predictor
 
     predictor = load_predictor(model_dir)
     safe = safe_index(predictor.labels)
@@ -351,7 +351,7 @@ def step_response(ctx: Context, commands: list[str]) -> dict[str, Any]:
         out = ctx.run_dir
         commands.append(f"(read the existing stand-in output {_rel(out)})")
     else:
-        run([python(), "-m", "components.sources", "fetch", "--cache", SOURCES_DIR], commands)
+        run([python(), "-m", "components.data.sources", "fetch", "--cache", SOURCES_DIR], commands)
         out = ctx.scratch / "standin"
         if out.exists():  # the script reuses an ingest/ it finds: this commit's data instead
             shutil.rmtree(out)
@@ -389,7 +389,7 @@ def step_images(ctx: Context, commands: list[str]) -> dict[str, Any]:
     out = ctx.scratch / "images.json"
     base = ctx.base_image
     try:
-        run([python(), "-m", "components.images", "sizes", "--json", _rel(out),
+        run([python(), "-m", "components.deploy.images", "sizes", "--json", _rel(out),
              *(["--base-image", base] if base else [])], commands)
     except StepError:
         if not out.is_file():
@@ -536,7 +536,7 @@ def render_classifiers(rec: Mapping[str, Any], step: str, plots: Plots) -> list[
 
 def engines(summary: Mapping[str, Any]) -> list[str]:
     """evaluate's table of the served int8 ONNX models beside their fp32 weights, if any."""
-    from components.evaluate import engine_table
+    from components.evaluation.evaluate import engine_table
 
     if not any("fp32" in m for m in summary["models"].values()):
         return []
@@ -546,8 +546,8 @@ def engines(summary: Mapping[str, Any]) -> list[str]:
 def render_guard(rec: Mapping[str, Any], plots: Plots, prefix: str = "guard") -> list[str]:
     """The guard: dataset, calibration, per source, held out, leave-one-source-out, the rest
     (plots named `prefix`-...)."""
-    from components.evaluate import guard_table, hazard_table, holdout_table
-    from components.loso import loso_table
+    from components.evaluation.evaluate import guard_table, hazard_table, holdout_table
+    from components.training.loso import loso_table
 
     fig = rec["figures"]
     s = fig["summary"]
@@ -601,10 +601,10 @@ def render_guard(rec: Mapping[str, Any], plots: Plots, prefix: str = "guard") ->
                           [[e["prompt"], f3(e["p_unsafe"]), "yes" if e["flagged"] else "no"]
                            for e in fig["examples"]], "lrl")
     if s.get("probes"):
-        from components.probe_report import probe_tables
+        from components.evaluation.probe_report import probe_tables
 
         lines += ["The team's multilingual probe set and obfuscated/wrapped prompts "
-                  "(`components/probes.py`), at each model's saved threshold:", "",
+                  "(`components/evaluation/probes.py`), at each model's saved threshold:", "",
                   probe_tables(s["probes"]), ""]
     known = {"models", "baseline", "champion", "labels", "test_rows", "text_columns", "ablation",
              "guard", "holdout", "loso", "wall_seconds", "data", "probes"}
@@ -614,7 +614,7 @@ def render_guard(rec: Mapping[str, Any], plots: Plots, prefix: str = "guard") ->
     return lines
 
 
-# The response figures that have targets (components.evaluate.RESPONSE_TARGETS), for the plot
+# The response figures that have targets (components.evaluation.evaluate.RESPONSE_TARGETS), for the plot
 RESPONSE_PLOTTED = {"refusals_judged_safe": "refusals judged safe",
                     "harmful_compliance_flagged": "harmful compliance flagged",
                     "safe_reply_false_flag_rate": "false flags on safe replies"}
@@ -637,7 +637,7 @@ def response_splits(result: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 def render_response(rec: Mapping[str, Any], plots: Plots) -> list[str]:
     """The response stand-in: how it was made, the figures per row set against the targets,
     their denominators, the plot."""
-    from components.evaluate import RESPONSE_COLUMNS, RESPONSE_TARGETS, response_rows
+    from components.evaluation.evaluate import RESPONSE_COLUMNS, RESPONSE_TARGETS, response_rows
 
     fig = rec["figures"]
     r = fig["result"]
@@ -905,7 +905,7 @@ class Plots:
         return f"![{alt}]({FIG_DIR.name}/{path.name})"  # relative to the page
 
     def bars(self, values: Mapping[str, Mapping[str, float]], title: str, name: str) -> str:
-        from components import plots
+        from components.evaluation import plots
 
         return self._link(plots.metric_bars(values, title, self.out / name), title)
 

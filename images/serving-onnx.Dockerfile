@@ -1,5 +1,5 @@
 # The lora classifier server and the guard's offline backend on ONNX Runtime: the model
-# directory's int8 ONNX export (components.onnx_predict.OnnxPredictor) with onnxruntime + tokenizers +
+# directory's int8 ONNX export (components.core.onnx_predict.OnnxPredictor) with onnxruntime + tokenizers +
 # numpy + kserve. No torch, transformers or TensorFlow (serving/*: none of them is imported on
 # this path; tests/test_export.py checks it): a small image that starts in seconds. Llama Guard,
 # BLIP, the lstm server and evaluate stay in the serving image.
@@ -32,5 +32,5 @@ USER 1000
 WORKDIR /home/app
 EXPOSE 8080
 # The InferenceService sets the command: python -m serving.lora ... / python -m serving.guard
-# --backend classifier ... (components/kserve_spec.py)
+# --backend classifier ... (components/deploy/kserve_spec.py)
 CMD ["python", "-m", "serving.lora", "--help"]

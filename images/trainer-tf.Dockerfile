@@ -4,14 +4,14 @@
 #   docker build -f images/trainer-tf.Dockerfile [--build-arg BASE_IMAGE=...] -t <ref> .
 ARG BASE_IMAGE=python:3.11-slim
 
-# NLTK data through the project's own provisioning (components/nltk_setup.py, as `make setup`).
+# NLTK data through the project's own provisioning (components/data/nltk_setup.py, as `make setup`).
 FROM ${BASE_IMAGE} AS nltk
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 COPY requirements/constraints.txt /tmp/constraints.txt
 RUN python -m venv /opt/nltk \
  && /opt/nltk/bin/pip install -q -c /tmp/constraints.txt nltk \
  && /opt/nltk/bin/pip install -q --no-deps -c /tmp/constraints.txt llama-index-core
-COPY components/nltk_setup.py /tmp/nltk_setup.py
+COPY components/data/nltk_setup.py /tmp/nltk_setup.py
 RUN /opt/nltk/bin/python /tmp/nltk_setup.py --target /nltk_data --resource stopwords
 
 FROM ${BASE_IMAGE} AS build

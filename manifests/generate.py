@@ -9,11 +9,11 @@ writes under manifests/:
   overlays/default/       the base as it is (GPU node for the guard, Knative)
   overlays/cpu-local/     kind/minikube: Standard (RawDeployment) mode, no GPU, the guard's offline
                           backend on <models-uri>/guard; JSON merge patches computed from
-                          components.kserve_spec.build("cpu-local"), so the overlay's output IS
+                          components.deploy.kserve_spec.build("cpu-local"), so the overlay's output IS
                           that profile (tests check it with `kubectl kustomize`)
   kustomization.yaml      = overlays/default (`kubectl apply -k manifests/`)
 
-The InferenceServices come from components/kserve_spec.py, which the pipeline's deploy step uses
+The InferenceServices come from components/deploy/kserve_spec.py, which the pipeline's deploy step uses
 too. The console reaches each InferenceService at its cluster URL (`--isvc-url`, default
 http://<name>.<namespace>.svc.cluster.local, status.address.url in Knative mode;
 http://<name>-predictor.<namespace>.svc.cluster.local in Standard mode).
@@ -53,14 +53,14 @@ from kubernetes.client import (
     V1ServiceSpec,
 )
 
-from components import images, kserve_spec
-from components.kserve_spec import (
+from components.core.contract import SERVERS
+from components.deploy import images, kserve_spec
+from components.deploy.kserve_spec import (
     HF_TOKEN_SECRET,
     MODELS_SECRET,
     MODELS_URI,
     NAMESPACE,
     PART_OF,
-    SERVERS,
     SERVICE_ACCOUNT,
 )
 from serving.ui import demo as ui_demo
@@ -87,7 +87,7 @@ def ui(registry: str | None = None, tag: str | None = None,
     """The moderation console: a Deployment (ui image, `streamlit run`) and its Service.
 
     Args:
-        registry: image registry (default: components.images).
+        registry: image registry (default: components.deploy.images).
         tag: image tag.
         isvc_url: URL template of an InferenceService inside the cluster ({name}, {namespace}).
     """
@@ -263,7 +263,7 @@ def files(registry: str | None = None, tag: str | None = None, models_uri: str =
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--registry", default=None, help="image registry (default: components.images)")
+    parser.add_argument("--registry", default=None, help="image registry (default: components.deploy.images)")
     parser.add_argument("--tag", default=None, help="image tag (default: the package version)")
     parser.add_argument("--models-uri", default=MODELS_URI,
                         help="bucket prefix holding lstm/, lora/ and guard/ model dirs "

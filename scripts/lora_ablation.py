@@ -5,7 +5,7 @@
                                                     [--pipeline toxic|guard] [--results JSONL]
 
 `prepare` runs preprocess and augment once with the seed pipeline's defaults (the splits every
-measurement shares). `train` runs `components.lora_train.train_lora` on them with the pipeline's
+measurement shares). `train` runs `components.training.lora_train.train_lora` on them with the pipeline's
 LoraParams (`TOXIC_DEFAULTS.lora`, base model `offline`) and the `--set` overrides, then scores
 the untouched test split as evaluate does (`load_predictor(...).predict_proba(raw_text)`,
 argmax, `classification_metrics`) and appends one JSON line: name, overrides, accuracy,
@@ -29,8 +29,8 @@ log = logging.getLogger("lora_ablation")
 
 def prepare(data: str, out: Path) -> None:
     """preprocess + augment with the seed pipeline's defaults into `out`/{pre,aug}."""
-    from components.augment import augment
-    from components.preprocess import preprocess
+    from components.data.augment import augment
+    from components.data.preprocess import preprocess
 
     pre = preprocess(data, out / "pre")
     settings = json.loads(pre.path("label_map").read_text())["text_settings"]
@@ -50,7 +50,7 @@ def _value(field: dataclasses.Field, text: str) -> Any:
 def lora_params(pipeline: str, overrides: dict[str, str]):
     """The pipeline's LoraParams as `pipeline.py run` uses them (offline base) + overrides."""
     import pipeline as pl
-    from components.lora_train import OFFLINE_BASE_MODEL, LoraParams
+    from components.training.lora_train import OFFLINE_BASE_MODEL, LoraParams
 
     defaults = (pl.TOXIC_DEFAULTS if pipeline == "toxic" else pl.GUARD_DEFAULTS).lora
     fields = {f.name: f for f in dataclasses.fields(LoraParams)}
@@ -68,8 +68,8 @@ def scores(model_dir: Path, pre: Path) -> dict[str, Any]:
     import numpy as np
     import pandas as pd
 
-    from components.evaluate import classification_metrics
-    from components.predict import load_predictor
+    from components.core.predict import load_predictor
+    from components.evaluation.evaluate import classification_metrics
 
     predictor = load_predictor(model_dir)
     out: dict[str, Any] = {}
@@ -103,7 +103,7 @@ def train(splits: Path, name: str, pipeline: str, overrides: dict[str, str],
     """Train on the prepared splits, score the test split, append the result to `results`."""
     import torch
 
-    from components.lora_train import train_lora
+    from components.training.lora_train import train_lora
 
     params = lora_params(pipeline, overrides)
     model_dir = splits / "models" / name

@@ -1,9 +1,9 @@
 """The response guard's stand-in figures (docs/response-guard.md): ingest, split, embed, fit.
 
 Not the served model: the frozen encoder's mean-pooled embeddings + the class-balanced
-logistic-regression head of the leave-one-source-out stand-in (`components.frozen_encoder`),
+logistic-regression head of the leave-one-source-out stand-in (`components.core.frozen_encoder`),
 fitted on the train split, temperature and threshold (5% false flags) chosen on the validation
-replies (`components.calibration.guard_calibration`), then `components.evaluate.response_metrics`
+replies (`components.core.calibration.guard_calibration`), then `components.evaluation.evaluate.response_metrics`
 on the test split, the held-out groups together and each held-out group. Minutes instead of the
 hours of `make run-response`, to compare versions of the response data on one machine:
 
@@ -23,20 +23,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from components.calibration import (
+from components.core.calibration import (
     TARGET_FALSE_FLAG_RATE,
     apply_temperature,
     guard_calibration,
     p_unsafe,
     safe_columns,
 )
-from components.data import read_json, write_json
-from components.encoders import OFFLINE_MULTILINGUAL
-from components.evaluate import response_metrics
-from components.frozen_encoder import FrozenEncoder, fit_head
-from components.preprocess import preprocess
-from components.responses import MAX_PER_GROUP, RESPONSE_PREPROCESS, ingest_responses
-from components.text import texts_as_read
+from components.core.files import read_json, write_json
+from components.core.frozen_encoder import FrozenEncoder, fit_head
+from components.core.text import texts_as_read
+from components.data.preprocess import preprocess
+from components.data.responses import MAX_PER_GROUP, RESPONSE_PREPROCESS, ingest_responses
+from components.evaluation.evaluate import response_metrics
+from components.training.encoders import OFFLINE_MULTILINGUAL
 
 log = logging.getLogger("response_standin")
 

@@ -25,7 +25,7 @@ from typing import Any
 from kserve.errors import InvalidInput
 from kserve.protocol.infer_type import InferOutput, InferRequest
 
-from components.errors import ModelDirError
+from components.core.errors import ModelDirError
 from serving import common
 
 log = logging.getLogger("serving.caption")  # not "__main__" under python -m

@@ -3,9 +3,9 @@
     python -m serving.lstm --model_dir .../lstm-train/model     # 127.0.0.1:8001
     python -m serving.lora --model_dir .../lora-train/model     # 127.0.0.1:8002
 
-A model directory written by the pipeline (`components.lstm_train` / `components.lora_train`)
+A model directory written by the pipeline (`components.training.lstm_train` / `components.training.lora_train`)
 carries its labels and text settings (model_info.json); the predictors apply the training-time
-text preprocessing (`components.text`) and the LoRA adapter is merged into its base model.
+text preprocessing (`components.core.text`) and the LoRA adapter is merged into its base model.
 
 v1: `{"instances": ["text", ...]}` or objects keyed by the model's text columns,
 `{"instances": [{"query": "...", "image descriptions": "..."}]}` (joined as in training), ->
@@ -27,7 +27,7 @@ Concurrent requests are merged into one forward pass by `serving.batching.MicroB
 
 lora engines (`--engine`): the directory's ONNX int8 export on ONNX Runtime (no torch or
 transformers imported) or the merged fp32 weights on torch; `auto` takes ONNX when the directory
-has it (components.predict.load_predictor). `/v2/models/<name>/info` says which (`engine`).
+has it (components.core.predict.load_predictor). `/v2/models/<name>/info` says which (`engine`).
 """
 
 from __future__ import annotations
@@ -47,10 +47,10 @@ import numpy as np
 from kserve.errors import InvalidInput
 from kserve.protocol.infer_type import InferOutput, InferRequest
 
-from components.errors import ModelDirError, ResourceMissingError
-from components.model_info import MODEL_INFO
-from components.predict import ENGINES, Predictor
-from components.text import TextSettings, join_fields
+from components.core.errors import ModelDirError, ResourceMissingError
+from components.core.model_info import MODEL_INFO
+from components.core.predict import ENGINES, Predictor
+from components.core.text import TextSettings, join_fields
 from serving import common
 from serving.batching import BatchSettings, MicroBatcher, add_batch_arguments
 
@@ -66,7 +66,7 @@ DEFAULT_BATCH: dict[str, BatchSettings] = {
     "lora": BatchSettings(max_batch_size=32, max_wait_ms=2.0),
 }
 # lora: a merged batch runs as length-sorted forward passes of this many texts (less padding);
-# the ONNX engine sorts by token count itself (components.predict.OnnxPredictor).
+# the ONNX engine sorts by token count itself (components.core.predict.OnnxPredictor).
 SUB_BATCH_SIZE = {"lstm": 0, "lora": 8}
 # Warm-up before ready: the first calls trace/allocate, and the second text has a look-alike
 # letter (a Cyrillic e) so that the homoglyph table is loaded before the first request too.
@@ -93,7 +93,7 @@ def instance_text(item: Any, where: str, settings: TextSettings,
     """The text of one v1 instance: a string, or an object keyed by the model's text columns.
 
     An object's values are joined in the model's column order with its separator, exactly as
-    the pipeline built the training text (components.text.join_fields); missing, null and empty
+    the pipeline built the training text (components.core.text.join_fields); missing, null and empty
     fields are skipped.
 
     Args:
@@ -141,7 +141,7 @@ def length_sorted_chunks(texts: Sequence[str], size: int) -> list[list[int]]:
 
 @dataclasses.dataclass(frozen=True)
 class Unreadable:
-    """The result for a text the model cannot read (components.text.unreadable_reason)."""
+    """The result for a text the model cannot read (components.core.text.unreadable_reason)."""
 
     reason: str
 
@@ -195,7 +195,7 @@ def explanation(text: str, spans: Sequence[tuple[int, int]], labels: Sequence[st
         also has `unsafe_attribution` = P(unsafe | text) - P(unsafe | text without the word)
         (P(unsafe) = 1 - P(Safe)): positive when it pushes towards unsafe, whatever the label.
     """
-    from components.calibration import safe_index
+    from components.core.calibration import safe_index
 
     top = int(np.argmax(full))
     p = float(full[top])
@@ -437,7 +437,7 @@ def lstm_model(model_dir: str, name: str = "lstm", limits: common.RequestLimits 
     """
 
     def load() -> Predictor:
-        from components.predict import LstmPredictor
+        from components.core.predict import LstmPredictor
 
         return LstmPredictor.load(model_dir)
 
@@ -467,7 +467,7 @@ def lora_model(model_dir: str, name: str = "lora", limits: common.RequestLimits 
     """
 
     def load() -> Predictor:
-        from components.predict import ONNX_ENGINE, load_predictor, lora_engine
+        from components.core.predict import ONNX_ENGINE, load_predictor, lora_engine
 
         if lora_engine(model_dir, engine) == ONNX_ENGINE:
             size = sub_batch_size or (batch or DEFAULT_BATCH["lora"]).max_batch_size

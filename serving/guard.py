@@ -48,9 +48,9 @@ from typing import Any
 import numpy as np
 from kserve.protocol.infer_type import InferOutput, InferRequest
 
-from components.errors import ModelDirError, ResourceMissingError
-from components.kserve_spec import DEPLOYMENT_ENV
-from components.predict import ENGINES
+from components.core.contract import DEPLOYMENT_ENV
+from components.core.errors import ModelDirError, ResourceMissingError
+from components.core.predict import ENGINES
 from serving import common
 from serving.batching import BatchSettings, MicroBatcher, add_batch_arguments
 from serving.classifier import WARMUP_TEXTS
@@ -90,7 +90,7 @@ MAX_INSTANCES = 32  # a guard LLM is slow: smaller batches than the classifiers
 
 def guard_identity(card: dict[str, Any], model_dir: str | None) -> dict[str, Any]:
     """Which guard a classifier model directory is, for people: kind ("quick": built by
-    components.quick_guard; "full": a `make run-guard` run's model; "seed-classifier": the seed
+    components.training.quick_guard; "full": a `make run-guard` run's model; "seed-classifier": the seed
     pipeline's model; "classifier": another directory), its run id (the pipeline run directory,
     or the quick guard's cache directory), when it was trained, and the command that builds the
     full guard when this is not it.
@@ -192,7 +192,7 @@ class GuardModel(common.ServingModel):
         """The backend's verdicts, each saying what it judged (the last turn decides) and the
         script and language of that turn."""
         assert self.backend is not None, "load() first"
-        from components.language import identify
+        from components.core.language import identify
 
         verdicts = self.backend.assess(items)
         out = []

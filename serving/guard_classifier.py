@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from components.calibration import (
+from components.core.calibration import (
     SAFE_LABEL,
     p_unsafe,
     refusal_decisions,
@@ -16,16 +16,16 @@ from components.calibration import (
     safe_columns,
     safe_index,
 )
-from components.conversation import render as render_conversation
-from components.errors import ModelDirError
-from components.predict import Predictor
+from components.core.conversation import render as render_conversation
+from components.core.errors import ModelDirError
+from components.core.predict import Predictor
 from serving.guard_request import PROMPT, RESPONSE, Conversation
 from serving.llama_guard import HAZARD_CATEGORIES, Verdict, check_categories
 
 log = logging.getLogger("serving.guard")
 
 CLASSIFIER_BACKEND = "lora-classifier"
-QUICK_BACKEND = "quick-guard"  # the classifier backend on a quick guard (components.quick_guard)
+QUICK_BACKEND = "quick-guard"  # the classifier backend on a quick guard (components.training.quick_guard)
 THRESHOLD = 0.5  # classifier backend without a saved calibration: unsafe when P(not Safe) >= this
 # What the classifier backend answers for a text its model cannot read: "abstain" = safe null
 # with the reason (the caller decides), "unsafe" = block it (safe false, with the reason).
@@ -44,7 +44,7 @@ class ClassifierGuardBackend:
     """The pipeline's text classifier as a guard, mapped onto the Llama Guard 3 taxonomy.
 
     Unsafe when P(unsafe) >= threshold, P(unsafe) being 1 - P(the classes that count as safe)
-    (components.calibration: Safe, and Refusal for a response model): the threshold saved
+    (components.core.calibration: Safe, and Refusal for a response model): the threshold saved
     with the model (chosen on validation for a target false-flag rate, probabilities
     temperature-calibrated), else THRESHOLD. The hazard code is that of the most probable
     unsafe class when it has one (CLASS_TO_CATEGORY); other classes are unsafe without a code.
@@ -54,7 +54,7 @@ class ClassifierGuardBackend:
 
     A model judges one kind of turn (`task`): a prompt model (no Refusal class) the user's
     message, a response model (a Refusal class) the assistant's reply, read in the context of
-    the conversation before it (components.conversation); its verdicts also say whether the
+    the conversation before it (components.core.conversation); its verdicts also say whether the
     reply reads as a refusal (`refused`). A turn of the other kind is not judged (`safe` null
     with the reason): `RoutingBackend` sends each turn to the model for it. A text the model
     cannot read (nothing left after cleaning, a script it was not trained on) is never answered
@@ -115,7 +115,7 @@ class ClassifierGuardBackend:
             ModelDirError: the directory is not a usable classifier (or its ONNX file is
                 missing, truncated or another model's).
         """
-        from components.predict import load_predictor
+        from components.core.predict import load_predictor
 
         predictor = load_predictor(model_dir, engine, threads=threads)
         backend = cls(predictor, threshold, unreadable, excluded_categories)

@@ -10,7 +10,7 @@ from typing import Any
 
 from kserve.errors import InvalidInput
 
-from components.errors import ModelDirError
+from components.core.errors import ModelDirError
 from serving.guard_request import Conversation
 from serving.llama_guard import (
     PROMPT_CATEGORY_LABELS,
@@ -88,7 +88,7 @@ class LlamaGuardBackend:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
         if device == "cpu":
-            from components.predict import torch_threads
+            from components.core.predict import torch_threads
 
             torch.set_num_threads(torch_threads())  # $TORCH_NUM_THREADS or the container's CPUs
         try:

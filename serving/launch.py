@@ -9,7 +9,7 @@ Each server is `python -m serving.<module> ... --http_port <port> --bind_address
 own process (lstm 8001, lora 8002, guard 8003, caption 8004: serving.common.PORTS). The guard
 runs Llama Guard when `--guard_model` (env GUARD_MODEL) is given, else its offline backend on
 `--guard_classifier_dir`, else on the prompt-only model of the latest `make run-guard` run (the
-full guard), else on the QUICK guard (`components.quick_guard`: built from the public prompt sets
+full guard), else on the QUICK guard (`components.training.quick_guard`: built from the public prompt sets
 in a few minutes the first time, cached under <pipeline root>/quick-guard/). `--guard_fallback
 seed-lora` runs it on the seed lora classifier instead (which reads prompts poorly), `none`
 refuses to start without a guard run. Its offline backend judges assistant replies with the
@@ -47,7 +47,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from components.kserve_spec import SERVERS
+from components.core.contract import SERVERS
 from serving import common
 from serving.launch_plan import (
     DEFAULT_SEED_DATA,

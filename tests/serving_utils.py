@@ -126,7 +126,7 @@ class LengthModel(common.ServingModel):
 
 
 class KeywordPredictor:
-    """A fake classifier (labels + predict_proba, like components.predict's predictors) whose
+    """A fake classifier (labels + predict_proba, like components.core.predict's predictors) whose
     probabilities `row(text)` picks from keywords; it records every text it is asked (`seen`)."""
 
     labels: list[str] = []

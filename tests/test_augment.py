@@ -5,7 +5,8 @@ import random
 import pandas as pd
 import pytest
 
-from components.augment import (
+from components.core.errors import DatasetError
+from components.data.augment import (
     OPS,
     augment,
     class_targets,
@@ -15,8 +16,7 @@ from components.augment import (
     synonym_replacement,
     synonyms,
 )
-from components.errors import DatasetError
-from components.preprocess import preprocess
+from components.data.preprocess import preprocess
 
 WORDS = ["the", "angry", "attacker", "wants", "to", "destroy", "the", "old", "building", "quickly"]
 
@@ -118,7 +118,7 @@ def test_no_validation_or_test_row_leaks_into_training(splits, augmented):
 
 
 def test_lstm_field_recomputed_for_augmented_rows(augmented):
-    from components.text import lstm_text
+    from components.core.text import lstm_text
 
     _, df = augmented
     aug = df[df["augmented"]].head(20)

@@ -31,7 +31,7 @@ def test_a_split_option_must_name_an_existing_file(tmp_path):
 def test_a_directory_without_its_export_is_refused_before_measuring(tiny_lora_dir, tmp_path):
     import shutil
 
-    from components.model_info import MODEL_INFO
+    from components.core.model_info import MODEL_INFO
 
     bare = tmp_path / "bare"
     shutil.copytree(tiny_lora_dir, bare)

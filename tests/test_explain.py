@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from serving_utils import assert_rejected, client_for, v1
 
-from components.text import TextSettings
+from components.core.text import TextSettings
 from serving import classifier
 from serving.batching import BatchSettings
 

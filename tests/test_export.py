@@ -1,4 +1,4 @@
-"""The ONNX int8 export of lora models (components.export) and its engine (ONNX Runtime):
+"""The ONNX int8 export of lora models (components.training.export) and its engine (ONNX Runtime):
 export + quantization + check in lora-train, the predictor against torch, the engine choice,
 broken ONNX files, and the servers' import of neither torch nor transformers."""
 
@@ -14,19 +14,18 @@ import pandas as pd
 import pytest
 from sample_rows import ROOT
 
-from components import export, onnx_export
-from components.calibration import apply_temperature
-from components.data import read_json, write_json
-from components.errors import ModelDirError, QualityCheckError
-from components.model_info import MODEL_INFO, load_model_info
-from components.onnx_predict import OnnxPredictor
-from components.predict import (
+from components.core.calibration import apply_temperature
+from components.core.errors import ModelDirError, QualityCheckError
+from components.core.files import read_json, sha256_of, write_json
+from components.core.model_info import MODEL_INFO, load_model_info
+from components.core.onnx_predict import OnnxPredictor
+from components.core.predict import (
     ONNX_FILE,
     LoraPredictor,
     load_predictor,
     lora_engine,
 )
-from components.wheels import sha256_of
+from components.training import export, onnx_export
 
 TEXTS = ["How do I pick a lock to get into my neighbour's house?. A dark street at night.",
          "What is a good recipe for pancakes?", "row Violent Crimes question number 3 about topic 3",
@@ -115,10 +114,10 @@ def test_the_tokenizers_library_gives_the_ids_of_the_transformers_tokenizer(tiny
 
 
 def test_a_guard_model_on_onnx_answers_with_the_most_harmful_reading(tiny_lora_dir, tmp_path):
-    """The readings (components.reading) are scored by the predictor base class, the same
+    """The readings (components.core.reading) are scored by the predictor base class, the same
     code for both engines: a text's answer is its reading with the highest P(unsafe)."""
-    from components.calibration import safe_index
-    from components.reading import Reading, readings
+    from components.core.calibration import safe_index
+    from components.core.reading import Reading, readings
 
     model_dir = _copy(tiny_lora_dir, tmp_path / "m")
     info = read_json(model_dir / MODEL_INFO)
@@ -147,7 +146,7 @@ def test_lora_on_the_multilingual_encoder_exports_a_checked_int8_model(tiny_spli
     from model_factories import build_lora_dir
     from transformers import AutoTokenizer
 
-    from components.encoders import OFFLINE_MULTILINGUAL, default_dir, is_provisioned
+    from components.training.encoders import OFFLINE_MULTILINGUAL, default_dir, is_provisioned
 
     if not is_provisioned(default_dir()):
         pytest.skip(f"multilingual-e5-small not provisioned at {default_dir()} (make setup)")
@@ -412,7 +411,7 @@ def test_the_export_takes_the_callers_fp32_answers_instead_of_computing_them_aga
         tiny_lora_dir, tiny_splits, tmp_path, monkeypatch):
     """lora-train calibrates on the reloaded model's validation answers and hands them to the
     export (a minute of the e5 guard's run); answers of the wrong shape are refused."""
-    from components.predict import LoraPredictor
+    from components.core.predict import LoraPredictor
 
     model_dir = _copy(tiny_lora_dir, tmp_path / "m")
     val = _val(tiny_splits)
@@ -488,7 +487,7 @@ def test_the_export_command_completes_a_directory_trained_before_it(
     info["calibration"] = info.pop("engines")["torch"]["calibration"]  # as lora-train wrote it
     del info["serving_engine"]
     write_json(old / MODEL_INFO, info)
-    res = subprocess.run([sys.executable, "-m", "components.export", str(old), "--val",
+    res = subprocess.run([sys.executable, "-m", "components.training.export", str(old), "--val",
                           str(tiny_splits.path("val")), "--keep_fp32", "--min_agreement", "0.9"],
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
@@ -497,7 +496,7 @@ def test_the_export_command_completes_a_directory_trained_before_it(
     assert done["engines"]["torch"]["calibration"] == info["calibration"]  # fp32's, kept
     assert (old / ONNX_FILE).is_file() and (old / onnx_export.FP32_FILE).is_file()
     assert isinstance(load_predictor(old), OnnxPredictor)
-    res = subprocess.run([sys.executable, "-m", "components.export", str(old)], cwd=ROOT,
+    res = subprocess.run([sys.executable, "-m", "components.training.export", str(old)], cwd=ROOT,
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 2 and "pass --val" in res.stderr  # not inside a pipeline run
 

@@ -26,7 +26,7 @@ from serving_utils import (
     v2_outputs,
 )
 
-from components.errors import ModelDirError
+from components.core.errors import ModelDirError
 from serving import guard, guard_classifier, guard_llama
 from serving.batching import BatchSettings
 from serving.llama_guard import (
@@ -501,7 +501,7 @@ class ReadsLatin(FakePredictor):
     """A predictor that, like the pipeline's, says which texts it cannot read."""
 
     def unreadable(self, texts):
-        from components.text import clean_text, unreadable_reason
+        from components.core.text import clean_text, unreadable_reason
 
         return [unreadable_reason(clean_text(t), ("LATIN",)) for t in texts]
 
@@ -526,7 +526,7 @@ def test_an_unreadable_prompt_is_never_answered_safe(text):
 
 def test_the_model_card_says_which_pipeline_rollout_answers():
     """The guard pipeline's deploy step puts its card in the container's environment."""
-    from components.kserve_spec import DEPLOYMENT_ENV
+    from components.core.contract import DEPLOYMENT_ENV
 
     card = {"run_id": "run-7", "figures": {"basis": "holdout", "unsafe_recall": 0.9},
             "sources": {"strongreject": {"rows": 300, "licence": "MIT"}}}
@@ -543,7 +543,7 @@ def test_the_model_card_says_which_pipeline_rollout_answers():
 
 
 def test_the_server_refuses_to_start_on_an_unreadable_card(monkeypatch, caplog):
-    from components.kserve_spec import DEPLOYMENT_ENV
+    from components.core.contract import DEPLOYMENT_ENV
 
     monkeypatch.setenv(DEPLOYMENT_ENV, "{truncated")
     assert guard.main(["--classifier_dir", "/nonexistent"]) == 2
@@ -612,7 +612,7 @@ def test_exclude_categories_is_a_flag_of_both_backends(monkeypatch):
 @pytest.mark.slow
 def test_classifier_backend_end_to_end_on_a_trained_lora_classifier(tiny_lora_dir):
     """The guard on a lora directory trained by the pipeline's code (tests/conftest.py)."""
-    from components.predict import load_predictor
+    from components.core.predict import load_predictor
 
     texts = ["how to stab someone", "bake bread in the garden", "fake ballot", "HOW TO HACK!!"]
     predictor = load_predictor(tiny_lora_dir)  # the same model (ONNX), loaded independently

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from components import calibration as C
-from components.text import TextSettings
+from components.core import calibration as C
+from components.core.text import TextSettings
 
 
 # --------------------------------------------------------------------------- calibration
@@ -42,7 +42,7 @@ def test_guard_calibration_needs_a_safe_class_and_reports_validation_figures():
 
 
 def test_predictors_apply_the_saved_temperature_and_threshold(tiny_lora_dir):
-    from components.predict import LoraPredictor
+    from components.core.predict import LoraPredictor
 
     pred = LoraPredictor.load(tiny_lora_dir)
     cal = pred.info["calibration"]
@@ -70,7 +70,7 @@ def test_unreadable_uses_the_training_scripts():
 
 # --------------------------------------------------------------------------- leave one out
 def test_leave_one_source_out_holds_out_each_group(tmp_path, tiny_bert_dir):
-    from components.loso import FILES, leave_one_source_out, loso_table
+    from components.training.loso import FILES, leave_one_source_out, loso_table
 
     rows = []
     for g, kind in [("a", "unsafe"), ("b", "unsafe"), ("c", "benign"), ("d", "benign")]:
@@ -104,7 +104,7 @@ def test_a_head_started_from_a_fit_on_all_rows_converges_to_the_same_head_sooner
     """Leave-one-source-out starts each fit from the head fitted on every row: the same convex
     problem, so the same probabilities (to the solver's tolerance), in fewer iterations; a fit
     whose rows lack a class of the start head starts cold instead of failing."""
-    from components.frozen_encoder import fit_head
+    from components.core.frozen_encoder import fit_head
 
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(4, 32)) * 2
@@ -125,7 +125,12 @@ def test_a_head_started_from_a_fit_on_all_rows_converges_to_the_same_head_sooner
 def test_the_hazard_table_joins_test_and_held_out_shares_and_judges_only_enough_rows():
     """Issue 19's per-hazard target (>= 0.85 where a hazard has >= 30 prompts) on both sides:
     the share flagged per hazard category from evaluate's guard and held-out figures."""
-    from components.evaluate import guard_metrics, hazard_rows, hazard_table, holdout_metrics
+    from components.evaluation.evaluate import (
+        guard_metrics,
+        hazard_rows,
+        hazard_table,
+        holdout_metrics,
+    )
 
     labels = ["Hate", "Intellectual Property", "Safe"]
     test = pd.DataFrame({"label_id": [0] * 40 + [1] * 10 + [2] * 20, "source": "s"})

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from serving_utils import KeywordPredictor, assert_rejected, client_for, v1, v2, v2_outputs
 
-from components import conversation
-from components.errors import ModelDirError
-from components.predict import Predictor
-from components.reading import Reading
+from components.core import conversation
+from components.core.errors import ModelDirError
+from components.core.predict import Predictor
+from components.core.reading import Reading
 from serving import guard
 from serving.llama_guard import build_prompt
 

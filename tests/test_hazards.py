@@ -10,12 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from components import hazard_prompts, shapes, titles
-from components import hazards as H
-from components import lookalikes as L
-from components.errors import DatasetError
-from components.ingest import dedup_key
-from components.sources import COLUMNS, HAZARDS
+from components.core.errors import DatasetError
+from components.data import hazard_prompts, shapes, titles
+from components.data import hazards as H
+from components.data import lookalikes as L
+from components.data.ingest import dedup_key
+from components.data.sources import COLUMNS, HAZARDS
 
 THIN = ("S5", "S6", "S8", "S13", "S14")  # the issue's thin hazards
 
@@ -201,7 +201,7 @@ def test_s8_reproduction_is_asked_with_many_verbs_and_titles(written):
 
 
 def test_titles_are_shared_by_both_sides_and_public_domain_is_apart():
-    from components import lookalike_topics
+    from components.data import lookalike_topics
 
     spec = H.TASKS["S8"].slots
     assert set(spec["song"]) == set(titles.cited(titles.SONGS))
@@ -230,7 +230,7 @@ def test_no_title_occurs_in_the_held_out_harmbench_behaviours():
     not in the source cache)."""
     from pathlib import Path
 
-    from components.sources import SOURCES, read_source
+    from components.data.sources import SOURCES, read_source
 
     harmbench = next(s for s in SOURCES if s.name == "harmbench")
     if not (Path(".sources") / harmbench.wheel).exists():

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sample_rows import ROOT
 
-from components import images
+from components.deploy import images
 
 
 @pytest.mark.parametrize("name", sorted(images.DOCKERFILES))
@@ -157,10 +157,10 @@ def test_dockerfile_takes_the_base_image_and_torch_index_as_build_args(name):
 
 
 def test_nltk_data_comes_from_the_projects_provisioning():
-    """The images that need NLTK data run components/nltk_setup.py (as `make setup` does)."""
+    """The images that need NLTK data run components/data/nltk_setup.py (as `make setup` does)."""
     for name in ("data", "trainer-tf", "serving"):
         text = (ROOT / images.DOCKERFILES[name]).read_text()
-        assert "COPY components/nltk_setup.py" in text and "nltk.downloader" not in text
+        assert "COPY components/data/nltk_setup.py" in text and "nltk.downloader" not in text
         assert "COPY --from=nltk /nltk_data /opt/venv/nltk_data" in text
 
 
@@ -175,8 +175,8 @@ def test_build_args_per_image():
     assert images.DOCKERFILES["serving-gpu"] == images.DOCKERFILES["serving"]
 
 
-@pytest.mark.parametrize("argv", [["-m", "components.images", "build", "data"],
-                                  ["-m", "components.images", "push", "--registry", "r.example"],
+@pytest.mark.parametrize("argv", [["-m", "components.deploy.images", "build", "data"],
+                                  ["-m", "components.deploy.images", "push", "--registry", "r.example"],
                                   pytest.param(["pipeline.py", "run", "--runner", "docker"],
                                                marks=pytest.mark.slow)])  # imports kfp
 def test_no_engine_gives_a_clear_error(argv, tmp_path):
@@ -229,7 +229,7 @@ def test_push_retags_the_built_images_for_the_registry_and_pushes_them():
 
 
 def _image_name(ref: str) -> str:
-    """The components/images.py name of a project image reference."""
+    """The components/deploy/images.py name of a project image reference."""
     match = re.fullmatch(r".*/toxic-filter-([a-z0-9-]+):[^:/]+", ref)
     assert match and match.group(1) in images.DOCKERFILES, ref
     return match.group(1)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from components.data import StepOutputs
+from components.core.files import StepOutputs
 from components.pipelines import kfp_io
 
 

@@ -6,10 +6,10 @@ import re
 
 import pytest
 
-from components import lookalikes as L
-from components.errors import DatasetError
-from components.ingest import dedup_key
-from components.sources import COLUMNS, HAZARDS, SAFE
+from components.core.errors import DatasetError
+from components.data import lookalikes as L
+from components.data.ingest import dedup_key
+from components.data.sources import COLUMNS, HAZARDS, SAFE
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +86,7 @@ def test_everyday_statements_are_benign_chit_chat_in_alarming_words(sets):
     """Diary-like statements (the guard flagged "I fixed the door with a few drops of oil"), many
     without any question, in many of the words the harmful data made alarming; their twins end
     the same statements in a harmful ask."""
-    from components import lookalike_everyday as E
+    from components.data import lookalike_everyday as E
 
     kind = sets[sets["origin"] == "everyday_statements"]
     look = kind[kind["source"] == L.LOOKALIKE]
@@ -106,7 +106,7 @@ def test_everyday_statements_are_benign_chit_chat_in_alarming_words(sets):
 
 
 def test_a_contrast_frame_mistake_fails_generation(monkeypatch):
-    from components import lookalike_kinds
+    from components.data import lookalike_kinds
 
     monkeypatch.setattr(lookalike_kinds, "PRIVACY_FRAMES", ["What is {p}'s {attr}?"])
     with pytest.raises(DatasetError, match=r"contrast kind 'fictional_privacy'.*fail the checks"):

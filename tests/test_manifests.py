@@ -9,7 +9,7 @@ import re
 import pytest
 import yaml
 
-from components import images, kserve_spec
+from components.deploy import images, kserve_spec
 from manifests import generate, validate
 from serving import common
 

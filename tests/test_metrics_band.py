@@ -30,7 +30,7 @@ import pandas as pd
 import pytest
 
 import pipeline
-from components.predict import TORCH_THREADS_ENV
+from components.core.predict import TORCH_THREADS_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 BAND = ROOT / "tests" / "metrics_band.json"
@@ -40,7 +40,7 @@ RECORD_ENV = "TOXIC_FILTER_RECORD_BAND"
 # continuous and catches a change that flips no prediction.
 TOLERANCE = {"accuracy": 0.011, "macro_f1": 0.011, "log_loss": 0.002}
 ENCODER_SEED = 1234
-TORCH_THREADS = 1  # training's and the predictors' (components.predict reads $TORCH_NUM_THREADS)
+TORCH_THREADS = 1  # training's and the predictors' (components.core.predict reads $TORCH_NUM_THREADS)
 
 
 pytestmark = pytest.mark.slow  # trains two models (about a minute on 2 cores)
@@ -64,11 +64,11 @@ def _tiny_run(out: Path, d: pipeline.PipelineDefaults) -> dict[str, dict[str, fl
     import torch
     from model_factories import build_tiny_encoder, vocabulary
 
-    from components.augment import augment
-    from components.evaluate import evaluate
-    from components.lora_train import train_lora
-    from components.lstm_train import train_lstm
-    from components.preprocess import preprocess
+    from components.data.augment import augment
+    from components.data.preprocess import preprocess
+    from components.evaluation.evaluate import evaluate
+    from components.training.lora_train import train_lora
+    from components.training.lstm_train import train_lstm
 
     pre = preprocess(str(ROOT / "data" / "sample_toxic_prompts.csv"), out / "pre",
                      **{k: v for k, v in dataclasses.asdict(d.preprocess).items()
@@ -93,7 +93,7 @@ def _tiny_run(out: Path, d: pipeline.PipelineDefaults) -> dict[str, dict[str, fl
 
 def log_loss_on_test(model_dir: Path, test_path: Path) -> float:
     """Mean negative log-probability of the true class on the test split."""
-    from components.predict import load_predictor
+    from components.core.predict import load_predictor
 
     test = pd.read_parquet(test_path)
     proba = load_predictor(model_dir).predict_proba(test["raw_text"].tolist()).astype(np.float64)

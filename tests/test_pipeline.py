@@ -248,8 +248,8 @@ def test_local_run_of_the_guard_pipeline(tmp_path, write_csv, tiny_bert_dir):
     from fake_kube_api import FakeKubeApi
     from source_fakes import write_fake_wheels
 
-    from components import deploy, images, kserve_spec
-    from components.evaluate import gate_figures
+    from components.deploy import deploy, images, kserve_spec
+    from components.evaluation.evaluate import gate_figures
     from manifests import validate
 
     cache = write_fake_wheels(tmp_path / "cache")
@@ -284,7 +284,7 @@ def test_local_run_of_the_guard_pipeline(tmp_path, write_csv, tiny_bert_dir):
     prompts = pd.read_parquet(run_dir / "ingest" / "prompts")
     assert {"seed", "strongreject", "sharegpt", "lookalike", "contrast", "written"} <= \
         set(prompts["source"])
-    from components.ingest import UNCAPPED
+    from components.data.ingest import UNCAPPED
 
     per_source = prompts["source"].value_counts()
     assert per_source.drop(list(UNCAPPED), errors="ignore").max() <= 30
@@ -318,8 +318,8 @@ def test_local_run_of_the_guard_pipeline(tmp_path, write_csv, tiny_bert_dir):
     assert set(loso["before"]["groups"]) == set(loso["groups"])  # the before/after comparison
     info = json.loads((run_dir / "lora-train" / "model" / "model_info.json").read_text())
     # the tiny encoder's vocabulary is too small to tell its scripts: the training scripts,
-    # the translations' among them (components.text.readable_scripts)
-    from components.translations import LANGUAGES
+    # the translations' among them (components.core.text.readable_scripts)
+    from components.data.translations import LANGUAGES
 
     assert info["calibration"]["target_false_flag_rate"] == 0.05
     assert info["scripts"] == sorted({script for _, script in LANGUAGES.values()})
@@ -446,7 +446,7 @@ def test_run_guard_with_deploy_fails_fast_without_a_cluster_or_a_models_uri(tmp_
             "false", "--pipeline-root", str(tmp_path / "root"), "--deploy", "true"]
     assert pipeline.main(base) == 2
     assert "needs --deploy-local-models-uri" in capsys.readouterr().err
-    from components import deploy
+    from components.deploy import deploy
 
     def no_cluster(*a, **k):
         raise deploy.DeployError("no Kubernetes API to deploy to")
@@ -503,14 +503,14 @@ def test_every_pipeline_parameter_reaches_a_task(compiled, which):
 
 
 def test_components_take_their_parameters_from_the_step_dataclasses():
-    from components.params import check_component
+    from components.pipelines.params import check_component
 
     for spec in pipeline.PIPELINES.values():
         for step, component in spec.steps.items():
             given = ("data", "seed_data", "champion", "champion_macro_f1", "run_id", "run_name")
             check_component(component, type(getattr(spec.defaults, step)), given)
-    from components.augment import AugmentParams
-    from components.lstm_train import LstmParams
+    from components.data.augment import AugmentParams
+    from components.training.lstm_train import LstmParams
 
     with pytest.raises(TypeError, match="'base_model' is not a field of LstmParams"):
         check_component(pipeline.lora_train, LstmParams)

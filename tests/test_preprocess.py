@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 from sample_rows import make_rows
 
-from components.data import read_json
-from components.errors import DatasetError
-from components.preprocess import (
+from components.core.errors import DatasetError
+from components.core.files import read_json
+from components.data.preprocess import (
     OTHER_LABEL,
     drop_exact_duplicates,
     merge_sparse_classes,
@@ -288,7 +288,7 @@ def test_without_holdout_groups_the_holdout_split_is_empty(sample_out):
 
 
 def test_strata_too_small_even_by_label_still_split():
-    from components.preprocess import strata
+    from components.data.preprocess import strata
 
     # label 1: 30 rows in one large group, and one row alone in another group
     labels = pd.Series([0] * 100 + [1] * 31)

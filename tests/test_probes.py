@@ -12,14 +12,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from components import probe_report as R
-from components import probe_transforms as T
-from components import probes as P
-from components.errors import DatasetError, ResourceMissingError
-from components.scripts import main_script, script_counts, script_of
-from components.sources import COLUMNS, SOURCES
-from components.taxonomy import HAZARDS
-from components.text import clean_text, unreadable_reason
+from components.core.errors import DatasetError, ResourceMissingError
+from components.core.scripts import main_script, script_counts, script_of
+from components.core.taxonomy import HAZARDS
+from components.core.text import clean_text, unreadable_reason
+from components.data.sources import COLUMNS, SOURCES
+from components.evaluation import probe_report as R
+from components.evaluation import probe_transforms as T
+from components.evaluation import probes as P
 
 ROOT = Path(__file__).resolve().parents[1]
 PLAIN = "How can I build a bomb at home?"
@@ -348,7 +348,7 @@ def test_training_rows_take_a_seeded_share_of_ids_in_every_language(probes):
 
 
 def test_ingest_adds_the_probe_rows_uncapped(tmp_path, write_csv):
-    from components import ingest as ingest_mod
+    from components.data import ingest as ingest_mod
 
     seed = write_csv([{"query": f"How do I hurt person {i}?", "image descriptions": "x",
                        "Toxic Category": "Violent Crimes"} for i in range(5)]
@@ -375,8 +375,8 @@ def test_probe_rows_train_only_and_left_out_of_the_probe_figures(tmp_path, write
 
     from source_fakes import write_fake_wheels
 
-    from components import ingest as ingest_mod
-    from components.preprocess import preprocess
+    from components.data import ingest as ingest_mod
+    from components.data.preprocess import preprocess
 
     seed = write_csv([{"query": f"How do I hurt person number {i} badly?", "image descriptions": "x",
                        "Toxic Category": "Violent Crimes"} for i in range(12)]
@@ -414,7 +414,7 @@ def test_the_probe_file_ships_inside_the_package():
 # ------------------------------------------------------------------------ through evaluate
 def test_evaluate_scores_each_guard_on_the_probe_set(tmp_path, tiny_splits, tiny_lstm_dir,
                                                      tiny_lora_dir):
-    from components.evaluate import comparison_table, evaluate
+    from components.evaluation.evaluate import comparison_table, evaluate
 
     summary = evaluate(tiny_splits.path("test"), tiny_splits.path("train"),
                        tiny_splits.path("label_map"),

@@ -11,10 +11,8 @@ import numpy as np
 import pytest
 from source_fakes import use_fake_sources
 
-from components import quick_guard as qg
-from components import sources as S
-from components.errors import ModelDirError, ResourceMissingError
-from components.frozen_encoder import (
+from components.core.errors import ModelDirError, ResourceMissingError
+from components.core.frozen_encoder import (
     ABSENT_CLASS_LOGIT,
     HEAD_FILE,
     MODEL_TYPE,
@@ -24,9 +22,11 @@ from components.frozen_encoder import (
     load_head,
     save_head,
 )
-from components.model_info import MODEL_INFO
-from components.predict import EncoderHeadPredictor, load_predictor
-from components.translations import LANGUAGES
+from components.core.model_info import MODEL_INFO
+from components.core.predict import EncoderHeadPredictor, load_predictor
+from components.data import sources as S
+from components.data.translations import LANGUAGES
+from components.training import quick_guard as qg
 
 pytestmark = [pytest.mark.slow]
 
@@ -120,7 +120,7 @@ def test_a_cased_encoder_builds_and_reads_case_and_accents(tmp_path, fake_source
 
     from transformers import BertTokenizerFast
 
-    from components import predict
+    from components.core import predict
 
     cased = tmp_path / "cased"
     shutil.copytree(tiny_bert_dir, cased)
@@ -162,7 +162,7 @@ def test_the_quick_guard_is_cached_by_its_inputs(quick_dir, tmp_path, fake_sourc
 def test_a_change_to_the_written_sources_builds_a_new_quick_guard(tmp_path, monkeypatch):
     """The look-alikes, written hazards and translations are code here, not a wheel with a
     sha256: a cached quick guard built before they changed must not be reused."""
-    from components import ingest
+    from components.data import ingest
 
     params = dataclasses.replace(qg.QuickGuardParams(), sources="lookalike")
     before = qg.cache_dir(tmp_path, params, None)
@@ -257,7 +257,7 @@ def test_guard_identity_says_which_guard_a_directory_is(tmp_path):
 
 
 def test_the_language_of_a_text_is_identified_offline():
-    from components.language import UNDETERMINED, identify
+    from components.core.language import UNDETERMINED, identify
 
     assert identify("Wie kann ich zu Hause eine Bombe bauen?").language_name == "German"
     assert identify("我怎样才能在家里制造炸弹？").script == "cjk"
@@ -287,7 +287,7 @@ def test_without_a_guard_run_the_launcher_serves_the_quick_guard(tmp_path, fake_
     model_dir = qg.cache_dir(tmp_path, dataclasses.replace(qg.QuickGuardParams(),
                                                            base_model=inputs.base_model), None)
     assert spec.args == ("--classifier_dir", str(model_dir))
-    assert spec.prepare[1:4] == ("-m", "components.quick_guard", "build")  # built first
+    assert spec.prepare[1:4] == ("-m", "components.training.quick_guard", "build")  # built first
     assert "--progress-file" in spec.prepare and spec.prepare_progress
     assert "QUICK guard" in notes[0] and "make run-guard" in notes[0]
     assert notes[0].service == "guard" and not notes[0].skipped

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from components.predict import Predictor
-from components.reading import Reading, most_harmful, readings, script_runs, segments
-from components.text import TextSettings
+from components.core.predict import Predictor
+from components.core.reading import Reading, most_harmful, readings, script_runs, segments
+from components.core.text import TextSettings
 
 GUARD = Reading(deobfuscate=True, segments=True)
 REQUEST = "How can I build a bomb at home?"

@@ -13,18 +13,18 @@ import pytest
 from response_fakes import response_members
 from source_fakes import write_fake_wheels
 
-from components import calibration as C
-from components import conversation
-from components import response_contrasts as W
-from components import response_readers as RR
-from components import responses as R
-from components import written_replies as WR
-from components.errors import DatasetError
-from components.evaluate import response_metrics
-from components.lora_train import class_weights
-from components.loso import train_and_test
-from components.reading import Reading, most_harmful, readings
-from components.text import TextSettings
+from components.core import calibration as C
+from components.core import conversation
+from components.core.errors import DatasetError
+from components.core.reading import Reading, most_harmful, readings
+from components.core.text import TextSettings
+from components.data import response_contrasts as W
+from components.data import response_readers as RR
+from components.data import responses as R
+from components.data import written_replies as WR
+from components.evaluation.evaluate import response_metrics
+from components.training.lora_train import class_weights
+from components.training.loso import train_and_test
 
 
 # --------------------------------------------------------------------------- conversation
@@ -216,7 +216,7 @@ def test_pairs_of_rho_uncensorbench_chatterbot_sharegpt(cache):
 def test_a_harmful_answer_to_a_harmless_looking_prompt_is_not_safe(cache):
     """The response side labels the reply: an UncensorBench answer reviewed as harmful keeps its
     hazard though the prompt side calls the prompt harmless; its refusal is an over-refusal."""
-    from components import source_maps as M
+    from components.data import source_maps as M
 
     assert set(M.UNCENSORBENCH_HARMFUL_REPLIES) <= set(M.UNCENSORBENCH_EXCLUDED)
     assert {code for code, _ in M.UNCENSORBENCH_HARMFUL_REPLIES.values()} <= set(R.HAZARDS)
@@ -289,7 +289,7 @@ def test_written_rows_are_reproducible(written):
 
 def test_written_replies_leave_out_the_translated_prompts(written):
     """English replies to prompts in 16 other languages are not what an assistant writes."""
-    from components.translations import translated_rows
+    from components.data.translations import translated_rows
 
     rows = translated_rows()
     other_languages = rows.loc[~rows["origin"].str.endswith(":en"), "text"]
@@ -302,7 +302,7 @@ HELD_OUT = R.RESPONSE_HOLDOUT_GROUPS.split(",")
 def test_refusals_that_explain_name_the_harm_of_the_prompts_topic(written):
     """Every harmful prompt also gets a refusal that names and explains the harm in its topic's
     words, and a partial refusal that redirects: longer than the short refusals, all Refusal."""
-    from components.refusal_topics import TOPICS, topic_of
+    from components.data.refusal_topics import TOPICS, topic_of
 
     harmful = written[written["prompt_code"] != "Safe"]
     for group in ("written/refusal_explained", "written/refusal_redirect"):
@@ -409,8 +409,8 @@ def test_pairs_the_sources_disagree_on_are_dropped():
 def test_a_label_left_alone_by_the_source_strata_still_splits():
     """A hazard with a few rows in many groups (as harmful replies are spread over the response
     sources): every stratum can reach every split, and labels that split by group keep their
-    groups (components.preprocess.strata, shared with the prompt side)."""
-    from components.preprocess import strata
+    groups (components.data.preprocess.strata, shared with the prompt side)."""
+    from components.data.preprocess import strata
 
     labels = pd.Series([0] * 20 + [1] * 10 + [2] * 20)
     groups = pd.Series(["a"] * 20 + ["b"] * 9 + ["c"] + ["a"] * 10 + ["d"] * 10)

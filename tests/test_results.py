@@ -54,7 +54,7 @@ NOT_FIGURES = {
     "0.80": "the guard gate's per-language recall target (a goal, not a measurement)",
     "0.02": "the guard gate's largest allowed regression (a setting)",
     "4.6": "py3langid's model size (a property of the pinned package)",
-    "1,680": "the written prompts in components/hazards.py (a count of the source, not a result)",
+    "1,680": "the written prompts in components/data/hazards.py (a count of the source, not a result)",
     "2,200": "the texts the probe evaluation adds per model (from the probe set's sizes)",
     "0.25": "PyRIT harm score at or below which a reply is safe (a labelling rule)",
     "0.75": "PyRIT harm score at or above which a reply is harmful compliance (a labelling rule)",
@@ -231,7 +231,7 @@ def test_guard_only_data_is_left_out_of_the_steps_that_never_read_it():
     and the demo's quick guard stale, not the seed pipelines or the servers' benchmarks."""
     for step in ("guard", "guard-minilm", "demo"):
         assert not any(p.startswith(":(exclude)") for p in results.input_pathspecs(step))
-    assert ":(exclude)components/translation_data" in results.input_pathspecs("seed")
+    assert ":(exclude)components/data/translation_data" in results.input_pathspecs("seed")
     seed_specs = results.input_pathspecs("seed")
     assert _git("rev-list", "--count", "HEAD", "--", *seed_specs) != "" or not _git(
         "rev-parse", "--is-inside-work-tree")  # git accepts the pathspecs
@@ -453,14 +453,14 @@ def test_ablation_page_averages_each_change_over_its_seeds_and_names_the_default
 # ---------------------------------------------------------------- the response stand-in
 def _response(rows, refusals, judged_safe, harmful, flagged, safe, false_flags, over, over_safe,
               refused, answers_refused):
-    """One row set of scripts/response_standin.py's standin.json (components.evaluate.
+    """One row set of scripts/response_standin.py's standin.json (components.evaluation.evaluate.
     response_metrics), with the targets it computes."""
     m = {"rows": rows, "refusals_to_harmful_prompts": refusals, "refusals_judged_safe": judged_safe,
          "harmful_compliance": harmful, "harmful_compliance_flagged": flagged,
          "safe_replies": safe, "safe_reply_false_flag_rate": false_flags, "over_refusals": over,
          "over_refusals_judged_safe": over_safe, "refusal_recall": refused,
          "answers_read_as_refusals": answers_refused}
-    from components.evaluate import RESPONSE_TARGETS
+    from components.evaluation.evaluate import RESPONSE_TARGETS
 
     m["targets_met"] = {k: None if m[k] is None else (m[k] >= v if op == ">=" else m[k] <= v)
                         for k, (op, v) in RESPONSE_TARGETS.items()}
@@ -502,7 +502,7 @@ def test_response_page_shows_each_row_set_against_the_targets(pages):
             "6,719 train, 1,440 validation, 1,440 test, 444 held out; embedding took 10.1 CPU "
             "minutes.") in section
     assert "`offline-multilingual` at 256 tokens" in section
-    # rows, n, then components.evaluate.RESPONSE_COLUMNS in order
+    # rows, n, then components.evaluation.evaluate.RESPONSE_COLUMNS in order
     assert ("| rows | n | refusals to harmful prompts judged safe | harmful compliance flagged | "
             "false flags on safe replies | over-refusals judged safe | refusals read as refused | "
             "answers read as refusals |") in section
@@ -538,7 +538,7 @@ def test_response_step_runs_the_readme_command_on_a_fresh_ingest(pages, monkeypa
 
     monkeypatch.setattr(results, "run", fake_run)
     record = results.run_step("response")
-    assert [c[1:4] for c in ran] == [["-m", "components.sources", "fetch"],
+    assert [c[1:4] for c in ran] == [["-m", "components.data.sources", "fetch"],
                                      [results.RESPONSE_SCRIPT, "--out", str(scratch)]]
     assert ran[1][4:] == ["--sources-dir", results.SOURCES_DIR]
     assert record["figures"]["result"]["threshold"] == 0.8461

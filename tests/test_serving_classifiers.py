@@ -33,7 +33,7 @@ from serving_utils import (
     v2_request,
 )
 
-from components.text import join_fields
+from components.core.text import join_fields
 from serving import classifier, common, launch
 from serving.batching import BatchSettings, MicroBatcher
 
@@ -401,7 +401,7 @@ def test_micro_batcher_with_no_wait_merges_what_queues_during_a_forward_pass():
 def test_length_sorted_sub_batches_keep_the_request_order(tiny_lora_dir):
     """The server's own sub-batching (the torch engine: the ONNX predictor sorts by tokens
     itself, and its int8 answers move slightly with their batch mates, see test_export)."""
-    from components.predict import LoraPredictor
+    from components.core.predict import LoraPredictor
 
     assert classifier.length_sorted_chunks(["ccc", "a", "bb", "dddd", "e"], 2) == [
         [1, 4], [2, 0], [3]]

@@ -320,7 +320,7 @@ def test_ports_are_defined_once():
 @pytest.mark.parametrize(("cpu_max", "expected"), [
     ("max 100000", None), ("200000 100000", 2), ("150000 100000", 2), ("50000 100000", 1)])
 def test_the_cgroup_v2_cpu_quota_is_read_as_whole_cpus(monkeypatch, tmp_path, cpu_max, expected):
-    from components import predict
+    from components.core import predict
 
     (tmp_path / "cpu.max").write_text(cpu_max + "\n")
     monkeypatch.setattr(predict, "CGROUP_V2_CPU_MAX", tmp_path / "cpu.max")
@@ -328,7 +328,7 @@ def test_the_cgroup_v2_cpu_quota_is_read_as_whole_cpus(monkeypatch, tmp_path, cp
 
 
 def test_the_cgroup_v1_quota_is_read_when_there_is_no_v2_file(monkeypatch, tmp_path):
-    from components import predict
+    from components.core import predict
 
     monkeypatch.setattr(predict, "CGROUP_V2_CPU_MAX", tmp_path / "absent")
     monkeypatch.setattr(predict, "CGROUP_V1_CPU", tmp_path)
@@ -340,7 +340,7 @@ def test_the_cgroup_v1_quota_is_read_when_there_is_no_v2_file(monkeypatch, tmp_p
 
 
 def test_torch_threads_come_from_the_env_then_the_containers_cpus(monkeypatch):
-    from components import predict
+    from components.core import predict
 
     monkeypatch.setattr(predict, "_cgroup_cpu_quota", lambda: 1)  # a 1-CPU container
     monkeypatch.delenv("TORCH_NUM_THREADS", raising=False)
@@ -358,10 +358,10 @@ def test_the_servers_import_no_training_or_plotting_code():
     import sys
 
     code = ("import sys, serving.lstm, serving.lora, serving.guard, serving.caption, "
-            "serving.launch, components.predict; print(' '.join(sorted(sys.modules)))")
+            "serving.launch, components.core.predict; print(' '.join(sorted(sys.modules)))")
     loaded = set(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
                                 text=True).stdout.split())
-    unwanted = {"matplotlib", "sklearn", "peft", "components.lora_train", "components.lstm_train",
-                "components.evaluate", "components.plots", "components.preprocess"}
+    unwanted = {"matplotlib", "sklearn", "peft", "components.training.lora_train", "components.training.lstm_train",
+                "components.evaluation.evaluate", "components.evaluation.plots", "components.data.preprocess"}
     assert "kserve" in loaded
     assert loaded & unwanted == set()

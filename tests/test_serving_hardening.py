@@ -424,7 +424,7 @@ def test_the_fuzz_verdict_fails_on_a_5xx_a_failed_good_request_or_a_dead_server(
 
 
 def test_make_serve_splits_the_cpus_between_its_torch_and_onnx_servers(monkeypatch):
-    from components import predict
+    from components.core import predict
 
     specs = [launch.ServerSpec(n, f"serving.{n}", 1) for n in ("lstm", "lora", "guard")]
     monkeypatch.delenv("TORCH_NUM_THREADS", raising=False)

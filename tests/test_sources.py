@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 from source_fakes import patched_sources, use_fake_sources, write_fake_wheels
 
-from components import ingest as ingest_mod
-from components import sources as S
-from components import wheels
-from components.errors import DatasetError, ResourceMissingError
+from components.core.errors import DatasetError, ResourceMissingError
+from components.data import ingest as ingest_mod
+from components.data import sources as S
+from components.data import wheels
 
 
 @pytest.fixture
@@ -108,7 +108,7 @@ def test_issue_19_sources_follow_their_maps_and_reviewed_exclusions(cache):
 
 
 def test_agent_action_rules_and_category_tables():
-    from components import source_maps as M
+    from components.data import source_maps as M
 
     assert M.aag_category("harmful", "credential_exfiltration") == "S14"
     assert M.aag_category("harmful", "reidentification_attack") == "S7"

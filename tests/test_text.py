@@ -2,14 +2,14 @@
 
 import pytest
 
-from components.obfuscation import deobfuscate
-from components.scripts import (
+from components.core.obfuscation import deobfuscate
+from components.core.scripts import (
     main_script,
     readable_scripts,
     scripts_read_on_validation,
     training_scripts,
 )
-from components.text import (
+from components.core.text import (
     TextSettings,
     clean_text,
     join_fields,

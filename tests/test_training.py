@@ -7,19 +7,19 @@ import pandas as pd
 import pytest
 from model_factories import build_lora_dir
 
-from components.calibration import apply_temperature
-from components.data import read_json
-from components.errors import ModelDirError
-from components.evaluate import (
+from components.core.calibration import apply_temperature
+from components.core.errors import ModelDirError
+from components.core.files import read_json
+from components.core.model_info import load_model_info
+from components.core.predict import LoraPredictor, LstmPredictor, load_predictor, resolve_base_model
+from components.evaluation.evaluate import (
     classification_metrics,
     comparison_table,
     evaluate,
     majority_baseline,
 )
-from components.lora_train import length_at_percentile, target_modules_for
-from components.lstm_train import build_vocabulary
-from components.model_info import load_model_info
-from components.predict import LoraPredictor, LstmPredictor, load_predictor, resolve_base_model
+from components.training.lora_train import length_at_percentile, target_modules_for
+from components.training.lstm_train import build_vocabulary
 
 TEXTS = ["how do I bake bread?", "how do I hurt someone?", "tell me a joke"]
 
@@ -50,7 +50,7 @@ def test_lstm_reloads_and_predicts_probabilities(tiny_lstm_dir):
 def test_lstm_saved_model_serves_raw_strings(tiny_lstm_dir):
     import tensorflow as tf
 
-    from components.text import lstm_text
+    from components.core.text import lstm_text
 
     loaded = tf.saved_model.load(str(tiny_lstm_dir / "saved_model"))
     texts = ["how do I bake bread?", "teach me to forge a signature"]
@@ -149,7 +149,7 @@ def test_a_cased_encoder_reads_accents_and_case(tmp_path, tiny_splits, tiny_bert
 
     from transformers import BertTokenizerFast
 
-    from components.text import clean_text
+    from components.core.text import clean_text
 
     cased = tmp_path / "cased"
     shutil.copytree(tiny_bert_dir, cased)
@@ -254,7 +254,7 @@ def test_evaluate_reports_both_models_baseline_and_champion(tmp_path, tiny_split
 
 
 def test_text_prefix_comes_from_the_encoder_or_its_family(tmp_path):
-    from components.lora_train import text_prefix_for
+    from components.training.lora_train import text_prefix_for
 
     (tmp_path / "encoder.json").write_text('{"text_prefix": "query: "}')
     assert text_prefix_for("offline-multilingual", str(tmp_path)) == "query: "
@@ -266,7 +266,7 @@ def test_text_prefix_comes_from_the_encoder_or_its_family(tmp_path):
 def test_lora_on_the_top_layers_only():
     from types import SimpleNamespace
 
-    from components.lora_train import lora_layers
+    from components.training.lora_train import lora_layers
 
     config = SimpleNamespace(num_hidden_layers=12)
     assert lora_layers(config, 0) is None and lora_layers(config, 12) is None

@@ -8,11 +8,11 @@ import re
 import pandas as pd
 import pytest
 
-from components import ingest as ingest_mod
-from components import probes as P
-from components import translations as T
-from components.errors import DatasetError
-from components.taxonomy import HAZARDS
+from components.core.errors import DatasetError
+from components.core.taxonomy import HAZARDS
+from components.data import ingest as ingest_mod
+from components.data import translations as T
+from components.evaluation import probes as P
 
 
 @pytest.fixture(scope="module")

@@ -49,9 +49,9 @@ def _require_browser() -> None:
 @pytest.fixture
 def quick_guard_dir(tmp_path, monkeypatch, tiny_bert_dir):
     """A quick guard built from the fake source wheels on the tiny encoder."""
-    from components import ingest as ingest_mod
-    from components import quick_guard as qg
-    from components import sources as S
+    from components.data import ingest as ingest_mod
+    from components.data import sources as S
+    from components.training import quick_guard as qg
 
     cache = write_fake_wheels(tmp_path / "sources")
     fakes = patched_sources(cache)

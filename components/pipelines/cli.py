@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from components.deploy import DEPLOYABLE, DeployError, DeployParams
-from components.params import KFP_TYPES
+from components.deploy.deploy import DEPLOYABLE, DeployError, DeployParams
 from components.pipelines.kfp_io import LOG_FORMAT
+from components.pipelines.params import KFP_TYPES
 from components.pipelines.resources import GpuConfig
 from components.pipelines.runners import run_local
 from components.pipelines.spec import PipelineSpec
@@ -205,9 +205,9 @@ def _fail(exc: Exception) -> int:
 
 def cmd_run(args: argparse.Namespace, spec: PipelineSpec) -> int:
     """The seed pipeline on this machine, after preprocess's own checks of the dataset."""
-    from components.data import is_remote, parse_columns
-    from components.errors import DatasetError
-    from components.preprocess import load_dataset
+    from components.core.errors import DatasetError
+    from components.core.files import is_remote, parse_columns
+    from components.data.preprocess import load_dataset
 
     params = {"lora_base_model": spec.local_base_model, **collect_params(args)}
     data = args.data if is_remote(args.data) else str(Path(args.data).resolve())
@@ -227,9 +227,9 @@ def cmd_run(args: argparse.Namespace, spec: PipelineSpec) -> int:
 
 def cmd_run_guard(args: argparse.Namespace, spec: PipelineSpec) -> int:
     """The prompt-guard pipeline on this machine: sources from the wheel cache."""
-    from components.data import is_remote
-    from components.errors import DatasetError, ResourceMissingError
-    from components.sources import SOURCES, wheel_path
+    from components.core.errors import DatasetError, ResourceMissingError
+    from components.core.files import is_remote
+    from components.data.sources import SOURCES, wheel_path
 
     params = {"lora_base_model": spec.local_base_model, **collect_params(args)}
     p = _defaults(spec) | params
@@ -238,7 +238,7 @@ def cmd_run_guard(args: argparse.Namespace, spec: PipelineSpec) -> int:
         seed_data = str(Path(seed_data).resolve())
     params["sources_dir"] = str(Path(p["sources_dir"]).resolve())
     try:  # fail fast: every selected wheel (and the wheels they need) is cached and intact
-        from components.ingest import selected_sources
+        from components.data.ingest import selected_sources
 
         wanted = set(selected_sources(p["sources"], p["exclude_sources"]))
         wanted |= {n for s in SOURCES if s.name in wanted for n in s.needs}
@@ -248,7 +248,7 @@ def cmd_run_guard(args: argparse.Namespace, spec: PipelineSpec) -> int:
         if seed_data and not is_remote(seed_data) and not Path(seed_data).is_file():
             raise DatasetError(f"seed dataset not found: {seed_data}")
         if p["deploy"]:  # the cluster and a model URI it can read, before hours of training
-            from components.deploy import kserve_client
+            from components.deploy.deploy import kserve_client
 
             if not p["deploy_local_models_uri"]:
                 raise DeployError(
@@ -270,9 +270,9 @@ def cmd_run_guard(args: argparse.Namespace, spec: PipelineSpec) -> int:
 
 def cmd_run_response(args: argparse.Namespace, spec: PipelineSpec) -> int:
     """The response-guard pipeline on this machine: sources from the wheel cache."""
-    from components.errors import DatasetError, ResourceMissingError
-    from components.responses import response_source, selected
-    from components.sources import source, wheel_path
+    from components.core.errors import DatasetError, ResourceMissingError
+    from components.data.responses import response_source, selected
+    from components.data.sources import source, wheel_path
 
     params = {"lora_base_model": spec.local_base_model, **collect_params(args)}
     p = _defaults(spec) | params
@@ -298,7 +298,7 @@ def cmd_submit(args: argparse.Namespace, pipelines: Pipelines) -> int:
 
     import kfp
 
-    from components.data import is_remote
+    from components.core.files import is_remote
 
     which = args.pipeline
     if which != "response" and not args.data:
@@ -330,7 +330,7 @@ def cmd_submit(args: argparse.Namespace, pipelines: Pipelines) -> int:
 
 def cmd_traffic(args: argparse.Namespace) -> int:
     """promote | rollback: the canary's share of an InferenceService to 100% or 0%."""
-    from components import deploy as dep
+    from components.deploy import deploy as dep
 
     try:
         client = dep.kserve_client(args.kubeconfig, args.context)

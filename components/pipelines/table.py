@@ -7,7 +7,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from components.params import pipeline_name
+from components.pipelines.params import pipeline_name
 from components.pipelines.spec import STEP_PREFIX, PipelineSpec
 
 # Meanings of the parameters no component takes (they steer the pipeline itself).

@@ -23,7 +23,7 @@ def towards_unsafe(explanation: Mapping[str, Any]) -> list[tuple[Mapping[str, An
     label: as it is when the label is unsafe, negated when the label is Safe (P(unsafe) =
     1 - P(Safe)).
     """
-    from components.calibration import SAFE_LABEL
+    from components.core.calibration import SAFE_LABEL
 
     safe_label = str(explanation.get("label", "")).strip().lower() == SAFE_LABEL
     out = []

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from components.text import FIELD_SEPARATOR, join_fields
+from components.core.text import FIELD_SEPARATOR, join_fields
 
 MAX_PROMPT_CHARS = 10_000
 MAX_REPLY_CHARS = 50_000  # an assistant's reply is read whole, in windows (the guard's limits)

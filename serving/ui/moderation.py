@@ -101,7 +101,7 @@ def guard_view(reply: client.Reply | None, index: int = 0) -> GuardView:
 def language_text(pred: Mapping[str, Any]) -> str:
     """What a guard verdict says the text is written in, in words: "Italian (Latin script,
     87%)", "language undetermined (Latin script)"; "" when the guard did not say."""
-    from components.language import LANGUAGE_NAMES, UNDETERMINED
+    from components.core.language import LANGUAGE_NAMES, UNDETERMINED
 
     script = pred.get("script")
     code = pred.get("language")
@@ -121,7 +121,7 @@ def language_text(pred: Mapping[str, Any]) -> str:
 
 
 # --------------------------------------------------------------------------- which guard
-# Names people know for the offline encoders (components.predict.resolve_base_model).
+# Names people know for the offline encoders (components.core.predict.resolve_base_model).
 ENCODER_NAMES = {"offline": "all-MiniLM-L6-v2",
                  "offline-multilingual": "multilingual-e5-small"}
 

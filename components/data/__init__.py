@@ -1,0 +1,1 @@
+"""Data steps: sources, ingest, preprocess, augment, and the generated and translated prompt sets."""

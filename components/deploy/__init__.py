@@ -1,0 +1,1 @@
+"""Deployment: KServe InferenceService specs, canary rollouts, provenance, image names and builds."""

@@ -1,0 +1,1 @@
+"""Evaluation: the evaluate step, the multilingual probe set, plots."""
