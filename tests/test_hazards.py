@@ -241,3 +241,12 @@ def test_no_title_occurs_in_the_held_out_harmbench_behaviours():
     assert titles.overlap(titles.makers(), behaviours) == []  # no HarmBench maker credited
     for prompt in hazard_prompts.HANDWRITTEN["S8"]:  # no behaviour's title in them either
         assert not any(dedup_key(b) in dedup_key(prompt) for b in behaviours), prompt
+
+
+def test_the_command_writes_the_set_or_prints_its_table(tmp_path, capsys, written):
+    out = tmp_path / "written.csv"
+    assert H.main(["--out", str(out)]) == 0
+    assert len(pd.read_csv(out)) == len(written)
+    assert H.main([]) == 0 and "All" in capsys.readouterr().out  # the hazard x shape table
+    assert L.main(["--out", str(tmp_path / "l.csv")]) == 0
+    assert len(pd.read_csv(tmp_path / "l.csv")) == len(L.generate(seed=42))

@@ -26,7 +26,6 @@ belongs in the model card (`model_info.json`).
 
 from __future__ import annotations
 
-import argparse
 import functools
 import random
 import sys
@@ -183,20 +182,10 @@ def written_rows(seed: int) -> pd.DataFrame:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m components.data.hazards",
-                                     description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--out", default="-", help="CSV path, or - for a hazard x shape table")
-    args = parser.parse_args(argv)
-    df = generate(args.seed)
-    if args.out == "-":
-        table = pd.crosstab(df["category_code"], df["group"].str.split("/").str[1],
-                            margins=True)
-        print(table.to_string())
-        return 0
-    df.to_csv(args.out, index=False)
-    print(f"wrote {len(df)} prompts to {args.out}")
-    return 0
+    return shapes.generated_set_cli(
+        "python -m components.data.hazards", __doc__, generate,
+        lambda df: pd.crosstab(df["category_code"], df["group"].str.split("/").str[1],
+                               margins=True).to_string(), "a hazard x shape table", argv)
 
 
 if __name__ == "__main__":

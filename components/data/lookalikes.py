@@ -14,7 +14,6 @@ Each kind is its own `group`, so the evaluation can hold out a whole kind, not r
 
 from __future__ import annotations
 
-import argparse
 import functools
 import random
 import re
@@ -26,7 +25,11 @@ import pandas as pd
 from components.core.errors import DatasetError
 from components.data import lookalike_everyday, lookalike_kinds, lookalike_topics
 from components.data.lookalike_kinds import Coded, Shaped, questions, render_acts
-from components.data.shapes import check_prompt, pick  # noqa: F401 (check_prompt: re-exported)
+from components.data.shapes import (  # noqa: F401 (check_prompt: re-exported)
+    check_prompt,
+    generated_set_cli,
+    pick,
+)
 
 LOOKALIKE = "lookalike"
 CONTRAST = "contrast"
@@ -481,18 +484,9 @@ def contrast_rows(seed: int) -> pd.DataFrame:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m components.data.lookalikes",
-                                     description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--out", default="-", help="CSV path, or - for a per-kind summary")
-    args = parser.parse_args(argv)
-    df = generate(args.seed)
-    if args.out == "-":
-        print(df.groupby(["source", "group"]).size().to_string())
-        return 0
-    df.to_csv(args.out, index=False)
-    print(f"wrote {len(df)} prompts to {args.out}")
-    return 0
+    return generated_set_cli(
+        "python -m components.data.lookalikes", __doc__, generate,
+        lambda df: df.groupby(["source", "group"]).size().to_string(), "a per-kind summary", argv)
 
 
 if __name__ == "__main__":

@@ -15,10 +15,13 @@ A task comes in one of three forms:
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import random
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+
+import pandas as pd
 
 from components.core.errors import DatasetError
 
@@ -297,3 +300,21 @@ def pick(prompts: Iterable[tuple[str, str]], n: int, rng: random.Random, seen: s
             if len(out) >= n:
                 break
     return out
+
+
+def generated_set_cli(prog: str, doc: str | None, generate: Callable[[int], pd.DataFrame],
+                      summary: Callable[[pd.DataFrame], str], summary_help: str,
+                      argv: list[str] | None = None) -> int:
+    """The command line of a generated prompt set (`python -m components.data.hazards`, ...):
+    `--seed`, and `--out` a CSV path or "-" for `summary` of the set on stdout."""
+    parser = argparse.ArgumentParser(prog=prog, description=(doc or "").split("\n\n")[0])
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--out", default="-", help=f"CSV path, or - for {summary_help}")
+    args = parser.parse_args(argv)
+    df = generate(args.seed)
+    if args.out == "-":
+        print(summary(df))
+        return 0
+    df.to_csv(args.out, index=False)
+    print(f"wrote {len(df)} prompts to {args.out}")
+    return 0
