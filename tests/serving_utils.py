@@ -27,17 +27,11 @@ from typing import Any
 
 import httpx
 import numpy as np
-import pytest
 from starlette.testclient import TestClient
 
 from serving import common, launch
 
 ROOT = Path(__file__).resolve().parents[1]
-SERVER_TEST_MARKS = [
-    pytest.mark.server,
-    # kserve 0.21's v1 endpoint returns ORJSONResponse, which FastAPI 0.165 deprecates.
-    pytest.mark.filterwarnings("ignore::fastapi.exceptions.FastAPIDeprecationWarning"),
-]
 
 
 # --------------------------------------------------------------------------- in-process

@@ -77,3 +77,23 @@ def test_the_finder_sees_module_level_and_lazy_imports(tmp_path):
     assert _component_imports(f) == [("components.core.text", True),
                                      ("components.data.ingest", True),
                                      ("components.training.encoders", False)]
+
+
+def test_every_data_file_of_components_is_package_data():
+    """A file the code reads beside it (the probe set, the translations, the encoder's reference
+    embeddings) must be in the installed package: the images install it, not the source tree."""
+    import fnmatch
+    import subprocess
+    import tomllib
+
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    patterns = {pkg.replace(".", "/"): globs for pkg, globs in data["package-data"].items()}
+    files = subprocess.run(["git", "ls-files", "components"], cwd=ROOT, capture_output=True,
+                           text=True, check=True).stdout.split()
+    missing = []
+    for f in (f for f in files if not f.endswith(".py")):
+        covered = any(f.startswith(pkg + "/") and any(
+            fnmatch.fnmatch(f[len(pkg) + 1:], g) for g in globs) for pkg, globs in patterns.items())
+        if not covered:
+            missing.append(f)
+    assert not missing, f"not package data in pyproject.toml (the images would lack them): {missing}"

@@ -16,9 +16,9 @@ import time
 import httpx
 import numpy as np
 import pytest
+from markers import SERVER_TEST_MARKS
 from serving_utils import (
     ROOT,
-    SERVER_TEST_MARKS,
     Gate,
     assert_rejected,
     client_for,

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from kserve.errors import InvalidInput
 from kserve.protocol.infer_type import InferInput, InferRequest
+from markers import SERVER_TEST_MARKS
 from serving_utils import (
-    SERVER_TEST_MARKS,
     Gate,
     LengthModel,
     assert_rejected,

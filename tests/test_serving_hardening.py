@@ -15,8 +15,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from markers import SERVER_TEST_MARKS
 from serving_utils import (
-    SERVER_TEST_MARKS,
     LengthModel,
     assert_rejected,
     client_for,
