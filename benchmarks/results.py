@@ -13,6 +13,8 @@ Steps (`make results` runs the first seven, in this order; `ONLY=` picks some):
 - images:      the image sizes (`make image-sizes`) of the images already built (none built: said)
 - soak:        `make soak SOAK_MINUTES=10` on its own tiny-model servers: errors, latency, memory
 - guard-minilm: (only when named) the guard pipeline with `--lora-base-model offline` (MiniLM)
+- response-model: (only when named) the response guard's served model (`make run-response`:
+               ingest-responses, lora-train, leave-one-source-out, evaluate; hours on 2 cores)
 - ablation:    (only when named) lora-train alone on the seed splits, one parameter change at a
                time (scripts/lora_ablation.py; issue 21's bisect of the seed regression)
 - demo:        (only when named) `make demo` on a fresh clone beside the repository, timed until
@@ -69,7 +71,7 @@ SOAK_MINUTES = 10
 RESPONSE_SCRIPT = "scripts/response_standin.py"
 # guard-minilm (the guard on MiniLM, issue 18's comparison: another half hour), ablation and
 # demo (a fresh clone's `make demo`) run when asked: see the module docstring
-ALL_STEPS = (*DEFAULT_STEPS, "guard-minilm", "ablation", "demo")
+ALL_STEPS = (*DEFAULT_STEPS, "guard-minilm", "response-model", "ablation", "demo")
 # The files whose change can move a step's figures: tests/test_results.py counts the commits
 # that touched them after the step's figures were committed (STALE_AFTER_COMMITS there).
 INPUTS: dict[str, tuple[str, ...]] = {
@@ -78,6 +80,7 @@ INPUTS: dict[str, tuple[str, ...]] = {
     "guard": ("components", "pipeline.py", "requirements/constraints.txt"),
     "guard-minilm": ("components", "pipeline.py", "requirements/constraints.txt"),
     "response": ("components", RESPONSE_SCRIPT, "requirements/constraints.txt"),
+    "response-model": ("components", "pipeline.py", "requirements/constraints.txt"),
     "bench": ("components", "serving", "benchmarks/bench_serve.py", "benchmarks/noop_server.py",
               "requirements/constraints.txt"),
     "images": ("images", "requirements", "pyproject.toml", "components/deploy/images.py"),
@@ -94,7 +97,8 @@ INPUTS: dict[str, tuple[str, ...]] = {
 # benchmarks and the response stand-in never read them).
 GUARD_ONLY_DATA = ("components/data/translation_data",)
 INPUTS_EXCLUDED: dict[str, tuple[str, ...]] = {
-    step: GUARD_ONLY_DATA for step in ("seed", "seed-prompt", "response", "bench", "soak")}
+    step: GUARD_ONLY_DATA
+    for step in ("seed", "seed-prompt", "response", "response-model", "bench", "soak")}
 
 
 def input_pathspecs(step: str) -> list[str]:
@@ -108,6 +112,7 @@ TITLES = {
     "guard": "Prompt guard (make run-guard)",
     "guard-minilm": "Prompt guard on MiniLM (make run-guard ARGS=\"--lora-base-model offline\")",
     "response": "Response guard: the stand-in (scripts/response_standin.py)",
+    "response-model": "Response guard: the served model (make run-response)",
     "bench": "Serving benchmark (make bench-serve)",
     "images": "Image sizes (make image-sizes)",
     "soak": "Soak: mixed load on the servers (make soak)",
@@ -363,6 +368,14 @@ def step_response(ctx: Context, commands: list[str]) -> dict[str, Any]:
     return {"out": _rel(out), "result": read_json(path)}
 
 
+def step_response_model(ctx: Context, commands: list[str]) -> dict[str, Any]:
+    """The response guard's served model (docs/response-guard.md): `make run-response`'s
+    pipeline, its evaluate summary and the trained model's card."""
+    if not ctx.run_dir:
+        run([python(), "-m", "components.data.sources", "fetch", "--cache", SOURCES_DIR], commands)
+    return _pipeline_step(ctx, ["run-response", "--sources-dir", SOURCES_DIR], commands)
+
+
 def _seed_run_dir() -> Path | None:
     """The seed step's run, when it is still on this machine."""
     path = FIG_DIR / "seed.json"
@@ -447,7 +460,7 @@ def step_demo(ctx: Context, commands: list[str]) -> dict[str, Any]:
 STEP_FUNCS: dict[str, Callable[[Context, list[str]], dict[str, Any]]] = {
     "seed": step_seed, "seed-prompt": step_seed_prompt, "guard": step_guard,
     "guard-minilm": step_guard_minilm,
-    "response": step_response, "bench": step_bench, "images": step_images, "soak": step_soak,
+    "response": step_response, "response-model": step_response_model, "bench": step_bench, "images": step_images, "soak": step_soak,
     "ablation": step_ablation, "demo": step_demo}
 
 
@@ -675,6 +688,60 @@ def render_response(rec: Mapping[str, Any], plots: Plots) -> list[str]:
                        for name, m in splits.items()])
     lines += [plots.recall_flags(splits, "response stand-in: test and held out",
                                  "response-standin.png", RESPONSE_PLOTTED), ""]
+    return lines
+
+
+def model_response_splits(splits: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """evaluate's response figures of one model (`test`, `holdout`, `holdout:<group>`) under the
+    stand-in's row-set names."""
+    names = {"test": "test (stratified)", "holdout": "held out, all"}
+    return {names.get(k, f"held out: {k.split(':', 1)[1]}" if ":" in k else k): m
+            for k, m in splits.items()}
+
+
+def render_response_model(rec: Mapping[str, Any], plots: Plots) -> list[str]:
+    """The served response model: how it was trained, its figures per row set against the
+    targets, their denominators, leave-one-source-out, the plots."""
+    from components.evaluation.evaluate import RESPONSE_COLUMNS, RESPONSE_TARGETS, response_rows
+    from components.training.loso import loso_table
+
+    fig = rec["figures"]
+    s = fig["summary"]
+    lines = [f"Run `{fig['run_dir']}`."]
+    for name, t in fig.get("trained", {}).items():
+        cal = t.get("calibration") or {}
+        lines[-1] += (f" {name}: `{t.get('base_model', '?')}` at {t.get('max_length', '?')} tokens, "
+                      f"{_thousands(t.get('train_rows', 0))} training pairs, best epoch "
+                      f"{t.get('best_epoch', '?')}, {t.get('train_seconds', 0) / 60:.0f} min of "
+                      f"training; validation accuracy {f3(t.get('val_accuracy'))}, macro-F1 "
+                      f"{f3(t.get('val_macro_f1'))}"
+                      + (f"; threshold {cal['threshold']:.3f} on P(unsafe), fitted on the "
+                         "validation replies" if cal.get("threshold") is not None else "") + ".")
+    lines.append("")
+    targets = ", ".join(f"{RESPONSE_COLUMNS[k]} {op} {v}" for k, (op, v) in RESPONSE_TARGETS.items())
+    for name, splits in s.get("response", {}).items():
+        named = model_response_splits(splits)
+        lines += [f"{name} at its threshold (targets, out of source: {targets}):", ""]
+        rows = response_rows({"response": {name: named}})
+        lines += md_table(["rows", "n", *RESPONSE_COLUMNS.values()],
+                          [[row["rows"], _thousands(row["n"]),
+                            *(row[t] for t in RESPONSE_COLUMNS.values())] for row in rows],
+                          "l" + "r" * (1 + len(RESPONSE_COLUMNS)))
+        held = splits.get("holdout")
+        if held and held.get("targets_met"):
+            lines += ["Held out, all, against the targets: " + "; ".join(
+                f"{RESPONSE_COLUMNS[k]} {f3(held[k])} ({op} {v}: "
+                f"{'-' if held['targets_met'][k] is None else 'met' if held['targets_met'][k] else 'missed'})"
+                for k, (op, v) in RESPONSE_TARGETS.items()) + ".", ""]
+        lines += ["Rows each share is of:", ""]
+        lines += md_table(["rows", *RESPONSE_COUNTS.values()],
+                          [[r, *(_thousands(m[k]) for k in RESPONSE_COUNTS)]
+                           for r, m in named.items()])
+        lines += [plots.recall_flags(named, f"response model ({name}): test and held out",
+                                     f"response-model-{name}.png", RESPONSE_PLOTTED), ""]
+    if s.get("loso"):
+        lines += ["Leave-one-source-out (the stand-in: frozen encoder + logistic head):", "",
+                  loso_table(s["loso"]), ""]
     return lines
 
 
@@ -990,6 +1057,7 @@ def render(records: Mapping[str, Mapping[str, Any]], out_dir: Path) -> str:
              + (f" ({len(done)} of {len(DEFAULT_STEPS)} steps run)" if len(done) < len(
                  DEFAULT_STEPS) else "")
              + ". Not in the default, run when named: `ONLY=guard-minilm` the guard on MiniLM, "
+             "`ONLY=response-model` the response guard's served model (hours), "
              "`ONLY=ablation` the lora-train comparison of issue 21, `ONLY=demo` times `make demo` on a fresh clone (a second "
              ".venv, ~4.5 GB of disk while it runs, the demo's ports).", ""]
     lines += md_table(["step", "date (UTC)", "commit", "took", "machine"],
@@ -1015,6 +1083,8 @@ def render(records: Mapping[str, Mapping[str, Any]], out_dir: Path) -> str:
             lines += render_guard(rec, plots, step)
         elif step == "response":
             lines += render_response(rec, plots)
+        elif step == "response-model":
+            lines += render_response_model(rec, plots)
         elif step == "bench":
             lines += render_bench(rec, plots)
         elif step == "images":
