@@ -712,7 +712,8 @@ def render_response_model(rec: Mapping[str, Any], plots: Plots) -> list[str]:
         cal = t.get("calibration") or {}
         lines[-1] += (f" {name}: `{t.get('base_model', '?')}` at {t.get('max_length', '?')} tokens, "
                       f"{_thousands(t.get('train_rows', 0))} training pairs, best epoch "
-                      f"{t.get('best_epoch', '?')}, {t.get('train_seconds', 0) / 60:.0f} min of "
+                      f"{t.get('best_epoch', '?')} of {(t.get('params') or {}).get('epochs', '?')}, "
+                      f"{t.get('train_seconds', 0) / 60:.0f} min of "
                       f"training; validation accuracy {f3(t.get('val_accuracy'))}, macro-F1 "
                       f"{f3(t.get('val_macro_f1'))}"
                       + (f"; threshold {cal['threshold']:.3f} on P(unsafe), fitted on the "

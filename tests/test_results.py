@@ -580,7 +580,7 @@ def test_response_model_step_shows_the_served_models_figures_against_the_targets
     page = results.write_page().read_text()
     section = page_section(page, "response-model")
     assert "## Response guard: the served model (make run-response)" in section
-    assert "100 training pairs, best epoch 2" in section and "threshold 0.654" in section
+    assert "100 training pairs, best epoch 2 of ?" in section and "threshold 0.654" in section
     assert "| test (stratified) | 1,440 | 0.949 | 0.919 | 0.057 | 0.900 | 0.896 | 0.020 |" in section
     assert "| held out: uncensorbench | 300 | 0.757 | 0.931 | 0.245 |" in section
     assert ("refusals to harmful prompts judged safe 0.757 (>= 0.95: missed); harmful compliance "

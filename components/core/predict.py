@@ -284,17 +284,22 @@ class LoraPredictor(Predictor):
         return cls(model, tokenizer, engine_info(info, TORCH_ENGINE), device)
 
     def _forward(self, prepared: list[str]) -> np.ndarray:
+        """Tokenized once, run in batches of similar token counts (each padded to its own
+        longest text, as the ONNX predictor does), answered in input order. In input order a
+        batch of 64 pads to its longest text: most of a guard's forward passes were padding."""
         import torch
 
-        outs = []
+        enc = self.tokenizer(prepared, truncation=True, max_length=self.max_length)
+        order = np.argsort([len(ids) for ids in enc["input_ids"]], kind="stable")
+        out = np.zeros((len(prepared), self.model.config.num_labels), dtype=np.float32)
         with torch.inference_mode():
-            for i in range(0, len(prepared), self.batch_size):
-                enc = self.tokenizer(prepared[i:i + self.batch_size], truncation=True,
-                                     max_length=self.max_length, padding=True,
-                                     return_tensors="pt").to(self.device)
-                logits = self.model(**enc).logits.float()
-                outs.append(torch.softmax(logits, dim=-1).cpu().numpy())
-        return np.concatenate(outs)
+            for i in range(0, len(order), self.batch_size):
+                idx = order[i:i + self.batch_size]
+                batch = self.tokenizer.pad({k: [v[j] for j in idx] for k, v in enc.items()},
+                                           return_tensors="pt").to(self.device)
+                logits = self.model(**batch).logits.float()
+                out[idx] = torch.softmax(logits, dim=-1).cpu().numpy()
+        return out
 
 
 def _merge_adapter(model_dir: str | os.PathLike[str], base_model: str, info: dict[str, Any]):
