@@ -527,3 +527,25 @@ def test_changes_within_the_tie_margin_are_reported_not_counted():
     out = export.compare(ref, cand, y, LABELS, cal, cal)
     assert not out["passed"] and out["guard_flips"]["benign"] == 5  # counted
     assert out["argmax_changed"] == 5
+
+
+def test_the_reloaded_lora_model_is_checked_on_the_texts_the_trainer_read(tiny_lora_dir, tmp_path,
+                                                                         monkeypatch):
+    """lora-train checks its saved weights on the validation texts as it read them (cleaned,
+    the model's prefix added), not cleaned again: cleaning is not idempotent on every text, and
+    a full run-response failed its check on replies that a second cleaning changed."""
+    from components.core import predict
+
+    model_dir = _copy(tiny_lora_dir, tmp_path / "m")
+    torch_ = LoraPredictor.load(model_dir, device="cpu")
+    as_read = ["what is that.. fully clear", "a reply with spaced out words"]
+    trained = apply_temperature(torch_._forward([torch_.text_prefix + t for t in as_read]),
+                                torch_.temperature)
+
+    def no_second_cleaning(*args, **kwargs):
+        raise AssertionError("texts as read were cleaned again")
+
+    monkeypatch.setattr(predict, "prepare", no_second_cleaning)
+    assert predict.verify_saved(model_dir, as_read, trained, engine="torch", prepared=True) < 1e-5
+    with pytest.raises(AssertionError, match="cleaned again"):  # raw texts are cleaned, as served
+        predict.verify_saved(model_dir, as_read, trained, engine="torch")

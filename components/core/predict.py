@@ -421,10 +421,16 @@ def load_predictor(model_dir: str | os.PathLike[str], engine: str = "auto",
 
 
 def verify_saved(model_dir: str | os.PathLike[str], texts: Sequence[str],
-                 expected: np.ndarray, atol: float = 1e-3, engine: str = "auto") -> float:
+                 expected: np.ndarray, atol: float = 1e-3, engine: str = "auto",
+                 prepared: bool = False) -> float:
     """Reload a model directory just written and require it to reproduce the trainer's own
     (calibrated) probabilities on `texts`, each read whole: what a server loads is what was
     evaluated.
+
+    Args:
+        prepared: `texts` are already cleaned as the trainer read them (only the model's text
+            prefix is added): cleaning is not idempotent on every text ("that.. fully" becomes
+            "that. fully" on a second pass), so cleaning them again would test other inputs.
 
     Returns:
         The largest absolute difference.
@@ -433,7 +439,9 @@ def verify_saved(model_dir: str | os.PathLike[str], texts: Sequence[str],
         ModelDirError: a difference above `atol`.
     """
     predictor = load_predictor(model_dir, engine)
-    got = (apply_temperature(predictor._forward(predictor.preprocess(texts)), predictor.temperature)
+    inputs = ([predictor.text_prefix + t for t in texts] if prepared
+              else predictor.preprocess(texts))
+    got = (apply_temperature(predictor._forward(inputs), predictor.temperature)
            if len(texts) else np.zeros((0, len(predictor.labels))))  # whole texts: the weights
     diff = float(np.abs(got - expected).max()) if len(texts) else 0.0
     if not diff <= atol:

@@ -423,7 +423,7 @@ def train_lora(
         # trainer's probabilities (whole texts)...
         verify_saved(tmp, val["text"].tolist()[:VERIFY_ROWS], val_probs[:VERIFY_ROWS],
                      atol=5e-2 if bf16 or fp16 else 1e-3,  # half precision vs fp32 reload
-                     engine=TORCH_ENGINE)
+                     engine=TORCH_ENGINE, prepared=True)
         # ...and is calibrated on its own validation answers, read as it will read prompts.
         raw = load_predictor(tmp, TORCH_ENGINE).raw_proba(validation_texts(val))
         calibration = calibrate_saved(raw, val, labels, params.target_false_flag_rate)
