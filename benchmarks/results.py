@@ -650,7 +650,7 @@ def response_splits(result: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 def render_response(rec: Mapping[str, Any], plots: Plots) -> list[str]:
     """The response stand-in: how it was made, the figures per row set against the targets,
     their denominators, the plot."""
-    from components.evaluation.evaluate import RESPONSE_COLUMNS, RESPONSE_TARGETS, response_rows
+    from components.evaluation.evaluate import RESPONSE_COLUMNS, RESPONSE_TARGETS
 
     fig = rec["figures"]
     r = fig["result"]
@@ -672,23 +672,32 @@ def render_response(rec: Mapping[str, Any], plots: Plots) -> list[str]:
     splits = response_splits(r)
     targets = ", ".join(f"{RESPONSE_COLUMNS[k]} {op} {v}" for k, (op, v) in RESPONSE_TARGETS.items())
     lines += [f"At its threshold (targets, out of source: {targets}):", ""]
-    rows = response_rows({"response": {"stand-in": splits}})
-    lines += md_table(["rows", "n", *RESPONSE_COLUMNS.values()],
-                      [[row["rows"], _thousands(row["n"]),
-                        *(row[t] for t in RESPONSE_COLUMNS.values())] for row in rows],
-                      "l" + "r" * (1 + len(RESPONSE_COLUMNS)))
-    held = r["holdout"]
-    lines += ["Held out, all, against the targets: " + "; ".join(
-        f"{RESPONSE_COLUMNS[k]} {f3(held[k])} ({op} {v}: "
-        f"{'-' if held['targets_met'][k] is None else 'met' if held['targets_met'][k] else 'missed'})"
-        for k, (op, v) in RESPONSE_TARGETS.items()) + ".", ""]
+    lines += response_figures(splits, r["holdout"], plots, "response stand-in: test and held out",
+                              "response-standin.png")
+    return lines
+
+
+def response_figures(splits: Mapping[str, Mapping[str, Any]], held: Mapping[str, Any] | None,
+                     plots: Plots, title: str, png: str) -> list[str]:
+    """A response model's row sets against the targets, the held-out verdicts, the rows each
+    share is of, the plot: the stand-in's section and the served model's."""
+    from components.evaluation.evaluate import RESPONSE_COLUMNS, RESPONSE_TARGETS, response_rows
+
+    rows = response_rows({"response": {"model": splits}})
+    lines = md_table(["rows", "n", *RESPONSE_COLUMNS.values()],
+                     [[row["rows"], _thousands(row["n"]),
+                       *(row[t] for t in RESPONSE_COLUMNS.values())] for row in rows],
+                     "l" + "r" * (1 + len(RESPONSE_COLUMNS)))
+    if held and held.get("targets_met"):
+        lines += ["Held out, all, against the targets: " + "; ".join(
+            f"{RESPONSE_COLUMNS[k]} {f3(held[k])} ({op} {v}: "
+            f"{'-' if held['targets_met'][k] is None else 'met' if held['targets_met'][k] else 'missed'})"
+            for k, (op, v) in RESPONSE_TARGETS.items()) + ".", ""]
     lines += ["Rows each share is of:", ""]
     lines += md_table(["rows", *RESPONSE_COUNTS.values()],
                       [[name, *(_thousands(m[k]) for k in RESPONSE_COUNTS)]
                        for name, m in splits.items()])
-    lines += [plots.recall_flags(splits, "response stand-in: test and held out",
-                                 "response-standin.png", RESPONSE_PLOTTED), ""]
-    return lines
+    return [*lines, plots.recall_flags(splits, title, png, RESPONSE_PLOTTED), ""]
 
 
 def model_response_splits(splits: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -702,7 +711,7 @@ def model_response_splits(splits: Mapping[str, Any]) -> dict[str, dict[str, Any]
 def render_response_model(rec: Mapping[str, Any], plots: Plots) -> list[str]:
     """The served response model: how it was trained, its figures per row set against the
     targets, their denominators, leave-one-source-out, the plots."""
-    from components.evaluation.evaluate import RESPONSE_COLUMNS, RESPONSE_TARGETS, response_rows
+    from components.evaluation.evaluate import RESPONSE_COLUMNS, RESPONSE_TARGETS
     from components.training.loso import loso_table
 
     fig = rec["figures"]
@@ -723,23 +732,9 @@ def render_response_model(rec: Mapping[str, Any], plots: Plots) -> list[str]:
     for name, splits in s.get("response", {}).items():
         named = model_response_splits(splits)
         lines += [f"{name} at its threshold (targets, out of source: {targets}):", ""]
-        rows = response_rows({"response": {name: named}})
-        lines += md_table(["rows", "n", *RESPONSE_COLUMNS.values()],
-                          [[row["rows"], _thousands(row["n"]),
-                            *(row[t] for t in RESPONSE_COLUMNS.values())] for row in rows],
-                          "l" + "r" * (1 + len(RESPONSE_COLUMNS)))
-        held = splits.get("holdout")
-        if held and held.get("targets_met"):
-            lines += ["Held out, all, against the targets: " + "; ".join(
-                f"{RESPONSE_COLUMNS[k]} {f3(held[k])} ({op} {v}: "
-                f"{'-' if held['targets_met'][k] is None else 'met' if held['targets_met'][k] else 'missed'})"
-                for k, (op, v) in RESPONSE_TARGETS.items()) + ".", ""]
-        lines += ["Rows each share is of:", ""]
-        lines += md_table(["rows", *RESPONSE_COUNTS.values()],
-                          [[r, *(_thousands(m[k]) for k in RESPONSE_COUNTS)]
-                           for r, m in named.items()])
-        lines += [plots.recall_flags(named, f"response model ({name}): test and held out",
-                                     f"response-model-{name}.png", RESPONSE_PLOTTED), ""]
+        lines += response_figures(named, splits.get("holdout"), plots,
+                                  f"response model ({name}): test and held out",
+                                  f"response-model-{name}.png")
     if s.get("loso"):
         lines += ["Leave-one-source-out (the stand-in: frozen encoder + logistic head):", "",
                   loso_table(s["loso"]), ""]
