@@ -460,7 +460,8 @@ def step_demo(ctx: Context, commands: list[str]) -> dict[str, Any]:
 STEP_FUNCS: dict[str, Callable[[Context, list[str]], dict[str, Any]]] = {
     "seed": step_seed, "seed-prompt": step_seed_prompt, "guard": step_guard,
     "guard-minilm": step_guard_minilm,
-    "response": step_response, "response-model": step_response_model, "bench": step_bench, "images": step_images, "soak": step_soak,
+    "response": step_response, "response-model": step_response_model, "bench": step_bench,
+    "images": step_images, "soak": step_soak,
     "ablation": step_ablation, "demo": step_demo}
 
 
@@ -650,8 +651,6 @@ def response_splits(result: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 def render_response(rec: Mapping[str, Any], plots: Plots) -> list[str]:
     """The response stand-in: how it was made, the figures per row set against the targets,
     their denominators, the plot."""
-    from components.evaluation.evaluate import RESPONSE_COLUMNS, RESPONSE_TARGETS
-
     fig = rec["figures"]
     r = fig["result"]
     n = r["rows"]
@@ -669,22 +668,21 @@ def render_response(rec: Mapping[str, Any], plots: Plots) -> list[str]:
              f"{_thousands(n['val'])} validation, {_thousands(n['test'])} test, "
              f"{_thousands(n['holdout'])} held out; embedding took "
              f"{r['embed_cpu_seconds'] / 60:.1f} CPU minutes.", ""]
-    splits = response_splits(r)
-    targets = ", ".join(f"{RESPONSE_COLUMNS[k]} {op} {v}" for k, (op, v) in RESPONSE_TARGETS.items())
-    lines += [f"At its threshold (targets, out of source: {targets}):", ""]
-    lines += response_figures(splits, r["holdout"], plots, "response stand-in: test and held out",
-                              "response-standin.png")
+    lines += response_figures(response_splits(r), r["holdout"], plots, "At its threshold",
+                              "response stand-in: test and held out", "response-standin.png")
     return lines
 
 
 def response_figures(splits: Mapping[str, Mapping[str, Any]], held: Mapping[str, Any] | None,
-                     plots: Plots, title: str, png: str) -> list[str]:
+                     plots: Plots, heading: str, title: str, png: str) -> list[str]:
     """A response model's row sets against the targets, the held-out verdicts, the rows each
     share is of, the plot: the stand-in's section and the served model's."""
     from components.evaluation.evaluate import RESPONSE_COLUMNS, RESPONSE_TARGETS, response_rows
 
+    targets = ", ".join(f"{RESPONSE_COLUMNS[k]} {op} {v}" for k, (op, v) in RESPONSE_TARGETS.items())
     rows = response_rows({"response": {"model": splits}})
-    lines = md_table(["rows", "n", *RESPONSE_COLUMNS.values()],
+    lines = [f"{heading} (targets, out of source: {targets}):", ""]
+    lines += md_table(["rows", "n", *RESPONSE_COLUMNS.values()],
                      [[row["rows"], _thousands(row["n"]),
                        *(row[t] for t in RESPONSE_COLUMNS.values())] for row in rows],
                      "l" + "r" * (1 + len(RESPONSE_COLUMNS)))
@@ -711,7 +709,6 @@ def model_response_splits(splits: Mapping[str, Any]) -> dict[str, dict[str, Any]
 def render_response_model(rec: Mapping[str, Any], plots: Plots) -> list[str]:
     """The served response model: how it was trained, its figures per row set against the
     targets, their denominators, leave-one-source-out, the plots."""
-    from components.evaluation.evaluate import RESPONSE_COLUMNS, RESPONSE_TARGETS
     from components.training.loso import loso_table
 
     fig = rec["figures"]
@@ -728,11 +725,9 @@ def render_response_model(rec: Mapping[str, Any], plots: Plots) -> list[str]:
                       + (f"; threshold {cal['threshold']:.3f} on P(unsafe), fitted on the "
                          "validation replies" if cal.get("threshold") is not None else "") + ".")
     lines.append("")
-    targets = ", ".join(f"{RESPONSE_COLUMNS[k]} {op} {v}" for k, (op, v) in RESPONSE_TARGETS.items())
     for name, splits in s.get("response", {}).items():
-        named = model_response_splits(splits)
-        lines += [f"{name} at its threshold (targets, out of source: {targets}):", ""]
-        lines += response_figures(named, splits.get("holdout"), plots,
+        lines += response_figures(model_response_splits(splits), splits.get("holdout"), plots,
+                                  f"{name} at its threshold",
                                   f"response model ({name}): test and held out",
                                   f"response-model-{name}.png")
     if s.get("loso"):
