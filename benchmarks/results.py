@@ -242,13 +242,15 @@ def _trained(info: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _pipeline_step(ctx: Context, argv: Sequence[str], commands: list[str]) -> dict[str, Any]:
-    """Run a pipeline command with `--summary` (or read ctx.run_dir); the summary + models."""
+def _pipeline_step(ctx: Context, argv: Sequence[str], commands: list[str],
+                   evaluate_task: str = "evaluate") -> dict[str, Any]:
+    """Run a pipeline command with `--summary` (or read ctx.run_dir, where the pipeline's
+    evaluate task, `evaluate_task`, wrote its summary); the summary + models."""
     if ctx.run_dir:
         run_dir = ctx.run_dir
-        path = run_dir / "evaluate" / "summary"
+        path = run_dir / evaluate_task / "summary"
         if not path.is_file():
-            raise StepError(f"{run_dir} holds no evaluate/summary: not a finished pipeline run")
+            raise StepError(f"{run_dir} holds no {evaluate_task}/summary: not a finished pipeline run")
         summary = read_json(path)
         commands.append(f"(read the existing run {_rel(run_dir)})")
     else:
@@ -373,7 +375,8 @@ def step_response_model(ctx: Context, commands: list[str]) -> dict[str, Any]:
     pipeline, its evaluate summary and the trained model's card."""
     if not ctx.run_dir:
         run([python(), "-m", "components.data.sources", "fetch", "--cache", SOURCES_DIR], commands)
-    return _pipeline_step(ctx, ["run-response", "--sources-dir", SOURCES_DIR], commands)
+    return _pipeline_step(ctx, ["run-response", "--sources-dir", SOURCES_DIR], commands,
+                          evaluate_task="evaluate-response")
 
 
 def _seed_run_dir() -> Path | None:

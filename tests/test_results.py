@@ -290,9 +290,10 @@ def _binary(recall, flags, unsafe=4, safe=6):
     return {"unsafe_recall": recall, "false_flag_rate": flags, "unsafe": unsafe, "safe": safe}
 
 
-def fake_run(root: Path, guard: bool = False, extra: dict | None = None) -> Path:
-    """A pipeline run directory with what the steps read: evaluate/summary, model_info.json,
-    the preprocess splits."""
+def fake_run(root: Path, guard: bool = False, extra: dict | None = None,
+             evaluate_task: str = "evaluate") -> Path:
+    """A pipeline run directory with what the steps read: <evaluate_task>/summary (run-response's
+    task is evaluate-response), model_info.json, the preprocess splits."""
     run = root / ("toxic-guard-1" if guard else "toxic-filter-1")
     summary = {"models": {}, "baseline": {"majority": _metrics(0.4)}, "champion": "lora",
                "labels": LABELS, "test_rows": 15, "text_columns": ["query", "image descriptions"],
@@ -311,8 +312,8 @@ def fake_run(root: Path, guard: bool = False, extra: dict | None = None) -> Path
                                      "per_source": {"advbench": _binary(0.986, None, 4, 0),
                                                     "sharegpt": _binary(None, 0.011, 0, 6)}}}
     summary |= extra or {}
-    (run / "evaluate").mkdir(parents=True)
-    (run / "evaluate" / "summary").write_text(json.dumps(summary))
+    (run / evaluate_task).mkdir(parents=True)
+    (run / evaluate_task / "summary").write_text(json.dumps(summary))
     pre = run / "preprocess"
     pre.mkdir()
     rows = [("how to fight?", "a knife.", "Violent Crimes"), ("picnic ideas?", "a park.", "Safe"),
@@ -561,7 +562,7 @@ def test_response_model_step_shows_the_served_models_figures_against_the_targets
     results.run_step("response", run_dir=_standin_out(pages))
     response = {"lora": {"test": STANDIN["test"], "holdout": STANDIN["holdout"],
                          "holdout:uncensorbench": STANDIN["holdout/uncensorbench"]}}
-    run = fake_run(pages, extra={"response": response})
+    run = fake_run(pages, extra={"response": response}, evaluate_task="evaluate-response")
     ran = []
 
     def fake_cmd(cmd, commands):
@@ -570,7 +571,7 @@ def test_response_model_step_shows_the_served_models_figures_against_the_targets
         if "run-response" in cmd:
             out = Path(cmd[cmd.index("--summary") + 1])
             out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text((run / "evaluate" / "summary").read_text())
+            out.write_text((run / "evaluate-response" / "summary").read_text())
 
     monkeypatch.setattr(results, "run", fake_cmd)
     record = results.run_step("response-model")
@@ -588,6 +589,10 @@ def test_response_model_step_shows_the_served_models_figures_against_the_targets
     assert (pages / "docs/results/response-model-lora.png").is_file()
     assert "## Response guard: the stand-in" in page_section(page, "response")
     assert "response-model" not in results.DEFAULT_STEPS
+    # RUN_DIR= reads a finished run-response, whose evaluate task is evaluate-response
+    again = results.run_step("response-model", run_dir=run)
+    assert again["figures"]["summary"] == record["figures"]["summary"]
+    assert f"(read the existing run {results._rel(run)})" in again["commands"]
 
 
 def test_the_minilm_guard_step_runs_run_guard_on_minilm_and_keeps_the_guards_plots(
